@@ -1,0 +1,34 @@
+"""Explicit, ordered registry of generator families (no folder scanning).
+
+Detection from a bare state dict tries the families in this order.
+"""
+
+from __future__ import annotations
+
+from imgtrans.archs.base import TASKS, ArchSpec
+from imgtrans.archs.cyclegan import CYCLEGAN_RESNET, NLayerDiscriminator, ResnetGenerator
+from imgtrans.archs.dncnn import DNCNN, DnCNN
+from imgtrans.archs.srresnet import SRRESNET, SRGANDiscriminator, SRResNet
+
+ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN)
+
+
+def get_arch(name: str) -> ArchSpec:
+    """The registered family called ``name``; ``KeyError`` listing the known ones otherwise."""
+    for spec in ARCHS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown architecture {name!r} (known: {', '.join(s.name for s in ARCHS)})")
+
+
+__all__ = [
+    "ARCHS",
+    "TASKS",
+    "ArchSpec",
+    "get_arch",
+    "ResnetGenerator",
+    "NLayerDiscriminator",
+    "SRResNet",
+    "SRGANDiscriminator",
+    "DnCNN",
+]

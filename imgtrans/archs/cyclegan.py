@@ -1,0 +1,225 @@
+"""CycleGAN ResNet generator and 70x70 PatchGAN discriminator.
+
+Module and key layout follow the reference CycleGAN code (``netG`` = ``ResnetGenerator`` with
+``model.N...`` keys and ``model.N.conv_block.M...`` inside residual blocks), so published generator
+state dicts load unchanged. ``normalize_cyclegan_keys`` also accepts the ``model.N.block.M`` layout
+and drops the stale ``running_mean``/``running_var`` buffers that old PyTorch versions saved in
+instance-norm layers.
+
+The generator maps ``(B,C,H,W)`` float in [-1,1] to ``(B,C_out,H,W)`` float in [-1,1]; ``H`` and ``W``
+must be multiples of ``2**n_down`` (4 by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from imgtrans.archs.base import ArchSpec, StateDict, count_prefixed
+
+
+def _instance_norm(channels: int, affine: bool) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=affine, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """Residual block: ``x + IN(conv(pad(ReLU(IN(conv(pad(x)))))))``. ``(B,dim,h,w)`` -> same."""
+
+    def __init__(self, dim: int, affine: bool = False, use_dropout: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=True),
+            _instance_norm(dim, affine),
+            nn.ReLU(True),
+        ]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=True),
+            _instance_norm(dim, affine),
+        ]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN generator: c7s1-ngf, ``n_down`` stride-2 convs, ``n_blocks`` residual blocks,
+    ``n_down`` transposed convs, c7s1-out, tanh. Instance norm throughout.
+
+    Input ``(B,in_ch,H,W)`` float in [-1,1], ``H,W`` multiples of ``2**n_down``;
+    output ``(B,out_ch,H,W)`` float in [-1,1].
+    """
+
+    def __init__(
+        self,
+        in_ch: int = 3,
+        out_ch: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        n_down: int = 2,
+        affine: bool = False,
+        use_dropout: bool = False,
+    ):
+        super().__init__()
+        self.n_blocks = n_blocks
+        self.n_down = n_down
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_ch, ngf, kernel_size=7, padding=0, bias=True),
+            _instance_norm(ngf, affine),
+            nn.ReLU(True),
+        ]
+        for i in range(n_down):
+            mult = 2**i
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=True),
+                _instance_norm(ngf * mult * 2, affine),
+                nn.ReLU(True),
+            ]
+        mult = 2**n_down
+        layers += [ResnetBlock(ngf * mult, affine, use_dropout) for _ in range(n_blocks)]
+        for i in range(n_down):
+            mult = 2 ** (n_down - i)
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=True
+                ),
+                _instance_norm(ngf * mult // 2, affine),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, kernel_size=7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    @property
+    def first_block(self) -> int:
+        """Index in ``self.model`` of the first residual block."""
+        return 4 + 3 * self.n_down
+
+    def encoder(self) -> list[nn.Module]:
+        return list(self.model[: self.first_block])
+
+    def blocks(self) -> list[ResnetBlock]:
+        return list(self.model[self.first_block : self.first_block + self.n_blocks])
+
+    def decoder(self) -> list[nn.Module]:
+        return list(self.model[self.first_block + self.n_blocks :])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN discriminator (70x70 receptive field with ``n_layers=3``).
+
+    ``(B,in_ch,H,W)`` float in [-1,1] -> ``(B,1,H/8-2,W/8-2)`` real/fake logits, one per patch.
+    ``norm`` is ``"instance"`` (reference default for CycleGAN), ``"batch"`` or ``"none"``;
+    ``spectral=True`` wraps every conv in spectral normalisation.
+    """
+
+    def __init__(self, in_ch: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance", spectral: bool = False):
+        super().__init__()
+
+        def conv(cin: int, cout: int, stride: int, bias: bool = True) -> nn.Module:
+            layer = nn.Conv2d(cin, cout, kernel_size=4, stride=stride, padding=1, bias=bias)
+            return nn.utils.parametrizations.spectral_norm(layer) if spectral else layer
+
+        def norm_layer(ch: int) -> list[nn.Module]:
+            if norm == "instance":
+                return [nn.InstanceNorm2d(ch)]
+            if norm == "batch":
+                return [nn.BatchNorm2d(ch)]
+            return []
+
+        layers: list[nn.Module] = [conv(in_ch, ndf, 2), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2**n, 8)
+            layers += [conv(ndf * prev, ndf * mult, 2), *norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [conv(ndf * prev, ndf * mult, 1), *norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+        layers += [conv(ndf * mult, 1, 1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+_IGNORED_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+
+
+def normalize_cyclegan_keys(sd: StateDict) -> dict[str, torch.Tensor]:
+    """Map known third-party layouts of a ResNet generator onto ours.
+
+    Strips ``module.`` (DataParallel) and ``netG.`` prefixes, renames ``.block.`` to ``.conv_block.``
+    and drops instance-norm running statistics (the generator uses none).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        for prefix in ("module.", "netG."):
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        if key.endswith(_IGNORED_SUFFIXES):
+            continue
+        key = key.replace(".block.", ".conv_block.")
+        out[key] = value
+    return out
+
+
+def detect_resnet_generator(sd: StateDict) -> dict[str, Any] | None:
+    """Hyper-parameters of a ResNet generator state dict (keys normalised), or ``None``."""
+    first = sd.get("model.1.weight")
+    if first is None or first.ndim != 4 or first.shape[-1] != 7:
+        return None
+    blocks = sorted(count_prefixed(sd, "model.", ".conv_block.1.weight"))
+    if not blocks:
+        return None
+    first_block = blocks[0]
+    n_down = (first_block - 4) // 3
+    if n_down < 0 or 4 + 3 * n_down != first_block or blocks != list(range(first_block, first_block + len(blocks))):
+        return None
+    n_blocks = len(blocks)
+    last_conv = first_block + n_blocks + 3 * n_down + 1
+    last = sd.get(f"model.{last_conv}.weight")
+    if last is None or last.ndim != 4:
+        return None
+    return {
+        "in_ch": int(first.shape[1]),
+        "out_ch": int(last.shape[0]),
+        "ngf": int(first.shape[0]),
+        "n_blocks": n_blocks,
+        "n_down": n_down,
+        "affine": "model.2.weight" in sd,
+        # with dropout the second conv moves from conv_block.5 to conv_block.6 (affine norms also own 4-D-less .6 keys)
+        "use_dropout": getattr(sd.get(f"model.{first_block}.conv_block.6.weight"), "ndim", 0) == 4,
+    }
+
+
+def _size_multiple(hp: Mapping[str, Any]) -> int:
+    return 2 ** int(hp["n_down"])
+
+
+def _radius(hp: Mapping[str, Any]) -> int:
+    d = 2 ** int(hp["n_down"])
+    return 3 + (d - 1) + 2 * int(hp["n_blocks"]) * d + (d - 1) + 3
+
+
+CYCLEGAN_RESNET = ArchSpec(
+    name="cyclegan_resnet",
+    task="style",
+    build=lambda hp: ResnetGenerator(**hp),
+    detect=detect_resnet_generator,
+    default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False, "use_dropout": False},
+    size_multiple=_size_multiple,
+    receptive_radius=_radius,
+    tile_safe=False,  # instance norm: statistics span the whole image
+    half_ok=True,
+    value_range=(-1.0, 1.0),
+    bytes_per_pixel=lambda hp: 16 * int(hp["ngf"]),
+    normalize_keys=normalize_cyclegan_keys,
+)

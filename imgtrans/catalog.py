@@ -1,0 +1,147 @@
+"""The model catalog: bundled models listed in ``resources/models.toml`` plus the user's own
+(trained or imported) ``.safetensors`` files in the user models folder.
+
+Reading the catalog never imports torch: user files are described from their safetensors JSON
+header, so ``imgtrans models`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from imgtrans.paths import resources_dir, user_models_dir
+
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+
+
+class CatalogError(Exception):
+    """A catalog problem the user can fix; ``str(e)`` is one clear line (or a short list)."""
+
+
+@dataclass
+class CatalogEntry:
+    id: str
+    name: str
+    task: str
+    scale: int
+    arch: str
+    path: Path
+    description: str = ""
+    licence: str = ""
+    source: str = "bundled"  # "bundled" | "user"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header (no torch).
+
+    Raises ``ValueError`` with one line for files that are not safetensors."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) != 8:
+            raise ValueError("not a safetensors file (too short)")
+        n = int.from_bytes(head, "little")
+        size = path.stat().st_size
+        if n <= 1 or n > min(size - 8, 100 * 1024 * 1024):
+            raise ValueError(f"not a safetensors file (header size {n} does not fit the file)")
+        try:
+            header = json.loads(fh.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError("not a safetensors file (header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise ValueError("not a safetensors file (header is not a JSON object)")
+    meta = header.get("__metadata__") or {}
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+
+def _bundled(resources: Path) -> list[CatalogEntry]:
+    toml_path = resources / "models.toml"
+    if not toml_path.is_file():
+        return []
+    with open(toml_path, "rb") as fh:
+        data = tomllib.load(fh)
+    entries = []
+    for item in data.get("model", []):
+        entries.append(
+            CatalogEntry(
+                id=item["id"],
+                name=item.get("name", item["id"]),
+                task=item["task"],
+                scale=int(item.get("scale", 1)),
+                arch=item.get("arch", ""),
+                path=resources / item["file"],
+                description=item.get("description", ""),
+                licence=item.get("licence", ""),
+                source="bundled",
+                extra={k: str(v) for k, v in item.items() if k not in {"id", "name", "task", "scale", "arch", "file", "description", "licence"}},
+            )
+        )
+    return entries
+
+
+def _user(folder: Path) -> list[CatalogEntry]:
+    if not folder.is_dir():
+        return []
+    entries = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() != ".safetensors" or not path.is_file():
+            continue
+        try:
+            meta = read_safetensors_metadata(path)
+        except (OSError, ValueError):
+            continue  # a broken file in the folder must not hide the others
+        entries.append(
+            CatalogEntry(
+                id=meta.get("id") or path.stem,
+                name=meta.get("name") or path.stem,
+                task=meta.get("task", "unknown"),
+                scale=int(meta.get("scale", "1") or 1),
+                arch=meta.get("arch", ""),
+                path=path,
+                description=meta.get("description", ""),
+                licence=meta.get("licence", ""),
+                source="user",
+            )
+        )
+    return entries
+
+
+def list_models(task: str | None = None) -> list[CatalogEntry]:
+    """Bundled models first (catalog order), then user models (by file name). A user model whose
+    id clashes with an earlier one is listed under ``user/<id>``."""
+    seen: set[str] = set()
+    out: list[CatalogEntry] = []
+    for entry in _bundled(resources_dir()) + _user(user_models_dir()):
+        if entry.id.lower() in seen:
+            entry.id = f"user/{entry.id}"
+        seen.add(entry.id.lower())
+        if task is None or entry.task == task:
+            out.append(entry)
+    return out
+
+
+def find_model(ref: str) -> CatalogEntry | Path:
+    """A catalog entry by id (case-insensitive) or an existing weight file path.
+
+    Raises :class:`CatalogError` naming the available models when ``ref`` is neither."""
+    entries = list_models()
+    for entry in entries:
+        if entry.id.lower() == ref.lower():
+            return entry
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in ref:
+        raise CatalogError(f"model file not found: {ref}")
+    names = ", ".join(e.id for e in entries) or "(none installed)"
+    raise CatalogError(f"unknown model {ref!r}; available: {names}")

@@ -1,0 +1,363 @@
+"""Weight files: safetensors with metadata, safe loading, architecture detection.
+
+Weights are data, never code. ``.safetensors`` is the format we write. ``.pth``/``.pt``/``.ckpt``
+files are read with ``torch.load(weights_only=True)`` only: a file that needs full unpickling is
+refused, never executed. Third-party super-resolution/restoration weights that none of our families
+recognise go to ``spandrel`` when it is installed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from imgtrans import __version__
+from imgtrans.archs import ARCHS, ArchSpec, get_arch
+from imgtrans.catalog import read_safetensors_metadata
+
+FORMAT_TAG = "imgtrans/1"
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "netG", "generator", "net", "G")
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+
+
+class ModelLoadError(Exception):
+    """A weight file could not be used; ``str(e)`` is one line naming the file and the reason."""
+
+
+@dataclass
+class LoadedModel:
+    """A network ready to run, with what the engine needs to know about it.
+
+    ``run`` takes ``(B,in_channels,H,W)`` float in [0,1] and returns ``(B,out_channels,H*scale,W*scale)``
+    float in [0,1] (clamped); ``H`` and ``W`` must be multiples of ``size_multiple``.
+    """
+
+    module: nn.Module
+    arch: str
+    task: str
+    scale: int
+    in_channels: int
+    out_channels: int
+    size_multiple: int = 1
+    tile_safe: bool = True
+    half_ok: bool = False
+    receptive_radius: int | None = None
+    value_range: tuple[float, float] = (0.0, 1.0)
+    takes_noise_level: bool = False
+    hparams: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    spec: ArchSpec | None = None
+    source: Path | None = None
+    bytes_per_pixel: int = 2048
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "LoadedModel":
+        self.module.to(device=device, dtype=dtype)
+        return self
+
+    def to_model_range(self, x: torch.Tensor) -> torch.Tensor:
+        """[0,1] -> the network's input range."""
+        lo, hi = self.value_range
+        return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
+
+    def from_model_range(self, y: torch.Tensor) -> torch.Tensor:
+        """The network's output range -> [0,1], clamped."""
+        lo, hi = self.value_range
+        if (lo, hi) != (0.0, 1.0):
+            y = (y - lo) / (hi - lo)
+        return y.clamp(0.0, 1.0)
+
+    @torch.inference_mode()
+    def run(self, x: torch.Tensor, noise_level: float | None = None) -> torch.Tensor:
+        """``(B,C,H,W)`` float in [0,1] -> output float in [0,1]. ``noise_level`` is sigma on the 0-255
+        scale, used by denoisers that take a noise map."""
+        x = x.to(device=self.device, dtype=self.dtype)
+        inp = self.to_model_range(x)
+        if self.takes_noise_level:
+            sigma = (noise_level if noise_level is not None else 25.0) / 255.0
+            out = self.module(inp, sigma)
+        else:
+            out = self.module(inp)
+        return self.from_model_range(out.float())
+
+    def describe(self) -> str:
+        hp = ", ".join(f"{k}={v}" for k, v in self.hparams.items())
+        return f"{self.arch} ({self.task}, x{self.scale}{', ' + hp if hp else ''})"
+
+
+# ----------------------------------------------------------------------------------------- saving
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+
+
+def save_model(
+    path: str | os.PathLike,
+    module: nn.Module,
+    arch: str,
+    hparams: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``module``'s weights to ``path`` as safetensors, atomically, with metadata.
+
+    Metadata always holds ``format``, ``arch``, ``hparams`` (JSON), ``task``, ``scale``, ``date`` and
+    ``imgtrans_version``; ``metadata`` adds e.g. ``name``, ``description``, ``training_data``,
+    ``licence``, ``steps``, ``metric``. Non-string values are stored as JSON.
+    """
+    from safetensors.torch import save_file
+
+    spec = get_arch(arch)
+    hp = spec.hparams(hparams)
+    meta: dict[str, str] = {
+        "format": FORMAT_TAG,
+        "arch": arch,
+        "hparams": json.dumps(hp, sort_keys=True),
+        "task": spec.task,
+        "scale": str(spec.scale(hp)),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "imgtrans_version": __version__,
+    }
+    for key, value in (metadata or {}).items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        meta = read_safetensors_metadata(path)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path.name}: {exc}") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelLoadError(f"{path.name}: corrupt safetensors file ({first})") from None
+    return tensors, meta
+
+
+def _read_pickle_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelLoadError(
+            f"{path.name}: refused: this checkpoint needs full unpickling, which can run arbitrary code; "
+            f"only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"
+            + (f" [{detail[:160]}]" if detail else "")
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError, AttributeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelLoadError(f"{path.name}: not a readable PyTorch checkpoint ({first[:200]})") from None
+    if not isinstance(obj, Mapping):
+        raise ModelLoadError(f"{path.name}: checkpoint holds a {type(obj).__name__}, not a state dict")
+    return dict(obj)
+
+
+def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Find the tensor dict inside common checkpoint containers (``{"params_ema": ...}`` etc.)."""
+    current: Mapping[str, Any] = obj
+    for _ in range(4):
+        if current and all(isinstance(v, torch.Tensor) for v in current.values()):
+            return dict(current)
+        for key in CONTAINER_KEYS:
+            inner = current.get(key)
+            if isinstance(inner, Mapping) and inner:
+                current = inner
+                break
+        else:
+            break
+    tensors = {k: v for k, v in current.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise ModelLoadError("no tensors found in the checkpoint")
+    return tensors
+
+
+def _check_finite(name: str, sd: Mapping[str, torch.Tensor]) -> None:
+    for key, value in sd.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ModelLoadError(f"{name}: weights contain NaN or infinite values (tensor {key!r})")
+
+
+def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Tensor], name: str) -> nn.Module:
+    try:
+        module = spec.build(dict(hp))
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name}: {exc}") from None
+    try:
+        module.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise ModelLoadError(f"{name}: weights do not fit {spec.name} with {dict(hp)} ({detail[:240]})") from None
+    return module.eval()
+
+
+def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str], path: Path) -> LoadedModel:
+    hp = spec.hparams(hp)
+    in_ch = int(hp.get("in_ch", hp.get("channels", 3)))
+    out_ch = int(hp.get("out_ch", hp.get("channels", 3)))
+    return LoadedModel(
+        module=module,
+        arch=spec.name,
+        task=spec.task,
+        scale=spec.scale(hp),
+        in_channels=in_ch,
+        out_channels=out_ch,
+        size_multiple=spec.size_multiple(hp),
+        tile_safe=spec.tile_safe,
+        half_ok=spec.half_ok,
+        receptive_radius=spec.receptive_radius(hp),
+        value_range=spec.value_range,
+        takes_noise_level=bool(hp.get("noise_map", False)),
+        hparams=dict(hp),
+        metadata=meta,
+        spec=spec,
+        source=path,
+        bytes_per_pixel=spec.bytes_per_pixel(hp),
+    )
+
+
+def _from_spandrel(sd: dict[str, torch.Tensor], meta: dict[str, str], path: Path) -> LoadedModel | None:
+    try:
+        from spandrel import ImageModelDescriptor, ModelLoader, ModelTiling
+    except ImportError:
+        return None
+    try:
+        desc = ModelLoader().load_from_state_dict(sd)
+    except Exception:  # spandrel raises UnsupportedModelError and assorted errors on odd dicts
+        return None
+    if not isinstance(desc, ImageModelDescriptor):
+        raise ModelLoadError(f"{path.name}: {desc.architecture.name} is not an image-to-image model")
+    task = "sr" if desc.scale > 1 else "denoise"
+    module = desc.model.eval()
+    return LoadedModel(
+        module=module,
+        arch=f"spandrel:{desc.architecture.name}",
+        task=task,
+        scale=int(desc.scale),
+        in_channels=int(desc.input_channels),
+        out_channels=int(desc.output_channels),
+        size_multiple=int(desc.size_requirements.multiple_of),
+        tile_safe=desc.tiling != ModelTiling.INTERNAL,
+        half_ok=bool(desc.supports_half),
+        receptive_radius=None,
+        hparams={},
+        metadata=meta,
+        source=path,
+    )
+
+
+def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedModel:
+    """Load a weight file into a ready-to-run :class:`LoadedModel` (on the CPU, eval mode).
+
+    The family comes from ``arch``, else the file's metadata, else detection from the state dict
+    (our families in registry order, then spandrel). Metadata that lies about the architecture is
+    caught by the strict shape check. Raises :class:`ModelLoadError` with one clear line.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise ModelLoadError(f"{name}: no such model file" if not path.exists() else f"{name}: not a file")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        sd, meta = _read_safetensors(path)
+    elif suffix in PICKLE_SUFFIXES:
+        sd, meta = unwrap_state_dict(_read_pickle_checkpoint(path)), {}
+    else:
+        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors or .pth)")
+    if not sd:
+        raise ModelLoadError(f"{name}: the file holds no tensors")
+    _check_finite(name, sd)
+
+    declared = arch or meta.get("arch")
+    if declared:
+        try:
+            spec = get_arch(declared)
+        except KeyError as exc:
+            raise ModelLoadError(f"{name}: {exc.args[0]}") from None
+        normalized = spec.normalize_keys(sd)
+        hp: dict[str, Any] = {}
+        if meta.get("hparams"):
+            try:
+                hp = json.loads(meta["hparams"])
+            except json.JSONDecodeError:
+                raise ModelLoadError(f"{name}: metadata 'hparams' is not valid JSON") from None
+        else:
+            hp = spec.detect(normalized) or {}
+        module = _build_ours(spec, hp, normalized, name)
+        return _from_spec(spec, hp, module, meta, path)
+
+    for spec in ARCHS:
+        normalized = spec.normalize_keys(sd)
+        hp = spec.detect(normalized)
+        if hp is not None:
+            module = _build_ours(spec, hp, normalized, name)
+            return _from_spec(spec, hp, module, meta, path)
+    loaded = _from_spandrel(sd, meta, path)
+    if loaded is not None:
+        return loaded
+    raise ModelLoadError(
+        f"{name}: unrecognised architecture ({len(sd)} tensors; first keys: {', '.join(list(sd)[:3])})"
+    )
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def human_size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} GB"
+
+
+__all__ = [
+    "LoadedModel",
+    "ModelLoadError",
+    "load_model",
+    "save_model",
+    "read_safetensors_metadata",
+    "unwrap_state_dict",
+    "count_parameters",
+    "human_size",
+]

@@ -1,0 +1,100 @@
+"""Architectures: reference key layout, detection from bare state dicts, checkerboard-free init."""
+
+import pytest
+import torch
+
+from imgtrans.archs import ARCHS, DnCNN, NLayerDiscriminator, ResnetGenerator, SRGANDiscriminator, SRResNet, get_arch
+from imgtrans.archs.cyclegan import detect_resnet_generator, normalize_cyclegan_keys
+from imgtrans.archs.dncnn import detect_dncnn
+from imgtrans.archs.srresnet import detect_srresnet
+
+
+def test_registry_is_explicit_and_ordered():
+    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn"]
+    assert {a.task for a in ARCHS} == {"style", "sr", "denoise"}
+    with pytest.raises(KeyError, match="known: cyclegan_resnet"):
+        get_arch("nope")
+
+
+def test_resnet_generator_has_reference_keys():
+    keys = set(ResnetGenerator(ngf=64, n_blocks=9).state_dict())
+    # the reference netG layout: c7 at model.1, downs at model.4/7, blocks at 10..18, ups at 19/22, out at 26
+    for key in ["model.1.weight", "model.4.weight", "model.7.weight", "model.10.conv_block.1.weight",
+                "model.18.conv_block.5.weight", "model.19.weight", "model.22.weight", "model.26.weight"]:
+        assert key in keys
+    assert not any("running" in k for k in keys)
+
+
+@pytest.mark.parametrize("ngf,blocks", [(64, 9), (32, 6), (8, 2)])
+def test_resnet_generator_detected(ngf, blocks):
+    sd = ResnetGenerator(ngf=ngf, n_blocks=blocks).state_dict()
+    hp = detect_resnet_generator(sd)
+    assert hp == {"in_ch": 3, "out_ch": 3, "ngf": ngf, "n_blocks": blocks, "n_down": 2, "affine": False, "use_dropout": False}
+
+
+def test_third_party_cyclegan_layouts_normalise():
+    """vintagify-style (affine IN, `.block.`) and old reference files (IN running stats) load."""
+    ref = ResnetGenerator(ngf=8, n_blocks=2, affine=True)
+    sd = {k.replace(".conv_block.", ".block."): v for k, v in ref.state_dict().items()}
+    sd["model.2.running_mean"] = torch.zeros(8)
+    sd["model.2.running_var"] = torch.ones(8)
+    sd = {"module." + k: v for k, v in sd.items()}
+    norm = normalize_cyclegan_keys(sd)
+    hp = detect_resnet_generator(norm)
+    assert hp["affine"] is True and hp["n_blocks"] == 2 and hp["ngf"] == 8
+    model = ResnetGenerator(**hp)
+    model.load_state_dict(norm, strict=True)
+
+
+def test_dropout_generator_detected():
+    sd = ResnetGenerator(ngf=8, n_blocks=3, use_dropout=True).state_dict()
+    assert detect_resnet_generator(sd)["use_dropout"] is True
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_srresnet_shapes_and_detection(scale):
+    model = SRResNet(nf=8, n_blocks=3, scale=scale).eval()
+    out = model(torch.rand(1, 3, 11, 13))
+    assert out.shape == (1, 3, 11 * scale, 13 * scale)
+    assert detect_srresnet(model.state_dict()) == {"in_ch": 3, "out_ch": 3, "nf": 8, "n_blocks": 3, "scale": scale}
+
+
+def test_fresh_srresnet_has_no_checkerboard():
+    """ICNR makes each PixelShuffle start as nearest-neighbour upsampling of one conv: on a flat
+    input every 2x2 output block is identical, so no checkerboard comes from the initial state."""
+    torch.manual_seed(0)
+    model = SRResNet(nf=8, n_blocks=1, scale=2).eval()
+    up = model.upsample[:2]  # conv + PixelShuffle
+    feat = torch.rand(1, 8, 6, 6)
+    out = up(feat)
+    blocks = out.unfold(2, 2, 2).unfold(3, 2, 2)  # (1,C,6,6,2,2)
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
+
+
+@pytest.mark.parametrize("channels,noise_map,bn", [(3, False, True), (1, False, False), (3, True, True)])
+def test_dncnn_variants(channels, noise_map, bn):
+    model = DnCNN(channels=channels, nf=8, depth=5, bn=bn, noise_map=noise_map).eval()
+    x = torch.rand(2, channels, 12, 10)
+    out = model(x, 0.1) if noise_map else model(x)
+    assert out.shape == x.shape
+    assert detect_dncnn(model.state_dict()) == {"channels": channels, "nf": 8, "depth": 5, "bn": bn, "noise_map": noise_map}
+
+
+def test_noise_map_model_needs_sigma():
+    with pytest.raises(ValueError, match="noise level"):
+        DnCNN(nf=8, depth=3, noise_map=True)(torch.rand(1, 3, 8, 8))
+
+
+def test_detectors_reject_other_families():
+    sr = SRResNet(nf=8, n_blocks=2, scale=2).state_dict()
+    dn = DnCNN(nf=8, depth=4).state_dict()
+    gan = ResnetGenerator(ngf=8, n_blocks=2).state_dict()
+    assert detect_resnet_generator(sr) is None and detect_resnet_generator(dn) is None
+    assert detect_srresnet(gan) is None and detect_srresnet(dn) is None
+    assert detect_dncnn(gan) is None and detect_dncnn(sr) is None
+
+
+def test_discriminators():
+    assert NLayerDiscriminator(ndf=8)(torch.rand(1, 3, 70, 70)).shape == (1, 1, 6, 6)
+    assert NLayerDiscriminator(ndf=8, spectral=True, norm="none")(torch.rand(2, 3, 64, 64)).shape[0] == 2
+    assert SRGANDiscriminator(nf=8)(torch.rand(2, 3, 48, 40)).shape == (2, 1)
