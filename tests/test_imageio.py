@@ -1,0 +1,746 @@
+"""Tests for imgtrans.imageio: lossless image reading/writing with metadata."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from PIL import ImageCms, ImageFile, ImageOps, JpegImagePlugin
+
+from imgtrans import _pngchunks
+from imgtrans import imageio as iio
+from imgtrans.imageio import Image, ImageReadError, ImageWriteError, read_image, write_image
+
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def noise(h: int, w: int, c: int | None, seed: int = 0, dtype=np.uint8) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    hi = 256 if dtype == np.uint8 else 65536
+    shape = (h, w) if c is None else (h, w, c)
+    return rng.integers(0, hi, shape).astype(dtype)
+
+
+def pil_open(path) -> PILImage.Image:
+    """Open with Pillow from memory (no file handle left open)."""
+    return PILImage.open(io.BytesIO(Path(path).read_bytes()))
+
+
+def exif_bytes(orientation: int | None = None, make: str | None = "TestCam") -> bytes:
+    ex = PILImage.Exif()
+    if make:
+        ex[0x010F] = make
+    if orientation is not None:
+        ex[0x0112] = orientation
+    return ex.tobytes()
+
+
+def exif_of(raw: bytes | None) -> PILImage.Exif:
+    ex = PILImage.Exif()
+    if raw:
+        ex.load(raw)
+    return ex
+
+
+def float_img(px: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8, **kw) -> Image:
+    kw.setdefault("icc_profile", None)
+    kw.setdefault("exif", None)
+    kw.setdefault("source_format", "PNG")
+    return Image(pixels=px.astype(np.float32), alpha=alpha, bit_depth=bit_depth, **kw)
+
+
+def all_16bit_values(c: int) -> np.ndarray:
+    """(256, 256, c) uint16 holding every 16-bit value (shuffled differently per channel)."""
+    rng = np.random.default_rng(c)
+    chans = [rng.permutation(65536).reshape(256, 256) for _ in range(c)]
+    return np.stack(chans, axis=2).astype(np.uint16)
+
+
+def no_part_files(directory: Path) -> bool:
+    return not [p for p in directory.iterdir() if p.name.endswith(".part")]
+
+
+# ---------------------------------------------------------------- reading: modes
+
+
+def test_read_l(tmp_path):
+    a = noise(7, 11, None)
+    PILImage.fromarray(a).save(tmp_path / "l.png")
+    img = read_image(tmp_path / "l.png")
+    assert img.pixels.shape == (7, 11, 1) and img.pixels.dtype == np.float32
+    assert img.is_gray and not img.has_alpha and img.bit_depth == 8
+    assert (img.height, img.width) == (7, 11)
+    assert img.source_format == "PNG"
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, 0] * 255), a)
+
+
+def test_read_la(tmp_path):
+    a = noise(5, 6, 2, seed=1)
+    PILImage.fromarray(a).save(tmp_path / "la.png")
+    img = read_image(tmp_path / "la.png")
+    assert img.pixels.shape == (5, 6, 1) and img.alpha.shape == (5, 6)
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, 0] * 255), a[:, :, 0])
+    np.testing.assert_array_equal(np.rint(img.alpha * 255), a[:, :, 1])
+
+
+def test_read_palette_with_transparency(tmp_path):
+    idx = noise(8, 9, None, seed=2) % 4
+    pim = PILImage.fromarray(idx.astype(np.uint8)).convert("P")  # palette index == grey value
+    pim.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30])
+    pim.save(tmp_path / "p.png", transparency=2)
+    img = read_image(tmp_path / "p.png")
+    assert img.pixels.shape == (8, 9, 3) and img.has_alpha
+    np.testing.assert_array_equal(img.alpha == 0, idx == 2)
+    pal = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]])
+    np.testing.assert_array_equal(np.rint(img.pixels * 255), pal[idx])
+
+
+def test_read_gray_palette_gif_stays_gray(tmp_path):
+    a = (noise(6, 6, None, seed=3) // 64 * 64).astype(np.uint8)
+    PILImage.fromarray(a).convert("P").save(tmp_path / "g.gif")
+    img = read_image(tmp_path / "g.gif")
+    assert img.source_format == "GIF" and img.is_gray
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, 0] * 255), a)
+
+
+def test_read_gif_first_frame_with_transparency(tmp_path):
+    f1 = PILImage.new("P", (4, 3), 1)
+    f1.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    f1.putpixel((0, 0), 0)
+    f2 = PILImage.new("P", (4, 3), 0)
+    f2.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    f1.save(tmp_path / "a.gif", save_all=True, append_images=[f2], transparency=0)
+    img = read_image(tmp_path / "a.gif")
+    assert img.pixels.shape == (3, 4, 3) and img.has_alpha
+    assert img.alpha[0, 0] == 0 and img.alpha[1, 1] == 1
+    np.testing.assert_array_equal(np.rint(img.pixels[1, 1] * 255), [200, 100, 50])
+
+
+def test_read_mode_1(tmp_path):
+    a = noise(5, 9, None, seed=4) > 127
+    PILImage.fromarray(a).save(tmp_path / "b.png")
+    img = read_image(tmp_path / "b.png")
+    assert img.is_gray
+    np.testing.assert_array_equal(img.pixels[:, :, 0], a.astype(np.float32))
+
+
+def test_read_rgb_rgba(tmp_path):
+    for c in (3, 4):
+        a = noise(6, 7, c, seed=c)
+        PILImage.fromarray(a).save(tmp_path / f"{c}.png")
+        img = read_image(tmp_path / f"{c}.png")
+        assert img.pixels.shape == (6, 7, 3) and img.has_alpha == (c == 4)
+        np.testing.assert_array_equal(np.rint(img.pixels * 255), a[:, :, :3])
+        if c == 4:
+            np.testing.assert_array_equal(np.rint(img.alpha * 255), a[:, :, 3])
+
+
+def test_read_i16_gray(tmp_path):
+    a = noise(9, 4, None, seed=5, dtype=np.uint16)
+    PILImage.fromarray(a).save(tmp_path / "g16.png")
+    img = read_image(tmp_path / "g16.png")
+    assert img.bit_depth == 16 and img.pixels.shape == (9, 4, 1)
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, 0].astype(np.float64) * 65535), a)
+
+
+@pytest.mark.parametrize("ext", ["png", "tiff"])
+@pytest.mark.parametrize("c", [3, 4])
+def test_read_16bit_colour_via_opencv(tmp_path, ext, c):
+    rgb = noise(5, 8, c, seed=6, dtype=np.uint16)
+    bgr = rgb[:, :, [2, 1, 0, 3][:c]]
+    assert cv2.imwrite(str(tmp_path / f"x.{ext}"), bgr)
+    img = read_image(tmp_path / f"x.{ext}")
+    assert img.bit_depth == 16 and img.pixels.shape == (5, 8, 3)
+    assert img.source_format == ("PNG" if ext == "png" else "TIFF")
+    np.testing.assert_array_equal(np.rint(img.pixels.astype(np.float64) * 65535), rgb[:, :, :3])
+    if c == 4:
+        np.testing.assert_array_equal(np.rint(img.alpha.astype(np.float64) * 65535), rgb[:, :, 3])
+    else:
+        assert img.alpha is None
+
+
+def test_read_16bit_gray_tiff(tmp_path):
+    a = noise(4, 5, None, seed=7, dtype=np.uint16)
+    PILImage.fromarray(a).save(tmp_path / "g.tif")
+    img = read_image(tmp_path / "g.tif")
+    assert img.bit_depth == 16 and img.is_gray and img.source_format == "TIFF"
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, 0].astype(np.float64) * 65535), a)
+
+
+def test_read_int32_and_float_tiff(tmp_path):
+    a = noise(3, 4, None, seed=8, dtype=np.uint16).astype(np.int32)
+    PILImage.fromarray(a).save(tmp_path / "i.tif")
+    img = read_image(tmp_path / "i.tif")
+    assert img.is_gray and img.bit_depth == 16
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, 0].astype(np.float64) * 65535), a)
+
+    f = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    PILImage.fromarray(f).save(tmp_path / "f.tif")
+    img = read_image(tmp_path / "f.tif")
+    np.testing.assert_allclose(img.pixels[:, :, 0], f)
+
+
+def test_read_jpeg_and_webp_and_bmp(tmp_path):
+    a = np.kron(noise(4, 4, 3, seed=9), np.ones((8, 8, 1), np.uint8))  # flat 8x8 blocks
+    PILImage.fromarray(a).save(tmp_path / "a.jpg", quality=98, subsampling=0)
+    PILImage.fromarray(a).save(tmp_path / "a.webp", lossless=True)
+    PILImage.fromarray(a).save(tmp_path / "a.bmp")
+    jpg = read_image(tmp_path / "a.jpg")
+    assert jpg.source_format == "JPEG" and jpg.pixels.shape == (32, 32, 3)
+    assert np.abs(jpg.pixels * 255 - a).max() < 8
+    for name, fmt in (("a.webp", "WEBP"), ("a.bmp", "BMP")):
+        img = read_image(tmp_path / name)
+        assert img.source_format == fmt
+        np.testing.assert_array_equal(np.rint(img.pixels * 255), a)
+
+
+def test_read_cmyk_converts_to_rgb_and_drops_cmyk_profile(tmp_path):
+    PILImage.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=100)
+    img = read_image(tmp_path / "c.jpg")
+    assert img.pixels.shape == (4, 4, 3) and img.icc_profile is None
+    r, g, b = img.pixels[1, 1]
+    assert r > 0.9 and g < 0.1 and b < 0.1  # C=0 M=1 Y=1 is red
+
+
+def test_read_lab_and_ycbcr_tiff(tmp_path):
+    PILImage.new("LAB", (3, 3), (128, 128, 128)).save(tmp_path / "lab.tif")
+    img = read_image(tmp_path / "lab.tif")
+    assert img.pixels.shape == (3, 3, 3)
+    assert np.ptp(img.pixels[0, 0]) < 0.02  # a=b=0 is neutral grey
+    PILImage.new("RGB", (3, 3), (200, 30, 60)).convert("YCbCr").save(tmp_path / "y.tif")
+    img = read_image(tmp_path / "y.tif")
+    np.testing.assert_allclose(img.pixels[0, 0] * 255, [200, 30, 60], atol=3)
+
+
+# ---------------------------------------------------------------- EXIF orientation
+
+
+def asymmetric_rgba() -> np.ndarray:
+    a = noise(3, 5, 4, seed=10)
+    a[:, :, 3] = np.arange(15, dtype=np.uint8).reshape(3, 5) * 10
+    return a
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow(tmp_path, orientation):
+    a = asymmetric_rgba()
+    PILImage.fromarray(a).save(tmp_path / "o.png", exif=exif_bytes(orientation), dpi=(100, 200))
+    img = read_image(tmp_path / "o.png")
+    ref = np.asarray(ImageOps.exif_transpose(pil_open(tmp_path / "o.png")))
+    assert img.pixels.shape[:2] == ref.shape[:2]
+    np.testing.assert_array_equal(np.rint(img.pixels * 255), ref[:, :, :3])
+    np.testing.assert_array_equal(np.rint(img.alpha * 255), ref[:, :, 3])
+    ex = exif_of(img.exif)
+    assert ex[0x0112] == 1 and ex[0x010F] == "TestCam"
+    expected_dpi = (200, 100) if orientation >= 5 else (100, 200)
+    assert img.dpi == pytest.approx(expected_dpi, rel=1e-3)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_jpeg(tmp_path, orientation):
+    # 16x32 image: left half black, right half white, top-left 8x8 block mid-grey marker.
+    a = np.zeros((16, 32), np.uint8)
+    a[:, 16:] = 255
+    a[:8, :8] = 128
+    PILImage.fromarray(a).save(tmp_path / "o.jpg", quality=95, exif=exif_bytes(orientation, make="Acme"))
+    img = read_image(tmp_path / "o.jpg")
+    g = np.rint(img.pixels[:, :, 0] * 255)
+    if orientation == 3:  # 180 degrees: marker bottom-right, white on the left
+        assert g.shape == (16, 32)
+        assert abs(g[12, 28] - 128) < 12 and g[8, 4] > 240 and g[4, 28] < 15
+    elif orientation == 6:  # display = rotate 90 clockwise: marker top-right, white at the bottom
+        assert g.shape == (32, 16)
+        assert abs(g[4, 12] - 128) < 12 and g[28, 8] > 240 and g[12, 4] < 15
+    else:  # 8: rotate 90 counter-clockwise: marker bottom-left, white at the top
+        assert g.shape == (32, 16)
+        assert abs(g[28, 4] - 128) < 12 and g[4, 8] > 240 and g[20, 8] < 15
+    ex = exif_of(img.exif)
+    assert ex[0x0112] == 1 and ex[0x010F] == "Acme"
+    # Written back out, the orientation stays 1 and Make is kept.
+    out = write_image(img, tmp_path / "out.jpg")
+    again = pil_open(out)
+    assert again.getexif()[0x0112] == 1 and again.getexif()[0x010F] == "Acme"
+    assert again.size == (img.width, img.height)
+
+
+def test_exif_from_tiff_source_keeps_only_descriptive_tags(tmp_path):
+    a = noise(4, 6, 3, seed=11)
+    PILImage.fromarray(a).save(tmp_path / "t.tif", exif=exif_bytes(6, make="TiffCam"))
+    img = read_image(tmp_path / "t.tif")
+    assert img.pixels.shape == (6, 4, 3)
+    ex = exif_of(img.exif)
+    assert ex[0x010F] == "TiffCam" and ex[0x0112] == 1
+    assert 273 not in ex and 258 not in ex  # no strip offsets / bits per sample
+
+
+@pytest.mark.parametrize("c", [1, 3, 4])
+@pytest.mark.parametrize("orientation", [3, 6, 7])
+def test_tiff_orientation_16bit(tmp_path, c, orientation):
+    # Pillow rotates TIFFs itself (and drops the tag); OpenCV (16-bit colour) may not.
+    vals = noise(3, 5, c, seed=24, dtype=np.uint16)
+    (tmp_path / "o.tif").write_bytes(iio._encode_tiff(vals, None, exif_bytes(orientation), (100.0, 200.0), None))
+    img = read_image(tmp_path / "o.tif")
+    ref = iio._apply_orientation(vals, orientation)
+    got = np.rint(img.pixels.astype(np.float64) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(got, ref[:, :, : (1 if c == 1 else 3)])
+    if c == 4:
+        np.testing.assert_array_equal(np.rint(img.alpha.astype(np.float64) * 65535), ref[:, :, 3])
+    assert img.bit_depth == 16
+    assert exif_of(img.exif)[0x0112] == 1
+    assert img.dpi == pytest.approx((200, 100) if orientation >= 5 else (100, 200))
+
+
+def test_apply_orientation_matches_pillow_transpose():
+    a = noise(3, 5, None, seed=25)
+    ops = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+           6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+    for o, name in ops.items():
+        ref = np.asarray(PILImage.fromarray(a).transpose(getattr(PILImage.Transpose, name)))
+        np.testing.assert_array_equal(iio._apply_orientation(a, o), ref)
+
+
+def test_read_mpo_reports_jpeg(tmp_path):
+    frames = [PILImage.fromarray(noise(16, 16, 3, seed=s)) for s in (1, 2)]
+    frames[0].save(tmp_path / "m.jpg", format="MPO", save_all=True, append_images=frames[1:])
+    assert pil_open(tmp_path / "m.jpg").format == "MPO"
+    img = read_image(tmp_path / "m.jpg")
+    assert img.source_format == "JPEG" and img.pixels.shape == (16, 16, 3)
+
+
+def test_invalid_icc_in_png_is_dropped(tmp_path):
+    a = noise(4, 4, 3, seed=26)
+    (tmp_path / "i.png").write_bytes(_pngchunks.encode_png(a, [_pngchunks.iccp_chunk(b"not a profile" * 20)]))
+    img = read_image(tmp_path / "i.png")
+    assert img.icc_profile is None
+    np.testing.assert_array_equal(np.rint(img.pixels * 255), a)
+
+
+def test_broken_exif_and_icc_are_ignored(tmp_path):
+    a = noise(8, 8, 3, seed=12)
+    PILImage.fromarray(a).save(tmp_path / "b.jpg", exif=b"Exif\x00\x00MM\x00*garbage", icc_profile=b"not an icc profile")
+    img = read_image(tmp_path / "b.jpg")
+    assert img.exif is None and img.icc_profile is None and img.pixels.shape == (8, 8, 3)
+
+
+def test_png_with_bad_metadata_crc_still_reads(tmp_path):
+    a = noise(4, 4, 3, seed=13)
+    chunk = bytearray(_pngchunks.text_chunk("Comment", "hello"))
+    chunk[-1] ^= 0xFF
+    (tmp_path / "m.png").write_bytes(_pngchunks.encode_png(a, [bytes(chunk)]))
+    img = read_image(tmp_path / "m.png")
+    np.testing.assert_array_equal(np.rint(img.pixels * 255), a)
+
+
+# ---------------------------------------------------------------- write round trips
+
+
+@pytest.mark.parametrize("ext", ["png", "tiff", "webp", "bmp"])
+@pytest.mark.parametrize("c,alpha", [(1, False), (1, True), (3, False), (3, True)])
+def test_lossless_8bit_round_trip(tmp_path, ext, c, alpha):
+    px = noise(9, 13, c, seed=14) / 255.0
+    al = noise(9, 13, None, seed=15) / 255.0 if alpha else None
+    out = write_image(float_img(px, al), tmp_path / f"o.{ext}")
+    assert out == tmp_path / f"o.{ext}" and no_part_files(tmp_path)
+    img = read_image(out)
+    expect_gray = c == 1 and ext != "webp" and not (ext == "bmp" and alpha)
+    assert img.is_gray == expect_gray
+    np.testing.assert_array_equal(np.rint(img.pixels[:, :, :1] * 255), np.rint(px[:, :, :1] * 255))
+    if c == 3:
+        np.testing.assert_array_equal(np.rint(img.pixels * 255), np.rint(px * 255))
+    if alpha:
+        np.testing.assert_array_equal(np.rint(img.alpha * 255), np.rint(al * 255))
+    else:
+        assert img.alpha is None
+    assert img.bit_depth == 8
+
+
+@pytest.mark.parametrize("ext", ["png", "tiff"])
+@pytest.mark.parametrize("c,alpha", [(1, False), (1, True), (3, False), (3, True)])
+def test_16bit_precision_round_trip(tmp_path, ext, c, alpha):
+    vals = all_16bit_values(c + alpha)
+    px = vals[:, :, :c].astype(np.float64) / 65535
+    al = vals[:, :, c].astype(np.float64) / 65535 if alpha else None
+    out = write_image(float_img(px, None if al is None else al.astype(np.float32), bit_depth=16), tmp_path / f"o.{ext}")
+    img = read_image(out)
+    assert img.bit_depth == 16
+    # grey+alpha 16-bit TIFF is stored as RGBA (Pillow cannot read LA 16-bit TIFF)
+    assert img.is_gray == (c == 1 and not (ext == "tiff" and alpha))
+    got = np.rint(img.pixels.astype(np.float64) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(got[:, :, :c] if c == 3 else got[:, :, :1], vals[:, :, :c])
+    if alpha:
+        np.testing.assert_array_equal(np.rint(img.alpha.astype(np.float64) * 65535), vals[:, :, c])
+    # 1/65535 steps survive
+    assert np.unique(got[:, :, 0]).size == 65536
+
+
+def test_16bit_files_are_readable_by_other_decoders(tmp_path):
+    vals = noise(6, 7, 4, seed=16, dtype=np.uint16)
+    img = float_img(vals[:, :, :3] / 65535, (vals[:, :, 3] / 65535).astype(np.float32), bit_depth=16,
+                    icc_profile=SRGB_ICC, exif=exif_bytes(None, "Cam16"), dpi=(300.0, 300.0))
+    for ext in ("png", "tiff"):
+        out = write_image(img, tmp_path / f"x.{ext}", provenance={"model": "m"})
+        bgra = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert bgra.dtype == np.uint16
+        np.testing.assert_array_equal(bgra[:, :, [2, 1, 0, 3]], vals)
+        pim = pil_open(out)
+        pim.load()
+        assert pim.size == (7, 6)
+        assert pim.info.get("icc_profile") == SRGB_ICC
+        assert pim.getexif()[0x010F] == "Cam16"
+        assert pim.info["dpi"] == pytest.approx((300, 300), rel=1e-3)
+    pil_open(tmp_path / "x.png").verify()  # all chunk CRCs valid
+    assert json.loads(pil_open(tmp_path / "x.png").text["imgtrans"]) == {"model": "m"}
+    assert json.loads(pil_open(tmp_path / "x.tiff").getexif()[0x010E]) == {"model": "m"}
+
+
+def test_16bit_png_gray_alpha_pure_encoder(tmp_path):
+    vals = noise(5, 5, 2, seed=17, dtype=np.uint16)
+    img = float_img(vals[:, :, :1] / 65535, (vals[:, :, 1] / 65535).astype(np.float32), bit_depth=16)
+    out = write_image(img, tmp_path / "la16.png")
+    back = read_image(out)
+    assert back.is_gray and back.bit_depth == 16
+    np.testing.assert_array_equal(np.rint(back.pixels[:, :, 0].astype(np.float64) * 65535), vals[:, :, 0])
+    np.testing.assert_array_equal(np.rint(back.alpha.astype(np.float64) * 65535), vals[:, :, 1])
+
+
+def test_16bit_source_to_8bit_formats(tmp_path):
+    px = np.full((4, 4, 3), 1000 / 65535, np.float32)
+    for ext in ("jpg", "webp", "bmp"):
+        back = read_image(write_image(float_img(px, bit_depth=16), tmp_path / f"a.{ext}"))
+        assert back.bit_depth == 8
+        assert abs(float(back.pixels[0, 0, 0]) * 255 - 1000 / 257) < 1.5
+
+
+def test_jpeg_round_trip_gray_stays_gray(tmp_path):
+    px = np.kron(noise(4, 4, 1, seed=18), np.ones((8, 8, 1), np.uint8)) / 255.0
+    back = read_image(write_image(float_img(px), tmp_path / "g.jpg"))
+    assert back.is_gray and back.pixels.shape == (32, 32, 1)
+    assert np.abs(back.pixels - px).max() < 3 / 255
+
+
+def test_jpeg_quality_and_subsampling(tmp_path):
+    px = noise(32, 32, 3, seed=19) / 255.0
+    hi = write_image(float_img(px), tmp_path / "hi.jpg", jpeg_quality=95)
+    lo = write_image(float_img(px), tmp_path / "lo.jpg", jpeg_quality=60)
+    assert JpegImagePlugin.get_sampling(pil_open(hi)) == 0  # 4:4:4
+    assert JpegImagePlugin.get_sampling(pil_open(lo)) == 2  # 4:2:0
+    assert lo.stat().st_size < hi.stat().st_size
+    with pytest.raises(ImageWriteError, match="quality"):
+        write_image(float_img(px), tmp_path / "bad.jpg", jpeg_quality=0)
+
+
+def test_jpeg_composites_alpha_on_white(tmp_path):
+    px = np.zeros((16, 16, 3), np.float32)
+    al = np.zeros((16, 16), np.float32)
+    al[:, 8:] = 1.0
+    back = read_image(write_image(float_img(px, al), tmp_path / "a.jpg"))
+    assert back.alpha is None
+    assert back.pixels[4, 2].min() > 0.95 and back.pixels[4, 13].max() < 0.05
+
+
+def test_float_conversion_rounds_clips_and_zeroes_nan(tmp_path):
+    px = np.array([[[np.nan], [-0.5], [1.7], [0.5 / 255], [1.49 / 255], [np.inf]]], np.float32)
+    back = read_image(write_image(float_img(px), tmp_path / "c.png"))
+    np.testing.assert_array_equal(np.rint(back.pixels[0, :, 0] * 255), [0, 0, 255, 0, 1, 255])
+
+
+def test_fmt_argument_overrides_suffix(tmp_path):
+    out = write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "name.dat", fmt="png")
+    assert out == tmp_path / "name.dat" and pil_open(out).format == "PNG"
+    for fmt in ("JPEG", ".tif"):
+        assert write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.bin", fmt=fmt).exists()
+    with pytest.raises(ImageWriteError, match="unsupported output format"):
+        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.gif")
+    with pytest.raises(ImageWriteError, match="shape"):
+        write_image(float_img(np.zeros((4, 4, 2))), tmp_path / "x.png")
+
+
+def test_size_limits_of_jpeg_and_webp(tmp_path):
+    wide = float_img(np.zeros((1, 16384, 3)))
+    with pytest.raises(ImageWriteError, match="too large for WEBP"):
+        write_image(wide, tmp_path / "w.webp")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_file_gets_normal_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    out = write_image(float_img(noise(2, 2, 3) / 255.0), tmp_path / "m.png")
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ---------------------------------------------------------------- metadata on write
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tiff"])
+def test_icc_and_exif_carried(tmp_path, ext):
+    img = float_img(noise(8, 8, 3, seed=20) / 255.0, icc_profile=SRGB_ICC, exif=exif_bytes(6, make="Carry"))
+    out = write_image(img, tmp_path / f"i.{ext}")
+    pim = pil_open(out)
+    assert pim.info.get("icc_profile") == SRGB_ICC
+    ex = pim.getexif()
+    assert ex[0x010F] == "Carry" and ex[0x0112] == 1
+    back = read_image(out)
+    assert back.icc_profile == SRGB_ICC and exif_of(back.exif)[0x010F] == "Carry"
+    assert back.pixels.shape == (8, 8, 3)  # orientation was reset, so no rotation on re-read
+
+
+def test_icc_carried_from_source_file(tmp_path):
+    PILImage.fromarray(noise(4, 4, 3)).save(tmp_path / "s.jpg", icc_profile=SRGB_ICC)
+    img = read_image(tmp_path / "s.jpg")
+    assert img.icc_profile == SRGB_ICC
+    assert pil_open(write_image(img, tmp_path / "d.png")).info["icc_profile"] == SRGB_ICC
+
+
+def test_rgb_icc_not_written_for_gray_output(tmp_path):
+    img = float_img(noise(4, 4, 1) / 255.0, icc_profile=SRGB_ICC)
+    for ext in ("png", "jpg", "tiff"):
+        assert not pil_open(write_image(img, tmp_path / f"g.{ext}")).info.get("icc_profile")
+
+
+@pytest.mark.parametrize("ext", ["jpg", "webp", "tiff"])
+def test_provenance_in_exif_description(tmp_path, ext):
+    prov = {"model": "esrgan-x4", "version": "1.2", "note": "ünïcode"}
+    img = float_img(noise(8, 8, 3) / 255.0, exif=exif_bytes(None, make="Keep"))
+    ex = pil_open(write_image(img, tmp_path / f"p.{ext}", provenance=prov)).getexif()
+    assert json.loads(ex[0x010E]) == prov
+    assert ex[0x0131] == "imgtrans" and ex[0x010F] == "Keep"
+
+
+def test_provenance_png_text_chunk(tmp_path):
+    prov = {"model": "denoise", "strength": "0.5"}
+    for bd in (8, 16):
+        out = write_image(float_img(noise(4, 4, 3) / 255.0, bit_depth=bd), tmp_path / f"p{bd}.png", provenance=prov)
+        assert json.loads(pil_open(out).text["imgtrans"]) == prov
+
+
+# ---------------------------------------------------------------- atomic writing
+
+
+def test_atomic_write_replaces_existing_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    write_image(float_img(noise(4, 4, 3) / 255.0), target)
+    assert pil_open(target).size == (4, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_encoder_failure_leaves_nothing(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise OSError(errno.EIO, "simulated encoder failure")
+
+    monkeypatch.setattr(PILImage.Image, "save", boom)
+    with pytest.raises(ImageWriteError):
+        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_after_partial_write_removes_temp(tmp_path, monkeypatch):
+    target = tmp_path / "x.png"
+    target.write_bytes(b"previous contents")
+    seen = []
+
+    def full_disk(fd):
+        seen.extend(p.name for p in tmp_path.iterdir() if p.name.endswith(".part"))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(ImageWriteError) as ei:
+        write_image(float_img(noise(4, 4, 3) / 255.0), target)
+    assert str(ei.value) == "disk full" and ei.value.path == target
+    assert seen and seen[0].startswith(".x.png.")  # the temp file existed mid-write
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+    assert target.read_bytes() == b"previous contents"
+
+
+def test_rename_failure_removes_temp(tmp_path, monkeypatch):
+    def denied(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", denied)
+    with pytest.raises(ImageWriteError, match="permission denied"):
+        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_to_missing_directory_or_directory_path(tmp_path):
+    with pytest.raises(ImageWriteError, match="does not exist"):
+        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "nope" / "x.png")
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(ImageWriteError, match="directory"):
+        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "d.png")
+
+
+# ---------------------------------------------------------------- read errors
+
+
+def good_png(tmp_path: Path) -> Path:
+    p = tmp_path / "good.png"
+    PILImage.fromarray(noise(64, 64, 3, seed=21)).save(p)
+    return p
+
+
+def test_truncated_png(tmp_path):
+    data = good_png(tmp_path).read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="truncated or corrupt PNG"):
+        read_image(tmp_path / "t.png")
+
+
+def test_truncated_png_even_if_pillow_global_allows_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = good_png(tmp_path).read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(tmp_path / "t.png")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored
+
+
+def test_truncated_jpeg(tmp_path):
+    buf = io.BytesIO()
+    PILImage.fromarray(noise(64, 64, 3, seed=22)).save(buf, format="JPEG")
+    (tmp_path / "t.jpg").write_bytes(buf.getvalue()[:1500])
+    with pytest.raises(ImageReadError, match="truncated or corrupt JPEG"):
+        read_image(tmp_path / "t.jpg")
+
+
+def test_truncated_16bit_png(tmp_path):
+    ok, enc = cv2.imencode(".png", noise(64, 64, 3, seed=23, dtype=np.uint16))
+    (tmp_path / "t.png").write_bytes(enc.tobytes()[:4000])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(tmp_path / "t.png")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "e.png").write_bytes(b"")
+    with pytest.raises(ImageReadError) as ei:
+        read_image(tmp_path / "e.png")
+    assert str(ei.value) == "empty file (0 bytes)"
+
+
+def test_text_file_named_png(tmp_path):
+    (tmp_path / "t.png").write_text("hello, I am not an image\n")
+    with pytest.raises(ImageReadError) as ei:
+        read_image(tmp_path / "t.png")
+    assert str(ei.value) == "not an image (unrecognised format)"
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ImageReadError, match="not found"):
+        read_image(tmp_path / "missing.png")
+    with pytest.raises(ImageReadError, match="directory"):
+        read_image(tmp_path)
+
+
+def test_permission_denied(tmp_path, monkeypatch):
+    p = good_png(tmp_path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(iio, "open", denied, raising=False)
+    with pytest.raises(ImageReadError) as ei:
+        read_image(p)
+    assert str(ei.value) == "permission denied" and ei.value.path == p
+
+
+def crafted_png(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        _pngchunks.PNG_SIGNATURE
+        + _pngchunks.make_chunk(b"IHDR", ihdr)
+        + _pngchunks.make_chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + _pngchunks.make_chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_rejected_before_decoding(tmp_path):
+    before = PILImage.MAX_IMAGE_PIXELS
+    (tmp_path / "bomb.png").write_bytes(crafted_png(100_000, 100_000))
+    with pytest.raises(ImageReadError) as ei:
+        read_image(tmp_path / "bomb.png")
+    msg = str(ei.value)
+    assert "100000x100000" in msg and "limit of 200000000" in msg and "\n" not in msg
+    assert PILImage.MAX_IMAGE_PIXELS == before
+
+
+def test_max_pixels_per_call(tmp_path):
+    p = good_png(tmp_path)
+    with pytest.raises(ImageReadError, match="over the limit of 10"):
+        read_image(p, max_pixels=10)
+    assert read_image(p, max_pixels=None).pixels.shape == (64, 64, 3)
+    assert read_image(p, max_pixels=64 * 64).width == 64
+
+
+def test_above_pillow_default_limit_but_under_ours_is_not_a_pillow_error(tmp_path):
+    # 15000x15000 = 225M > Pillow's 2*89M bomb error threshold: only our limit applies.
+    (tmp_path / "big.png").write_bytes(crafted_png(15_000, 15_000))
+    with pytest.raises(ImageReadError, match="over the limit of 1000"):
+        read_image(tmp_path / "big.png", max_pixels=1000)
+    with pytest.raises(ImageReadError, match="truncated or corrupt PNG"):
+        read_image(tmp_path / "big.png", max_pixels=None)  # header ok, pixel data missing
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def test_default_max_pixels():
+    assert iio.DEFAULT_MAX_PIXELS == 200_000_000
+
+
+def test_output_format_for():
+    f = iio.output_format_for
+    assert f("JPEG", "same") == "jpg"
+    assert f("MPO", "same") == "jpg"
+    assert f("PNG", "same") == "png"
+    assert f("WEBP", "same") == "webp"
+    assert f("TIFF", "same") == "tiff"
+    assert f("BMP", "same") == "png"
+    assert f("GIF", "same") == "png"
+    assert f("PPM", "same") == "png"
+    assert f("jpeg", "SAME") == "jpg"
+    for req in ("png", "jpg", "webp", "tiff"):
+        assert f("JPEG", req) == req
+    assert f("PNG", "jpeg") == "jpg" and f("PNG", "tif") == "tiff"
+    with pytest.raises(ValueError):
+        f("PNG", "gif")
+
+
+def test_to_rgb_to_gray():
+    g = np.random.default_rng(0).random((4, 5, 1)).astype(np.float32)
+    rgb = iio.to_rgb(g)
+    assert rgb.shape == (4, 5, 3) and rgb.dtype == np.float32
+    np.testing.assert_array_equal(rgb[:, :, 2], g[:, :, 0])
+    assert iio.to_rgb(rgb) is rgb
+    back = iio.to_gray(rgb)
+    assert back.shape == (4, 5, 1) and back.dtype == np.float32
+    np.testing.assert_allclose(back, g, atol=1e-6)
+    px = np.zeros((1, 3, 3), np.float32)
+    px[0, 0, 0] = px[0, 1, 1] = px[0, 2, 2] = 1.0
+    np.testing.assert_allclose(iio.to_gray(px)[0, :, 0], [0.299, 0.587, 0.114], atol=1e-6)
+    assert iio.to_gray(g).shape == (4, 5, 1)
+    with pytest.raises(ValueError):
+        iio.to_rgb(np.zeros((2, 2, 4)))
+
+
+def test_resize_alpha():
+    a = np.zeros((8, 8), np.float32)
+    a[:, 4:] = 1.0
+    up = iio.resize_alpha(a, 32, 24)
+    assert up.shape == (32, 24) and up.dtype == np.float32
+    assert up.min() >= 0.0 and up.max() <= 1.0
+    assert up[:, :6].max() < 0.05 and up[:, -6:].min() > 0.95
+    down = iio.resize_alpha(np.ones((40, 40), np.float32), 5, 7)
+    np.testing.assert_allclose(down, 1.0, atol=1e-5)
