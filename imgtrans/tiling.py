@@ -394,7 +394,16 @@ def run_model(
         step(1, 1)
     elif model.arch == "cyclegan_resnet":
         band = tile if tile else auto_band(model, padded.shape[3], budget)
-        y = run_resnet_generator_streamed(model, padded, band=band, step=step)
+        while True:
+            try:
+                y = run_resnet_generator_streamed(model, padded, band=band, step=step)
+                break
+            except Exception as exc:  # noqa: BLE001 - only OOM is retried
+                if not is_oom(exc) or band <= 4 * m:
+                    raise
+                if model.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                band //= 2
     else:
         edge = tile if tile else auto_tile(model, budget)
         y = run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step)

@@ -339,6 +339,22 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
     )
 
 
+def open_model(ref: str) -> tuple[LoadedModel, str]:
+    """Load a model by catalog id or file path; returns it and a label for messages/provenance.
+
+    Raises :class:`~imgtrans.catalog.CatalogError` (unknown id, listing the available ones) or
+    :class:`ModelLoadError`."""
+    from imgtrans.catalog import CatalogEntry, find_model
+
+    found = find_model(ref)
+    if isinstance(found, CatalogEntry):
+        model = load_model(found.path)
+        model.metadata.setdefault("id", found.id)
+        model.metadata.setdefault("name", found.name)
+        return model, found.id
+    return load_model(found), str(found)
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -355,6 +371,7 @@ __all__ = [
     "LoadedModel",
     "ModelLoadError",
     "load_model",
+    "open_model",
     "save_model",
     "read_safetensors_metadata",
     "unwrap_state_dict",

@@ -1,0 +1,256 @@
+"""``imgtrans`` command line: ``convert`` a batch, list ``models``, show ``info`` on a weight file.
+
+Listing and help never import torch, so they answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from imgtrans import __version__
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _tile_arg(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected 'auto', 0 (no tiling) or a tile size in pixels") from None
+    if value < 0 or 0 < value < 16:
+        raise argparse.ArgumentTypeError("tile size must be 0 (no tiling) or at least 16 pixels")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imgtrans",
+        description="Style transfer, super-resolution and denoising with GANs.",
+        epilog="Examples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2-quick\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"imgtrans {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (tracebacks go to the log)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    conv = sub.add_parser("convert", help="convert images or folders with a model",
+                          description="Convert images and folders. Existing outputs are skipped, so re-running a killed batch resumes it.")
+    conv.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    conv.add_argument("-m", "--model", required=True, help="model id from `imgtrans models`, or a weight file path")
+    conv.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
+    conv.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders (the tree is kept under OUTPUT)")
+    conv.add_argument("--flat", action="store_true", help="do not recreate the input folder tree under OUTPUT")
+    conv.add_argument("--tile", type=_tile_arg, default=None, metavar="N|auto",
+                      help="tile size in pixels (default auto from free memory; 0 = whole image)")
+    conv.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default auto)")
+    conv.add_argument("--fp32", action="store_true", help="never use half precision on CUDA")
+    conv.add_argument("--format", dest="fmt", default="same", choices=["same", "png", "jpg", "webp", "tiff"],
+                      help="output format (default: same as the input where possible)")
+    conv.add_argument("--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
+    group = conv.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    group.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (default)")
+    conv.add_argument("--suffix", default="", help="added to output file names, e.g. _x4")
+    conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
+                      help="denoise strength (noise sigma on 0-255) for models that take one; default 25")
+    conv.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                      help="refuse images with more pixels than this (decompression-bomb guard; default 200 million)")
+    conv.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    models = sub.add_parser("models", help="list available models")
+    models.add_argument("--json", action="store_true", help="machine-readable list")
+    models.add_argument("--task", choices=["style", "sr", "denoise"], help="only this task")
+
+    info = sub.add_parser("info", help="describe a weight file (metadata and detected architecture)")
+    info.add_argument("file", type=Path)
+    info.add_argument("--json", action="store_true")
+    return parser
+
+
+def _err(message: str) -> None:
+    print(f"imgtrans: error: {message}", file=sys.stderr)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from imgtrans.catalog import list_models
+
+    entries = list_models(args.task)
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return EXIT_OK
+    if not entries:
+        print("No models found.")
+        return EXIT_OK
+    width = max(len(e.id) for e in entries)
+    for task in ("style", "sr", "denoise"):
+        group = [e for e in entries if e.task == task]
+        if not group:
+            continue
+        print({"style": "Style transfer", "sr": "Super-resolution", "denoise": "Denoising"}[task])
+        for e in group:
+            scale = f"x{e.scale}" if e.scale > 1 else "  "
+            print(f"  {e.id:<{width}}  {scale:>3}  {e.name}  [{e.source}]")
+    others = [e for e in entries if e.task not in ("style", "sr", "denoise")]
+    for e in others:
+        print(f"  {e.id:<{width}}  ?    {e.name}  [{e.source}, task {e.task}]")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from imgtrans.catalog import read_safetensors_metadata
+    from imgtrans.weights import ModelLoadError, count_parameters, load_model
+
+    try:
+        model = load_model(args.file)
+    except ModelLoadError as exc:
+        _err(str(exc))
+        return EXIT_FAILURES
+    meta = dict(model.metadata)
+    if args.file.suffix.lower() == ".safetensors" and not meta:
+        meta = read_safetensors_metadata(args.file)
+    report = {
+        "file": str(args.file),
+        "arch": model.arch,
+        "task": model.task,
+        "scale": model.scale,
+        "in_channels": model.in_channels,
+        "out_channels": model.out_channels,
+        "hparams": model.hparams,
+        "parameters": count_parameters(model.module),
+        "tile_safe": model.tile_safe,
+        "half_ok": model.half_ok,
+        "metadata": meta,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return EXIT_OK
+    print(f"{args.file}")
+    print(f"  architecture : {model.describe()}")
+    print(f"  parameters   : {report['parameters']:,}")
+    print(f"  channels     : {model.in_channels} -> {model.out_channels}")
+    print(f"  tiling       : {'local (exact tiles)' if model.tile_safe else 'whole-image statistics (exact band streaming)'}")
+    for key in sorted(meta):
+        if key not in ("hparams",):
+            print(f"  {key:<13}: {meta[key]}")
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from imgtrans.catalog import CatalogError
+    from imgtrans.engine import ConvertOptions, convert, plan_jobs
+    from imgtrans.imageio import DEFAULT_MAX_PIXELS
+    from imgtrans.weights import ModelLoadError, open_model
+
+    if not 1 <= args.jpeg_quality <= 100:
+        _err("--jpeg-quality must be between 1 and 100")
+        return EXIT_USAGE
+    options = ConvertOptions(
+        output_dir=args.output,
+        fmt=args.fmt,
+        jpeg_quality=args.jpeg_quality,
+        overwrite=args.overwrite,
+        suffix=args.suffix,
+        recursive=args.recursive,
+        keep_tree=not args.flat,
+        tile=args.tile,
+        device=args.device,
+        half=False if args.fp32 else None,
+        noise_level=args.noise_level,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+    )
+    try:
+        model, label = open_model(args.model)
+    except (CatalogError, ModelLoadError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
+        return EXIT_FAILURES
+    plan = plan_jobs(args.inputs, options)
+    jobs = plan[0]
+    print(f"imgtrans: {model.describe()} from {label}; {len(jobs)} image(s) -> {args.output}", file=sys.stderr)
+
+    cancel = threading.Event()
+    bar = None
+    if not args.no_progress and jobs:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), unit="img", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}, {rate_fmt}]")
+    done_fraction: dict[int, float] = {}
+
+    def say(text: str) -> None:
+        (bar.write if bar else print)(text, file=sys.stderr)
+
+    def advance(index: int, fraction: float) -> None:
+        prev = done_fraction.get(index, 0.0)
+        if bar and fraction > prev:
+            bar.update(fraction - prev)
+        done_fraction[index] = max(prev, fraction)
+
+    summary = None
+    try:
+        for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=plan):
+            if event.kind == "progress":
+                advance(event.index, event.fraction)
+            elif event.kind == "done":
+                advance(event.index, 1.0)
+                if args.verbose:
+                    say(f"done: {event.src} -> {event.dst} ({event.seconds:.1f} s)")
+            elif event.kind == "skipped":
+                if event.dst is not None:
+                    advance(event.index, 1.0)
+                say(f"skipped: {event.src}: {event.message}")
+            elif event.kind == "failed":
+                if event.dst is not None:
+                    advance(event.index, 1.0)
+                say(f"failed: {event.src or 'batch'}: {event.message}")
+            elif event.kind == "finished":
+                summary = event.summary
+    except KeyboardInterrupt:
+        cancel.set()
+        if bar:
+            bar.close()
+        print("imgtrans: cancelled; outputs written so far are complete, re-run the same command to resume", file=sys.stderr)
+        return EXIT_CANCELLED
+    finally:
+        if bar:
+            bar.close()
+    assert summary is not None
+    print(
+        f"imgtrans: {len(summary.converted)} converted, {len(summary.skipped)} skipped, "
+        f"{len(summary.failed)} failed in {summary.seconds:.1f} s; outputs in {args.output}",
+        file=sys.stderr,
+    )
+    if summary.failed:
+        print("failures:", file=sys.stderr)
+        for path, reason in summary.failed:
+            print(f"  {path}: {reason}", file=sys.stderr)
+    if summary.cancelled:
+        return EXIT_CANCELLED
+    return EXIT_FAILURES if summary.failed else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("imgtrans: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        return EXIT_OK

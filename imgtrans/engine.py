@@ -1,0 +1,459 @@
+"""The batch engine shared by the CLI and the GUI.
+
+:func:`convert` takes inputs, a model and options and returns a generator of :class:`Event`s. The
+work runs in a background thread (decode of the next image and encode of finished ones overlap
+with inference in small thread pools); the generator only hands over events, and setting the
+``cancel`` event (or closing the generator) stops the run within one tile. Nothing is lost: inputs
+are never written, outputs appear atomically (temp file + rename) and only when complete, an
+existing output is skipped unless asked otherwise, so a killed batch resumes by running it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from imgtrans import __version__
+from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, output_format_for
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+SUFFIX_FORMAT = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".webp": "WEBP",
+    ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF",
+}
+
+
+class Cancelled(Exception):
+    """Raised inside the worker when the user cancels."""
+
+
+@dataclass
+class ConvertOptions:
+    """What the user chose. ``tile``: ``None`` automatic, ``0`` whole image, else tile edge in pixels."""
+
+    output_dir: Path
+    fmt: str = "same"  # same | png | jpg | webp | tiff
+    jpeg_quality: int = 95
+    overwrite: bool = False  # False: skip inputs whose output exists
+    suffix: str = ""
+    recursive: bool = False
+    keep_tree: bool = True
+    tile: int | None = None
+    device: str = "auto"  # auto | cpu | cuda
+    half: bool | None = None  # None: fp16 on CUDA when the model allows it
+    noise_level: float | None = None  # denoisers with a noise-level input, sigma on 0-255
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    io_threads: int = 2
+
+
+@dataclass
+class Job:
+    """One input file and where its output goes."""
+
+    src: Path
+    dst: Path
+
+
+@dataclass
+class Event:
+    """Progress report. ``kind``: ``plan`` (total known), ``start`` (a file begins), ``progress``
+    (``fraction`` of the current file done), ``done``, ``skipped`` and ``failed`` (with ``message``),
+    ``cancelled``, ``finished`` (``summary`` filled)."""
+
+    kind: str
+    index: int = 0
+    total: int = 0
+    src: Path | None = None
+    dst: Path | None = None
+    fraction: float = 0.0
+    message: str = ""
+    seconds: float = 0.0
+    summary: "Summary | None" = None
+
+
+@dataclass
+class Summary:
+    converted: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+
+# ---------------------------------------------------------------------------------------- planning
+
+
+def _is_hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def collect_inputs(inputs: Iterable[str | os.PathLike], recursive: bool) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """Expand files and folders into ``(file, path relative to its root)`` pairs.
+
+    Files named explicitly are always tried (the decoder decides); inside folders only image
+    suffixes are taken and everything else is reported as skipped with its reason. Symlink loops
+    and unreadable folders are reported, never followed forever."""
+    found: list[tuple[Path, Path]] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for raw in inputs:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            skipped.append((path, "no such file or folder"))
+            continue
+        if path.is_file():
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append((path, Path(path.name)))
+            continue
+        if not path.is_dir():
+            skipped.append((path, "not a regular file"))
+            continue
+        visited: set[Path] = set()
+        stack = [path]
+        while stack:
+            folder = stack.pop()
+            real = folder.resolve()
+            if real in visited:
+                skipped.append((folder, "folder already visited (symlink loop)"))
+                continue
+            visited.add(real)
+            try:
+                children = sorted(folder.iterdir(), key=lambda p: p.name)
+            except OSError as exc:
+                skipped.append((folder, f"cannot list folder ({exc.strerror or exc})"))
+                continue
+            subdirs = []
+            for child in children:
+                if _is_hidden(child):
+                    continue
+                try:
+                    is_dir = child.is_dir()
+                    is_file = child.is_file()
+                except OSError as exc:
+                    skipped.append((child, f"cannot access ({exc.strerror or exc})"))
+                    continue
+                if is_dir:
+                    if recursive:
+                        subdirs.append(child)
+                    continue
+                if not is_file:
+                    skipped.append((child, "not a regular file" if child.exists() else "broken link"))
+                    continue
+                if child.suffix.lower() not in IMAGE_SUFFIXES:
+                    skipped.append((child, f"not an image file ({child.suffix or 'no extension'})"))
+                    continue
+                key = child.resolve()
+                if key not in seen:
+                    seen.add(key)
+                    found.append((child, child.relative_to(path)))
+            stack.extend(reversed(subdirs))
+    return found, skipped
+
+
+def _safe_rel(rel: Path) -> Path:
+    """Drop anything that could leave the output folder (absolute parts, ``..``)."""
+    parts = [p for p in rel.parts if p not in ("", ".", "..") and not Path(p).is_absolute() and "\x00" not in p]
+    return Path(*parts) if parts else Path("image")
+
+
+def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Decide every output path. Two inputs never share an output (``a.png`` and ``a.jpg`` written
+    as PNG become ``a_png.png`` and ``a_jpg.png``), an output never lands on an input, and no output
+    escapes ``options.output_dir``."""
+    found, skipped = collect_inputs(inputs, options.recursive)
+    out_root = Path(options.output_dir).expanduser()
+    out_real = out_root.resolve()
+    proposals: list[tuple[Path, Path, Path]] = []  # src, rel dir, out name
+    for src, rel in found:
+        rel = _safe_rel(rel)
+        ext = output_format_for(SUFFIX_FORMAT.get(src.suffix.lower(), "PNG"), options.fmt)
+        rel_dir = rel.parent if options.keep_tree else Path()
+        proposals.append((src, rel_dir, Path(f"{rel.stem}{options.suffix}.{ext}")))
+    counts: dict[Path, int] = {}
+    for _src, rel_dir, name in proposals:
+        key = rel_dir / name.name.lower()
+        counts[key] = counts.get(key, 0) + 1
+    input_paths = {src.resolve() for src, _ in found}
+    used: set[Path] = set()
+    jobs: list[Job] = []
+    for src, rel_dir, name in proposals:
+        if counts[rel_dir / name.name.lower()] > 1:
+            tag = src.suffix.lower().lstrip(".") or "noext"
+            base = f"{name.stem}_{tag}"
+            name, n = Path(f"{base}{name.suffix}"), 2
+            while rel_dir / name.name.lower() in used:
+                name, n = Path(f"{base}_{n}{name.suffix}"), n + 1
+        used.add(rel_dir / name.name.lower())
+        dst = out_root / rel_dir / name
+        real = dst.resolve()
+        if out_real != real and out_real not in real.parents:
+            skipped.append((src, "output path would leave the output folder"))
+            continue
+        if real in input_paths:
+            skipped.append((src, f"output {dst} would overwrite an input; choose another output folder or a --suffix"))
+            continue
+        jobs.append(Job(src, dst))
+    return jobs, skipped
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def pick_device(choice: str):
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA device is available")
+    return torch.device(choice)
+
+
+def prepare_model(model, options: ConvertOptions):
+    """Move a :class:`~imgtrans.weights.LoadedModel` to the chosen device and precision."""
+    import torch
+
+    device = pick_device(options.device)
+    half = options.half if options.half is not None else (device.type == "cuda" and model.half_ok)
+    model.to(device, torch.float16 if (half and device.type == "cuda") else torch.float32)
+    return model
+
+
+def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> dict[str, str]:
+    settings = {"tile": options.tile if options.tile is not None else "auto", "device": options.device}
+    if model.takes_noise_level:
+        settings["noise_level"] = options.noise_level if options.noise_level is not None else 25.0
+    return {
+        "software": f"imgtrans {__version__}",
+        "model": model.metadata.get("id") or model_ref,
+        "model_name": model.metadata.get("name", ""),
+        "arch": model.arch,
+        "task": model.task,
+        "scale": str(model.scale),
+        "settings": json.dumps(settings, sort_keys=True),
+        "source": src.name,
+    }
+
+
+def process_image(model, img, options: ConvertOptions, step=None):
+    """Run ``model`` on a decoded :class:`~imgtrans.imageio.Image`; returns the output Image.
+
+    Gray inputs go through colour models as RGB and come back gray; a one-channel model runs on
+    each colour channel. Alpha is resized with the image for SR and passed through otherwise."""
+    import numpy as np
+    import torch
+
+    from imgtrans.imageio import Image, resize_alpha, to_gray, to_rgb
+    from imgtrans.tiling import run_model
+
+    pixels = img.pixels
+    gray_in = pixels.shape[2] == 1
+    if model.in_channels == 3:
+        planes = [to_rgb(pixels)]
+    elif model.in_channels == 1:
+        planes = [pixels[:, :, c : c + 1] for c in range(pixels.shape[2])]
+    else:
+        raise ValueError(f"models with {model.in_channels} input channels are not supported")
+    n_planes = len(planes)
+    outs = []
+    for i, plane in enumerate(planes):
+        x = torch.from_numpy(np.ascontiguousarray(plane.transpose(2, 0, 1)))[None]
+
+        def plane_step(done: int, total: int, i: int = i) -> None:
+            if step is not None:
+                step((i + done / max(total, 1)) / n_planes)
+
+        y = run_model(model, x, tile=options.tile, noise_level=options.noise_level, step=plane_step)
+        outs.append(y[0].numpy().transpose(1, 2, 0))
+    out = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
+    if gray_in and out.shape[2] == 3:
+        out = to_gray(out)
+    alpha = img.alpha
+    if alpha is not None and (alpha.shape[0], alpha.shape[1]) != out.shape[:2]:
+        alpha = resize_alpha(alpha, out.shape[0], out.shape[1])
+    return Image(
+        pixels=np.ascontiguousarray(out, dtype=np.float32),
+        alpha=alpha,
+        bit_depth=img.bit_depth,
+        icc_profile=img.icc_profile,
+        exif=img.exif,
+        source_format=img.source_format,
+        dpi=img.dpi,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (ImageReadError, ImageWriteError)):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --tile)"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def convert(
+    inputs: Iterable[str | os.PathLike],
+    model,
+    options: ConvertOptions,
+    *,
+    model_ref: str = "",
+    cancel: threading.Event | None = None,
+    plan: tuple[list[Job], list[tuple[Path, str]]] | None = None,
+) -> Iterator[Event]:
+    """Convert ``inputs`` with ``model`` (a :class:`~imgtrans.weights.LoadedModel`); yields events.
+
+    The model is prepared (device, precision) once. Closing the generator or setting ``cancel``
+    stops the work within one tile; files already written stay, the current one is not written.
+    ``plan`` is what :func:`plan_jobs` returned, when the caller already planned."""
+    cancel = cancel or threading.Event()
+    jobs, skipped = plan if plan is not None else plan_jobs(inputs, options)
+    events: queue.Queue[Event | None] = queue.Queue(maxsize=256)
+    batch = _Batch(jobs, skipped, model, options, model_ref, cancel, events)
+    worker = threading.Thread(target=batch.run, name="imgtrans-engine", daemon=True)
+    worker.start()
+    try:
+        while True:
+            event = events.get()
+            if event is None:
+                break
+            yield event
+    finally:
+        cancel.set()
+        # drain so the worker never blocks on a full queue while it winds down
+        while worker.is_alive():
+            try:
+                events.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+class _Batch:
+    """The worker side of :func:`convert`: decode ahead, infer, encode behind, report."""
+
+    def __init__(self, jobs, skipped, model, options: ConvertOptions, model_ref: str, cancel: threading.Event, events: queue.Queue):
+        self.jobs, self.skipped, self.model, self.options = jobs, skipped, model, options
+        self.model_ref, self.cancel, self.events = model_ref, cancel, events
+        self.summary = Summary()
+        self.total = len(jobs)
+        self.reads: dict[int, Future] = {}
+        self.writes: list[tuple[int, Job, Future, float]] = []
+
+    def emit(self, kind: str, **kw) -> None:
+        self.events.put(Event(kind, total=self.total, **kw))
+
+    def fail(self, src: Path, reason: str, **kw) -> None:
+        self.summary.failed.append((src, reason))
+        self.emit("failed", src=src, message=reason, **kw)
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.emit("plan", message=f"{self.total} file(s) to convert")
+            for path, reason in self.skipped:
+                if _is_error(reason):
+                    self.fail(path, reason)
+                else:
+                    self.summary.skipped.append((path, reason))
+                    self.emit("skipped", src=path, message=reason)
+            todo = []
+            for i, job in enumerate(self.jobs):
+                if not self.options.overwrite and job.dst.exists():
+                    reason = "output exists (use --overwrite to replace it)"
+                    self.summary.skipped.append((job.src, reason))
+                    self.emit("skipped", index=i, src=job.src, dst=job.dst, message=reason)
+                else:
+                    todo.append((i, job))
+            if todo:
+                prepare_model(self.model, self.options)
+                with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
+                    try:
+                        self._loop(todo, pool)
+                    finally:
+                        self._finish_writes(block=True)
+        except Cancelled:
+            self.summary.cancelled = True
+            self.emit("cancelled", message="cancelled")
+        except Exception as exc:  # noqa: BLE001 - e.g. CUDA requested without a GPU
+            log.debug("batch failed", exc_info=True)
+            self.fail(Path("<batch>"), _reason(exc))
+        finally:
+            self.summary.seconds = time.perf_counter() - started
+            self.emit("finished", summary=self.summary, seconds=self.summary.seconds)
+            self.events.put(None)
+
+    def _prefetch(self, todo, k: int, pool: ThreadPoolExecutor) -> None:
+        from imgtrans.imageio import read_image
+
+        if k < len(todo) and k not in self.reads:
+            self.reads[k] = pool.submit(read_image, todo[k][1].src, max_pixels=self.options.max_pixels)
+
+    def _finish_writes(self, block: bool) -> None:
+        for item in list(self.writes):
+            i, job, fut, t0 = item
+            if not block and not fut.done():
+                continue
+            self.writes.remove(item)
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported per file
+                self.fail(job.src, _reason(exc), index=i, dst=job.dst)
+            else:
+                self.summary.converted.append(job.dst)
+                self.emit("done", index=i, src=job.src, dst=job.dst, fraction=1.0, seconds=time.perf_counter() - t0)
+
+    def _loop(self, todo, pool: ThreadPoolExecutor) -> None:
+        from imgtrans.imageio import write_image
+
+        for k, (i, job) in enumerate(todo):
+            if self.cancel.is_set():
+                raise Cancelled
+            self._prefetch(todo, k, pool)
+            self._prefetch(todo, k + 1, pool)
+            t0 = time.perf_counter()
+            self.emit("start", index=i, src=job.src, dst=job.dst)
+
+            def step(fraction: float, i: int = i, job: Job = job) -> None:
+                if self.cancel.is_set():
+                    raise Cancelled
+                self.emit("progress", index=i, src=job.src, dst=job.dst, fraction=fraction)
+
+            try:
+                img = self.reads.pop(k).result()
+                out = process_image(self.model, img, self.options, step)
+                provenance = _provenance(self.model, self.model_ref, self.options, job.src)
+                job.dst.parent.mkdir(parents=True, exist_ok=True)
+                fut = pool.submit(write_image, out, job.dst, fmt=job.dst.suffix.lstrip("."),
+                                  jpeg_quality=self.options.jpeg_quality, provenance=provenance)
+                self.writes.append((i, job, fut, t0))
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
+                log.debug("failed on %s", job.src, exc_info=True)
+                self.fail(job.src, _reason(exc), index=i, dst=job.dst)
+            self._finish_writes(block=False)
+            while len(self.writes) > self.options.io_threads:
+                self._finish_writes(block=True)
+
+
+def _is_error(reason: str) -> bool:
+    """Skips that the user should treat as failures (the input exists but cannot be used)."""
+    benign = ("not an image file", "folder already visited", "output exists")
+    return not reason.startswith(benign)

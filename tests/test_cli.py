@@ -1,0 +1,182 @@
+"""The batch CLI and engine on real files: nested trees, bad files, resume, cancel, metadata."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from PIL import ImageCms
+
+from conftest import write_rgb
+from imgtrans.cli import main
+from imgtrans.engine import ConvertOptions, convert, plan_jobs
+from imgtrans.paths import user_models_dir
+from imgtrans.weights import load_model
+
+
+def _tree(root: Path) -> Path:
+    write_rgb(root / "a.png", seed=1)
+    write_rgb(root / "b.jpg", seed=2)
+    write_rgb(root / "nested" / "deeper" / "c.png", seed=3)
+    (root / "notes.txt").write_text("not an image")
+    (root / "broken.png").write_bytes(write_rgb(root / "tmp.png").read_bytes()[:60])
+    (root / "tmp.png").unlink()
+    (root / "empty.jpg").write_bytes(b"")
+    return root
+
+
+def _hashes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_convert_folder_with_bad_files_and_resume(tmp_path, tiny_models, capsys):
+    src = _tree(tmp_path / "in")
+    before = _hashes(src)
+    out = tmp_path / "out"
+    code = main(["convert", str(src), "-o", str(out), "-m", str(tiny_models["sr"]), "-r", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1  # failures make the exit code non-zero
+    assert "Traceback" not in err
+    assert "broken.png" in err and "empty.jpg" in err and "notes.txt" in err
+    assert "3 converted" in err and "2 failed" in err
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "a.png", "b.jpg", "nested/deeper/c.png"]
+    with PILImage.open(out / "a.png") as im:
+        assert im.size == (80, 64)  # x2
+        prov = json.loads(im.text["imgtrans"])
+        assert prov["task"] == "sr" and prov["arch"] == "srresnet"
+    assert not list(out.rglob("*.part")) and not list(out.rglob(".*"))
+    assert _hashes(src) == before  # inputs untouched
+
+    mtime = (out / "a.png").stat().st_mtime_ns
+    code = main(["convert", str(src), "-o", str(out), "-m", str(tiny_models["sr"]), "-r", "--no-progress"])
+    err = capsys.readouterr().err
+    assert "0 converted, 4 skipped" in err and "output exists" in err
+    assert (out / "a.png").stat().st_mtime_ns == mtime
+
+    main(["convert", str(src / "a.png"), "-o", str(out), "-m", str(tiny_models["sr"]), "--overwrite", "--no-progress"])
+    assert "1 converted" in capsys.readouterr().err
+
+
+def test_flat_output_and_collisions(tmp_path, tiny_models):
+    src = tmp_path / "in"
+    write_rgb(src / "a.png", seed=1)
+    write_rgb(src / "a.jpg", seed=2)
+    write_rgb(src / "sub" / "a.png", seed=3)
+    jobs, skipped = plan_jobs([src], ConvertOptions(output_dir=tmp_path / "o", fmt="png", recursive=True, keep_tree=False))
+    names = sorted(j.dst.name for j in jobs)
+    assert len(set(j.dst for j in jobs)) == 3 and not skipped, names
+
+
+def test_never_overwrites_inputs(tmp_path, tiny_models, capsys):
+    src = tmp_path / "in"
+    write_rgb(src / "a.png")
+    before = (src / "a.png").read_bytes()
+    code = main(["convert", str(src), "-o", str(src), "-m", str(tiny_models["denoise"]), "--overwrite", "--no-progress"])
+    assert code == 1 and "would overwrite an input" in capsys.readouterr().err
+    assert (src / "a.png").read_bytes() == before
+    code = main(["convert", str(src / "a.png"), "-o", str(src), "-m", str(tiny_models["denoise"]), "--suffix", "_clean", "--no-progress"])
+    assert code == 0 and (src / "a_clean.png").exists() and (src / "a.png").read_bytes() == before
+
+
+def test_unknown_model_lists_available(tmp_path, capsys):
+    write_rgb(tmp_path / "a.png")
+    code = main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "no-such-model"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown model 'no-such-model'; available:" in err
+
+
+def test_models_lists_bundled_and_user_models(tiny_models, capsys):
+    user = user_models_dir()
+    user.mkdir(parents=True)
+    shutil.copy(tiny_models["style"], user / "my_style.safetensors")
+    (user / "garbage.safetensors").write_text("broken")
+    assert main(["models", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    mine = [e for e in entries if e["source"] == "user"]
+    assert [(e["id"], e["task"], e["arch"]) for e in mine] == [("tiny-style", "style", "cyclegan_resnet")]
+    assert main(["models"]) == 0
+    assert "Style transfer" in capsys.readouterr().out
+
+
+def test_user_model_by_catalog_id(tmp_path, tiny_models):
+    user = user_models_dir()
+    user.mkdir(parents=True)
+    shutil.copy(tiny_models["style"], user / "whatever.safetensors")
+    write_rgb(tmp_path / "a.png", 48, 40)
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "tiny-style", "--no-progress"]) == 0
+    with PILImage.open(tmp_path / "o" / "a.png") as im:
+        assert im.size == (48, 40)
+
+
+def test_info(tiny_models, capsys):
+    assert main(["info", str(tiny_models["denoise_map"]), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["arch"] == "dncnn" and report["hparams"]["noise_map"] is True
+
+
+def test_metadata_alpha_gray_16bit_survive(tmp_path, tiny_models):
+    src = tmp_path / "in"
+    src.mkdir()
+    # RGBA with EXIF orientation 6 and an sRGB profile
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = np.linspace(0, 255, 30, dtype=np.uint8)[None, :]
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "TestCam"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    PILImage.fromarray(rgba, "RGBA").save(src / "rot.png", exif=exif.tobytes(), icc_profile=icc)
+    write_rgb(src / "gray.png", mode="L")
+    PILImage.fromarray((np.arange(24 * 24).reshape(24, 24) * 100).astype(np.uint16)).save(src / "deep.png")
+    out = tmp_path / "out"
+    assert main(["convert", str(src), "-o", str(out), "-m", str(tiny_models["sr"]), "--no-progress"]) == 0
+    with PILImage.open(out / "rot.png") as im:
+        assert im.mode == "RGBA" and im.size == (40, 60)  # rotated upright, then x2
+        assert im.info.get("icc_profile") == icc
+        assert im.getexif().get(0x0112, 1) == 1 and im.getexif().get(0x010F) == "TestCam"
+        alpha = np.asarray(im)[..., 3]
+        assert alpha[0, 0] != alpha[-1, 0]  # the alpha ramp (now vertical) survived the resize
+    with PILImage.open(out / "gray.png") as im:
+        assert im.mode == "L"
+    with PILImage.open(out / "deep.png") as im:
+        assert im.mode in ("I;16", "I") and np.asarray(im).max() > 255
+
+
+def test_cancel_leaves_no_partial_outputs(tmp_path, tiny_models):
+    src = tmp_path / "in"
+    for i in range(6):
+        write_rgb(src / f"img{i}.png", 96, 96, seed=i)
+    out = tmp_path / "out"
+    model = load_model(tiny_models["style"])
+    cancel = threading.Event()
+    kinds = []
+    for event in convert([src], model, ConvertOptions(output_dir=out, tile=16), cancel=cancel):
+        kinds.append(event.kind)
+        if event.kind == "progress" and kinds.count("done") >= 1:
+            cancel.set()
+    assert "cancelled" in kinds and kinds[-1] == "finished"
+    written = sorted(out.glob("*"))
+    assert 1 <= len(written) < 6
+    assert all(not p.name.startswith(".") for p in written)
+    for p in written:
+        with PILImage.open(p) as im:
+            im.load()  # every output present is complete
+
+
+def test_cli_subprocess_exit_codes_and_no_traceback(tmp_path, tiny_models):
+    src = _tree(tmp_path / "in")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(src), "-o", str(tmp_path / "o"),
+                           "-m", str(tiny_models["denoise"]), "--no-progress"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "failures:" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(tmp_path / "missing"), "-o",
+                           str(tmp_path / "o"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
