@@ -132,13 +132,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, default=str))
         return EXIT_OK
     print(f"{args.file}")
-    print(f"  architecture : {model.describe()}")
-    print(f"  parameters   : {report['parameters']:,}")
-    print(f"  channels     : {model.in_channels} -> {model.out_channels}")
-    print(f"  tiling       : {'local (exact tiles)' if model.tile_safe else 'whole-image statistics (exact band streaming)'}")
+    rows = {
+        "architecture": model.describe(),
+        "parameters": f"{report['parameters']:,}",
+        "channels": f"{model.in_channels} -> {model.out_channels}",
+        "tiling": "local (exact tiles)" if model.tile_safe else "whole-image statistics (exact band streaming)",
+    }
+    meta = {k: v for k, v in meta.items() if k not in ("hparams", "arch", "scale", "task")}
+    width = max(len(k) for k in [*rows, *meta])
+    for key, value in rows.items():
+        print(f"  {key:<{width}}: {value}")
     for key in sorted(meta):
-        if key not in ("hparams",):
-            print(f"  {key:<13}: {meta[key]}")
+        print(f"  {key:<{width}}: {meta[key]}")
     return EXIT_OK
 
 

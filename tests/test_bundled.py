@@ -1,0 +1,74 @@
+"""Every bundled model loads from the catalog, runs on real photos and beats its baseline.
+
+This catches a broken export or a catalog entry pointing at the wrong file; the quality figures
+proper live in benchmarks/quality.py."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imgtrans.catalog import list_models
+from imgtrans.imageio import read_image
+from imgtrans.tiling import run_model
+from imgtrans.weights import open_model
+
+PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.png"))
+BUNDLED = [e for e in list_models() if e.source == "bundled"]
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
+    if border:
+        a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
+    return float(10 * torch.log10(1.0 / F.mse_loss(a, b)))
+
+
+def _photo(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(read_image(path).pixels.transpose(2, 0, 1)))[None]
+
+
+def test_catalog_has_bundled_models():
+    assert BUNDLED, "resources/models.toml lists no models"
+    for entry in BUNDLED:
+        assert entry.path.is_file(), f"{entry.id}: {entry.path} missing"
+
+
+@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "sr"], ids=lambda e: e.id)
+def test_sr_models_beat_bicubic(entry):
+    model, _ = open_model(entry.id)
+    s = model.scale
+    gains = []
+    for path in PHOTOS:
+        hr = _photo(path)
+        h, w = hr.shape[2] // s * s, hr.shape[3] // s * s
+        hr = hr[:, :, :h, :w]
+        lr = F.interpolate(hr, scale_factor=1 / s, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        ours = run_model(model, lr, tile=32)
+        bicubic = F.interpolate(lr, scale_factor=s, mode="bicubic", align_corners=False).clamp(0, 1)
+        assert ours.shape == hr.shape
+        gains.append(_psnr(ours, hr, s) - _psnr(bicubic, hr, s))
+    print(f"{entry.id}: mean PSNR gain over bicubic on {len(gains)} photos: {np.mean(gains):+.2f} dB")
+    assert np.mean(gains) > 0.3
+
+
+@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "denoise"], ids=lambda e: e.id)
+def test_denoise_models_beat_noisy_input(entry):
+    model, _ = open_model(entry.id)
+    gen = torch.Generator().manual_seed(0)
+    gains = []
+    for path in PHOTOS:
+        clean = _photo(path)
+        noisy = (clean + torch.randn(clean.shape, generator=gen) * 25 / 255).clamp(0, 1)
+        out = run_model(model, noisy, tile=32, noise_level=25)
+        gains.append(_psnr(out, clean) - _psnr(noisy, clean))
+    assert np.mean(gains) > 2.0
+
+
+@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "style"], ids=lambda e: e.id)
+def test_style_models_change_the_image_and_keep_its_size(entry):
+    model, _ = open_model(entry.id)
+    x = _photo(PHOTOS[0])
+    out = run_model(model, x, tile=32)
+    assert out.shape == x.shape and (out - x).abs().mean() > 0.02
