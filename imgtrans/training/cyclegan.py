@@ -1,0 +1,253 @@
+"""CycleGAN (Zhu et al. 2017), as the reference implementation trains it.
+
+``G_A``: A -> B and ``G_B``: B -> A are ResNet generators; ``D_A`` tells real B from ``G_A``'s fakes,
+``D_B`` real A from ``G_B``'s (70x70 PatchGANs, instance norm). One iteration:
+
+1. generators (discriminators frozen): ``L_G = GAN(D_A(G_A(A))) + GAN(D_B(G_B(B)))
+   + lambda_cycle * (|G_B(G_A(A)) - A| + |G_A(G_B(B)) - B|)
+   + lambda_cycle * lambda_identity * (|G_A(B) - B| + |G_B(A) - A|)``, one Adam step;
+2. discriminators on fakes drawn from 50-image pools: ``(GAN(D(real), 1) + GAN(D(fake), 0)) / 2`` each
+   (WGAN-GP: critic loss + 10 * gradient penalty), one Adam step.
+
+Images are ``(B,3,H,W)`` in [-1,1] throughout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imgtrans.archs import NLayerDiscriminator, ResnetGenerator
+from imgtrans.training.base import (
+    Evaluation, ExportItem, Task, adam, bare, chunks, grid, set_requires_grad,
+)  # fmt: skip
+from imgtrans.training.config import TrainConfig
+from imgtrans.training.data import FolderReport, generator
+from imgtrans.training.datasets import UnpairedDataset
+from imgtrans.training.distributed import Env
+from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, init_weights
+
+
+class GeneratorPair(nn.Module):
+    """Both generators in one module, so one (DDP) forward computes everything the generator loss
+    needs. ``forward(real_A, real_B)`` -> dict of ``fake_B, rec_A, fake_A, rec_B`` (+ ``idt_A = G_A(B)``,
+    ``idt_B = G_B(A)`` when ``identity``)."""
+
+    def __init__(self, G_A: nn.Module, G_B: nn.Module):
+        super().__init__()
+        self.G_A, self.G_B = G_A, G_B
+
+    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
+        out = {"fake_B": self.G_A(real_A), "fake_A": self.G_B(real_B)}
+        out["rec_A"] = self.G_B(out["fake_B"])
+        out["rec_B"] = self.G_A(out["fake_A"])
+        if identity:
+            out["idt_A"] = self.G_A(real_B)
+            out["idt_B"] = self.G_B(real_A)
+        return out
+
+
+class DiscriminatorLosses(nn.Module):
+    """Both discriminator losses in one module (one DDP forward per iteration).
+    ``forward({"A": (real, fake, alpha), ...})`` -> ``{"A": loss, ...}`` for ``D_A``, ``D_B``."""
+
+    def __init__(self, nets: dict[str, nn.Module], mode: str, lambda_gp: float):
+        super().__init__()
+        self.nets = nn.ModuleDict(nets)
+        self.mode, self.lambda_gp = mode, lambda_gp
+
+    def forward(self, inputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
+        return {
+            name: discriminator_loss(self.nets[name], real, fake, self.mode, self.lambda_gp, alpha)
+            for name, (real, fake, alpha) in inputs.items()
+        }
+
+
+def to01(x: torch.Tensor) -> torch.Tensor:
+    return (x.float() + 1.0) / 2.0
+
+
+class CycleGANTask(Task):
+    name = "cyclegan"
+    loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+
+    def __init__(self, cfg: TrainConfig, env: Env, reports: dict[str, FolderReport]):
+        super().__init__(cfg, env)
+        self.reports = reports
+        desc = self.describe(cfg)
+        self.g_hparams, self.d_hparams = desc["G_A"]["hparams"], desc["D_A"]["hparams"]
+        torch.manual_seed(cfg.seed)  # same initial weights on every process and every run with this seed
+        self.G_A, self.G_B = (init_weights(ResnetGenerator(**self.g_hparams)) for _ in range(2))
+        self.D_A, self.D_B = (init_weights(NLayerDiscriminator(**self.d_hparams)) for _ in range(2))
+        self.nets = {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
+        for net in self.nets.values():
+            net.to(self.device).train()
+        self.gens = env.wrap(GeneratorPair(self.G_A, self.G_B))
+        self.dlosses = env.wrap(DiscriminatorLosses({"A": self.D_A, "B": self.D_B}, cfg.gan_mode, cfg.lambda_gp))
+        self.optimizers = {"G": adam([self.G_A, self.G_B], cfg), "D": adam([self.D_A, self.D_B], cfg)}
+        self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
+        self.dataset = UnpairedDataset(
+            reports["A"].train, reports["B"].train, cfg.size, cfg.effective_load_size, cfg.seed, cfg.flip, cfg.cache_mb
+        )
+        self._val: dict[str, torch.Tensor] | None = None
+        self._inception: Any = None
+
+    @staticmethod
+    def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
+        g = {"arch": "cyclegan_resnet", "hparams": dict(in_ch=3, out_ch=3, ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=2,
+                                                        affine=False, use_dropout=cfg.use_dropout)}  # fmt: skip
+        d = {"arch": "patchgan", "hparams": dict(in_ch=3, ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm="instance",
+                                                 spectral=cfg.spectral)}  # fmt: skip
+        return {"G_A": g, "G_B": g, "D_A": d, "D_B": d}
+
+    # ------------------------------------------------------------------------------------ training
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        cfg, amp, env = self.cfg, self.env.amp, self.env
+        real_A = batch["A"].to(self.device, non_blocking=True)
+        real_B = batch["B"].to(self.device, non_blocking=True)
+        opt_G, opt_D = self.optimizers["G"], self.optimizers["D"]
+        identity = cfg.lambda_identity > 0
+
+        # 1. generators, with the discriminators frozen
+        set_requires_grad([self.D_A, self.D_B], False)
+        opt_G.zero_grad(set_to_none=True)
+        with amp.autocast():
+            out = self.gens(real_A, real_B, identity)
+            losses = {
+                "G_A": gan_loss(self.D_A(out["fake_B"]), True, cfg.gan_mode),
+                "G_B": gan_loss(self.D_B(out["fake_A"]), True, cfg.gan_mode),
+                "cycle_A": F.l1_loss(out["rec_A"].float(), real_A) * cfg.lambda_cycle,
+                "cycle_B": F.l1_loss(out["rec_B"].float(), real_B) * cfg.lambda_cycle,
+            }
+            if identity:
+                w = cfg.lambda_cycle * cfg.lambda_identity
+                losses["idt_A"] = F.l1_loss(out["idt_A"].float(), real_B) * w
+                losses["idt_B"] = F.l1_loss(out["idt_B"].float(), real_A) * w
+            loss_G = sum(losses.values())
+        amp.backward(loss_G)
+        amp.step(opt_G)
+
+        # 2. discriminators, on fakes from the image pools (one pool for the whole global batch)
+        set_requires_grad([self.D_A, self.D_B], True)
+        opt_D.zero_grad(set_to_none=True)
+        g = generator(cfg.seed, "pool", step)
+        fake_B = env.shard(self.pools["B"].query(env.gather(out["fake_B"].detach().float()), g))
+        fake_A = env.shard(self.pools["A"].query(env.gather(out["fake_A"].detach().float()), g))
+        alpha_A = alpha_B = None
+        if cfg.gan_mode == "wgangp":  # interpolation weights for the gradient penalty, per global sample
+            gp = generator(cfg.seed, "gp", step)
+            n = real_A.shape[0] * env.world
+            alpha_A = env.shard(torch.rand(n, 1, 1, 1, generator=gp)).to(self.device)
+            alpha_B = env.shard(torch.rand(n, 1, 1, 1, generator=gp)).to(self.device)
+        with amp.autocast():
+            d = self.dlosses({"A": (real_B, fake_B, alpha_A), "B": (real_A, fake_A, alpha_B)})
+        amp.backward(d["A"] + d["B"])
+        amp.step(opt_D)
+        amp.update()
+        losses["D_A"], losses["D_B"] = d["A"], d["B"]
+        return {k: v.detach().float() for k, v in losses.items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for k, p in self.pools.items():
+            if "pools" in state and k in state["pools"]:
+                p.load_state_dict(state["pools"][k], self.device)
+
+    # ------------------------------------------------------------------------------------ evaluation
+    def val_images(self) -> dict[str, torch.Tensor]:
+        if self._val is None:
+            n = self.cfg.eval_images
+            self._val = {k: self.dataset.fixed(self.reports[k].val[:n]) for k in ("A", "B")}
+        return self._val
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, forward: nn.Module, backward: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N,3,S,S)`` in [-1,1] -> (translated, reconstructed), both on the CPU, in [-1,1]."""
+        fakes, recs = [], []
+        for x in chunks(images, 4):
+            x = x.to(self.device)
+            with self.env.amp.autocast():
+                fake = forward(x)
+                rec = backward(fake)
+            fakes.append(fake.float().cpu())
+            recs.append(rec.float().cpu())
+        return torch.cat(fakes), torch.cat(recs)
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        from imgtrans.training.metrics import InceptionFeatures, fid, inception_path, kid, psnr, ssim
+
+        val = self.val_images()
+        G_A, G_B = bare(self.G_A), bare(self.G_B)
+        G_A.eval(), G_B.eval()
+        try:
+            fake_B, rec_A = self.translate(val["A"], G_A, G_B)
+            fake_A, rec_B = self.translate(val["B"], G_B, G_A)
+        finally:
+            G_A.train(), G_B.train()
+        m = {
+            "cycle_psnr_A": float(psnr(to01(rec_A), to01(val["A"])).mean()),
+            "cycle_psnr_B": float(psnr(to01(rec_B), to01(val["B"])).mean()),
+            "cycle_ssim_A": float(ssim(to01(rec_A), to01(val["A"])).mean()),
+            "cycle_ssim_B": float(ssim(to01(rec_B), to01(val["B"])).mean()),
+        }
+        m["cycle_psnr"] = (m["cycle_psnr_A"] + m["cycle_psnr_B"]) / 2
+        m["cycle_ssim"] = (m["cycle_ssim_A"] + m["cycle_ssim_B"]) / 2
+        if inception_path() is not None and min(len(val["A"]), len(val["B"])) >= 2:  # FID/KID need 2+ images
+            if self._inception is None:
+                self._inception = InceptionFeatures().to(self.device)
+            feats = {name: torch.cat([self._inception.pooled(to01(x).to(self.device)).cpu() for x in chunks(t, 8)])
+                     for name, t in (("real_A", val["A"]), ("real_B", val["B"]), ("fake_A", fake_A), ("fake_B", fake_B))}  # fmt: skip
+            m["fid_A2B"] = fid(feats["fake_B"], feats["real_B"])
+            m["fid_B2A"] = fid(feats["fake_A"], feats["real_A"])
+            m["kid_A2B"] = kid(feats["fake_B"], feats["real_B"])
+            m["kid_B2A"] = kid(feats["fake_A"], feats["real_A"])
+            m["fid"] = (m["fid_A2B"] + m["fid_B2A"]) / 2
+            m["kid"] = (m["kid_A2B"] + m["kid_B2A"]) / 2
+            return Evaluation(m, "kid", higher_is_better=False)
+        return Evaluation(m, "cycle_psnr", higher_is_better=True)
+
+    @torch.no_grad()
+    def sample_grid(self) -> torch.Tensor:
+        val = self.val_images()
+        a, b = val["A"][:1], val["B"][:1]
+        G_A, G_B = bare(self.G_A), bare(self.G_B)
+        G_A.eval(), G_B.eval()
+        try:
+            fake_B, rec_A = self.translate(a, G_A, G_B)
+            fake_A, rec_B = self.translate(b, G_B, G_A)
+        finally:
+            G_A.train(), G_B.train()
+        return grid([[to01(t[0]) for t in (a, fake_B, rec_A)], [to01(t[0]) for t in (b, fake_A, rec_B)]])
+
+    # ------------------------------------------------------------------------------------ export
+    def exports(self, run_name: str) -> list[ExportItem]:
+        cfg, ra, rb = self.cfg, self.reports["A"], self.reports["B"]
+        data = {"domain_a": str(ra.root), "domain_b": str(rb.root), "images_a": len(ra.train), "images_b": len(rb.train)}
+        common = {
+            "training_data": data,
+            "trainer": "imgtrans-train cyclegan",
+            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "gan_mode", "lambda_cycle",
+                                                           "lambda_identity", "spectral", "seed")},  # fmt: skip
+        }
+        items = []
+        for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):
+            items.append(ExportItem(
+                suffix=suffix,
+                net=net,
+                arch="cyclegan_resnet",
+                hparams=dict(self.g_hparams),
+                metadata=dict(
+                    common,
+                    id=f"{run_name}{suffix.replace('_', '-')}",
+                    name=f"{run_name} ({arrow})",
+                    direction=arrow,
+                    description=f"CycleGAN trained with imgtrans-train: {src.root.name} -> {dst.root.name} ({arrow})",
+                ),
+            ))  # fmt: skip
+        return items

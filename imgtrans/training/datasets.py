@@ -1,0 +1,297 @@
+"""Training data, part 2: deterministic datasets and the batches of each iteration.
+
+Every random choice is a pure function of the run's seed and *where* it is made, never of what ran
+before: the image order of epoch ``e`` comes from ``(seed, e)`` and the augmentation of sample ``i`` of
+epoch ``e`` from ``(seed, e, i)``. So iteration ``k`` always sees the same batch, whether the run was
+resumed, how many loader processes there are, or how many torchrun processes share the batch
+(process ``r`` of ``w`` takes the ``r``-th contiguous slice of the global batch). Resuming needs
+nothing but the step counter.
+
+Samples handed to the networks are float tensors; their ranges are documented per dataset.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from imgtrans.training.data import ImageCache, ImageRecord, generator, load_rgb8, resize, to_unit
+from imgtrans.training.errors import DataError
+
+
+def epoch_order(n: int, seed: int, epoch: int, stream: str, index: int) -> int:
+    """Which of ``n`` images sits at position ``index`` of epoch ``epoch``: a fresh permutation per
+    pass over the images (positions past ``n`` start another pass with another permutation)."""
+    cycle, pos = divmod(index, n)
+    perm = torch.randperm(n, generator=generator(seed, "order", stream, epoch, cycle))
+    return int(perm[pos])
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of ``(C,H,W)`` (k in 0..7); square crops keep their shape."""
+    if k & 1:
+        x = x.flip(-1)
+    if k & 2:
+        x = x.flip(-2)
+    if k & 4:
+        x = x.transpose(-1, -2)
+    return x
+
+
+# ------------------------------------------------------------------------------------ datasets
+
+
+class UnpairedDataset:
+    """CycleGAN: unpaired samples from two domains, as the reference's ``unaligned`` dataset.
+
+    An epoch has ``max(len(A), len(B))`` samples; each image is resized to ``load_size`` square
+    (bicubic), randomly cropped to ``size`` and flipped left-right with probability 0.5.
+    ``sample(e, i)`` -> ``{"A": (3,size,size), "B": (3,size,size)}`` float in [-1,1].
+    """
+
+    def __init__(
+        self,
+        a: Sequence[ImageRecord],
+        b: Sequence[ImageRecord],
+        size: int,
+        load_size: int,
+        seed: int,
+        flip: bool = True,
+        cache_mb: int = 2048,
+    ):
+        self.domains = {"A": list(a), "B": list(b)}
+        self.size, self.load_size, self.seed, self.flip = size, max(load_size, size), seed, flip
+        self.cache = ImageCache(cache_mb * 2**20)
+
+    def __len__(self) -> int:
+        return max(len(v) for v in self.domains.values())
+
+    def _prepared(self, rec: ImageRecord) -> torch.Tensor:
+        return self.cache.get((rec.path, self.load_size), lambda: resize(load_rgb8(rec.path), self.load_size, self.load_size))
+
+    def sample(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, records in self.domains.items():
+            rec = records[epoch_order(len(records), self.seed, epoch, name, index)]
+            img = self._prepared(rec)
+            g = generator(self.seed, "aug", name, epoch, index)
+            top, left = (int(v) for v in torch.randint(0, self.load_size - self.size + 1, (2,), generator=g))
+            crop = img[:, top : top + self.size, left : left + self.size]
+            if self.flip and bool(torch.rand((), generator=g) < 0.5):
+                crop = crop.flip(-1)
+            out[name] = to_unit(crop) * 2.0 - 1.0
+        return out
+
+    def fixed(self, records: Sequence[ImageRecord]) -> torch.Tensor:
+        """Held-out images, resized and center-cropped: ``(N,3,size,size)`` in [-1,1]."""
+        off = (self.load_size - self.size) // 2
+        crops = [self._prepared(r)[:, off : off + self.size, off : off + self.size] for r in records]
+        return torch.stack([to_unit(c) * 2.0 - 1.0 for c in crops])
+
+
+class PatchDataset:
+    """Random ``size`` px patches of clean images (SR and denoise), with a random flip/rotation.
+
+    An epoch draws ``patches_per_image`` patches from every image (each pass over the images in a
+    new order). Subclasses degrade the patch; ``sample(e, i)`` returns float tensors in [0,1].
+    """
+
+    def __init__(self, records: Sequence[ImageRecord], size: int, seed: int, cache_mb: int = 2048,
+                 patches_per_image: int = 1):  # fmt: skip
+        self.records = list(records)
+        self.size, self.seed, self.patches_per_image = size, seed, max(1, patches_per_image)
+        self.cache = ImageCache(cache_mb * 2**20)
+
+    def __len__(self) -> int:
+        return len(self.records) * self.patches_per_image
+
+    def image(self, rec: ImageRecord) -> torch.Tensor:
+        img = self.cache.get(rec.path, lambda: load_rgb8(rec.path))
+        if min(img.shape[-2:]) < self.size:  # only with small_policy="upscaled"
+            h, w = img.shape[-2:]
+            f = self.size / min(h, w)
+            img = resize(img, max(self.size, math.ceil(h * f)), max(self.size, math.ceil(w * f)))
+        return img
+
+    def clean_patch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Generator]:
+        rec = self.records[epoch_order(len(self.records), self.seed, epoch, "data", index)]
+        img = self.image(rec)
+        g = generator(self.seed, "aug", epoch, index)
+        h, w = img.shape[-2:]
+        top = int(torch.randint(0, h - self.size + 1, (), generator=g))
+        left = int(torch.randint(0, w - self.size + 1, (), generator=g))
+        patch = img[:, top : top + self.size, left : left + self.size]
+        patch = dihedral(patch, int(torch.randint(0, 8, (), generator=g)))
+        return to_unit(patch), g
+
+    def center(self, rec: ImageRecord, side: int, multiple: int = 1) -> torch.Tensor:
+        """A deterministic center crop of at most ``side`` px (a multiple of ``multiple``): ``(3,h,w)``."""
+        img = self.image(rec)
+        h, w = img.shape[-2:]
+        ch, cw = min(h, side) // multiple * multiple, min(w, side) // multiple * multiple
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return to_unit(img[:, top : top + ch, left : left + cw])
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``(B,C,H,W)`` blurred with a Gaussian of ``sigma`` px (reflect padding)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def downscale(hr: torch.Tensor, scale: int, degrade: str, g: torch.Generator | None) -> torch.Tensor:
+    """``(3,H,W)`` in [0,1] -> ``(3,H/scale,W/scale)`` in [0,1], quantised to 8 bits like a real image.
+
+    ``bicubic``: antialiased bicubic. ``blur``: a Gaussian blur with sigma uniform in
+    [0.2, 0.5*scale] first (drawn from ``g``; the midpoint without ``g``).
+    """
+    x = hr[None]
+    if degrade == "blur":
+        hi = 0.5 * scale
+        sigma = 0.2 + float(torch.rand((), generator=g)) * (hi - 0.2) if g is not None else (0.2 + hi) / 2
+        x = gaussian_blur(x, sigma)
+    h, w = hr.shape[-2:]
+    lr = F.interpolate(x, size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)[0]
+    return (lr.clamp(0, 1) * 255).round() / 255
+
+
+class SRDataset(PatchDataset):
+    """``sample(e, i)`` -> ``{"lr": (3,size/scale,size/scale), "hr": (3,size,size)}`` in [0,1]."""
+
+    def __init__(self, records, size: int, scale: int, degrade: str, seed: int, cache_mb: int = 2048,
+                 patches_per_image: int = 1):  # fmt: skip
+        super().__init__(records, size, seed, cache_mb, patches_per_image)
+        self.scale, self.degrade = scale, degrade
+
+    def sample(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
+        hr, g = self.clean_patch(epoch, index)
+        return {"lr": downscale(hr, self.scale, self.degrade, g), "hr": hr}
+
+    def fixed(self, records: Sequence[ImageRecord], side: int = 256) -> list[dict[str, torch.Tensor]]:
+        """Held-out pairs (center crops, fixed degradation), one dict per image (sizes differ)."""
+        out = []
+        for rec in records:
+            hr = self.center(rec, side, self.scale)
+            out.append({"lr": downscale(hr, self.scale, self.degrade, None), "hr": hr})
+        return out
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """``(3,H,W)`` in [0,1] -> the same after 8-bit JPEG compression at ``quality`` (in memory)."""
+    from PIL import Image
+
+    arr = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr, "RGB").save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        out = torch.frombuffer(bytearray(im.convert("RGB").tobytes()), dtype=torch.uint8)
+    return out.view(x.shape[1], x.shape[2], 3).permute(2, 0, 1).float() / 255.0
+
+
+def add_noise(
+    clean: torch.Tensor,
+    sigma: float,
+    g: torch.Generator,
+    poisson: bool = False,
+    jpeg: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """``(3,H,W)`` clean in [0,1] -> noisy: optional Poisson (shot) noise with a peak of 10-1000
+    photons, then Gaussian noise of ``sigma`` (0-255 scale), then optional JPEG compression with a
+    quality drawn from ``jpeg``. Gaussian-only results are not clipped (as in DnCNN)."""
+    x = clean
+    if poisson:
+        peak = 10.0 ** (1.0 + 2.0 * float(torch.rand((), generator=g)))
+        x = torch.poisson(x.clamp(0, 1) * peak, generator=g) / peak
+    x = x + torch.randn(x.shape, generator=g) * (sigma / 255.0)
+    if jpeg is not None:
+        q = int(torch.randint(jpeg[0], jpeg[1] + 1, (), generator=g))
+        x = jpeg_roundtrip(x, q)
+    return x
+
+
+class DenoiseDataset(PatchDataset):
+    """``sample(e, i)`` -> ``{"noisy": (3,size,size), "clean": (3,size,size), "sigma": ()}``; images in
+    [0,1] (noisy may leave it), ``sigma`` the Gaussian level on the [0,1] scale."""
+
+    def __init__(self, records, size: int, sigma: tuple[float, float], seed: int, poisson: bool = False,
+                 jpeg: tuple[int, int] | None = None, cache_mb: int = 2048, patches_per_image: int = 1):  # fmt: skip
+        super().__init__(records, size, seed, cache_mb, patches_per_image)
+        self.sigma, self.poisson, self.jpeg = sigma, poisson, jpeg
+
+    def sample(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
+        clean, g = self.clean_patch(epoch, index)
+        lo, hi = self.sigma
+        sigma = lo + float(torch.rand((), generator=g)) * (hi - lo)
+        noisy = add_noise(clean, sigma, g, self.poisson, self.jpeg)
+        return {"noisy": noisy, "clean": clean, "sigma": torch.tensor(sigma / 255.0)}
+
+    def fixed(self, records: Sequence[ImageRecord], side: int = 128) -> list[dict[str, torch.Tensor]]:
+        """Held-out triples: each image at the lowest, middle and highest sigma, fixed noise."""
+        lo, hi = self.sigma
+        levels = sorted({lo, (lo + hi) / 2, hi})
+        out = []
+        for k, rec in enumerate(records):
+            clean = self.center(rec, side)
+            for sigma in levels:
+                g = generator(self.seed, "val-noise", k, sigma)
+                noisy = add_noise(clean, sigma, g, self.poisson, self.jpeg)
+                out.append({"noisy": noisy, "clean": clean, "sigma": torch.tensor(sigma / 255.0)})
+        return out
+
+
+# ------------------------------------------------------------------------------------ batches per step
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Map-style dataset whose item ``k`` is *this process's* share of the batch of iteration ``k``.
+
+    Iteration ``k`` is position ``k % steps_per_epoch`` of epoch ``k // steps_per_epoch``; its global
+    batch is samples ``[j*B, (j+1)*B)`` of that epoch (the last partial batch of an epoch is dropped),
+    and process ``rank`` of ``world`` takes the contiguous slice ``rank*B/world ...``. Items are dicts of
+    stacked tensors, as the default collate would make.
+    """
+
+    def __init__(self, dataset, global_batch: int, rank: int = 0, world: int = 1):
+        if global_batch % world:
+            raise DataError(f"--batch-size {global_batch} must be a multiple of the number of processes ({world})")
+        self.dataset, self.global_batch, self.rank, self.world = dataset, global_batch, rank, world
+        # an epoch smaller than one batch still makes one iteration (sample positions wrap around)
+        self.steps_per_epoch = max(1, len(dataset) // global_batch)
+
+    def __len__(self) -> int:  # unbounded in principle; the sampler decides which steps are drawn
+        return 1 << 62
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        epoch, j = divmod(step, self.steps_per_epoch)
+        local = self.global_batch // self.world
+        first = j * self.global_batch + self.rank * local
+        samples = [self.dataset.sample(epoch, first + t) for t in range(local)]
+        return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+
+
+def iterate_batches(batches: StepBatches, start: int, stop: int, workers: int = 0):
+    """Yield ``(step, batch)`` for steps ``start .. stop-1``; with ``workers`` loader processes."""
+    if workers <= 0:
+        for step in range(start, stop):
+            yield step, batches[step]
+        return
+    loader = torch.utils.data.DataLoader(
+        batches,
+        batch_size=None,
+        sampler=range(start, stop),
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+    )
+    yield from zip(range(start, stop), loader)

@@ -1,0 +1,108 @@
+"""Denoising: DnCNN trained on clean patches with noise added on the fly.
+
+Noise: Gaussian with a level drawn per patch from ``sigma`` (0-255 scale; a single value trains a
+specific-level model), optionally Poisson (shot) noise first and JPEG compression after. With
+``noise_map`` the network also receives the Gaussian level as an extra input plane (FFDNet-style),
+so one model can be steered at inference. Loss: MSE (DnCNN) or L1 between output and clean patch.
+
+Images are ``(B,3,H,W)`` float in [0,1] (noisy inputs may leave that range).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from imgtrans.archs import DnCNN
+from imgtrans.training.base import Evaluation, ExportItem, Task, adam, bare, grid
+from imgtrans.training.config import TrainConfig
+from imgtrans.training.data import FolderReport
+from imgtrans.training.datasets import DenoiseDataset
+from imgtrans.training.distributed import Env
+from imgtrans.training.metrics import psnr, ssim
+from imgtrans.training.sr import pixel_loss
+
+
+class DenoiseTask(Task):
+    name = "denoise"
+    loss_names = ("mse", "l1")
+
+    def __init__(self, cfg: TrainConfig, env: Env, reports: dict[str, FolderReport]):
+        super().__init__(cfg, env)
+        self.report = reports["data"]
+        self.g_hparams = self.describe(cfg)["G"]["hparams"]
+        torch.manual_seed(cfg.seed)
+        self.G = DnCNN(**self.g_hparams).to(self.device).train()
+        self.nets = {"G": self.G}
+        self.g = env.wrap(self.G)
+        self.optimizers = {"G": adam([self.G], cfg)}
+        self.dataset = DenoiseDataset(self.report.train, cfg.size, tuple(cfg.sigma), cfg.seed, cfg.poisson, cfg.jpeg,
+                                      cfg.cache_mb, cfg.patches_per_image)
+        self._val: list[dict[str, torch.Tensor]] | None = None
+
+    @staticmethod
+    def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
+        return {"G": {"arch": "dncnn", "hparams": dict(channels=3, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn, noise_map=cfg.noise_map)}}
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        amp, opt = self.env.amp, self.optimizers["G"]
+        noisy = batch["noisy"].to(self.device, non_blocking=True)
+        clean = batch["clean"].to(self.device, non_blocking=True)
+        sigma = batch["sigma"].to(self.device) if self.cfg.noise_map else None
+        opt.zero_grad(set_to_none=True)
+        with amp.autocast():
+            loss = pixel_loss(self.g(noisy, sigma), clean, self.cfg.pixel_loss)
+        amp.backward(loss)
+        amp.step(opt)
+        amp.update()
+        return {self.cfg.pixel_loss: loss.detach().float()}
+
+    def val_items(self) -> list[dict[str, torch.Tensor]]:
+        if self._val is None:
+            self._val = self.dataset.fixed(self.report.val[: self.cfg.eval_images])
+        return self._val
+
+    @torch.no_grad()
+    def denoise(self, item: dict[str, torch.Tensor]) -> torch.Tensor:
+        G = bare(self.G)
+        G.eval()
+        try:
+            sigma = item["sigma"][None].to(self.device) if self.cfg.noise_map else None
+            with self.env.amp.autocast():
+                return G(item["noisy"][None].to(self.device), sigma).float().clamp(0, 1).cpu()
+        finally:
+            G.train()
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        vals: dict[str, list[float]] = {"psnr": [], "ssim": [], "noisy_psnr": []}
+        for item in self.val_items():
+            out, clean = self.denoise(item), item["clean"][None]
+            vals["psnr"].append(float(psnr(out, clean)))
+            vals["ssim"].append(float(ssim(out, clean)))
+            vals["noisy_psnr"].append(float(psnr(item["noisy"][None], clean)))
+        return Evaluation({k: sum(v) / len(v) for k, v in vals.items()}, "psnr", higher_is_better=True)
+
+    @torch.no_grad()
+    def sample_grid(self) -> torch.Tensor:
+        items = self.val_items()
+        item = items[min(1, len(items) - 1)]  # the middle noise level of the first image
+        return grid([[item["noisy"], self.denoise(item)[0], item["clean"]]])
+
+    def exports(self, run_name: str) -> list[ExportItem]:
+        cfg = self.cfg
+        lo, hi = cfg.sigma
+        level = f"sigma {lo:g}" if lo == hi else f"sigma {lo:g}-{hi:g}"
+        extras = [s for s, on in (("Poisson", cfg.poisson), (f"JPEG q{cfg.jpeg}", cfg.jpeg is not None)) if on]
+        meta = {
+            "id": run_name,
+            "name": f"{run_name} (denoise, {level})",
+            "description": f"DnCNN trained with imgtrans-train on {self.report.root.name}: Gaussian {level}"
+            + (f" + {' + '.join(extras)}" if extras else "") + (", noise-level map input" if cfg.noise_map else ""),
+            "training_data": {"data": str(self.report.root), "images": len(self.report.train)},
+            "trainer": "imgtrans-train denoise",
+            "noise": {"sigma": [lo, hi], "poisson": cfg.poisson, "jpeg": list(cfg.jpeg) if cfg.jpeg else None},
+            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "seed")},
+        }
+        return [ExportItem("", "G", "dncnn", dict(self.g_hparams), meta)]

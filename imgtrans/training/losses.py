@@ -1,0 +1,101 @@
+"""GAN losses, gradient penalty and the CycleGAN image pool.
+
+Discriminator outputs are raw scores (no sigmoid) of any shape, e.g. PatchGAN's ``(B,1,h,w)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gan_loss(pred: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
+    """The reference ``GANLoss``: ``lsgan`` = MSE to 1/0, ``vanilla`` = BCE with logits to 1/0,
+    ``wgangp`` = -mean (real) / +mean (fake). Always a scalar mean over all patches."""
+    pred = pred.float()
+    if mode == "lsgan":
+        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+        return F.mse_loss(pred, target)
+    if mode == "vanilla":
+        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+        return F.binary_cross_entropy_with_logits(pred, target)
+    if mode == "wgangp":
+        return -pred.mean() if target_is_real else pred.mean()
+    raise ValueError(f"unknown GAN loss {mode!r}")
+
+
+def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): ``mean((||grad D(x_hat)||_2 - 1)^2)`` at
+    ``x_hat = alpha*real + (1-alpha)*fake``; ``alpha`` is ``(B,1,1,1)`` in [0,1]. Computed in fp32."""
+    x_hat = (alpha * real.detach().float() + (1 - alpha) * fake.detach().float()).requires_grad_(True)
+    with torch.autocast(device_type=x_hat.device.type, enabled=False):
+        out = netD(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def discriminator_loss(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor, mode: str,
+                       lambda_gp: float = 10.0, alpha: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """The reference ``backward_D_basic``: ``(loss(D(real), real) + loss(D(fake), fake)) * 0.5``;
+    for WGAN-GP the unhalved critic loss plus ``lambda_gp`` times the gradient penalty."""
+    loss_real = gan_loss(netD(real), True, mode)
+    loss_fake = gan_loss(netD(fake.detach()), False, mode)
+    if mode == "wgangp":
+        assert alpha is not None, "WGAN-GP needs the interpolation weights"
+        return loss_real + loss_fake + lambda_gp * gradient_penalty(netD, real, fake, alpha)
+    return (loss_real + loss_fake) * 0.5
+
+
+class ImagePool:
+    """The reference ``ImagePool`` (Shrivastava et al. 2017): a buffer of up to ``size`` generated
+    images; once full, each query image is, with probability 1/2, swapped for a random stored one.
+
+    Unlike the reference (Python's global ``random``), choices come from a generator passed per query,
+    so the pool's only state is its images (``state_dict``), and resumed runs make the same choices.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: list[torch.Tensor] = []
+
+    def query(self, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """``(B,C,H,W)`` -> ``(B,C,H,W)`` (detached)."""
+        if self.size == 0:
+            return images.detach()
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif float(torch.rand((), generator=g)) > 0.5:
+                idx = int(torch.randint(0, self.size, (), generator=g))
+                out.append(self.images[idx].clone())
+                self.images[idx] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+    def state_dict(self) -> dict:
+        return {"size": self.size, "images": [t.cpu() for t in self.images]}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.images = [t.to(device) for t in state["images"]]
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """The reference ``init_weights(..., 'normal', 0.02)``: conv/linear weights ~ N(0, gain), biases 0,
+    norm-layer weights ~ N(1, gain). Spectral-normalised convs get it on their original weight."""
+    for m in net.modules():
+        name = m.__class__.__name__
+        if hasattr(m, "weight") and ("Conv" in name or "Linear" in name):
+            parametrized = getattr(m, "parametrizations", None)
+            weight = parametrized.weight.original if parametrized is not None and "weight" in parametrized else m.weight
+            nn.init.normal_(weight.data, 0.0, gain)
+            if getattr(m, "bias", None) is not None:
+                nn.init.constant_(m.bias.data, 0.0)
+        elif "BatchNorm2d" in name or ("InstanceNorm2d" in name and getattr(m, "weight", None) is not None):
+            nn.init.normal_(m.weight.data, 1.0, gain)
+            nn.init.constant_(m.bias.data, 0.0)
+    return net

