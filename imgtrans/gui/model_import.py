@@ -1,0 +1,113 @@
+"""Importing and removing user models (no Qt here; the Models tab runs these in a worker thread).
+
+A third-party file goes through :func:`imgtrans.weights.load_model` (the safe loader: safetensors,
+or tensor-only pickles) first, so a file that is not a model, or that would need code execution, is
+refused with the loader's one-line reason. Accepted files are stored in the user models folder as
+``.safetensors`` (the only format the catalog lists): our families through
+:func:`imgtrans.weights.save_model`, with full metadata; other architectures recognised by spandrel
+as their state dict plus descriptive metadata, and re-loaded once to prove the stored file works.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgtrans.catalog import CatalogEntry, list_models
+from imgtrans.paths import user_models_dir
+
+
+@dataclass
+class Imported:
+    path: Path
+    id: str
+    name: str
+    arch: str
+    task: str
+    scale: int
+    parameters: int
+    description: str
+
+    def summary(self) -> str:
+        return (f"Imported \u201c{self.name}\u201d: detected {self.description}, "
+                f"{self.parameters / 1e6:.2f} M parameters.")
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._").lower()
+    return slug[:60] or "model"
+
+
+def _unique_id(base: str, folder: Path) -> str:
+    taken = {e.id.lower() for e in list_models()}
+    candidate, n = base, 2
+    while candidate.lower() in taken or (folder / f"{candidate}.safetensors").exists():
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def import_model(src: str | os.PathLike, name: str | None = None, folder: Path | None = None) -> Imported:
+    """Validate ``src`` with the safe loader and store it in the user models folder.
+
+    Raises :class:`imgtrans.weights.ModelLoadError` (one line) when the file is not a usable model."""
+    from imgtrans.weights import ModelLoadError, count_parameters, load_model, save_model
+
+    src = Path(src)
+    model = load_model(src)
+    folder = folder or user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    model_id = _unique_id(_slug(name or src.stem), folder)
+    display = name or model.metadata.get("name") or src.stem
+    meta = {k: v for k, v in model.metadata.items() if k not in {"format", "arch", "hparams", "task", "scale", "date", "imgtrans_version"}}
+    meta.update(
+        id=model_id,
+        name=display,
+        description=model.metadata.get("description") or f"Imported from {src.name}.",
+        licence=model.metadata.get("licence") or "unknown (imported file: check its source)",
+        imported_from=src.name,
+    )
+    dst = folder / f"{model_id}.safetensors"
+    if model.spec is not None:
+        save_model(dst, model.module, model.arch, model.hparams, meta)
+    else:
+        _save_foreign(dst, model, meta)
+        try:
+            again = load_model(dst)
+        except ModelLoadError as exc:
+            dst.unlink(missing_ok=True)
+            raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse ({exc})") from None
+        if again.arch != model.arch:
+            dst.unlink(missing_ok=True)
+            raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse")
+    return Imported(dst, model_id, display, model.arch, model.task, model.scale, count_parameters(model.module), model.describe())
+
+
+def _save_foreign(dst: Path, model, meta: dict[str, str]) -> None:
+    """A spandrel-recognised model: its state dict, with metadata that names no arch of ours (so the
+    loader detects it again), written atomically."""
+    from safetensors.torch import save_file
+
+    meta = dict(meta, task=model.task, scale=str(model.scale), detected_arch=model.arch)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.module.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={k: str(v) for k, v in meta.items()})
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_model(entry: CatalogEntry) -> None:
+    """Delete a user model's file. Bundled models cannot be removed."""
+    if entry.source != "user":
+        raise ValueError(f"{entry.name} is bundled with imgtrans and cannot be removed")
+    folder = user_models_dir().resolve()
+    path = entry.path.resolve()
+    if folder not in path.parents:
+        raise ValueError(f"{entry.path} is not in the user models folder")
+    path.unlink()

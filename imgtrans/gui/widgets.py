@@ -1,0 +1,96 @@
+"""Small shared widgets: the inline message bar and the drop overlay."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
+
+
+class MessageBar(QFrame):
+    """A dismissable line at the top of a page for errors and notices. Never modal, so a bad file
+    or a failed batch never blocks the window (or a test)."""
+
+    LEVELS = {
+        "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
+        "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
+        "error": QStyle.StandardPixmap.SP_MessageBoxCritical,
+    }
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.ToolTipBase)
+        self.setForegroundRole(QPalette.ColorRole.ToolTipText)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        self.icon = QLabel()
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setForegroundRole(QPalette.ColorRole.ToolTipText)
+        close = QToolButton()
+        close.setAutoRaise(True)
+        close.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_TitleBarCloseButton))
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.level = ""
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_message(self, text: str, level: str = "info", timeout_ms: int = 0) -> None:
+        self.level = level
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
+        self.icon.setPixmap(self.style().standardIcon(self.LEVELS.get(level, self.LEVELS["info"])).pixmap(size, size))
+        self.label.setText(text)
+        self.show()
+        if timeout_ms:
+            self._timer.start(timeout_ms)
+        else:
+            self._timer.stop()
+
+    def text(self) -> str:
+        """The message shown (also while the page holding the bar is not the current tab), or ""."""
+        return "" if self.isHidden() else self.label.text()
+
+
+class DropOverlay(QWidget):
+    """Covers the window while files are dragged over it: says what a drop will do."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hide()
+
+    def cover(self) -> None:
+        self.setGeometry(self.parentWidget().rect())
+        self.raise_()
+        self.show()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        with QPainter(self) as p:  # ended on every path, also when painting raises
+            self._paint(p)
+
+    def _paint(self, p: QPainter) -> None:
+        pal = self.palette()
+        fill = pal.color(QPalette.ColorRole.Highlight)
+        fill.setAlpha(60)
+        p.fillRect(self.rect(), fill)
+        pen = p.pen()
+        pen.setColor(pal.color(QPalette.ColorRole.Highlight))
+        pen.setWidth(3)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        p.drawRoundedRect(self.rect().adjusted(8, 8, -9, -9), 12, 12)
+        font = p.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(pal.color(QPalette.ColorRole.WindowText))
+        p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Drop images or folders to add them to the queue")
