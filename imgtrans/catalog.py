@@ -58,6 +58,8 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
             header = json.loads(fh.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ValueError("not a safetensors file (header is not JSON)") from None
+        except RecursionError:
+            raise ValueError("not a safetensors file (header nests too deeply)") from None
     if not isinstance(header, dict):
         raise ValueError("not a safetensors file (header is not a JSON object)")
     meta = header.get("__metadata__") or {}
@@ -90,29 +92,32 @@ def _bundled(resources: Path) -> list[CatalogEntry]:
 
 
 def _user(folder: Path) -> list[CatalogEntry]:
-    if not folder.is_dir():
+    """User models; a broken or hostile file (or an unreadable folder) is left out, never fatal."""
+    try:
+        paths = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
         return []
     entries = []
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() != ".safetensors" or not path.is_file():
-            continue
+    for path in paths:
         try:
+            if path.suffix.lower() != ".safetensors" or not path.is_file():
+                continue
             meta = read_safetensors_metadata(path)
-        except (OSError, ValueError):
-            continue  # a broken file in the folder must not hide the others
-        entries.append(
-            CatalogEntry(
-                id=meta.get("id") or path.stem,
-                name=meta.get("name") or path.stem,
-                task=meta.get("task", "unknown"),
-                scale=int(meta.get("scale", "1") or 1),
-                arch=meta.get("arch", ""),
-                path=path,
-                description=meta.get("description", ""),
-                licence=meta.get("licence", ""),
-                source="user",
+            entries.append(
+                CatalogEntry(
+                    id=meta.get("id") or path.stem,
+                    name=meta.get("name") or path.stem,
+                    task=meta.get("task", "unknown"),
+                    scale=int(meta.get("scale", "1") or 1),
+                    arch=meta.get("arch", ""),
+                    path=path,
+                    description=meta.get("description", ""),
+                    licence=meta.get("licence", ""),
+                    source="user",
+                )
             )
-        )
+        except (OSError, ValueError):
+            continue  # one bad file must not hide the others
     return entries
 
 
@@ -131,13 +136,15 @@ def list_models(task: str | None = None) -> list[CatalogEntry]:
 
 
 def find_model(ref: str) -> CatalogEntry | Path:
-    """A catalog entry by id (case-insensitive) or an existing weight file path.
+    """A catalog entry by id (case-insensitive; a CycleGAN pair's bare name picks its ``-a2b``
+    direction) or an existing weight file path.
 
     Raises :class:`CatalogError` naming the available models when ``ref`` is neither."""
     entries = list_models()
-    for entry in entries:
-        if entry.id.lower() == ref.lower():
-            return entry
+    for wanted in (ref.lower(), f"{ref.lower()}-a2b"):  # a style pair's name means its A->B direction
+        for entry in entries:
+            if entry.id.lower() == wanted:
+                return entry
     path = Path(ref).expanduser()
     if path.is_file():
         return path

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgtrans",
         description="Style transfer, super-resolution and denoising with GANs.",
-        epilog="Examples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2-quick\n",
+        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2-quick\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"imgtrans {__version__}")
@@ -60,13 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--suffix", default="", help="added to output file names, e.g. _x4")
     conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
                       help="denoise strength (noise sigma on 0-255) for models that take one; default 25")
-    conv.add_argument("--max-pixels", type=int, default=None, metavar="N",
+    conv.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (decompression-bomb guard; default 200 million)")
     conv.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     models = sub.add_parser("models", help="list available models")
     models.add_argument("--json", action="store_true", help="machine-readable list")
     models.add_argument("--task", choices=["style", "sr", "denoise"], help="only this task")
+
+    gui = sub.add_parser("gui", help="open the desktop app (also: imgtrans with no arguments)")
+    gui.add_argument("paths", nargs="*", help="images or folders to queue")
 
     info = sub.add_parser("info", help="describe a weight file (metadata and detected architecture)")
     info.add_argument("file", type=Path)
@@ -75,7 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _err(message: str) -> None:
-    print(f"imgtrans: error: {message}", file=sys.stderr)
+    print(f"imgtrans: error: {printable(message)}", file=sys.stderr)
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``), so a file name can never move
+    the cursor, recolour the terminal or fake an output line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -209,15 +228,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
             elif event.kind == "done":
                 advance(event.index, 1.0)
                 if args.verbose:
-                    say(f"done: {event.src} -> {event.dst} ({event.seconds:.1f} s)")
+                    say(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)")
             elif event.kind == "skipped":
                 if event.dst is not None:
                     advance(event.index, 1.0)
-                say(f"skipped: {event.src}: {event.message}")
+                say(f"skipped: {printable(event.src)}: {printable(event.message)}")
             elif event.kind == "failed":
                 if event.dst is not None:
                     advance(event.index, 1.0)
-                say(f"failed: {event.src or 'batch'}: {event.message}")
+                say(f"failed: {printable(event.src or 'batch')}: {printable(event.message)}")
+            elif event.kind == "stopped":
+                say(f"imgtrans: {printable(event.message)}")
             elif event.kind == "finished":
                 summary = event.summary
     except KeyboardInterrupt:
@@ -238,20 +259,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if summary.failed:
         print("failures:", file=sys.stderr)
         for path, reason in summary.failed:
-            print(f"  {path}: {reason}", file=sys.stderr)
+            print(f"  {printable(path)}: {printable(reason)}", file=sys.stderr)
+    if summary.stopped:
+        print(f"imgtrans: {printable(summary.stopped)}", file=sys.stderr)
     if summary.cancelled:
         return EXIT_CANCELLED
-    return EXIT_FAILURES if summary.failed else EXIT_OK
+    return EXIT_FAILURES if (summary.failed or summary.stopped) else EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from imgtrans.gui.app import main as gui_main
+
+    return gui_main([str(p) for p in args.paths])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (exit 2) and --help/--version (exit 0) as return codes
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
-    handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info}[args.command]
+        return cmd_gui(argparse.Namespace(paths=[]))
+    handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -259,3 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANCELLED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, details with -v
+        logging.getLogger("imgtrans").debug("unexpected error", exc_info=True)
+        _err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run with -v for details)")
+        if args.verbose:
+            raise
+        return EXIT_FAILURES

@@ -10,6 +10,7 @@ existing output is skipped unless asked otherwise, so a killed batch resumes by 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -22,10 +23,17 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from imgtrans import __version__
-from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, output_format_for
+from imgtrans.imageio import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    ImageWriteError,
+    output_format_for,
+    sweep_stale_temp_files,
+)
 
 log = logging.getLogger(__name__)
 
+SAME_FILE = "same file as"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 SUFFIX_FORMAT = {
     ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".webp": "WEBP",
@@ -35,6 +43,10 @@ SUFFIX_FORMAT = {
 
 class Cancelled(Exception):
     """Raised inside the worker when the user cancels."""
+
+
+class DiskFull(Exception):
+    """Raised inside the worker when an output could not be written for lack of space."""
 
 
 @dataclass
@@ -68,7 +80,8 @@ class Job:
 class Event:
     """Progress report. ``kind``: ``plan`` (total known), ``start`` (a file begins), ``progress``
     (``fraction`` of the current file done), ``done``, ``skipped`` and ``failed`` (with ``message``),
-    ``cancelled``, ``finished`` (``summary`` filled)."""
+    ``cancelled``, ``stopped`` (the batch could not go on, e.g. disk full; ``message`` says why),
+    ``finished`` (``summary`` filled)."""
 
     kind: str
     index: int = 0
@@ -87,11 +100,12 @@ class Summary:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
+    stopped: str = ""  # why the batch stopped early (disk full), else empty
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.cancelled
+        return not self.failed and not self.cancelled and not self.stopped
 
 
 # ---------------------------------------------------------------------------------------- planning
@@ -101,25 +115,36 @@ def _is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def collect_inputs(inputs: Iterable[str | os.PathLike], recursive: bool) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+def collect_inputs(
+    inputs: Iterable[str | os.PathLike], recursive: bool, exclude: Path | None = None
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
     """Expand files and folders into ``(file, path relative to its root)`` pairs.
 
     Files named explicitly are always tried (the decoder decides); inside folders only image
     suffixes are taken and everything else is reported as skipped with its reason. Symlink loops
-    and unreadable folders are reported, never followed forever."""
+    and unreadable folders are reported, never followed forever; a second path to a file already
+    taken is reported as a duplicate. ``exclude`` (the output folder) is never walked, so an output
+    folder inside an input folder is not converted again on a re-run."""
     found: list[tuple[Path, Path]] = []
     skipped: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
+    seen: dict[Path, Path] = {}
+    excluded = exclude.resolve() if exclude is not None else None
+
+    def take(path: Path, rel: Path) -> None:
+        key = path.resolve()
+        if key in seen:
+            skipped.append((path, f"{SAME_FILE} {seen[key]}"))
+        else:
+            seen[key] = path
+            found.append((path, rel))
+
     for raw in inputs:
         path = Path(raw).expanduser()
         if not path.exists():
             skipped.append((path, "no such file or folder"))
             continue
         if path.is_file():
-            key = path.resolve()
-            if key not in seen:
-                seen.add(key)
-                found.append((path, Path(path.name)))
+            take(path, Path(path.name))
             continue
         if not path.is_dir():
             skipped.append((path, "not a regular file"))
@@ -149,7 +174,7 @@ def collect_inputs(inputs: Iterable[str | os.PathLike], recursive: bool) -> tupl
                     skipped.append((child, f"cannot access ({exc.strerror or exc})"))
                     continue
                 if is_dir:
-                    if recursive:
+                    if recursive and (excluded is None or child.resolve() != excluded):
                         subdirs.append(child)
                     continue
                 if not is_file:
@@ -158,10 +183,7 @@ def collect_inputs(inputs: Iterable[str | os.PathLike], recursive: bool) -> tupl
                 if child.suffix.lower() not in IMAGE_SUFFIXES:
                     skipped.append((child, f"not an image file ({child.suffix or 'no extension'})"))
                     continue
-                key = child.resolve()
-                if key not in seen:
-                    seen.add(key)
-                    found.append((child, child.relative_to(path)))
+                take(child, child.relative_to(path))
             stack.extend(reversed(subdirs))
     return found, skipped
 
@@ -176,8 +198,8 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> t
     """Decide every output path. Two inputs never share an output (``a.png`` and ``a.jpg`` written
     as PNG become ``a_png.png`` and ``a_jpg.png``), an output never lands on an input, and no output
     escapes ``options.output_dir``."""
-    found, skipped = collect_inputs(inputs, options.recursive)
     out_root = Path(options.output_dir).expanduser()
+    found, skipped = collect_inputs(inputs, options.recursive, exclude=out_root)
     out_real = out_root.resolve()
     proposals: list[tuple[Path, Path, Path]] = []  # src, rel dir, out name
     for src, rel in found:
@@ -190,7 +212,7 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> t
         key = rel_dir / name.name.lower()
         counts[key] = counts.get(key, 0) + 1
     input_paths = {src.resolve() for src, _ in found}
-    used: set[Path] = set()
+    used = {rel_dir / name.name.lower() for _s, rel_dir, name in proposals if counts[rel_dir / name.name.lower()] == 1}
     jobs: list[Job] = []
     for src, rel_dir, name in proposals:
         if counts[rel_dir / name.name.lower()] > 1:
@@ -355,6 +377,7 @@ class _Batch:
         self.total = len(jobs)
         self.reads: dict[int, Future] = {}
         self.writes: list[tuple[int, Job, Future, float]] = []
+        self.disk_full: Path | None = None
 
     def emit(self, kind: str, **kw) -> None:
         self.events.put(Event(kind, total=self.total, **kw))
@@ -381,6 +404,9 @@ class _Batch:
                     self.emit("skipped", index=i, src=job.src, dst=job.dst, message=reason)
                 else:
                     todo.append((i, job))
+            for folder in sorted({job.dst.parent for job in self.jobs}):
+                if folder.is_dir():
+                    sweep_stale_temp_files(folder)  # what a killed run's interrupted writes left
             if todo:
                 prepare_model(self.model, self.options)
                 with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
@@ -391,6 +417,12 @@ class _Batch:
         except Cancelled:
             self.summary.cancelled = True
             self.emit("cancelled", message="cancelled")
+        except DiskFull:
+            left = self.total - len(self.summary.converted) - len(self.summary.failed) - len(self.summary.skipped)
+            reason = (f"stopped: disk full while writing {self.disk_full}; {max(left, 0)} image(s) not converted; "
+                      "free some space and run the same command again to finish")
+            self.summary.stopped = reason
+            self.emit("stopped", message=reason)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA requested without a GPU
             log.debug("batch failed", exc_info=True)
             self.fail(Path("<batch>"), _reason(exc))
@@ -415,6 +447,8 @@ class _Batch:
                 fut.result()
             except Exception as exc:  # noqa: BLE001 - reported per file
                 self.fail(job.src, _reason(exc), index=i, dst=job.dst)
+                if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                    self.disk_full = job.dst
             else:
                 self.summary.converted.append(job.dst)
                 self.emit("done", index=i, src=job.src, dst=job.dst, fraction=1.0, seconds=time.perf_counter() - t0)
@@ -425,6 +459,8 @@ class _Batch:
         for k, (i, job) in enumerate(todo):
             if self.cancel.is_set():
                 raise Cancelled
+            if self.disk_full is not None:
+                raise DiskFull
             self._prefetch(todo, k, pool)
             self._prefetch(todo, k + 1, pool)
             t0 = time.perf_counter()
@@ -455,5 +491,5 @@ class _Batch:
 
 def _is_error(reason: str) -> bool:
     """Skips that the user should treat as failures (the input exists but cannot be used)."""
-    benign = ("not an image file", "folder already visited", "output exists")
+    benign = ("not an image file", "folder already visited", "output exists", SAME_FILE)
     return not reason.startswith(benign)

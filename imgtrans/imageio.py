@@ -30,10 +30,12 @@ import io
 import json
 import logging
 import os
+import re
 import stat
 import struct
 import tempfile
 import threading
+import time
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ __all__ = [
     "output_format_for",
     "read_image",
     "resize_alpha",
+    "sweep_stale_temp_files",
     "to_gray",
     "to_rgb",
     "write_image",
@@ -95,6 +98,44 @@ _SAME_FORMAT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF
 # globals; they are overridden only while this lock is held.
 _PIL_LOCK = threading.Lock()
 
+# Pillow warns (UserWarning) about every odd metadata field it skips, also while
+# *writing* EXIF it re-parses.  Broken metadata is dropped by design, so these
+# are noise on the CLI's stderr.  A module filter rather than
+# warnings.catch_warnings(): that swaps the process-wide filter list and is not
+# thread-safe (reads and writes run in I/O threads), so concurrent blocks leak
+# warnings or can leave every warning in the process silenced.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"PIL\.")
+
+
+def _silence_libtiff() -> None:
+    """Stop libtiff printing to stderr.
+
+    libtiff's default handlers write straight to file descriptor 2 from the
+    I/O threads ("ZIPDecode: Decoding error ...", "tempfile.tif: Using code not
+    yet in table."), which lands in the middle of the CLI's own lines.  Pillow
+    turns the same failures into exceptions, so nothing is lost.  Linux only
+    (the loaded copy of libtiff is found in /proc/self/maps); elsewhere a no-op.
+    """
+    try:
+        import ctypes
+
+        from PIL import _imaging  # noqa: F401 - loads libtiff
+
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            paths = {line.split(None, 5)[5].strip() for line in fh if "libtiff" in line and len(line.split(None, 5)) == 6}
+        for lib_path in paths:
+            lib = ctypes.CDLL(lib_path)
+            lib.TIFFSetWarningHandler.restype = ctypes.c_void_p
+            lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+            lib.TIFFSetWarningHandler(None)
+            lib.TIFFSetErrorHandler(None)
+    except Exception:  # no /proc, no libtiff, symbols missing: keep libtiff's defaults
+        _log.debug("could not silence libtiff", exc_info=True)
+
+
+_silence_libtiff()
+
 
 class ImageReadError(Exception):
     """A file could not be read as an image; ``str(e)`` is the one-line reason."""
@@ -106,12 +147,18 @@ class ImageReadError(Exception):
 
 
 class ImageWriteError(Exception):
-    """An image could not be written; ``str(e)`` is the one-line reason."""
+    """An image could not be written; ``str(e)`` is the one-line reason.
 
-    def __init__(self, reason: str, path: str | os.PathLike[str] | None = None) -> None:
+    ``errno`` is the OS error number when the cause was an OSError (e.g.
+    ``errno.ENOSPC`` for a full disk), else None, so callers can tell a full
+    disk, which will fail every later write too, from a problem with one image.
+    """
+
+    def __init__(self, reason: str, path: str | os.PathLike[str] | None = None, errno: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.path = path
+        self.errno = errno
 
 
 @dataclass
@@ -235,8 +282,11 @@ def output_format_for(source_format: str, requested: str) -> str:
 # --------------------------------------------------------------------------
 
 
+_OBJECT_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = _OBJECT_REPR.sub("the data", " ".join(str(exc).split()))
     return text if text else type(exc).__name__
 
 
@@ -411,8 +461,7 @@ def _pil_open_and_load(data: bytes, max_pixels: int | None, path: Path) -> _Deco
     Pillow's own bomb guard is disabled in favour of ours and truncated files
     are errors (both are process globals, restored afterwards).
     """
-    with _PIL_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _PIL_LOCK:
         saved = PILImage.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
         PILImage.MAX_IMAGE_PIXELS = None
         ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -781,14 +830,13 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     dec = _decode(_read_bytes(p), max_pixels, p)
     im = dec.im
     try:
-        with warnings.catch_warnings():  # Pillow warns about odd metadata; we drop it instead
-            warnings.simplefilter("ignore")
-            icc = im.info.get("icc_profile") or None
-            if icc is not None and not _icc_is_usable(icc):
-                icc = None
-            exif, orientation = _extract_exif(im, dec.tiff_orientation)
-            dpi = _extract_dpi(im)
-            pixels, alpha, bit_depth, icc, via_opencv = _pixels_from_pil(dec, icc)
+        # Pillow's warnings about odd metadata are filtered at module level (see top).
+        icc = im.info.get("icc_profile") or None
+        if icc is not None and not _icc_is_usable(icc):
+            icc = None
+        exif, orientation = _extract_exif(im, dec.tiff_orientation)
+        dpi = _extract_dpi(im)
+        pixels, alpha, bit_depth, icc, via_opencv = _pixels_from_pil(dec, icc)
         source_format = "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
     except ImageReadError:
         raise
@@ -1100,30 +1148,108 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+# Temp files are ``.<name>.<8 random chars>.part`` (tempfile.mkstemp) next to the target.
+_PART_RE = re.compile(r"^\..+\.(?:png|jpg|jpeg|webp|tif|tiff|bmp)\.[a-z0-9_]{8}\.part$", re.IGNORECASE)
+_SWEPT_DIRS: set[str] = set()
+_SWEEP_LOCK = threading.Lock()
+_STALE_AFTER_S = 1.0  # a temp file is only swept when unlocked and not modified for this long
+
+
+def _try_lock(fd: int) -> bool:
+    """Take a non-blocking exclusive flock on *fd*; False if another process holds it (or no flock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, no sweeping
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def sweep_stale_temp_files(folder: str | os.PathLike[str]) -> None:
+    """Remove the temp files that killed writers left in *folder* (see _sweep_stale_parts).
+
+    write_image does this by itself on its first write into a folder; a batch
+    that may write nothing into a folder (every output already exists) can
+    call this at its start so no stale ``.part`` file outlives a re-run.
+    """
+    _sweep_stale_parts(Path(folder))
+
+
+def _sweep_stale_parts(parent: Path) -> None:
+    """Remove temp files that a killed writer left in *parent* (once per folder per process).
+
+    A writer holds an exclusive flock on its temp file until the rename, and
+    the kernel drops the lock when the process dies (even by SIGKILL), so a
+    temp file whose lock can be taken belongs to nobody alive and is removed.
+    Only names of the ``.<name>.<ext>.<random>.part`` form with an image
+    extension are touched.  No-op without flock (Windows).
+    """
+    key = os.path.realpath(parent)
+    with _SWEEP_LOCK:  # held for the whole sweep: this process's writers wait, then create their temp files
+        if key in _SWEPT_DIRS:
+            return
+        _SWEPT_DIRS.add(key)
+        try:
+            entries = [e for e in os.scandir(parent) if _PART_RE.match(e.name)]
+        except OSError:
+            return
+        now = time.time()
+        for entry in entries:
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                # Another live process may have created its temp file a moment ago and not locked
+                # it yet: only files untouched for a while are candidates.
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > _STALE_AFTER_S and _try_lock(fd):
+                    os.unlink(entry.path)
+                    _log.info("removed %s, left by an interrupted write", entry.path)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write *data* to *path* via a fsynced ``.<name>.<random>.part`` sibling and os.replace."""
+    """Write *data* to *path* via a fsynced ``.<name>.<random>.part`` sibling and os.replace.
+
+    The temp file is flock-ed until it has been renamed, which lets a later
+    process remove the temp files of writers that were killed (see
+    _sweep_stale_parts).
+    """
     parent = path.parent
     if path.is_dir():
         raise ImageWriteError("output path is a directory", path)
     if not parent.is_dir():
         raise ImageWriteError(f"output directory does not exist: {parent}", path)
     mode = _new_file_mode(path)
+    _sweep_stale_parts(parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".part", dir=parent)
     except OSError as e:
-        raise ImageWriteError(_os_reason(e), path) from None
+        raise ImageWriteError(_os_reason(e), path, e.errno) from None
     try:
+        locked = _try_lock(fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+            if locked:  # rename while still holding the lock (POSIX allows renaming an open file)
+                os.fchmod(f.fileno(), mode)
+                os.replace(tmp, path)
+        if not locked:
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise ImageWriteError(_os_reason(e), path) from None
+            raise ImageWriteError(_os_reason(e), path, e.errno) from None
         raise
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
         with contextlib.suppress(OSError):
@@ -1164,9 +1290,14 @@ def write_image(
     Floats are converted with ``round(clip(x, 0, 1) * 255)`` (or 65535);
     NaN becomes 0.
 
+    Temp files that an earlier, killed writer left in the destination folder
+    (``.<name>.<random>.part`` whose writer is gone) are removed on the first
+    write into that folder.
+
     Raises:
         ImageWriteError: on any failure; no partial or temporary file is left
-            behind and an existing file at *path* is untouched.
+            behind and an existing file at *path* is untouched.  ``errno`` is
+            set when the cause was an OS error (``errno.ENOSPC``: disk full).
     """
     p = Path(path)
     ext = (fmt if fmt is not None else p.suffix).strip().lower().lstrip(".")

@@ -215,15 +215,38 @@ def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
 def _check_finite(name: str, sd: Mapping[str, torch.Tensor]) -> None:
     for key, value in sd.items():
-        if value.is_floating_point() and not torch.isfinite(value).all():
+        if value.is_floating_point() and not torch.isfinite(value.float()).all():
             raise ModelLoadError(f"{name}: weights contain NaN or infinite values (tensor {key!r})")
 
 
+def _check_declared_hparams(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Tensor], name: str) -> None:
+    """Metadata may lie: every hyper-parameter the tensors reveal must agree with it (checked before
+    anything is built, so a claim of a gigantic network costs nothing)."""
+    found = spec.detect(sd)
+    if found is None:
+        return  # the strict shape check after building reports the mismatch
+    wrong = [f"{k}: metadata {hp[k]!r}, weights {v!r}" for k, v in found.items() if k in hp and hp[k] != v]
+    if wrong:
+        raise ModelLoadError(f"{name}: weights do not fit {spec.name} as its metadata describes it ({'; '.join(wrong)})")
+
+
 def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Tensor], name: str) -> nn.Module:
+    _check_declared_hparams(spec, hp, sd, name)
     try:
-        module = spec.build(dict(hp))
-    except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name}: {exc}") from None
+        with torch.device("meta"):  # shapes only: no memory, no time
+            probe = spec.build(dict(hp))
+    except (TypeError, ValueError, RuntimeError, MemoryError) as exc:
+        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name} {dict(hp)}: {str(exc).splitlines()[0][:160]}") from None
+    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in sd.items()}
+    if expected != given:
+        missing = sorted(set(expected) - set(given))
+        extra = sorted(set(given) - set(expected))
+        shapes = [k for k in expected.keys() & given.keys() if expected[k] != given[k]]
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+                  else f"{shapes[0]}: file {given[shapes[0]]}, model {expected[shapes[0]]}")
+        raise ModelLoadError(f"{name}: weights do not fit {spec.name} with {dict(hp)} ({detail})")
+    module = spec.build(dict(hp))
     try:
         module.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
@@ -321,8 +344,10 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
         if meta.get("hparams"):
             try:
                 hp = json.loads(meta["hparams"])
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise ModelLoadError(f"{name}: metadata 'hparams' is not valid JSON") from None
+            if not isinstance(hp, dict):
+                raise ModelLoadError(f"{name}: metadata 'hparams' is not a JSON object")
         else:
             hp = spec.detect(normalized) or {}
         module = _build_ours(spec, hp, normalized, name)
