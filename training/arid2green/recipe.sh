@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# CycleGAN arid <-> green landscapes: deserts, dunes, badlands and canyons vs fields, forests, hills and
+# valleys, all real photos (Endless Sky landing photos, PD + CC-BY-SA). cpu-small preset; PRESET=paper
+# on a GPU. Both directions are exported.
+source "$(dirname "$0")/../common.sh"
+fetch space-photos
+domain space-photos arid desert dune badlands canyon
+domain space-photos green fields forest hills valley
+"${RUN[@]}" --domain-a "$DATA/domains/arid" --domain-b "$DATA/domains/green" --name arid2green \
+    --preset "${PRESET:-cpu-small}" --steps "${STEPS:-20000}" --device "$DEVICE" --eval-every 2000 --quiet
+export_to_resources arid2green

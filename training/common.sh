@@ -1,0 +1,17 @@
+# Shared by the recipes: paths, the Python to use, data fetch. Source it; do not run it.
+# Environment knobs: PY (python with imgtrans installed, default .venv/bin/python), IMGTRANS_DATA
+# (data cache, default ~/.cache/imgtrans/data), DEVICE (auto|cpu|cuda), NICE (1 = low CPU priority).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PY:-$ROOT/.venv/bin/python}"
+DATA="${IMGTRANS_DATA:-$HOME/.cache/imgtrans/data}"
+DEVICE="${DEVICE:-auto}"
+OUT="$ROOT/resources/models"
+RUN=("$PY" -m imgtrans.training.cli)
+if [ "${NICE:-0}" = 1 ]; then RUN=(nice -n 19 "${RUN[@]}"); fi
+
+fetch() { python3 "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
+domain() { python3 "$ROOT/training/make_domain.py" --src "$DATA/$1" --out "$DATA/domains/$2" --prefix "${@:3}"; }
+# export NAME FILE...: write the run's generator(s) into resources/models (the catalog points there)
+export_to_resources() { "$PY" -m imgtrans.training.cli export --name "$1" --out "$OUT"; }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# CycleGAN photo <-> painting: landscape photos (Endless Sky landing photos, PD + CC-BY-SA) vs painted
+# story art (Wesnoth, GPL-2+). cpu-small preset (ngf 32, 6 blocks, 128 px crops); on a GPU set
+# PRESET=paper. Both directions are exported.
+source "$(dirname "$0")/../common.sh"
+fetch space-photos paintings
+domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
+"${RUN[@]}" --domain-a "$DATA/domains/landscape" --domain-b "$DATA/paintings" --name photo2painting \
+    --preset "${PRESET:-cpu-small}" --steps "${STEPS:-20000}" --device "$DEVICE" --eval-every 2000 --quiet
+export_to_resources photo2painting
