@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"temp files left: {parts}")
         if m and int(m.group(1)) != len(written):
             problems.append(f"summary says {m.group(1)} converted, folder has {len(written)}")
-        if len(disk_full) > 1:
+        # up to IO_THREADS (2) encodes may already be in flight when the first one fails: those fail too;
+        # anything beyond that means the batch went on decoding and running the model
+        if len(disk_full) > 1 + 2:
             problems.append(f"[engine] the batch went on after the disk filled: {len(disk_full) - 1} more files were each "
                             "decoded, run through the model and failed to write (issue 8: 'the batch stops with a clear message')")
 
