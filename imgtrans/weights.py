@@ -387,14 +387,6 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def human_size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.1f} GB"
-
-
 __all__ = [
     "LoadedModel",
     "ModelLoadError",
@@ -404,5 +396,4 @@ __all__ = [
     "read_safetensors_metadata",
     "unwrap_state_dict",
     "count_parameters",
-    "human_size",
 ]
