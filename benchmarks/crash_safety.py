@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -52,9 +51,8 @@ for p in (str(REPO), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from fuzz_inputs import hash_tree, picture, tiny_model  # noqa: E402
+from fuzz_inputs import SUMMARY, hash_tree, picture, tiny_model  # noqa: E402
 
-SUMMARY = re.compile(r"imgtrans: (\d+) converted, (\d+) skipped, (\d+) failed")
 
 
 @dataclass

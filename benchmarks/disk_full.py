@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -40,9 +39,8 @@ for p in (str(REPO), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from fuzz_inputs import decodes, hash_tree, run_cli, tiny_model  # noqa: E402
+from fuzz_inputs import SUMMARY, decodes, hash_tree, run_cli, tiny_model  # noqa: E402
 
-SUMMARY = re.compile(r"imgtrans: (\d+) converted, (\d+) skipped, (\d+) failed")
 
 
 def main(argv: list[str] | None = None) -> int:

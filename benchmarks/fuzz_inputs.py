@@ -934,7 +934,7 @@ def decodes(path: Path) -> str | None:
     return None
 
 
-_SUMMARY = re.compile(r"^imgtrans: (\d+) converted, (\d+) skipped, (\d+) failed in [\d.]+ s; outputs in ", re.M)
+SUMMARY = re.compile(r"^imgtrans: (\d+) converted, (\d+) skipped, (\d+) failed in [\d.]+ s; outputs in ", re.M)
 _OWN_LINE = re.compile(r"^(imgtrans: |failed: |skipped: |failures:$|  |WARNING imgtrans[.\w]*: )")
 
 
@@ -1044,7 +1044,7 @@ def check_run(name: str, cases: list[Case], inputs: list[str | Path], out: Path,
             rep.unexpected.append(f"{c.path.name!r}: expected a refusal, was converted ({c.note})")
 
     # Summary line and exit code.
-    m = _SUMMARY.search(err)
+    m = SUMMARY.search(err)
     if res.returncode is not None:
         if not m:
             rep.problems.append("no summary line")
