@@ -275,6 +275,7 @@ def test_denoise_noise_map_with_jpeg_and_poisson(tmp_path, isolated_home):
     assert [e.step for e in events if isinstance(e, ev.Step)] == [1, 2, 3]
     evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-1]
     assert evaluated.metric == "psnr" and "noisy_psnr" in evaluated.metrics
+    assert {"psnr_s15", "psnr_s25", "psnr_s50", "noisy_psnr_s25", "ssim_s50"} <= set(evaluated.metrics)
     assert any(isinstance(e, ev.SampleSaved) for e in events)
     from imgtrans.weights import load_model, read_safetensors_metadata
 

@@ -220,6 +220,9 @@ def add_noise(
     return x
 
 
+EVAL_SIGMAS = (15.0, 25.0, 50.0)
+
+
 class DenoiseDataset(PatchDataset):
     """``sample(e, i)`` -> ``{"noisy": (3,size,size), "clean": (3,size,size), "sigma": ()}``; images in
     [0,1] (noisy may leave it), ``sigma`` the Gaussian level on the [0,1] scale."""
@@ -236,10 +239,15 @@ class DenoiseDataset(PatchDataset):
         noisy = add_noise(clean, sigma, g, self.poisson, self.jpeg)
         return {"noisy": noisy, "clean": clean, "sigma": torch.tensor(sigma / 255.0)}
 
-    def fixed(self, records: Sequence[ImageRecord], side: int = 128) -> list[dict[str, torch.Tensor]]:
-        """Held-out triples: each image at the lowest, middle and highest sigma, fixed noise."""
+    def eval_levels(self) -> list[float]:
+        """The Gaussian levels (0-255 scale) evaluation reports: the benchmark levels 15/25/50 that lie in
+        the trained range, else the range's midpoint (a single-level model: that level)."""
         lo, hi = self.sigma
-        levels = sorted({lo, (lo + hi) / 2, hi})
+        return [s for s in EVAL_SIGMAS if lo <= s <= hi] or [(lo + hi) / 2]
+
+    def fixed(self, records: Sequence[ImageRecord], side: int = 128) -> list[dict[str, torch.Tensor]]:
+        """Held-out items: each image at every level of :meth:`eval_levels`, with fixed noise."""
+        levels = self.eval_levels()
         out = []
         for k, rec in enumerate(records):
             clean = self.center(rec, side)

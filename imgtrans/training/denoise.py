@@ -76,18 +76,25 @@ class DenoiseTask(Task):
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        vals: dict[str, list[float]] = {"psnr": [], "ssim": [], "noisy_psnr": []}
+        """PSNR/SSIM of output and of noisy input per fixed level (``psnr_s25`` ...); the headline
+        ``psnr`` is their mean over levels, so checkpoints of one run compare."""
+        per: dict[str, list[float]] = {}
         for item in self.val_items():
             out, clean = self.denoise(item), item["clean"][None]
-            vals["psnr"].append(float(psnr(out, clean)))
-            vals["ssim"].append(float(ssim(out, clean)))
-            vals["noisy_psnr"].append(float(psnr(item["noisy"][None], clean)))
-        return Evaluation({k: sum(v) / len(v) for k, v in vals.items()}, "psnr", higher_is_better=True)
+            tag = f"s{round(float(item['sigma']) * 255, 1):g}"
+            for key, value in ((f"psnr_{tag}", psnr(out, clean)), (f"ssim_{tag}", ssim(out, clean)),
+                               (f"noisy_psnr_{tag}", psnr(item["noisy"][None], clean))):  # fmt: skip
+                per.setdefault(key, []).append(float(value))
+        metrics = {k: sum(v) / len(v) for k, v in per.items()}
+        for name in ("psnr", "ssim", "noisy_psnr"):
+            level_means = [v for k, v in metrics.items() if k.startswith(name + "_s")]
+            metrics[name] = sum(level_means) / len(level_means)
+        return Evaluation(metrics, "psnr", higher_is_better=True)
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
         items = self.val_items()
-        item = items[min(1, len(items) - 1)]  # the middle noise level of the first image
+        item = items[min(1, len(items) - 1)]  # the first image at its second level (sigma 25 for 0-50)
         return grid([[item["noisy"], self.denoise(item)[0], item["clean"]]])
 
     def exports(self, run_name: str) -> list[ExportItem]:
