@@ -13,14 +13,16 @@ APP = "imgtrans"
 def resources_dir() -> Path:
     """The bundled ``resources/`` folder (weights, catalog, icons, samples).
 
-    Order: ``IMGTRANS_RESOURCES`` if set; the PyInstaller bundle's data folder; the source checkout's
-    ``resources/`` next to the package."""
+    Order: ``IMGTRANS_RESOURCES`` if set; in a frozen (PyInstaller) bundle, ``resources/`` in the
+    bundle's data folder (``sys._MEIPASS``, i.e. ``dist/imgtrans/_internal``; the executable's own
+    folder if a freezer sets no ``_MEIPASS``); else the source checkout's ``resources/`` next to the
+    package. Never relative to the current directory, so the app runs from anywhere."""
     env = os.environ.get("IMGTRANS_RESOURCES")
     if env:
         return Path(env)
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
+    if getattr(sys, "frozen", False) or getattr(sys, "_MEIPASS", None):
+        base = getattr(sys, "_MEIPASS", None) or os.path.dirname(os.path.abspath(sys.executable))
+        return Path(base).resolve() / "resources"
     return Path(__file__).resolve().parent.parent / "resources"
 
 
