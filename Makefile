@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test clean bundle bundle-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,37 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
+
+# Desktop bundle (packaging/README.md). Not part of `make test`: it takes minutes.
+# The bundle is built from its own venv with a CPU-only torch: the torch in .venv is the CUDA build,
+# whose libraries are linked against the CUDA ones (GBs). On this machine the CPU wheel is on disk
+# (pip's find-links); elsewhere: make bundle BUNDLE_PIP_ARGS='--extra-index-url https://download.pytorch.org/whl/cpu'
+BUNDLE_VENV        := .venv-bundle
+BUNDLE_PY          := $(BUNDLE_VENV)/bin/python
+BUNDLE_STAMP       := $(BUNDLE_VENV)/.installed
+BUNDLE_TORCH       ?= torch==2.13.0+cpu
+BUNDLE_TORCHVISION ?= torchvision==0.28.0
+BUNDLE_PIP_ARGS    ?=
+BUNDLE_SOURCES     := packaging/imgtrans.spec packaging/imgtrans_entry.py packaging/imgtrans.desktop \
+                      $(shell find imgtrans resources -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+$(BUNDLE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_PY) -m pip install -q --upgrade pip
+	# one resolve with torch pinned, so nothing can swap in the CUDA torch (torchvision only pins the
+	# resolver: the spec leaves it and spandrel out of the bundle)
+	$(BUNDLE_PY) -m pip install -q $(BUNDLE_PIP_ARGS) '$(BUNDLE_TORCH)' '$(BUNDLE_TORCHVISION)' \
+		'pyinstaller>=6.11,<7' -e '.[gui]'
+	touch $(BUNDLE_STAMP)
+
+dist/imgtrans/imgtrans: $(BUNDLE_STAMP) $(BUNDLE_SOURCES)
+	rm -rf build/imgtrans dist/imgtrans
+	@date +%s > build/.bundle-start 2>/dev/null || { mkdir -p build && date +%s > build/.bundle-start; }
+	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build packaging/imgtrans.spec
+	@echo "bundle: dist/imgtrans/ built in $$(( $$(date +%s) - $$(cat build/.bundle-start) )) s, $$(du -sh dist/imgtrans | cut -f1)"
+	@touch $@
+
+bundle: dist/imgtrans/imgtrans
+
+bundle-check: dist/imgtrans/imgtrans
+	packaging/check_bundle.sh dist/imgtrans
