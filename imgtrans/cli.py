@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="tile size in pixels (default auto from free memory; 0 = whole image)")
     conv.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default auto)")
     conv.add_argument("--fp32", action="store_true", help="never use half precision on CUDA")
+    conv.add_argument("--backend", default="auto", choices=["auto", "eager", "compile", "onnx"],
+                      help="how the network runs: auto (fastest known for the model and device), eager PyTorch, "
+                           "torch.compile (slow first image, needs a C compiler) or onnxruntime "
+                           "(pip install 'imgtrans[fast]'); default auto")
+    conv.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                      help="compute threads (default: all CPUs this process may use)")
     conv.add_argument("--format", dest="fmt", default="same", choices=["same", "png", "jpg", "webp", "tiff"],
                       help="output format (default: same as the input where possible)")
     conv.add_argument("--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
@@ -188,7 +194,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
         half=False if args.fp32 else None,
         noise_level=args.noise_level,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        backend=args.backend,
+        threads=args.threads,
     )
+    if args.backend == "onnx":
+        from imgtrans.backends import onnxruntime_available
+
+        if not onnxruntime_available():
+            _err("--backend onnx needs onnxruntime, which is not installed: pip install 'imgtrans[fast]' (or use --backend auto)")
+            return EXIT_USAGE
     try:
         model, label = open_model(args.model)
     except (CatalogError, ModelLoadError) as exc:
@@ -237,6 +251,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 if event.dst is not None:
                     advance(event.index, 1.0)
                 say(f"failed: {printable(event.src or 'batch')}: {printable(event.message)}")
+            elif event.kind == "backend":
+                say(f"imgtrans: {printable(event.message)}")
             elif event.kind == "stopped":
                 say(f"imgtrans: {printable(event.message)}")
             elif event.kind == "finished":

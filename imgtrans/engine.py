@@ -66,6 +66,8 @@ class ConvertOptions:
     noise_level: float | None = None  # denoisers with a noise-level input, sigma on 0-255
     max_pixels: int = DEFAULT_MAX_PIXELS
     io_threads: int = 2
+    backend: str = "auto"  # auto | eager | compile | onnx (see imgtrans.backends)
+    threads: int | None = None  # compute threads; None: the CPUs this process may use
 
 
 @dataclass
@@ -258,8 +260,18 @@ def prepare_model(model, options: ConvertOptions):
     return model
 
 
+def prepare_runner(model, options: ConvertOptions):
+    """:func:`prepare_model`, then wrap the model in the chosen backend
+    (:class:`~imgtrans.backends.BackendModel`); raises :class:`~imgtrans.backends.BackendError`."""
+    from imgtrans.backends import prepare_backend
+
+    prepare_model(model, options)
+    return prepare_backend(model, options.backend, threads=options.threads)
+
+
 def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> dict[str, str]:
-    settings = {"tile": options.tile if options.tile is not None else "auto", "device": options.device}
+    settings = {"tile": options.tile if options.tile is not None else "auto", "device": options.device,
+                "backend": getattr(model, "name", options.backend)}
     if model.takes_noise_level:
         settings["noise_level"] = options.noise_level if options.noise_level is not None else 25.0
     return {
@@ -274,19 +286,50 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> di
     }
 
 
-def process_image(model, img, options: ConvertOptions, step=None):
+def output_bits(img, out_format: str | None) -> int | None:
+    """The bit depth :func:`~imgtrans.imageio.write_image` will store for ``img`` written as
+    ``out_format`` (a suffix such as ``"png"``), or ``None`` when unknown."""
+    if not out_format:
+        return None
+    fmt = out_format.lower().lstrip(".")
+    if fmt not in ("png", "tif", "tiff", "jpg", "jpeg", "jpe", "webp", "bmp"):
+        return None
+    return 16 if img.bit_depth == 16 and fmt in ("png", "tif", "tiff") else 8
+
+
+def process_image(model, img, options: ConvertOptions, step=None, out_format: str | None = None):
     """Run ``model`` on a decoded :class:`~imgtrans.imageio.Image`; returns the output Image.
 
     Gray inputs go through colour models as RGB and come back gray; a one-channel model runs on
-    each colour channel. Alpha is resized with the image for SR and passed through otherwise."""
+    each colour channel. Alpha is resized with the image for SR and passed through otherwise.
+
+    With ``out_format`` (the output file's suffix) the output of a colour model on a colour image
+    is assembled directly as the integers the encoder will store (uint8, or uint16 for 16-bit
+    PNG/TIFF), tile by tile: same bytes in the file, a quarter of the memory of a float output."""
     import numpy as np
     import torch
 
     from imgtrans.imageio import Image, resize_alpha, to_gray, to_rgb
-    from imgtrans.tiling import run_model
+    from imgtrans.tiling import run_model, run_model_quantized
 
     pixels = img.pixels
     gray_in = pixels.shape[2] == 1
+    bits = output_bits(img, out_format)
+    jpeg_alpha = img.alpha is not None and (out_format or "").lower().lstrip(".") in ("jpg", "jpeg", "jpe")
+    if bits is not None and not gray_in and model.in_channels == 3 and model.out_channels == 3 and not jpeg_alpha:
+        # HWC float32 seen as (1,C,H,W) without a copy; tiles are copied as they are cut
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+
+        def whole_step(done: int, total: int) -> None:
+            if step is not None:
+                step(done / max(total, 1))
+
+        out = run_model_quantized(model, x, bits, tile=options.tile, noise_level=options.noise_level, step=whole_step)
+        alpha = img.alpha
+        if alpha is not None and (alpha.shape[0], alpha.shape[1]) != out.shape[:2]:
+            alpha = resize_alpha(alpha, out.shape[0], out.shape[1])
+        return Image(pixels=out, alpha=alpha, bit_depth=img.bit_depth, icc_profile=img.icc_profile,
+                     exif=img.exif, source_format=img.source_format, dpi=img.dpi)
     if model.in_channels == 3:
         planes = [to_rgb(pixels)]
     elif model.in_channels == 1:
@@ -322,7 +365,7 @@ def process_image(model, img, options: ConvertOptions, step=None):
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, (ImageReadError, ImageWriteError)):
+    if isinstance(exc, (ImageReadError, ImageWriteError)) or type(exc).__name__ == "BackendError":
         return str(exc)
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller --tile)"
@@ -408,7 +451,8 @@ class _Batch:
                 if folder.is_dir():
                     sweep_stale_temp_files(folder)  # what a killed run's interrupted writes left
             if todo:
-                prepare_model(self.model, self.options)
+                self.model = prepare_runner(self.model, self.options)
+                self.emit("backend", message=f"backend: {self.model.describe()} ({self.model.why})")
                 with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
                     try:
                         self._loop(todo, pool)
@@ -473,7 +517,8 @@ class _Batch:
 
             try:
                 img = self.reads.pop(k).result()
-                out = process_image(self.model, img, self.options, step)
+                out = process_image(self.model, img, self.options, step, out_format=job.dst.suffix)
+                del img  # the decoded input is not needed while the output is encoded
                 provenance = _provenance(self.model, self.model_ref, self.options, job.src)
                 job.dst.parent.mkdir(parents=True, exist_ok=True)
                 fut = pool.submit(write_image, out, job.dst, fmt=job.dst.suffix.lstrip("."),

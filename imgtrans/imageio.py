@@ -873,8 +873,17 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
 
 
 def _quantize(x: np.ndarray, bits: int) -> np.ndarray:
-    """float [0, 1] -> uint8/uint16 via round(clip(x) * max); NaN -> 0."""
+    """float [0, 1] -> uint8/uint16 via round(clip(x) * max); NaN -> 0.
+
+    Already-quantised pixels (uint8/uint16, as the engine assembles large outputs) are returned
+    as they are when the depth matches (no copy), else rescaled exactly."""
     maxval = 255 if bits == 8 else 65535
+    if x.dtype == np.uint8:
+        return x if bits == 8 else x.astype(np.uint16) * np.uint16(257)
+    if x.dtype == np.uint16:
+        if bits == 16:
+            return x
+        return ((x.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     y = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
     np.clip(y, 0.0, 1.0, out=y)
     y *= np.float32(maxval)
@@ -888,8 +897,8 @@ def _checked_arrays(img: Image) -> tuple[np.ndarray, np.ndarray | None]:
         px = px[:, :, None]
     if px.ndim != 3 or px.shape[2] not in (1, 3) or px.shape[0] == 0 or px.shape[1] == 0:
         raise ImageWriteError(f"invalid pixel array shape {px.shape} (expected (H, W, 1) or (H, W, 3))")
-    if not np.issubdtype(px.dtype, np.floating):
-        raise ImageWriteError(f"pixels must be floats in [0, 1], got {px.dtype}")
+    if not (np.issubdtype(px.dtype, np.floating) or px.dtype in (np.uint8, np.uint16)):
+        raise ImageWriteError(f"pixels must be floats in [0, 1] (or uint8/uint16), got {px.dtype}")
     alpha = None
     if img.alpha is not None:
         alpha = np.asarray(img.alpha)
@@ -1083,7 +1092,8 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
         if alpha is not None:  # JPEG has no alpha: composite onto white
             _log.info("JPEG output has no transparency; compositing onto white")
             a = np.clip(np.nan_to_num(alpha.astype(np.float32)), 0.0, 1.0)[:, :, None]
-            px = px.astype(np.float32) * a + (1.0 - a)
+            scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(px.dtype, 1.0)
+            px = px.astype(np.float32) / np.float32(scale) * a + (1.0 - a)
         exif = _output_exif(img.exif, text)
         if exif and len(exif) > 65533:
             _log.warning("EXIF block too large for JPEG (%d bytes); dropping it", len(exif))

@@ -25,6 +25,7 @@ import math
 import os
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -125,6 +126,8 @@ def run_tiled(
     context: int | None = None,
     blend: int | None = None,
     step: StepFn = _noop,
+    out: torch.Tensor | None = None,
+    store: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Run a local network over 2D tiles. ``x``: ``(1,C,H,W)`` float in [0,1], H and W multiples of
     the model's size multiple. Returns ``(1,C_out,H*s,W*s)`` float in [0,1] on the CPU.
@@ -132,6 +135,10 @@ def run_tiled(
     ``context`` (input pixels read around each tile and thrown away) defaults to the receptive
     radius; ``blend`` (raised-cosine overlap) defaults to 0 when that radius is known, else 16.
     Out-of-memory on a tile splits it in four and retries.
+
+    ``out``/``store``: write each finished tile with ``store(out_region, tile)`` into a caller-owned
+    output (e.g. a uint8 image being assembled), so no float copy of the whole output ever exists;
+    only for exact tiles (``blend`` 0).
     """
     _, _, h, w = x.shape
     s = model.scale
@@ -144,7 +151,10 @@ def run_tiled(
     context = -(-context // m) * m
     blend = -(-blend // m) * m
     tile = max(m, tile // m * m)
-    out = torch.zeros(1, model.out_channels, h * s, w * s)
+    if out is None:
+        out = torch.zeros(1, model.out_channels, h * s, w * s)
+    elif blend:
+        raise ValueError("a caller-provided output needs exact tiles (blend 0)")
     weight = torch.zeros(1, 1, h * s, w * s) if blend else None
     regions = [(y, xx, th, tw) for y, th in _starts(h, tile, m) for xx, tw in _starts(w, tile, m)]
     total = len(regions)
@@ -170,7 +180,11 @@ def run_tiled(
             return
         y = y[:, :, (ky0 - cy0) * s : (ky1 - cy0) * s, (kx0 - cx0) * s : (kx1 - cx0) * s]
         if weight is None:
-            out[:, :, ky0 * s : ky1 * s, kx0 * s : kx1 * s] = y
+            region = out[:, :, ky0 * s : ky1 * s, kx0 * s : kx1 * s]
+            if store is not None:
+                store(region, y)
+            else:
+                region.copy_(y)
             return
         wy = _edge_weights(ky0 * s, ky1 * s, y0 * s, (y0 + th) * s, blend * s, h * s)
         wx = _edge_weights(kx0 * s, kx1 * s, x0 * s, (x0 + tw) * s, blend * s, w * s)
@@ -385,15 +399,85 @@ def run_model(
     """Run ``model`` on ``x`` (``(1,C,H,W)`` float in [0,1], CPU, any size) the right way for its
     architecture. ``tile``: ``None`` = automatic from the memory budget, ``0`` = whole image at once,
     else the tile edge (or, for instance-norm generators, the band height) in input pixels.
-    Returns ``(1,C_out,H*scale,W*scale)`` float in [0,1] on the CPU."""
+    Returns ``(1,C_out,H*scale,W*scale)`` float in [0,1] on the CPU.
+
+    ``model`` may be a :class:`~imgtrans.backends.BackendModel`: whole-image and tile calls go
+    through its backend; the band-streamed instance-norm path runs the PyTorch layers."""
+    return _dispatch(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
+
+
+def run_model_quantized(
+    model: LoadedModel,
+    x: torch.Tensor,
+    bits: int,
+    *,
+    tile: int | None = None,
+    noise_level: float | None = None,
+    step: StepFn = _noop,
+    budget: int | None = None,
+) -> np.ndarray:
+    """Like :func:`run_model` but returns the output as an ``(H*s, W*s, C_out)`` uint8 (``bits`` 8) or
+    uint16 (``bits`` 16) array, quantised exactly as :func:`imgtrans.imageio.write_image` would
+    (``round(clip(x, 0, 1) * max)``, NaN -> 0). Local networks with a known receptive field write
+    each finished tile straight into that array, so peak memory is the integer output plus one
+    tile's activations, never a float copy of the whole output (a 16384x16384 float32 RGB image
+    is 3.2 GB; the uint8 one is 0.8 GB)."""
+    from imgtrans.imageio import _quantize
+
+    if bits not in (8, 16):
+        raise ValueError("bits must be 8 or 16")
+    m = max(model.size_multiple, 1)
+    s = model.scale
+    _, _, h, w = x.shape
+    direct = (tile != 0 and model.tile_safe and model.receptive_radius is not None
+              and model.arch != "cyclegan_resnet")
+    if not direct:
+        y = _dispatch(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
+        return np.ascontiguousarray(_quantize(y[0].numpy().transpose(1, 2, 0), bits))
+    padded, h, w = pad_to_multiple(x, m, minimum=m)
+    ph, pw = padded.shape[2], padded.shape[3]
+    arr = np.empty((ph * s, pw * s, model.out_channels), dtype=np.uint8 if bits == 8 else np.uint16)
+    view = torch.from_numpy(arr).permute(2, 0, 1)[None]  # (1,C,H,W) view; tiles land in arr
+
+    def store(region: torch.Tensor, y: torch.Tensor) -> None:
+        q = _quantize(y[0].numpy().transpose(1, 2, 0), bits)
+        region.copy_(torch.from_numpy(q).permute(2, 0, 1)[None])
+
+    edge = tile if tile else auto_tile(model, budget)
+    run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step, out=view, store=store, blend=0)
+    if (ph, pw) != (h, w):
+        arr = np.ascontiguousarray(arr[: h * s, : w * s])
+    return arr
+
+
+def _dispatch(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
     m = max(model.size_multiple, 1)
     padded, h, w = pad_to_multiple(x, m, minimum=max(m, 8 * m if model.arch == "cyclegan_resnet" else m))
     s = model.scale
-    if tile == 0 or (not model.tile_safe and model.arch != "cyclegan_resnet"):
+    band = None
+    if model.arch == "cyclegan_resnet" and tile != 0:
+        band = tile if tile else auto_band(model, padded.shape[3], budget)
+    y = None
+    if band is not None and not tile and band >= padded.shape[2]:
+        # an instance-norm generator whose whole image fits the memory budget: one call, statistics
+        # over the whole image as the network computes them itself (exact, ~1.3x cheaper than
+        # streaming, and served by any backend); streaming with smaller bands if that runs out of memory
+        try:
+            y = model.run(padded, noise_level).cpu()
+            step(1, 1)
+        except Exception as exc:  # noqa: BLE001 - only OOM falls through
+            if not is_oom(exc):
+                raise
+            if model.device.type == "cuda":
+                torch.cuda.empty_cache()
+            band = max(4 * m, padded.shape[2] // 2 // m * m)
+    if y is not None:
+        pass
+    elif tile == 0 or (not model.tile_safe and model.arch != "cyclegan_resnet"):
         y = model.run(padded, noise_level).cpu()
         step(1, 1)
     elif model.arch == "cyclegan_resnet":
-        band = tile if tile else auto_band(model, padded.shape[3], budget)
+        assert band is not None
         while True:
             try:
                 y = run_resnet_generator_streamed(model, padded, band=band, step=step)
