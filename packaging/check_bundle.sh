@@ -62,7 +62,7 @@ convert_cmd=("${clean_env[@]}" "$EXE" convert --model sr-x2-quick "$SAMPLE" -o "
 start=$(date +%s%N)
 if command -v strace >/dev/null 2>&1; then
     strace -f -qq -e trace=open,openat -o "$WORK/strace.log" "${convert_cmd[@]}" || fail "imgtrans convert"
-    if grep -E '(\.venv|site-packages|/work/main/imgtrans/)' "$WORK/strace.log" | grep -v ENOENT | head -5 | grep .; then
+    if grep -E "(\.venv|site-packages|$REPO/imgtrans/|$REPO/resources/)" "$WORK/strace.log" | grep -v ENOENT | head -5 | grep .; then
         fail "the bundle opened files outside itself (above)"
     fi
     pass "convert opened no venv/site-packages/source file (strace)"
@@ -114,8 +114,12 @@ EXE="$1"; SAMPLE="$2"; SHOT="$3"; WORK="$4"
 env -i "HOME=$WORK/home" "PATH=/usr/bin:/bin" "LANG=C.UTF-8" "DISPLAY=$DISPLAY" "XAUTHORITY=${XAUTHORITY:-}" \
     QT_QPA_PLATFORM=xcb "$EXE" gui "$SAMPLE" > "$WORK/gui.log" 2>&1 &
 pid=$!
+t0=$(date +%s%N)
 for _ in $(seq 1 240); do  # up to 60 s
-    if xwininfo -root -tree 2>/dev/null | grep -qi '"imgtrans'; then break; fi
+    if xwininfo -root -tree 2>/dev/null | grep -qi '"imgtrans'; then
+        echo "bundle-check: GUI window mapped $(( ($(date +%s%N) - t0) / 1000000 )) ms after start"
+        break
+    fi
     kill -0 $pid 2>/dev/null || { echo "GUI exited early:"; cat "$WORK/gui.log"; exit 1; }
     sleep 0.25
 done
