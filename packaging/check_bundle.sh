@@ -6,7 +6,8 @@
 #   1. `imgtrans --version` and `imgtrans models` (the bundled model is listed, its file inside the bundle)
 #   2. `imgtrans convert --model sr-x2-quick SAMPLE -o OUT`: the output exists and is exactly 2x the input,
 #      and (when strace is installed) no file of a venv or site-packages was opened
-#   3. the GUI starts under Xvfb on the real xcb platform plugin and stays up; a screenshot is saved
+#   3. the GUI starts under Xvfb on the real xcb platform plugin and stays up; a screenshot is saved;
+#      the .desktop entry and icons install into a throw-away XDG_DATA_HOME and validate
 #   4. the bundle size and its biggest parts
 #
 # Needs: xvfb-run, xwininfo (x11-utils) and ImageMagick's `import` for step 3
@@ -139,6 +140,18 @@ xvfb-run --auto-servernum --server-args="-screen 0 1400x900x24 -dpi 96 -nolisten
     "$WORK/gui.sh" "$EXE" "$SAMPLE" "$SHOT" "$WORK" || fail "GUI under Xvfb"
 [ -s "$SHOT" ] || fail "no screenshot"
 pass "GUI started under Xvfb (xcb); screenshot: $SHOT"
+
+# 3b. the desktop entry and icons install (into a throw-away XDG_DATA_HOME) --------------------------
+XDG_DATA_HOME="$WORK/xdg" "$REPO/packaging/install-desktop.sh" "$BUNDLE" > "$WORK/install.log" 2>&1 \
+    || { cat "$WORK/install.log"; fail "packaging/install-desktop.sh"; }
+grep -q "^Exec=$EXE gui %F$" "$WORK/xdg/applications/imgtrans.desktop" || fail "installed .desktop has the wrong Exec"
+[ -f "$WORK/xdg/icons/hicolor/256x256/apps/imgtrans.png" ] || fail "icon not installed"
+if command -v desktop-file-validate >/dev/null 2>&1; then
+    desktop-file-validate "$WORK/xdg/applications/imgtrans.desktop" || fail "desktop-file-validate"
+    pass "desktop entry valid (desktop-file-validate) and installs with its icons"
+else
+    pass "desktop entry and icons install (desktop-file-validate not installed: not validated)"
+fi
 
 # 4. size ------------------------------------------------------------------------------------------
 set +o pipefail  # `sort | head` closes the pipe early on purpose
