@@ -36,10 +36,13 @@ BUNDLE_STAMP       := $(BUNDLE_VENV)/.installed
 BUNDLE_TORCH       ?= torch==2.13.0+cpu
 BUNDLE_TORCHVISION ?= torchvision==0.28.0
 BUNDLE_PIP_ARGS    ?=
+# onnxruntime (+ onnx, which torch.onnx needs to export) for the fast CPU backend of imgtrans.backends;
+# `make -B bundle BUNDLE_FAST=` builds without it (smaller; auto then runs everything in torch)
+BUNDLE_FAST        ?= onnxruntime==1.32.0 onnx==1.23.2
 BUNDLE_SOURCES     := packaging/imgtrans.spec packaging/imgtrans_entry.py packaging/imgtrans.desktop \
                       $(shell find imgtrans resources -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
-$(BUNDLE_STAMP): pyproject.toml
+$(BUNDLE_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(BUNDLE_VENV)
 	$(BUNDLE_PY) -m pip install -q --upgrade pip
 	# one resolve with torch pinned, so nothing can swap in the CUDA torch (torchvision only pins the
@@ -49,6 +52,7 @@ $(BUNDLE_STAMP): pyproject.toml
 	touch $(BUNDLE_STAMP)
 
 dist/imgtrans/imgtrans: $(BUNDLE_STAMP) $(BUNDLE_SOURCES)
+	$(if $(BUNDLE_FAST),$(BUNDLE_PY) -m pip install -q $(BUNDLE_PIP_ARGS) '$(BUNDLE_TORCH)' $(BUNDLE_FAST),-$(BUNDLE_PY) -m pip uninstall -q -y onnxruntime onnx)
 	rm -rf build/imgtrans dist/imgtrans
 	@date +%s > build/.bundle-start 2>/dev/null || { mkdir -p build && date +%s > build/.bundle-start; }
 	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build packaging/imgtrans.spec

@@ -5,7 +5,8 @@
 #
 #   1. `imgtrans --version` and `imgtrans models` (the bundled model is listed, its file inside the bundle)
 #   2. `imgtrans convert --model sr-x2-quick SAMPLE -o OUT`: the output exists and is exactly 2x the input,
-#      and (when strace is installed) no file of a venv or site-packages was opened
+#      and (when strace is installed) no file of a venv or site-packages was opened; the same with
+#      `--backend onnx` when the bundle has onnxruntime
 #   3. the GUI starts under Xvfb on the real xcb platform plugin and stays up; a screenshot is saved;
 #      the .desktop entry and icons install into a throw-away XDG_DATA_HOME and validate
 #   4. the bundle size and its biggest parts
@@ -74,7 +75,7 @@ fi
 end=$(date +%s%N)
 OUTFILE="$WORK/out/mars_nasa.jpg"
 [ -s "$OUTFILE" ] || { ls -la "$WORK/out"; fail "no output $OUTFILE"; }
-"$SYSPY" - "$SAMPLE" "$OUTFILE" <<'EOF' || fail "output is not 2x the input"
+cat > "$WORK/is2x.py" <<'EOF'
 import struct, sys
 
 def jpeg_size(path):
@@ -99,7 +100,20 @@ def jpeg_size(path):
 print(f"bundle-check: input {w}x{h} -> output {W}x{H}")
 assert (W, H) == (2 * w, 2 * h)
 EOF
+"$SYSPY" "$WORK/is2x.py" "$SAMPLE" "$OUTFILE" || fail "output is not 2x the input"
 pass "convert with sr-x2-quick: 2x output in $(( (end - start) / 1000000 )) ms (wall, start-up included)"
+
+# 2b. the fast CPU backend (onnxruntime), when the bundle has it: export to ONNX inside the bundle, run
+if [ -d "$BUNDLE/_internal/onnxruntime" ]; then
+    mkdir -p "$WORK/out-onnx"
+    "${clean_env[@]}" "$EXE" convert --backend onnx --model sr-x2-quick "$SAMPLE" -o "$WORK/out-onnx" --no-progress \
+        || fail "imgtrans convert --backend onnx"
+    "$SYSPY" "$WORK/is2x.py" "$SAMPLE" "$WORK/out-onnx/mars_nasa.jpg" || fail "onnx output is not 2x the input"
+    find "$WORK/home" -name '*.onnx' | grep -q . || fail "no ONNX graph was exported into the user cache"
+    pass "convert --backend onnx (exported with torch.onnx, run by onnxruntime, in the bundle)"
+else
+    echo "bundle-check: note: no onnxruntime in this bundle (built with BUNDLE_FAST=): onnx backend not checked"
+fi
 
 # 3. the GUI under Xvfb ----------------------------------------------------------------------------
 if ! command -v xvfb-run >/dev/null || ! command -v xwininfo >/dev/null || ! command -v import >/dev/null; then
