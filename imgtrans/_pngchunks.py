@@ -183,6 +183,18 @@ def encode_png(
     ``IHDR`` and before ``IDAT``.  Rows are filtered in bands of about
     ``band_bytes`` to bound memory use.
     """
+    return bytes(encode_png_buffer(array, chunks, compress_level=compress_level, band_bytes=band_bytes))
+
+
+def encode_png_buffer(
+    array: np.ndarray,
+    chunks: Iterable[bytes] = (),
+    *,
+    compress_level: int = 6,
+    band_bytes: int = 4 << 20,
+) -> bytearray:
+    """:func:`encode_png` into one growing buffer: IDAT chunks are appended as the compressor
+    produces data, so the peak is the file's size once (not four times), whatever the image size."""
     if array.ndim != 3 or array.shape[2] not in _COLOUR_TYPE:
         raise ValueError(f"cannot encode array of shape {array.shape} as PNG")
     if array.dtype == np.uint8:
@@ -198,20 +210,27 @@ def encode_png(
     lines = raw.view(np.uint8).reshape(h, w * bpp)
 
     ihdr = struct.pack(">IIBBBBB", w, h, depth, _COLOUR_TYPE[c], 0, 0, 0)
+    out = bytearray(PNG_SIGNATURE)
+    out += make_chunk(b"IHDR", ihdr)
+    for chunk in chunks:
+        out += chunk
+    step = 1 << 20
+    pending = bytearray()
+
+    def emit(final: bool) -> None:
+        while len(pending) >= step or (final and pending):
+            out.extend(make_chunk(b"IDAT", bytes(pending[:step])))
+            del pending[:step]
+
     comp = zlib.compressobj(compress_level)
-    pieces: list[bytes] = []
     rows_per_band = max(1, band_bytes // lines.shape[1])
     prev = np.zeros(lines.shape[1], np.uint8)
     for y in range(0, h, rows_per_band):
         band = lines[y : y + rows_per_band]
-        pieces.append(comp.compress(_filter_band(band, prev, bpp).tobytes()))
+        pending += comp.compress(_filter_band(band, prev, bpp).tobytes())
+        emit(False)
         prev = band[-1]
-    pieces.append(comp.flush())
-    data = b"".join(pieces)
-
-    out = [PNG_SIGNATURE, make_chunk(b"IHDR", ihdr), *chunks]
-    step = 1 << 20
-    for i in range(0, len(data), step):
-        out.append(make_chunk(b"IDAT", data[i : i + step]))
-    out.append(make_chunk(b"IEND", b""))
-    return b"".join(out)
+    pending += comp.flush()
+    emit(True)
+    out += make_chunk(b"IEND", b"")
+    return out

@@ -945,8 +945,13 @@ def _pil_image(arr: np.ndarray) -> PILImage.Image:
     return PILImage.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
 
 
+# 8-bit images at least this large go through the band-wise encoder: Pillow would first copy the
+# pixels into its own 4-bytes-per-pixel buffer (1.1 GB for a 16384x16384 RGB image)
+_LARGE_PNG_BYTES = 256 << 20
+
+
 def _encode_png(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, text: str | None) -> bytes:
-    if arr.dtype == np.uint8:
+    if arr.dtype == np.uint8 and arr.nbytes < _LARGE_PNG_BYTES:
         from PIL.PngImagePlugin import PngInfo
 
         kwargs: dict[str, Any] = {}
@@ -974,6 +979,8 @@ def _encode_png(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any
         chunks.append(_pngchunks.exif_chunk(exif))
     if text is not None:
         chunks.append(_pngchunks.text_chunk("imgtrans", text))
+    if arr.dtype == np.uint8:  # large 8-bit image: filtered and compressed band by band
+        return _pngchunks.encode_png_buffer(arr, chunks, compress_level=3)  # type: ignore[return-value]
     if arr.shape[2] != 2:  # OpenCV is much faster; it cannot do grey+alpha
         try:
             import cv2

@@ -35,6 +35,7 @@ from imgtrans.weights import LoadedModel
 StepFn = Callable[[int, int], None]
 
 DEFAULT_CPU_BUDGET = 1_500_000_000  # bytes of activations per tile on the CPU
+MIN_CPU_BUDGET = 256_000_000  # what is left for tiles when a huge output takes the rest
 MIN_TILE = 64
 MAX_TILE = 2048
 
@@ -443,6 +444,9 @@ def run_model_quantized(
         q = _quantize(y[0].numpy().transpose(1, 2, 0), bits)
         region.copy_(torch.from_numpy(q).permute(2, 0, 1)[None])
 
+    if not tile and budget is None and model.device.type == "cpu":
+        # the output array shares the machine with the tiles: take it out of the activation budget
+        budget = max(MIN_CPU_BUDGET, memory_budget(model.device) - arr.nbytes)
     edge = tile if tile else auto_tile(model, budget)
     run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step, out=view, store=store, blend=0)
     if (ph, pw) != (h, w):
