@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
 from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata
 from imgtrans.engine import ConvertOptions
 from imgtrans.gui.qtcompat import emit
-from imgtrans.gui.settings import DEVICES, FORMATS, TILE_MODES, Settings
+from imgtrans.gui.settings import BACKENDS, DEVICES, FORMATS, TILE_MODES, Settings
 
 TASKS = (("sr", "Super-resolution (upscale)"), ("denoise", "Denoise"), ("style", "Style transfer"))
 TASK_NAMES = dict(TASKS) | {"unknown": "Other models"}
 FORMAT_LABELS = {"same": "Same as input", "png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
 DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "GPU (CUDA)"}
+BACKEND_LABELS = {"auto": "Automatic (fastest known)", "eager": "PyTorch", "compile": "PyTorch compiled",
+                  "onnx": "ONNX Runtime"}
 TILE_LABELS = {"auto": "Automatic", "off": "Whole image", "manual": "Fixed size"}
 
 
@@ -132,6 +134,13 @@ class OptionsPanel(QWidget):
         self.device_combo = _combo(DEVICE_LABELS)
         self.device_combo.setToolTip("Automatic uses a CUDA GPU when there is one, else the CPU.")
         form2.addRow("&Device:", self.device_combo)
+        self.backend_combo = _combo(BACKEND_LABELS)
+        self.backend_combo.setToolTip(
+            "How the network runs. Automatic picks what measured fastest for the model and device.\n"
+            "PyTorch compiled: faster on some models, but the first image waits for the compiler.\n"
+            "ONNX Runtime: fast and light on the CPU (pip install 'imgtrans[fast]').")
+        self._mark_onnx_availability()
+        form2.addRow("&Backend:", self.backend_combo)
 
         out_box = QGroupBox("Output")
         form3 = QFormLayout(out_box)
@@ -176,7 +185,8 @@ class OptionsPanel(QWidget):
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
         for signal in (self.strength_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
-                       self.device_combo.currentIndexChanged, self.format_combo.currentIndexChanged,
+                       self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
+                       self.format_combo.currentIndexChanged,
                        self.quality_spin.valueChanged, self.existing_combo.currentIndexChanged,
                        self.keep_tree_check.toggled):
             signal.connect(self._save)
@@ -282,6 +292,7 @@ class OptionsPanel(QWidget):
         _set_data(self.tile_combo, s.get_str("tile/mode", "auto", TILE_MODES))
         self.tile_spin.setValue(s.get_int("tile/size", 512, 64, 8192))
         _set_data(self.device_combo, s.get_str("device", "auto", DEVICES))
+        _set_data(self.backend_combo, s.get_str("backend", "auto", BACKENDS))
         self.output_edit.setText(str(s.output_dir))
         _set_data(self.format_combo, s.get_str("output/format", "same", FORMATS))
         self.quality_spin.setValue(s.get_int("output/jpeg_quality", 95, 1, 100))
@@ -299,6 +310,7 @@ class OptionsPanel(QWidget):
         s.set("tile/mode", self.tile_combo.currentData())
         s.set("tile/size", self.tile_spin.value())
         s.set("device", self.device_combo.currentData())
+        s.set("backend", self.backend_combo.currentData())
         s.set("output/dir", self.output_edit.text().strip())
         s.set("output/format", self.format_combo.currentData())
         s.set("output/jpeg_quality", self.quality_spin.value())
@@ -336,9 +348,20 @@ class OptionsPanel(QWidget):
         if not available and self.device_combo.currentData() == "cuda":
             _set_data(self.device_combo, "auto")
 
+    def _mark_onnx_availability(self) -> None:
+        """Grey out ONNX Runtime when it is not installed (found without importing it)."""
+        import importlib.util
+
+        model = self.backend_combo.model()
+        i = self.backend_combo.findData("onnx")
+        if importlib.util.find_spec("onnxruntime") is None and isinstance(model, QStandardItemModel) and i >= 0:
+            item = model.item(i)
+            item.setEnabled(False)
+            item.setToolTip("onnxruntime is not installed: pip install 'imgtrans[fast]'")
+
     def set_running(self, running: bool) -> None:
         for w in (self.task_combo, self.model_combo, self.strength_widget, self.tile_combo, self.tile_spin,
-                  self.device_combo, self.output_edit, self.browse_button, self.format_combo, self.quality_spin,
+                  self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo, self.quality_spin,
                   self.existing_combo, self.keep_tree_check, self.recursive_check):
             w.setEnabled(not running)
         if not running:
@@ -361,5 +384,6 @@ class OptionsPanel(QWidget):
             keep_tree=self.keep_tree_check.isChecked(),
             tile=None if tile_mode == "auto" else (0 if tile_mode == "off" else self.tile_spin.value()),
             device=self.device_combo.currentData(),
+            backend=self.backend_combo.currentData(),
             noise_level=float(self.strength_spin.value()) if takes_noise_level(entry) else None,
         )

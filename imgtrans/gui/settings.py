@@ -17,6 +17,7 @@ APPLICATION = "imgtrans"
 
 FORMATS = ("same", "png", "jpg", "webp", "tiff")
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "eager", "compile", "onnx")  # imgtrans.backends.BACKENDS, without importing torch
 TILE_MODES = ("auto", "off", "manual")
 
 
