@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch/torchvision pinned to the wheels on this machine's disk (a range that admits newer would download GBs)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[gui,test]'
+	$(PY) -m pip install -q -e '.[gui,test,fast]'
 	touch $(STAMP)
 
 venv: $(STAMP)
