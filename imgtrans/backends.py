@@ -58,19 +58,35 @@ class Choice:
     why: str
 
 
-# Measured on the development machine (2 cores, AVX2, torch 2.14.1, onnxruntime 1.32), batch 1;
-# benchmarks/README.md has the full table. CUDA rows are not measured here (no GPU): they follow the
-# usual practice (fp16 where the architecture allows it, channels_last for convolution stacks).
+# Measured on the development machine (2 cores AMD EPYC, AVX2, torch 2.14.1, onnxruntime 1.32), batch 1,
+# ms/image (benchmarks/speed.py; table in benchmarks/README.md):
+#   SRResNet x4 nf64/16 at 128: eager 698, eager+channels_last 509, onnx 490 (+330 MB RSS), compile 738
+#   SRResNet x2 nf32/6 at 256:  eager 302, eager+channels_last 240, onnx 204, compile 246
+#   DnCNN nf64/17 at 256:       eager 701, eager+channels_last 467, onnx 404, compile 415
+#   ResNet-9 ngf64 at 256:      eager 704, eager+channels_last 690, onnx 673, compile 594 (35 s warm-up)
+#                      at 512:  eager 3712, onnx 2947 (+560 MB RSS)
+# CUDA rows are not measured here (no GPU): the usual practice (fp16 where the architecture allows it,
+# channels_last for convolution stacks).
 AUTO_TABLE: dict[tuple[str, str], Choice] = {
-    ("srresnet", "cpu"): Choice("eager", True, "eager + channels_last is the fastest for SRResNet on the CPU "
-                                "(faster than onnxruntime and than eager NCHW)"),
-    ("dncnn", "cpu"): Choice("onnx", False, "onnxruntime runs DnCNN ~1.6x faster than eager with less memory"),
-    ("cyclegan_resnet", "cpu"): Choice("onnx", False, "onnxruntime is faster than eager for ResNet-9 and uses less "
-                                       "memory (channels_last slows it); images larger than one band use the "
-                                       "exact band-streamed path, which is eager per layer"),
+    ("srresnet", "cpu"): Choice("eager", True, "eager + channels_last: as fast as onnxruntime for the full-size "
+                                "SRResNet with ~330 MB less memory, 1.4x faster than eager NCHW"),
+    ("dncnn", "cpu"): Choice("onnx", False, "onnxruntime runs DnCNN 1.7x faster than eager (1.15x faster than "
+                             "eager + channels_last) at the same memory"),
+    ("cyclegan_resnet", "cpu"): Choice("onnx", False, "onnxruntime runs ResNet-9 1.26x faster than eager at 512x512 "
+                                       "(more memory); torch.compile is faster still but compiles for ~35 s first; "
+                                       "images larger than one band use the exact band-streamed path, eager per layer"),
     ("srresnet", "cuda"): Choice("eager", True, "fp16 + channels_last (tensor cores)"),
     ("dncnn", "cuda"): Choice("eager", True, "channels_last; fp32 (DnCNN is not half-safe)"),
     ("cyclegan_resnet", "cuda"): Choice("eager", True, "fp16 + channels_last"),
+}
+# whether eager runs in channels_last (also when onnx is unavailable or another backend is asked for)
+CHANNELS_LAST: dict[tuple[str, str], bool] = {
+    ("srresnet", "cpu"): True,  # 1.4x
+    ("dncnn", "cpu"): True,  # 1.5x
+    ("cyclegan_resnet", "cpu"): False,  # no gain (690 vs 704 ms), and it slowed ResNet-9 in earlier runs
+    ("srresnet", "cuda"): True,
+    ("dncnn", "cuda"): True,
+    ("cyclegan_resnet", "cuda"): True,
 }
 DEFAULT_CHOICE = Choice("eager", False, "no measurements for this architecture: eager")
 # architectures whose onnx export we test; others (spandrel) are tried only when asked for
@@ -380,8 +396,7 @@ def auto_choice(model, device: torch.device) -> Choice:
     else:
         choice = AUTO_TABLE.get((model.arch, device.type), DEFAULT_CHOICE)
     if choice.backend == "onnx" and (device.type != "cpu" or model.arch not in EXPORTABLE or not onnxruntime_available()):
-        fallback = AUTO_TABLE.get((model.arch, device.type))
-        cl = bool(fallback and fallback.backend == "eager" and fallback.channels_last)
+        cl = CHANNELS_LAST.get((model.arch, device.type), False)
         why = "onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available() else "onnx runs on the CPU only"
         return Choice("eager", cl, f"{why}: eager")
     return choice
@@ -401,7 +416,7 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
     threads = threads or default_threads()
     if device.type == "cpu":
         configure_threads(threads)
-    default_cl = AUTO_TABLE.get((model.arch, device.type), DEFAULT_CHOICE).channels_last
+    default_cl = CHANNELS_LAST.get((model.arch, device.type), False)
     if backend == "auto":
         choice = auto_choice(model, device)
         if choice.backend == "onnx":

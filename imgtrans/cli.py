@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop app (also: imgtrans with no arguments)")
     gui.add_argument("paths", nargs="*", help="images or folders to queue")
 
+    cal = sub.add_parser("calibrate", help="time the backends for a model on this machine; --backend auto then uses the fastest",
+                         description="Times eager, eager + channels_last and onnxruntime on one image for MODEL and stores "
+                                     "the fastest in the user cache folder, where --backend auto finds it (instead of the "
+                                     "built-in table) for this architecture and size.")
+    cal.add_argument("-m", "--model", required=True, help="model id or weight file")
+    cal.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    cal.add_argument("--size", type=_positive_int, default=256, help="test image edge in pixels (default 256)")
+
     info = sub.add_parser("info", help="describe a weight file (metadata and detected architecture)")
     info.add_argument("file", type=Path)
     info.add_argument("--json", action="store_true")
@@ -283,6 +291,26 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if (summary.failed or summary.stopped) else EXIT_OK
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from imgtrans.backends import calibrate, calibration_path
+    from imgtrans.catalog import CatalogError
+    from imgtrans.engine import ConvertOptions, prepare_model
+    from imgtrans.weights import ModelLoadError, open_model
+
+    try:
+        model, label = open_model(args.model)
+        prepare_model(model, ConvertOptions(output_dir=Path("."), device=args.device, half=False))
+    except (CatalogError, ModelLoadError, RuntimeError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    result = calibrate(model, size=args.size)
+    for name, ms in result["timings_ms"].items():
+        print(f"  {name:<22} {ms:8.1f} ms")
+    choice = result["backend"] + (" + channels_last" if result["channels_last"] else "")
+    print(f"imgtrans: --backend auto will use {choice} for {label} (saved in {calibration_path()})")
+    return EXIT_OK
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from imgtrans.gui.app import main as gui_main
 
@@ -298,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         return cmd_gui(argparse.Namespace(paths=[]))
-    handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui}[args.command]
+    handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui,
+               "calibrate": cmd_calibrate}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
