@@ -535,3 +535,21 @@ def test_fid_kid_evaluation_with_the_offline_inception(tmp_path):
     assert evaluated.metric == "kid" and not evaluated.higher_is_better
     assert {"fid", "kid", "fid_A2B", "kid_B2A", "cycle_psnr"} <= set(evaluated.metrics)
     assert evaluated.metrics["fid"] >= 0
+
+
+def test_export_records_data_provenance_without_local_paths(tmp_path):
+    """Bundled weights say which set and licences they were trained on, not the trainer's home folder."""
+    from imgtrans.training.export import _licence_line, data_provenance
+
+    data = make_folder(tmp_path / "set", n=4)
+    files = [{"file": f"img{i}.png", "licence": "CC0" if i < 3 else "GPL-2+"} for i in range(4)]
+    (data / "manifest.json").write_text(json.dumps({"set": "myset", "packages": {"pkg": "1.0"}, "files": files}))
+    domain = tmp_path / "domain"
+    domain.mkdir()
+    for i in (0, 3):
+        (domain / f"img{i}.png").symlink_to(data / f"img{i}.png")
+    prov = data_provenance(domain)
+    assert prov == {"folder": "domain", "set": "myset", "packages": {"pkg": "1.0"}, "images": 2, "licences": {"CC0": 1, "GPL-2+": 1}}
+    assert str(tmp_path) not in json.dumps(prov)
+    assert "myset/domain (CC0 1, GPL-2+ 1 files)" in _licence_line({"domain_a": prov})
+    assert data_provenance(make_folder(tmp_path / "plain", n=4)) == {"folder": "plain"}

@@ -17,6 +17,54 @@ from imgtrans.training.checkpoint import find_checkpoint, load_checkpoint
 from imgtrans.training.errors import CheckpointError
 
 LICENCE = "user-trained model: the licences of its training images apply"
+DATA_KEYS = ("data", "domain_a", "domain_b")  # keys of ``training_data`` that hold a folder path
+
+
+def data_provenance(folder: str | Path) -> dict:
+    """What a training folder holds, for a model's metadata, without absolute paths: its name and, when
+    it is (or links into) a set fetched by ``training/data/fetch.py``, the set, its source packages and
+    how many of the folder's files carry each licence (from the set's ``manifest.json``)."""
+    from imgtrans.training.data import list_image_files
+
+    root = Path(folder)
+    out: dict = {"folder": root.name}
+    try:
+        files = list_image_files(root)
+    except OSError:
+        return out
+    manifest_dir = root if (root / "manifest.json").is_file() else None
+    if manifest_dir is None and files:  # a domain folder of links made by make_domain.py
+        target = files[0].resolve().parent
+        manifest_dir = target if (target / "manifest.json").is_file() else None
+    if manifest_dir is None:
+        return out
+    try:
+        manifest = json.loads((manifest_dir / "manifest.json").read_text(encoding="utf-8"))
+        by_name = {f["file"]: f for f in manifest.get("files", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return out
+    licences: dict[str, int] = {}
+    for path in files:
+        entry = by_name.get(path.resolve().name) or by_name.get(path.name)
+        key = entry.get("licence", "unknown") if entry else "unknown"
+        licences[key] = licences.get(key, 0) + 1
+    out.update(set=manifest.get("set", manifest_dir.name), packages=manifest.get("packages", {}),
+               images=len(files), licences=dict(sorted(licences.items(), key=lambda kv: -kv[1])))  # fmt: skip
+    return out
+
+
+def _licence_line(training_data: dict) -> str | None:
+    """"trained on ... (licences)" for the ``licence`` key, or None when no data licence is known."""
+    parts = []
+    for key in DATA_KEYS:
+        d = training_data.get(key)
+        if isinstance(d, dict) and d.get("licences"):
+            lic = ", ".join(f"{name} {n}" for name, n in d["licences"].items())
+            where = d["folder"] if d.get("set", d["folder"]) == d["folder"] else f"{d['set']}/{d['folder']}"
+            parts.append(f"{where} ({lic} files)")
+    if not parts:
+        return None
+    return "weights by imgtrans (MIT); trained on " + " and ".join(parts) + ": see the data sets' licence files"
 
 
 def export_checkpoint(checkpoint: str | Path, name: str | None = None, out: str | Path | None = None) -> list[Path]:
@@ -49,8 +97,16 @@ def export_checkpoint(checkpoint: str | Path, name: str | None = None, out: str 
         else:
             target = out_path / f"{name}{item['suffix']}.safetensors"
         metadata = dict(item["metadata"])
-        metadata.setdefault("licence", LICENCE)
-        metadata.update(steps=str(info.get("step", "")), epoch=str(info.get("epoch", "")), checkpoint=str(ck.path.resolve()))
+        data = dict(metadata.get("training_data") or {})
+        for key in DATA_KEYS:
+            if isinstance(data.get(key), str):
+                data[key] = data_provenance(data[key])
+        if data:
+            metadata["training_data"] = data
+        metadata.setdefault("licence", _licence_line(data) or LICENCE)
+        # the run and checkpoint names, not where they lay on the training machine
+        metadata.update(steps=str(info.get("step", "")), epoch=str(info.get("epoch", "")),
+                        checkpoint=f"{ck.path.parent.parent.name}/{ck.path.name}")  # fmt: skip
         if info.get("metric"):
             metadata["metric"] = {k: v for k, v in info["metric"].items() if k != "all"}
             metadata["metrics"] = info["metric"].get("all", {})
