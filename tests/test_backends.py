@@ -140,3 +140,18 @@ def test_calibration_is_cached_and_used_by_auto(tiny_models):
     assert result["backend"] in ("eager", "onnx")
     choice = backends.auto_choice(load_model(tiny_models["sr"]), torch.device("cpu"))
     assert choice.why.startswith("calibrated on this machine")
+
+
+def test_help_and_models_answer_without_torch():
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys\nfrom imgtrans.cli import main\n"
+            "for argv in (['--help'], ['models']):\n    main(argv)\n"
+            "print('TORCH', 'torch' in sys.modules)")
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "TORCH False" in res.stdout
+    assert time.perf_counter() - t0 < 5  # < 1 s on the development machine; generous for loaded CI
