@@ -44,12 +44,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# Measured on this project's 2-core CPU with benchmarks/train_speed.py (fastest of 8 iterations: the
-# machine was shared, and other processes only add time); shown in ``--help``.
+# Measured on this project's 2-core CPU with benchmarks/train_speed.py on 2026-11-23 with the machine
+# otherwise idle (median of 8 iterations; sr paper: of 4). The CycleGAN and denoise ``paper`` figures are
+# from a loaded machine (fastest of 8): upper bounds. Shown in ``--help``.
 SECONDS_PER_IT: dict[str, dict[str, str]] = {
-    "cyclegan": {"paper": "~19-26 s", "cpu-small": "~1.0 s", "cpu-tiny": "~0.18 s"},
-    "sr": {"paper": "~2 s", "cpu-small": "~0.09 s", "cpu-tiny": "~0.03 s"},
-    "denoise": {"paper": "~20 s", "cpu-small": "~0.3 s", "cpu-tiny": "~0.05 s"},
+    "cyclegan": {"paper": "~19-26 s", "cpu-small": "~0.82 s", "cpu-tiny": "~0.15 s"},
+    "sr": {"paper": "~1.0 s", "cpu-small": "~0.054 s", "cpu-tiny": "~0.017 s"},
+    "denoise": {"paper": "~20 s", "cpu-small": "~0.19 s", "cpu-tiny": "~0.034 s"},
 }
 
 
