@@ -102,6 +102,15 @@ def resize(img: np.ndarray, w: int, h: int, method: int) -> np.ndarray:
     return np.array(Image.fromarray(img).resize((w, h), method))
 
 
+def warm_up(*models: LoadedModel | None) -> None:
+    """One small run each, so one-off start-up costs stay out of the timings."""
+    dummy = np.full((64, 64, 3), 128, np.uint8)
+    with torch.inference_mode():
+        for m in models:
+            if m is not None:
+                run_model(m, dummy, 25.0 if m.takes_noise_level else None)
+
+
 def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
     """Run on a whole ``(H,W,3)`` uint8 image (padded by reflection to the model's size multiple)."""
     x = to_tensor(img)
@@ -129,13 +138,23 @@ class Score:
         for k, v in metrics.items():
             self.values.setdefault(k, []).append(float(v))
 
-    def mean(self, key: str) -> float:
-        v = self.values.get(key, [])
+    def mean(self, key: str, first: int | None = None) -> float:
+        """Mean over all images, or over the first ``first`` (to compare with a method run on fewer)."""
+        v = self.values.get(key, [])[:first]
         return sum(v) / len(v) if v else math.nan
+
+    def count(self, key: str = "psnr") -> int:
+        return len(self.values.get(key, []))
 
     @property
     def s_per_mp(self) -> float:
         return self.seconds / self.megapixels if self.megapixels else math.nan
+
+
+def subset_column(scores: dict[str, Score]) -> int | None:
+    """When a slow method ran on fewer images than the others: that number, for a same-images column."""
+    counts = {s.count() for s in scores.values() if s.count()}
+    return min(counts) if len(counts) > 1 else None
 
 
 def timed(score: Score, megapixels: float, fn, *args, **kwargs):
@@ -193,6 +212,7 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
     for scale in sorted({e.scale for e in models}):
         ours = {e.id: load_model(e.path) for e in models if e.scale == scale}
         dat = dat_light(scale)
+        warm_up(dat, *ours.values())
         methods = ["bicubic", "lanczos", *ours, *(["DAT-light"] if dat else [])]
         scores = {m: Score() for m in methods}
         for k, path in enumerate(images):
@@ -217,14 +237,15 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                 save_example(examples, f"sr_x{scale}_{path.stem}",
                              [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
         base = scores["bicubic"].mean("psnr")
+        sub = subset_column(scores)
         rows = []
         for m in methods:
             s = scores[m]
-            n = len(s.values.get("psnr", []))
             rows.append([m, fmt(s.mean("psnr")), f"{s.mean('psnr') - base:+.2f}", fmt(s.mean("ssim"), 4),
-                         fmt(s.s_per_mp, 3), str(n)])  # fmt: skip
+                         fmt(s.s_per_mp, 3), str(s.count())] + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
         print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops",
-                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "s / output MP", "images"], rows)  # fmt: skip
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "s / output MP", "images"]
+                    + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ denoise
@@ -275,8 +296,9 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
         print("\n(no denoise model in the catalog)")
         return
     bm3d = bm3d_fn()
+    warm_up(*models.values())
     cleans = [center_crop(load_rgb(p), crop) for p in images]
-    rows = []
+    rows, subs = [], set()
     for sigma in SIGMAS:
         noisy = [add_noise(c, sigma, seed=1000 * sigma + k) for k, c in enumerate(cleans)]
         h = tune_nlm(list(zip(cleans, noisy))[:tune_images], sigma)
@@ -296,12 +318,17 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
             if k < 2 and sigma == 25:
                 save_example(examples, f"denoise_s{sigma}_{images[k].stem}", [n, outs[methods[1]], *(outs[m] for m in models), clean])
         nlm_psnr = scores[methods[1]].mean("psnr")
+        sub = subset_column(scores)
+        subs.add(sub)
         for m in methods:
             s = scores[m]
             rows.append([str(sigma), m, fmt(s.mean("psnr")), f"{s.mean('psnr') - nlm_psnr:+.2f}", fmt(s.mean("ssim"), 4),
-                         fmt(s.s_per_mp, 3) if m != "noisy input" else "", str(len(s.values.get("psnr", [])))])  # fmt: skip
+                         fmt(s.s_per_mp, 3) if m != "noisy input" else "", str(s.count())]
+                        + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
+    sub = max((n for n in subs if n), default=None)
     print_table(f"Denoising: PSNR / SSIM on RGB, {crop} px crops, noisy input clipped to 8 bits",
-                ["sigma", "method", "PSNR dB", "vs NLM", "SSIM", "s / MP", "images"], rows)  # fmt: skip
+                ["sigma", "method", "PSNR dB", "vs NLM", "SSIM", "s / MP", "images"]
+                + ([f"PSNR, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ style
@@ -338,6 +365,7 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
     for pair, dir_a, dir_b in pairs:
         g = {d: load_model(find_model(f"{pair}-{d}").path) for d in ("a2b", "b2a")}
         mult = max(m.size_multiple for m in g.values())
+        warm_up(*g.values())
         domains = {"A": held_out_files(dir_a), "B": held_out_files(dir_b)}
         real = {k: [fit_long_side(load_rgb(p), long_side, mult) for p in v] for k, v in domains.items()}
         feats = {k: inception_features(v, net) for k, v in real.items()} if net else {}
