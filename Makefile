@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test clean bundle bundle-check
+.PHONY: venv demo test clean bundle bundle-check bundle-lite bundle-lite-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,27 @@ bundle: dist/imgtrans/imgtrans
 
 bundle-check: dist/imgtrans/imgtrans
 	packaging/check_bundle.sh dist/imgtrans
+
+# The small "lite" variant (packaging/README.md): a command line that runs the bundled models with
+# onnxruntime and no torch (imgtrans/lite.py). The graphs are exported at build time, with the torch of
+# .venv-bundle, by packaging/export_onnx.py into build/lite-models/, which the spec bundles.
+# `make -B bundle-lite LITE_NO_CV2=1` also leaves OpenCV out (16-bit colour PNG/TIFF are then read at 8 bits).
+LITE_DEPS    ?= onnxruntime==1.32.0 onnx==1.23.2
+LITE_NO_CV2  ?=
+LITE_SOURCES := packaging/imgtrans-lite.spec packaging/imgtrans_lite_entry.py packaging/export_onnx.py \
+                $(shell find imgtrans resources -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+dist/imgtrans-lite/imgtrans-lite: $(BUNDLE_STAMP) $(LITE_SOURCES)
+	$(BUNDLE_PY) -m pip install -q $(BUNDLE_PIP_ARGS) '$(BUNDLE_TORCH)' $(LITE_DEPS)
+	rm -rf build/imgtrans-lite build/lite-models dist/imgtrans-lite
+	@mkdir -p build && date +%s > build/.bundle-lite-start
+	$(BUNDLE_PY) packaging/export_onnx.py build/lite-models
+	IMGTRANS_LITE_NO_CV2=$(LITE_NO_CV2) $(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build packaging/imgtrans-lite.spec
+	@echo "bundle-lite: dist/imgtrans-lite/ built in $$(( $$(date +%s) - $$(cat build/.bundle-lite-start) )) s, $$(du -sh dist/imgtrans-lite | cut -f1)"
+	@touch $@
+
+bundle-lite: dist/imgtrans-lite/imgtrans-lite
+
+bundle-lite-check: dist/imgtrans-lite/imgtrans-lite
+	packaging/check_bundle_lite.sh dist/imgtrans-lite
