@@ -9,7 +9,7 @@
 #      level 15), as PNG: outputs exist, 2x / 1x the input; (with strace) no file of a venv,
 #      site-packages, the source checkout or torch was opened; the default output format (JPEG) too
 #   3. the same conversions through the torch engine of the source checkout
-#      (`$REF_PY -m imgtrans convert --backend eager`, default .venv/bin/python): every pixel of the
+#      (`$REF_PY -m imgtrans convert --backend eager`, default .venv-bundle/bin/python, the build venv, which has torch): every pixel of the
 #      lite outputs within 1/255 of the torch ones
 #   4. the size and biggest parts; no torch, Qt or CUDA library in the bundle
 #
@@ -19,7 +19,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 BUNDLE="$(cd "${1:-$REPO/dist/imgtrans-lite}" && pwd)"
 EXE="$BUNDLE/imgtrans-lite"
-REF_PY="${REF_PY:-$REPO/.venv/bin/python}"
+REF_PY="${REF_PY:-$REPO/.venv-bundle/bin/python}"
 SYSPY=/usr/bin/python3
 
 fail() { echo "bundle-lite-check: FAIL: $*" >&2; exit 1; }
