@@ -239,3 +239,15 @@ def test_unreadable_user_models_folder_does_not_break_convert(tmp_path, tiny_mod
     write_rgb(tmp_path / "a.png")
     assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", str(tiny_models["denoise"]),
                  "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_bytes_as_pth_give_a_load_error(tmp_path, seed):
+    """torch's weights-only unpickler fails on garbage with all kinds of errors (seed 2: IndexError
+    inside it); every one must become a ModelLoadError naming the file, never escape."""
+    import random
+
+    path = tmp_path / "not_a_model.pth"
+    path.write_bytes(random.Random(seed).randbytes(2000))
+    with pytest.raises(ModelLoadError, match="not_a_model.pth"):
+        load_model(path)
