@@ -22,7 +22,7 @@ peak RSS (issue 7: under 3 GB on the CPU). ``--startup`` times ``imgtrans --help
 GUI window showing (offscreen).
 
 Timings on a shared machine are only meaningful when nothing else runs: on the development machine
-each run was wrapped in ``/work/quiet.sh`` (pauses a background trainer).
+each run was wrapped in ``benchmarks/quiet.sh`` (pauses a background trainer).
 
     .venv/bin/python benchmarks/speed.py --models sr-x2,denoise,style --images 50
     .venv/bin/python benchmarks/speed.py --large
