@@ -16,30 +16,13 @@
 #   /usr/bin/python3 (stdlib only) to read image sizes. strace is optional.
 # Usage: packaging/check_bundle.sh [BUNDLE_DIR]   (default dist/imgtrans)
 #   SHOT=path.png   where the GUI screenshot goes (default build/bundle-check/gui.png)
-set -euo pipefail
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-BUNDLE="$(cd "${1:-$REPO/dist/imgtrans}" && pwd)"
-EXE="$BUNDLE/imgtrans"
+CHECK=bundle-check EXE_NAME=imgtrans DEFAULT_BUNDLE=dist/imgtrans
+source "$(dirname "$0")/check_common.sh" "${1:-}"
 SHOT="${SHOT:-$REPO/build/bundle-check/gui.png}"
-SYSPY=/usr/bin/python3
-
-fail() { echo "bundle-check: FAIL: $*" >&2; exit 1; }
-pass() { echo "bundle-check: ok: $*"; }
-
-[ -x "$EXE" ] || fail "$EXE not found; run 'make bundle'"
-[ -x "$SYSPY" ] || fail "$SYSPY is needed to read image sizes"
-
-WORK="$(mktemp -d)"
-cleanup() {
+on_exit() {
     if [ -n "${GUI_PID:-}" ] && kill -0 "$GUI_PID" 2>/dev/null; then kill "$GUI_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
 }
-trap cleanup EXIT
-mkdir -p "$WORK/home" "$WORK/cwd" "$WORK/out"
-cd "$WORK/cwd"  # not the repository: nothing may be found relative to the current directory
-
-# Everything below runs the bundle with this environment only.
-clean_env=(env -i "HOME=$WORK/home" "PATH=/usr/bin:/bin" "LANG=C.UTF-8")
+mkdir -p "$WORK/out"
 
 # 1. version and model list -------------------------------------------------------------------------
 version="$("${clean_env[@]}" "$EXE" --version)" || fail "imgtrans --version"

@@ -15,28 +15,15 @@
 #
 # Needs /usr/bin/python3 (stdlib only, reads PNG sizes) and the project's .venv for step 3.
 # Usage: packaging/check_bundle_lite.sh [BUNDLE_DIR]   (default dist/imgtrans-lite)
-set -euo pipefail
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-BUNDLE="$(cd "${1:-$REPO/dist/imgtrans-lite}" && pwd)"
-EXE="$BUNDLE/imgtrans-lite"
+CHECK=bundle-lite-check EXE_NAME=imgtrans-lite DEFAULT_BUNDLE=dist/imgtrans-lite
+source "$(dirname "$0")/check_common.sh" "${1:-}"
 REF_PY="${REF_PY:-$REPO/.venv-bundle/bin/python}"
-SYSPY=/usr/bin/python3
-
-fail() { echo "bundle-lite-check: FAIL: $*" >&2; exit 1; }
-pass() { echo "bundle-lite-check: ok: $*"; }
-
-[ -x "$EXE" ] || fail "$EXE not found; run 'make bundle-lite'"
-[ -x "$SYSPY" ] || fail "$SYSPY is needed to read image sizes"
 [ -x "$REF_PY" ] || fail "$REF_PY (the torch engine to compare with) not found; set REF_PY"
-
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/home" "$WORK/cwd" "$WORK/refhome"
-cd "$WORK/cwd"
-clean_env=(env -i "HOME=$WORK/home" "PATH=/usr/bin:/bin" "LANG=C.UTF-8")
+mkdir -p "$WORK/refhome"
 
 # 1. version and model list ---------------------------------------------------------------------
-pass "$("${clean_env[@]}" "$EXE" --version)"
+version="$("${clean_env[@]}" "$EXE" --version)" || fail "imgtrans-lite --version"
+pass "$version"
 "${clean_env[@]}" "$EXE" models || fail "imgtrans-lite models"
 "${clean_env[@]}" "$EXE" models --json > "$WORK/models.json" || fail "imgtrans-lite models --json"
 read -r SR_ID DN_ID < <("$SYSPY" - "$WORK/models.json" "$BUNDLE" <<'PY'
