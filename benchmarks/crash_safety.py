@@ -155,7 +155,7 @@ def run(n_images: int = 100, kills: int = 10, sigints: int = 2, seed: int = 0, w
     src, out, ref = work / "in", work / "out", work / "ref"
     for d in (src, out, ref):
         shutil.rmtree(d, ignore_errors=True)
-    inputs = make_inputs(src, n_images, seed)
+    make_inputs(src, n_images, seed)
     model = tiny_model(work / f"{model_kind}.safetensors", model_kind)
     before = hash_tree(src)
     res = Result(images=n_images)

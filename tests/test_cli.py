@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image as PILImage
 from PIL import ImageCms
 

@@ -13,7 +13,7 @@ clamp for display).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
