@@ -13,20 +13,13 @@ import threading
 from pathlib import Path
 
 from imgtrans import __version__
+from imgtrans.cli_args import pixels_or_zero, positive_int, printable
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
 
 def _tile_arg(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected 'auto', 0 (no tiling) or a tile size in pixels") from None
-    if value < 0 or 0 < value < 16:
-        raise argparse.ArgumentTypeError("tile size must be 0 (no tiling) or at least 16 pixels")
-    return value
+    return None if text == "auto" else pixels_or_zero(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how the network runs: auto (fastest known for the model and device), eager PyTorch, "
                            "torch.compile (slow first image, needs a C compiler) or onnxruntime "
                            "(pip install 'imgtrans[fast]'); default auto")
-    conv.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+    conv.add_argument("--threads", type=positive_int, default=None, metavar="N",
                       help="compute threads (default: all CPUs this process may use)")
     conv.add_argument("--format", dest="fmt", default="same", choices=["same", "png", "jpg", "webp", "tiff"],
                       help="output format (default: same as the input where possible)")
@@ -64,9 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (default)")
     conv.add_argument("--suffix", default="", help="added to output file names, e.g. _x4")
+    conv.add_argument("--style-size", type=pixels_or_zero, default=None, metavar="PX",
+                      help="style models: long side in pixels they run at; the result is resized back to the "
+                           "input's size (default 512; 0 = full resolution: finer, smaller brush strokes, slower)")
     conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
                       help="denoise strength (noise sigma on 0-255) for models that take one; default 25")
-    conv.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+    conv.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (decompression-bomb guard; default 200 million)")
     conv.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -83,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "built-in table) for this architecture and size.")
     cal.add_argument("-m", "--model", required=True, help="model id or weight file")
     cal.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    cal.add_argument("--size", type=_positive_int, default=256, help="test image edge in pixels (default 256)")
+    cal.add_argument("--size", type=positive_int, default=256, help="test image edge in pixels (default 256)")
 
     info = sub.add_parser("info", help="describe a weight file (metadata and detected architecture)")
     info.add_argument("file", type=Path)
@@ -93,22 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _err(message: str) -> None:
     print(f"imgtrans: error: {printable(message)}", file=sys.stderr)
-
-
-def printable(text: object) -> str:
-    """``text`` with control characters escaped (``\\n``, ``\\x1b``), so a file name can never move
-    the cursor, recolour the terminal or fake an output line."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -205,6 +185,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         backend=args.backend,
         threads=args.threads,
     )
+    if args.style_size is not None:
+        options.style_size = args.style_size
     if args.backend == "onnx":
         from imgtrans.backends import onnxruntime_available
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from imgtrans import __version__
+from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.imageio import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -68,6 +69,7 @@ class ConvertOptions:
     io_threads: int = 2
     backend: str = "auto"  # auto | eager | compile | onnx (see imgtrans.backends)
     threads: int | None = None  # compute threads; None: the CPUs this process may use
+    style_size: int = DEFAULT_STYLE_SIZE  # style models: long side they run at; 0 = full resolution
 
 
 @dataclass
@@ -274,6 +276,8 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> di
                 "backend": getattr(model, "name", options.backend)}
     if model.takes_noise_level:
         settings["noise_level"] = options.noise_level if options.noise_level is not None else 25.0
+    if model.task == "style":
+        settings["style_size"] = options.style_size or "full"
     return {
         "software": f"imgtrans {__version__}",
         "model": model.metadata.get("id") or model_ref,
@@ -286,82 +290,54 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> di
     }
 
 
-def output_bits(img, out_format: str | None) -> int | None:
-    """The bit depth :func:`~imgtrans.imageio.write_image` will store for ``img`` written as
-    ``out_format`` (a suffix such as ``"png"``), or ``None`` when unknown."""
-    if not out_format:
-        return None
-    fmt = out_format.lower().lstrip(".")
-    if fmt not in ("png", "tif", "tiff", "jpg", "jpeg", "jpe", "webp", "bmp"):
-        return None
-    return 16 if img.bit_depth == 16 and fmt in ("png", "tif", "tiff") else 8
-
-
 def process_image(model, img, options: ConvertOptions, step=None, out_format: str | None = None):
     """Run ``model`` on a decoded :class:`~imgtrans.imageio.Image`; returns the output Image.
 
     Gray inputs go through colour models as RGB and come back gray; a one-channel model runs on
     each colour channel. Alpha is resized with the image for SR and passed through otherwise.
+    Style models run at ``options.style_size`` (long side) and come back at the input's size.
 
     With ``out_format`` (the output file's suffix) the output of a colour model on a colour image
     is assembled directly as the integers the encoder will store (uint8, or uint16 for 16-bit
     PNG/TIFF), tile by tile: same bytes in the file, a quarter of the memory of a float output."""
+    from imgtrans.channels import at_work_size, work_size
+
+    long_side = options.style_size if model.task == "style" else 0
+    if work_size(img.height, img.width, long_side) is None:
+        return _run_on_image(model, img, options, step, out_format)
+    return at_work_size(img, long_side, lambda small: _run_on_image(model, small, options, step, None))
+
+
+def _run_on_image(model, img, options: ConvertOptions, step, out_format: str | None):
     import numpy as np
     import torch
 
-    from imgtrans.imageio import Image, resize_alpha, to_gray, to_rgb
+    from imgtrans.channels import direct_bits, merge_planes, model_planes, with_pixels
     from imgtrans.tiling import run_model, run_model_quantized
 
-    pixels = img.pixels
-    gray_in = pixels.shape[2] == 1
-    bits = output_bits(img, out_format)
-    jpeg_alpha = img.alpha is not None and (out_format or "").lower().lstrip(".") in ("jpg", "jpeg", "jpe")
-    if bits is not None and not gray_in and model.in_channels == 3 and model.out_channels == 3 and not jpeg_alpha:
+    bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
+    if bits is not None:
         # HWC float32 seen as (1,C,H,W) without a copy; tiles are copied as they are cut
-        x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        x = torch.from_numpy(img.pixels).permute(2, 0, 1)[None]
 
         def whole_step(done: int, total: int) -> None:
             if step is not None:
                 step(done / max(total, 1))
 
         out = run_model_quantized(model, x, bits, tile=options.tile, noise_level=options.noise_level, step=whole_step)
-        alpha = img.alpha
-        if alpha is not None and (alpha.shape[0], alpha.shape[1]) != out.shape[:2]:
-            alpha = resize_alpha(alpha, out.shape[0], out.shape[1])
-        return Image(pixels=out, alpha=alpha, bit_depth=img.bit_depth, icc_profile=img.icc_profile,
-                     exif=img.exif, source_format=img.source_format, dpi=img.dpi)
-    if model.in_channels == 3:
-        planes = [to_rgb(pixels)]
-    elif model.in_channels == 1:
-        planes = [pixels[:, :, c : c + 1] for c in range(pixels.shape[2])]
-    else:
-        raise ValueError(f"models with {model.in_channels} input channels are not supported")
-    n_planes = len(planes)
+        return with_pixels(img, out)
+    planes = model_planes(img.pixels, model.in_channels)
     outs = []
     for i, plane in enumerate(planes):
         x = torch.from_numpy(np.ascontiguousarray(plane.transpose(2, 0, 1)))[None]
 
         def plane_step(done: int, total: int, i: int = i) -> None:
             if step is not None:
-                step((i + done / max(total, 1)) / n_planes)
+                step((i + done / max(total, 1)) / len(planes))
 
         y = run_model(model, x, tile=options.tile, noise_level=options.noise_level, step=plane_step)
         outs.append(y[0].numpy().transpose(1, 2, 0))
-    out = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
-    if gray_in and out.shape[2] == 3:
-        out = to_gray(out)
-    alpha = img.alpha
-    if alpha is not None and (alpha.shape[0], alpha.shape[1]) != out.shape[:2]:
-        alpha = resize_alpha(alpha, out.shape[0], out.shape[1])
-    return Image(
-        pixels=np.ascontiguousarray(out, dtype=np.float32),
-        alpha=alpha,
-        bit_depth=img.bit_depth,
-        icc_profile=img.icc_profile,
-        exif=img.exif,
-        source_format=img.source_format,
-        dpi=img.dpi,
-    )
+    return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))
 
 
 _LARGE_BUFFER = 64 << 20

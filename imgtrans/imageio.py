@@ -240,6 +240,20 @@ def to_gray(pixels: np.ndarray) -> np.ndarray:
     return (px @ _LUMA)[:, :, None]
 
 
+def _resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W) float32 -> (height, width) float32 with Pillow's Lanczos, clipped to [0, 1]."""
+    if plane.shape == (height, width):
+        return np.clip(plane, 0.0, 1.0)
+    im = PILImage.fromarray(np.ascontiguousarray(plane, dtype=np.float32))  # mode "F"
+    out = np.asarray(im.resize((width, height), PILImage.Resampling.LANCZOS), dtype=np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _check_size(height: int, width: int) -> None:
+    if height <= 0 or width <= 0:
+        raise ValueError(f"invalid target size {height}x{width}")
+
+
 def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize an (H, W) alpha plane to (height, width) with Lanczos, clipped to [0, 1].
 
@@ -250,13 +264,19 @@ def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     a = np.asarray(alpha, dtype=np.float32)
     if a.ndim != 2:
         raise ValueError(f"expected an (H, W) alpha plane, got shape {a.shape}")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"invalid target size {height}x{width}")
-    if a.shape == (height, width):
-        return np.clip(a, 0.0, 1.0)
-    im = PILImage.fromarray(np.ascontiguousarray(a))  # mode "F"
-    out = np.asarray(im.resize((width, height), PILImage.Resampling.LANCZOS), dtype=np.float32)
-    return np.clip(out, 0.0, 1.0)
+    _check_size(height, width)
+    return _resize_plane(a, height, width)
+
+
+def resize_pixels(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (H, W, C) float in [0, 1] to (height, width, C) float32 in [0, 1], Lanczos per
+    channel (alias-free when shrinking, as :func:`resize_alpha`)."""
+    p = np.asarray(pixels, dtype=np.float32)
+    if p.ndim != 3:
+        raise ValueError(f"expected (H, W, C) pixels, got shape {p.shape}")
+    _check_size(height, width)
+    planes = [_resize_plane(p[:, :, c], height, width) for c in range(p.shape[2])]
+    return np.ascontiguousarray(np.stack(planes, axis=2))
 
 
 def output_format_for(source_format: str, requested: str) -> str:

@@ -35,6 +35,8 @@ from typing import Any, Callable
 import numpy as np
 
 from imgtrans import __version__
+from imgtrans.channels import DEFAULT_STYLE_SIZE
+from imgtrans.cli_args import pixels_or_zero, positive_int, printable
 
 log = logging.getLogger(__name__)
 
@@ -276,71 +278,33 @@ def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, til
     return out
 
 
-def _output_bits(img, out_format: str) -> int:
-    fmt = out_format.lower().lstrip(".")
-    return 16 if img.bit_depth == 16 and fmt in ("png", "tif", "tiff") else 8
+def process_image(model: LiteModel, img, *, out_format: str | None, tile: int | None = None,
+                  noise_level: float | None = None, style_size: int | None = None, step: StepFn = _noop):
+    """An :class:`imgtrans.imageio.Image` in, the output Image, with the same channel handling as the
+    torch engine's ``process_image`` (:mod:`imgtrans.channels`); style models run at ``style_size``
+    (long side; default :data:`~imgtrans.channels.DEFAULT_STYLE_SIZE`, 0 = full resolution)."""
+    from imgtrans.channels import (DEFAULT_STYLE_SIZE, at_work_size, direct_bits, merge_planes, model_planes,
+                                   with_pixels, work_size)
 
-
-def process_image(model: LiteModel, img, *, out_format: str, tile: int | None = None,
-                  noise_level: float | None = None, step: StepFn = _noop):
-    """An :class:`imgtrans.imageio.Image` in, the output Image, as the torch engine's ``process_image``:
-    grey images go through colour models as RGB and come back grey, a one-channel model runs on each
-    colour channel, alpha is resized with the image for SR and passed through otherwise."""
-    from imgtrans.imageio import Image, resize_alpha, to_gray, to_rgb
-
-    pixels = img.pixels
-    gray_in = pixels.shape[2] == 1
-    jpeg_alpha = img.alpha is not None and out_format.lower().lstrip(".") in ("jpg", "jpeg", "jpe")
-    if not gray_in and model.in_channels == 3 and model.out_channels == 3 and not jpeg_alpha:
-        out = run_array(model, pixels, bits=_output_bits(img, out_format), tile=tile, noise_level=noise_level, step=step)
-    else:  # float output: the writer composites alpha onto white / converts to grey before quantising
-        if model.in_channels == 3:
-            planes = [to_rgb(pixels)]
-        elif model.in_channels == 1:
-            planes = [pixels[:, :, c : c + 1] for c in range(pixels.shape[2])]
-        else:
-            raise ValueError(f"models with {model.in_channels} input channels are not supported")
-        outs = [run_array(model, p, bits=None, tile=tile, noise_level=noise_level, step=step) for p in planes]
-        out = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
-        if gray_in and out.shape[2] == 3:
-            out = to_gray(out)
-        out = np.ascontiguousarray(out, dtype=np.float32)
-    alpha = img.alpha
-    if alpha is not None and (alpha.shape[0], alpha.shape[1]) != out.shape[:2]:
-        alpha = resize_alpha(alpha, out.shape[0], out.shape[1])
-    return Image(pixels=out, alpha=alpha, bit_depth=img.bit_depth, icc_profile=img.icc_profile,
-                 exif=img.exif, source_format=img.source_format, dpi=img.dpi)
+    long_side = (DEFAULT_STYLE_SIZE if style_size is None else style_size) if model.task == "style" else 0
+    if work_size(img.height, img.width, long_side) is not None:
+        return at_work_size(img, long_side, lambda small: process_image(
+            model, small, out_format=None, tile=tile, noise_level=noise_level, style_size=0, step=step))
+    bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
+    if bits is not None:
+        out = run_array(model, img.pixels, bits=bits, tile=tile, noise_level=noise_level, step=step)
+        return with_pixels(img, out)
+    # float output: the writer composites alpha onto white / converts to grey before quantising
+    planes = model_planes(img.pixels, model.in_channels)
+    outs = [run_array(model, p, bits=None, tile=tile, noise_level=noise_level, step=step) for p in planes]
+    return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))
 
 
 # ------------------------------------------------------------------------------------------ CLI
 
 
-def _printable(text: object) -> str:
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
-
-
 def _err(message: str) -> None:
-    print(f"imgtrans-lite: error: {_printable(message)}", file=sys.stderr)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _tile_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (whole image) or positive")
-    return value
+    print(f"imgtrans-lite: error: {printable(message)}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,16 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
     conv.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     conv.add_argument("--flat", action="store_true", help="do not recreate the input folder tree under OUTPUT")
-    conv.add_argument("--tile", type=_tile_arg, default=None, metavar="N",
+    conv.add_argument("--tile", type=pixels_or_zero, default=None, metavar="N",
                       help=f"tile edge in input pixels for local models (default {DEFAULT_TILE}; 0 = whole image)")
-    conv.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="compute threads")
+    conv.add_argument("--threads", type=positive_int, default=None, metavar="N", help="compute threads")
     conv.add_argument("--format", dest="fmt", default="same", choices=["same", "png", "jpg", "webp", "tiff"])
     conv.add_argument("--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
     conv.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     conv.add_argument("--suffix", default="", help="added to output file names, e.g. _x2")
+    conv.add_argument("--style-size", type=pixels_or_zero, default=None, metavar="PX",
+                      help="style models: long side in pixels they run at, resized back afterwards "
+                           "(default 512; 0 = full resolution)")
     conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
                       help="denoise strength (noise sigma on 0-255) for models that take one; default 25")
-    conv.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+    conv.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (default 200 million)")
     models = sub.add_parser("models", help="list the bundled models")
     models.add_argument("--json", action="store_true", help="machine-readable list")
@@ -412,7 +379,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
           file=sys.stderr)
     failed: list[tuple[Path, str]] = []
     for src, reason in skipped:
-        print(f"skipped: {_printable(src)}: {_printable(reason)}", file=sys.stderr)
+        print(f"skipped: {printable(src)}: {printable(reason)}", file=sys.stderr)
         if not reason.startswith(("not an image file", "folder already visited", "same file as")):
             failed.append((src, reason))
     t_all = time.perf_counter()
@@ -421,14 +388,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 "backend": "onnxruntime (imgtrans-lite)"}
     if model.takes_noise_level:
         settings["noise_level"] = args.noise_level if args.noise_level is not None else DEFAULT_NOISE_LEVEL
+    if model.task == "style":
+        settings["style_size"] = DEFAULT_STYLE_SIZE if args.style_size is None else (args.style_size or "full")
     for job in jobs:
         if job.dst.exists() and not args.overwrite:
-            print(f"skipped: {_printable(job.src)}: output exists ({_printable(job.dst)})", file=sys.stderr)
+            print(f"skipped: {printable(job.src)}: output exists ({printable(job.dst)})", file=sys.stderr)
             continue
         t0 = time.perf_counter()
         try:
             img = read_image(job.src, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
-            out = process_image(model, img, out_format=job.dst.suffix, tile=args.tile, noise_level=args.noise_level)
+            out = process_image(model, img, out_format=job.dst.suffix, tile=args.tile, noise_level=args.noise_level,
+                                style_size=args.style_size)
             del img
             job.dst.parent.mkdir(parents=True, exist_ok=True)
             provenance = {"software": f"imgtrans-lite {__version__}", "model": model.id, "model_name": model.name,
@@ -441,12 +411,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
             log.debug("failed on %s", job.src, exc_info=True)
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            print(f"failed: {_printable(job.src)}: {_printable(reason)}", file=sys.stderr)
+            print(f"failed: {printable(job.src)}: {printable(reason)}", file=sys.stderr)
             failed.append((job.src, reason))
             continue
         converted += 1
         if args.verbose:
-            print(f"done: {_printable(job.src)} -> {_printable(job.dst)} ({time.perf_counter() - t0:.1f} s)",
+            print(f"done: {printable(job.src)} -> {printable(job.dst)} ({time.perf_counter() - t0:.1f} s)",
                   file=sys.stderr)
     print(f"imgtrans-lite: {converted} converted, {len(failed)} failed in {time.perf_counter() - t_all:.1f} s; "
           f"outputs in {args.output}", file=sys.stderr)

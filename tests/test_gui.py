@@ -279,6 +279,24 @@ def test_settings_persist_across_windows(make_window, qtbot, tmp_path, tiny_mode
     assert (Path(os.environ["IMGTRANS_HOME"]) / "gui-settings.ini").is_file()
 
 
+def test_style_scale_shows_for_style_models_and_reaches_the_engine(make_window, qtbot, tmp_path, tiny_models):
+    install_model(tiny_models["style"])
+    install_model(tiny_models["denoise"])
+    w = make_window()
+    o = w.options
+    o.task_combo.setCurrentIndex(o.task_combo.findData("denoise"))
+    assert not o.style_size_spin.isVisibleTo(o)
+    o.task_combo.setCurrentIndex(o.task_combo.findData("style"))
+    o.refresh_models(select="tiny-style")
+    assert o.style_size_spin.isVisibleTo(o)
+    assert o.convert_options().style_size == 512
+    o.style_size_spin.setValue(0)
+    assert o.style_size_spin.text() == "Full resolution"
+    w.close()
+    o2 = make_window().options
+    assert o2.convert_options().style_size == 0  # remembered
+
+
 # ----------------------------------------------------------------------------------------- compare
 
 

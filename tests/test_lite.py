@@ -40,13 +40,13 @@ def lite_dir(tiny_models, tmp_path):
     return out
 
 
-def _torch_output(model_path, img, out_format, noise_level=None):
+def _torch_output(model_path, img, out_format, noise_level=None, style_size=512):
     from imgtrans.backends import prepare_backend
     from imgtrans.engine import ConvertOptions, process_image
     from imgtrans.weights import load_model
 
     model = prepare_backend(load_model(model_path), "eager")
-    options = ConvertOptions(output_dir=Path("."), tile=0, device="cpu", noise_level=noise_level)
+    options = ConvertOptions(output_dir=Path("."), tile=0, device="cpu", noise_level=noise_level, style_size=style_size)
     return process_image(model, img, options, out_format=out_format)
 
 
@@ -82,6 +82,20 @@ def test_lite_grey_and_alpha_follow_the_engine(tiny_models, lite_dir, tmp_path):
         assert out.pixels.shape == ref.pixels.shape
         assert np.abs(out.pixels - ref.pixels).max() <= 1.5 / 255
         assert (out.alpha is None) == (ref.alpha is None)
+
+
+def test_lite_style_runs_at_the_same_work_size_as_the_engine(tiny_models, lite_dir, tmp_path):
+    from imgtrans import lite
+    from imgtrans.imageio import read_image
+
+    img = read_image(write_rgb(tmp_path / "in.png", width=120, height=80, seed=7))
+    model = lite.find_model("tiny-style", lite_dir)
+    out = lite.process_image(model, img, out_format=".png", style_size=40)
+    ref = _torch_output(tiny_models["style"], img, ".png", style_size=40)
+    full = _torch_output(tiny_models["style"], img, ".png", style_size=0)
+    assert out.pixels.shape == ref.pixels.shape == (80, 120, 3)
+    assert np.abs(out.pixels.astype(np.float32) - ref.pixels.astype(np.float32)).max() <= 1.5 / 255
+    assert np.abs(ref.pixels.astype(np.float32) - full.pixels.astype(np.float32)).mean() > 1e-3
 
 
 def test_lite_cli_writes_images(lite_dir, tmp_path):

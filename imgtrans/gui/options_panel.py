@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata
+from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.engine import ConvertOptions
 from imgtrans.gui.qtcompat import emit
 from imgtrans.gui.settings import BACKENDS, DEVICES, FORMATS, TILE_MODES, Settings
@@ -116,6 +117,20 @@ class OptionsPanel(QWidget):
         strength_row.setContentsMargins(0, 0, 0, 0)
         form.addRow(self.strength_label, self.strength_widget)
 
+        self.style_size_spin = QSpinBox()
+        self.style_size_spin.setAccessibleName("Style scale")
+        self.style_size_spin.setRange(0, 8192)
+        self.style_size_spin.setSingleStep(128)
+        self.style_size_spin.setSuffix(" px")
+        self.style_size_spin.setSpecialValueText("Full resolution")
+        self.style_size_spin.setToolTip(
+            "Long side of the picture the style model paints on; the result is resized back to the size "
+            "of your image. Smaller gives bigger brush strokes. At full resolution a large photo gets "
+            "very fine strokes and takes much longer.")
+        self.style_size_label = QLabel("St&yle scale:")
+        self.style_size_label.setBuddy(self.style_size_spin)
+        form.addRow(self.style_size_label, self.style_size_spin)
+
         run_box = QGroupBox("Processing")
         form2 = QFormLayout(run_box)
         form2.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -184,7 +199,7 @@ class OptionsPanel(QWidget):
         self.model_combo.currentIndexChanged.connect(self._model_changed)
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
-        for signal in (self.strength_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
+        for signal in (self.strength_spin.valueChanged, self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
                        self.format_combo.currentIndexChanged,
                        self.quality_spin.valueChanged, self.existing_combo.currentIndexChanged,
@@ -264,6 +279,9 @@ class OptionsPanel(QWidget):
         has_strength = takes_noise_level(entry)
         self.strength_label.setVisible(has_strength)
         self.strength_widget.setVisible(has_strength)
+        is_style = entry is not None and entry.task == "style"
+        self.style_size_label.setVisible(is_style)
+        self.style_size_spin.setVisible(is_style)
         emit(self.modelChanged)
         emit(self.changed)
 
@@ -289,6 +307,7 @@ class OptionsPanel(QWidget):
     def _load(self) -> None:
         s = self.settings
         self.strength_spin.setValue(s.get_int("denoise/sigma", 25, 0, 100))
+        self.style_size_spin.setValue(s.get_int("style/size", DEFAULT_STYLE_SIZE, 0, 8192))
         _set_data(self.tile_combo, s.get_str("tile/mode", "auto", TILE_MODES))
         self.tile_spin.setValue(s.get_int("tile/size", 512, 64, 8192))
         _set_data(self.device_combo, s.get_str("device", "auto", DEVICES))
@@ -307,6 +326,7 @@ class OptionsPanel(QWidget):
             return
         s = self.settings
         s.set("denoise/sigma", self.strength_spin.value())
+        s.set("style/size", self.style_size_spin.value())
         s.set("tile/mode", self.tile_combo.currentData())
         s.set("tile/size", self.tile_spin.value())
         s.set("device", self.device_combo.currentData())
@@ -360,7 +380,7 @@ class OptionsPanel(QWidget):
             item.setToolTip("onnxruntime is not installed: pip install 'imgtrans[fast]'")
 
     def set_running(self, running: bool) -> None:
-        for w in (self.task_combo, self.model_combo, self.strength_widget, self.tile_combo, self.tile_spin,
+        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_size_spin, self.tile_combo, self.tile_spin,
                   self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo, self.quality_spin,
                   self.existing_combo, self.keep_tree_check, self.recursive_check):
             w.setEnabled(not running)
@@ -386,4 +406,5 @@ class OptionsPanel(QWidget):
             device=self.device_combo.currentData(),
             backend=self.backend_combo.currentData(),
             noise_level=float(self.strength_spin.value()) if takes_noise_level(entry) else None,
+            style_size=self.style_size_spin.value(),
         )

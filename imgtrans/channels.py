@@ -1,0 +1,99 @@
+"""How an image's channels are fed to a model and put back together (no torch: shared by the torch
+engine and the onnxruntime lite CLI).
+
+- A colour model on a colour image with an integer output format takes the fast path: the output is
+  assembled directly as the integers the encoder stores (:func:`direct_bits`).
+- Otherwise the image is split into *planes*: grey images go through colour models as RGB and come
+  back grey; a one-channel model runs on each colour channel (:func:`model_planes`,
+  :func:`merge_planes`).
+- Style models run at a working size (long side, :func:`work_size`) and their output is resized back
+  to the input's size (:func:`at_work_size`): a CycleGAN learns brush strokes at the scale of its
+  training images, and at full resolution of a 24 MP photo they shrink to a fine noise.
+- Alpha is resized with the image for SR and passed through otherwise; colour profile, EXIF, DPI
+  and bit depth are kept (:func:`with_pixels`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from imgtrans.imageio import Image, resize_alpha, resize_pixels, to_gray, to_rgb
+
+DEFAULT_STYLE_SIZE = 512
+"""Long side in pixels at which style models run unless told otherwise (0: the full resolution)."""
+
+_JPEG = ("jpg", "jpeg", "jpe")
+_INTEGER_FORMATS = ("png", "tif", "tiff", "jpg", "jpeg", "jpe", "webp", "bmp")
+
+
+def output_bits(img: Image, out_format: str | None) -> int | None:
+    """The bit depth :func:`~imgtrans.imageio.write_image` will store for ``img`` written as
+    ``out_format`` (a suffix such as ``"png"``), or ``None`` when unknown."""
+    if not out_format:
+        return None
+    fmt = out_format.lower().lstrip(".")
+    if fmt not in _INTEGER_FORMATS:
+        return None
+    return 16 if img.bit_depth == 16 and fmt in ("png", "tif", "tiff") else 8
+
+
+def direct_bits(img: Image, in_channels: int, out_channels: int, out_format: str | None) -> int | None:
+    """The bit depth (8 or 16) at which a model's output can be assembled directly as the stored
+    integers, or ``None`` when the float path is needed: grey input, a one-channel model, or alpha
+    that a JPEG writer has to composite onto white first."""
+    bits = output_bits(img, out_format)
+    if bits is None or img.pixels.shape[2] != 3 or in_channels != 3 or out_channels != 3:
+        return None
+    if img.alpha is not None and (out_format or "").lower().lstrip(".") in _JPEG:
+        return None
+    return bits
+
+
+def model_planes(pixels: np.ndarray, in_channels: int) -> list[np.ndarray]:
+    """The ``(H,W,C)`` arrays to run a model with ``in_channels`` inputs on, for ``pixels``
+    ``(H,W,1|3)`` float in [0,1]: the RGB image for a colour model, each channel for a grey one."""
+    if in_channels == 3:
+        return [to_rgb(pixels)]
+    if in_channels == 1:
+        return [pixels[:, :, c : c + 1] for c in range(pixels.shape[2])]
+    raise ValueError(f"models with {in_channels} input channels are not supported")
+
+
+def merge_planes(outs: list[np.ndarray], gray_in: bool) -> np.ndarray:
+    """The model outputs for :func:`model_planes` back as one ``(H',W',C)`` float32 image, grey again
+    when the input was grey."""
+    out = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
+    if gray_in and out.shape[2] == 3:
+        out = to_gray(out)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def with_pixels(img: Image, pixels: np.ndarray) -> Image:
+    """``img`` with new ``pixels`` (any size): alpha resized to match, metadata kept."""
+    alpha = img.alpha
+    if alpha is not None and (alpha.shape[0], alpha.shape[1]) != pixels.shape[:2]:
+        alpha = resize_alpha(alpha, pixels.shape[0], pixels.shape[1])
+    return dataclasses.replace(img, pixels=pixels, alpha=alpha)
+
+
+def work_size(height: int, width: int, long_side: int | None) -> tuple[int, int] | None:
+    """``(h, w)`` with the aspect ratio of ``height`` x ``width`` and a long side of ``long_side``,
+    or ``None`` when no downscale is needed (``long_side`` 0 or None, or the image fits)."""
+    if not long_side or max(height, width) <= long_side:
+        return None
+    r = long_side / max(height, width)
+    return max(1, round(height * r)), max(1, round(width * r))
+
+
+def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image]) -> Image:
+    """``run(img)`` for a size-preserving model, with ``img`` first shrunk to ``long_side`` (Lanczos)
+    and the result resized back to the input's size; alpha and metadata are kept from ``img``."""
+    size = work_size(img.height, img.width, long_side)
+    if size is None:
+        return run(img)
+    small = dataclasses.replace(img, pixels=resize_pixels(img.pixels, *size), alpha=None)
+    out = run(small)
+    return dataclasses.replace(img, pixels=resize_pixels(out.pixels, img.height, img.width))

@@ -1,0 +1,36 @@
+"""Argument types and terminal-safe text shared by the command lines (``imgtrans`` and the
+onnxruntime-only ``imgtrans-lite``). Standard library only."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``), so a file name can never move
+    the cursor, recolour the terminal or fake an output line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    value = _whole_number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def pixels_or_zero(text: str) -> int:
+    """argparse type: 0 (meaning "the whole image" / "full resolution") or a size of at least 16
+    pixels."""
+    value = _whole_number(text)
+    if value < 0 or 0 < value < 16:
+        raise argparse.ArgumentTypeError(f"must be 0 or at least 16 pixels, got {value}")
+    return value
