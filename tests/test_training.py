@@ -273,6 +273,41 @@ def test_sr_pretrain_then_gan_finetune_and_export(tmp_path, isolated_home):
     assert load_model(path).run(torch.rand(1, 3, 12, 12)).shape == (1, 3, 24, 24)
 
 
+def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_home):
+    """The SRGAN "sharper" variant starts from the bundled L1 model: the first generator is exactly
+    that file's, the export records which file (sha256), and a file of another shape is refused."""
+    import hashlib
+
+    from imgtrans.archs import SRResNet
+    from imgtrans.weights import read_safetensors_metadata, save_model
+
+    data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
+    hp = dict(in_ch=3, out_ch=3, nf=8, n_blocks=2, scale=2)
+    torch.manual_seed(5)
+    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp, {"id": "start-x2", "steps": "77"})
+    base = dict(QUIET, data=str(data), nf=8, n_blocks=2, d_nf=8, size=16, scale=2, batch_size=2)
+    # with a learning rate of 0 the exported generator is the starting one, bit for bit
+    run_events(resolve("sr", dict(base, name="init", steps=1, lr=0.0, init_from=str(start), export=True)))
+    from safetensors.torch import load_file
+
+    got, want = load_file(isolated_home / "models" / "init.safetensors"), load_file(start)
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+
+    cfg = resolve("sr", dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), export=True))
+    run_events(cfg)
+    meta = read_safetensors_metadata(isolated_home / "models" / "sharp.safetensors")
+    info = json.loads(meta["initialised_from"])
+    assert info == {"file": "start.safetensors", "sha256": hashlib.sha256(start.read_bytes()).hexdigest(),
+                    "id": "start-x2", "steps": "77"}
+    assert "starting from start-x2" in meta["description"]
+
+    with pytest.raises(TrainingError, match="nf 8 \\(file\\) vs 16"):
+        run_events(resolve("sr", dict(base, nf=16, name="bad", steps=1, init_from=str(start))))
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model")
+    with pytest.raises(TrainingError, match="--init-from"):
+        run_events(resolve("sr", dict(base, name="bad2", steps=1, init_from=str(tmp_path / "junk.safetensors"))))
+
+
 def _inception_installed() -> bool:
     from imgtrans.training.metrics import inception_path
 

