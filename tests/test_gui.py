@@ -358,6 +358,32 @@ def test_quick_preview_of_one_image(make_window, qtbot, tmp_path, tiny_models):
     assert not (tmp_path / "out").exists()  # a preview writes nothing
 
 
+def test_style_preview_paints_at_the_style_size(qtbot, tmp_path, tiny_models, monkeypatch):
+    """The quick pass must look like the result: no quick pass when the style model paints at <= 512 px
+    anyway, and strokes at the same relative size when it paints larger."""
+    from imgtrans.engine import ConvertOptions
+    from imgtrans.gui import preview
+
+    install_model(tiny_models["style"])
+    src = write_rgb(tmp_path / "big.png", 1400, 600, seed=3)
+    calls = []
+    real = preview.process_image
+
+    def spy(model, img, options, step=None):
+        calls.append((max(img.width, img.height), options.style_size))
+        return real(model, img, options, step)
+
+    monkeypatch.setattr(preview, "process_image", spy)
+    for size, expected in ((256, [(1400, 256)]), (1024, [(512, 374), (1400, 1024)])):
+        calls.clear()
+        labels = []
+        thread = preview.PreviewThread(1, src, "tiny-style", ConvertOptions(output_dir=tmp_path, style_size=size))
+        thread.after_ready.connect(lambda _t, _img, label, _final: labels.append(label))
+        thread._run()
+        assert calls == expected
+        assert labels[-1] == "Result (preview)" and len(labels) == len(expected)
+
+
 # ------------------------------------------------------------------------------------------ models
 
 

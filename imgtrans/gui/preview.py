@@ -117,9 +117,17 @@ class PreviewThread(QThread):
         settle_gc()
         out_w, out_h = img.width * model.scale, img.height * model.scale
         small = _downscale(img, QUICK_EDGE)
+        quick_options = self.options
+        style_size = self.options.style_size if model.task == "style" else 0
+        if small is not None and style_size:
+            if style_size <= QUICK_EDGE:
+                small = None  # the style model paints at style_size anyway: the full pass is as quick
+            else:  # same strokes relative to the picture as the full pass
+                scale = max(small.width, small.height) / max(img.width, img.height)
+                quick_options = dataclasses.replace(self.options, style_size=max(16, round(style_size * scale)))
         if small is not None:
             emit(self.status, tok, "Quick preview\u2026")
-            out = process_image(model, small, self.options, self._step)
+            out = process_image(model, small, quick_options, self._step)
             shown = display_from_array(out.pixels, out.alpha, out_w, out_h)
             emit(self.after_ready, tok, shown, "Result (quick preview)", False)
         if out_w * out_h > DISPLAY_MAX_PIXELS:
