@@ -402,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))  # fmt: skip
     ap.add_argument("folder", type=Path, help="clean images (its splits.json test list when it has one)")
-    ap.add_argument("--task", nargs="+", choices=["sr", "denoise"], default=["sr", "denoise"])
+    ap.add_argument("--task", nargs="*", choices=["sr", "denoise"], default=["sr", "denoise"],
+                    help="which of the SR and denoise benchmarks to run (default both; --task alone: neither, e.g. with --style)")
     ap.add_argument("--style", nargs=3, action="append", default=[], metavar=("ID", "A_DIR", "B_DIR"),
                     help="also measure the style pair ID on the held-out images of two domain folders")  # fmt: skip
     ap.add_argument("--crop", type=int, default=256, help="centre crop for SR (HR side) and denoise (default 256)")
