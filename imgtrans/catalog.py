@@ -7,6 +7,7 @@ header, so ``imgtrans models`` is instant.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -91,11 +92,14 @@ def _bundled(resources: Path) -> list[CatalogEntry]:
     return entries
 
 
-def _user(folder: Path) -> list[CatalogEntry]:
-    """User models; a broken or hostile file (or an unreadable folder) is left out, never fatal."""
+def _user(folder: Path, problems: list[tuple[Path, str]] | None = None) -> list[CatalogEntry]:
+    """User models; a broken or hostile file (or an unreadable folder) is left out, never fatal.
+    Files left out are appended to ``problems`` with the reason, when given."""
     try:
         paths = sorted(folder.iterdir()) if folder.is_dir() else []
-    except OSError:
+    except OSError as exc:
+        if problems is not None:
+            problems.append((folder, exc.strerror or str(exc)))
         return []
     entries = []
     for path in paths:
@@ -116,9 +120,18 @@ def _user(folder: Path) -> list[CatalogEntry]:
                     source="user",
                 )
             )
-        except (OSError, ValueError):
-            continue  # one bad file must not hide the others
+        except (OSError, ValueError) as exc:  # one bad file must not hide the others
+            if problems is not None:
+                problems.append((path, exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)))
     return entries
+
+
+def user_model_problems() -> list[tuple[Path, str]]:
+    """``(file, reason)`` for each file in the user models folder that :func:`list_models` leaves out
+    because it cannot be read as a model."""
+    problems: list[tuple[Path, str]] = []
+    _user(user_models_dir(), problems)
+    return problems
 
 
 def list_models(task: str | None = None) -> list[CatalogEntry]:
@@ -137,7 +150,7 @@ def list_models(task: str | None = None) -> list[CatalogEntry]:
 
 def find_model(ref: str) -> CatalogEntry | Path:
     """A catalog entry by id (case-insensitive; a CycleGAN pair's bare name picks its ``-a2b``
-    direction) or an existing weight file path.
+    direction), a user model by its file name without ``.safetensors``, or an existing weight file path.
 
     Raises :class:`CatalogError` naming the available models when ``ref`` is neither."""
     entries = list_models()
@@ -145,10 +158,15 @@ def find_model(ref: str) -> CatalogEntry | Path:
         for entry in entries:
             if entry.id.lower() == wanted:
                 return entry
+    for entry in entries:  # a user model under the name its file has in the models folder
+        if entry.source == "user" and entry.path.stem.lower() == ref.lower():
+            return entry
     path = Path(ref).expanduser()
     if path.is_file():
         return path
     if path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in ref:
         raise CatalogError(f"model file not found: {ref}")
     names = ", ".join(e.id for e in entries) or "(none installed)"
-    raise CatalogError(f"unknown model {ref!r}; available: {names}")
+    close = difflib.get_close_matches(ref.lower(), [e.id.lower() for e in entries], n=1, cutoff=0.75)
+    hint = f" (did you mean {next(e.id for e in entries if e.id.lower() == close[0])!r}?)" if close else ""
+    raise CatalogError(f"unknown model {ref!r}{hint}; available: {names}")

@@ -81,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     cal.add_argument("--size", type=positive_int, default=256, help="test image edge in pixels (default 256)")
 
-    info = sub.add_parser("info", help="describe a weight file (metadata and detected architecture)")
-    info.add_argument("file", type=Path)
-    info.add_argument("--json", action="store_true")
+    info = sub.add_parser("info", help="describe a model (metadata and detected architecture)")
+    info.add_argument("file", metavar="MODEL", help="model id from `imgtrans models`, or a weight file path")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -92,14 +92,21 @@ def _err(message: str) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import list_models
+    from imgtrans.catalog import list_models, user_model_problems
+    from imgtrans.paths import user_models_dir
 
     entries = list_models(args.task)
+    for path, reason in user_model_problems():
+        print(f"imgtrans: left out {printable(path)}: {printable(reason)}", file=sys.stderr)
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return EXIT_OK
+    folder = printable(user_models_dir())
     if not entries:
-        print("No models found.")
+        what = {"style": "style transfer ", "sr": "super-resolution ", "denoise": "denoising "}.get(args.task or "", "")
+        print(f"No {what}models found.")
+        print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS) or put "
+              f".safetensors model files in {folder}")
         return EXIT_OK
     width = max(len(e.id) for e in entries)
     for task in ("style", "sr", "denoise"):
@@ -113,13 +120,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     others = [e for e in entries if e.task not in ("style", "sr", "denoise")]
     for e in others:
         print(f"  {e.id:<{width}}  ?    {e.name}  [{e.source}, task {e.task}]")
+    print(f"Your models folder: {folder}")
     return EXIT_OK
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import read_safetensors_metadata
+    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
+    try:
+        found = find_model(args.file)
+    except CatalogError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    args.file = found.path if isinstance(found, CatalogEntry) else found
     try:
         model = load_model(args.file)
     except ModelLoadError as exc:

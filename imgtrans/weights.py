@@ -377,8 +377,11 @@ def open_model(ref: str) -> tuple[LoadedModel, str]:
     found = find_model(ref)
     if isinstance(found, CatalogEntry):
         model = load_model(found.path)
-        model.metadata.setdefault("id", found.id)
-        model.metadata.setdefault("name", found.name)
+        if found.source == "bundled":  # the catalog names bundled models (outputs record these)
+            model.metadata.update(id=found.id, name=found.name)
+        else:
+            model.metadata.setdefault("id", found.id)
+            model.metadata.setdefault("name", found.name)
         return model, found.id
     return load_model(found), str(found)
 

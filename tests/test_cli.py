@@ -101,7 +101,18 @@ def test_models_lists_bundled_and_user_models(tiny_models, capsys):
     mine = [e for e in entries if e["source"] == "user"]
     assert [(e["id"], e["task"], e["arch"]) for e in mine] == [("tiny-style", "style", "cyclegan_resnet")]
     assert main(["models"]) == 0
-    assert "Style transfer" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "Style transfer" in out and f"Your models folder: {user}" in out
+    assert "left out" in err and "garbage.safetensors" in err  # a broken file is named, not hidden
+
+
+def test_models_for_an_empty_task_says_how_to_get_one(capsys, monkeypatch, tmp_path):
+    import imgtrans.catalog as catalog
+
+    monkeypatch.setattr(catalog, "resources_dir", lambda: tmp_path)  # no bundled models
+    assert main(["models", "--task", "style"]) == 0
+    out = capsys.readouterr().out
+    assert "No style transfer models found." in out and "imgtrans-train" in out and str(user_models_dir()) in out
 
 
 def test_user_model_by_catalog_id(tmp_path, tiny_models):
@@ -112,6 +123,21 @@ def test_user_model_by_catalog_id(tmp_path, tiny_models):
     assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "tiny-style", "--no-progress"]) == 0
     with PILImage.open(tmp_path / "o" / "a.png") as im:
         assert im.size == (48, 40)
+    # the name of the file in the models folder works too
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "-m", "Whatever", "--no-progress"]) == 0
+
+
+def test_unknown_model_suggests_the_closest_id(tmp_path, capsys):
+    write_rgb(tmp_path / "a.png")
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "sr-x2quick"]) == 2
+    assert "(did you mean 'sr-x2-quick'?)" in capsys.readouterr().err
+
+
+def test_info_takes_a_model_id(capsys):
+    assert main(["info", "denoise-color", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["arch"] == "dncnn"
+    assert main(["info", "no-such-model"]) == 2
+    assert "unknown model" in capsys.readouterr().err
 
 
 def test_info(tiny_models, capsys):

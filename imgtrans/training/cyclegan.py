@@ -232,8 +232,8 @@ class CycleGANTask(Task):
         common = {
             "training_data": data,
             "trainer": "imgtrans-train cyclegan",
-            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "gan_mode", "lambda_cycle",
-                                                           "lambda_identity", "spectral", "seed")},  # fmt: skip
+            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "gan_mode",
+                                                           "lambda_cycle", "lambda_identity", "spectral", "seed")},  # fmt: skip
         }
         items = []
         for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):
