@@ -29,7 +29,31 @@ def test_resnet_generator_has_reference_keys():
 def test_resnet_generator_detected(ngf, blocks):
     sd = ResnetGenerator(ngf=ngf, n_blocks=blocks).state_dict()
     hp = detect_resnet_generator(sd)
-    assert hp == {"in_ch": 3, "out_ch": 3, "ngf": ngf, "n_blocks": blocks, "n_down": 2, "affine": False, "use_dropout": False}
+    assert hp == {"in_ch": 3, "out_ch": 3, "ngf": ngf, "n_blocks": blocks, "n_down": 2, "affine": False, "use_dropout": False,
+                  "upsample": "deconv"}
+
+
+def test_resize_upsampling_generator_detected_and_loaded():
+    ref = ResnetGenerator(ngf=8, n_blocks=2, upsample="resize")
+    hp = detect_resnet_generator(ref.state_dict())
+    assert hp["upsample"] == "resize" and hp["ngf"] == 8 and hp["n_blocks"] == 2
+    ResnetGenerator(**hp).load_state_dict(ref.state_dict(), strict=True)
+    assert ref(torch.rand(1, 3, 36, 20) * 2 - 1).shape == (1, 3, 36, 20)
+
+
+def test_resize_upsampling_has_no_checkerboard_where_deconv_does():
+    """On a flat feature map, nearest x2 + conv gives a flat output (away from the border); the
+    stride-2 transposed conv gives a period-2 pattern: the checkerboard users complain about."""
+    from imgtrans.archs.cyclegan import _upsampler
+
+    torch.manual_seed(0)
+    flat = torch.ones(1, 4, 8, 8)
+    with torch.no_grad():
+        resize = _upsampler(4, 2, "resize")(flat)[..., 2:-2, 2:-2]
+        deconv = _upsampler(4, 2, "deconv")(flat)[..., 2:-2, 2:-2]
+    assert resize.shape == deconv.shape
+    assert float(resize.std(dim=(2, 3)).max()) < 1e-6
+    assert float(deconv.std(dim=(2, 3)).min()) > 1e-3
 
 
 def test_third_party_cyclegan_layouts_normalise():

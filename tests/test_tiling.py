@@ -34,6 +34,24 @@ def test_naive_tiles_would_not_do_for_instance_norm(tiny_models):
     assert (whole[:, :, :, :64] - left).abs().mean() > 1e-3
 
 
+def test_resize_upsampling_generator_streams_exactly(tmp_path):
+    from imgtrans.archs import ResnetGenerator
+    from imgtrans.weights import save_model
+
+    torch.manual_seed(1)
+    hp = {"ngf": 8, "n_blocks": 2, "upsample": "resize"}
+    net = ResnetGenerator(**hp).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model = load_model(save_model(tmp_path / "r.safetensors", net, "cyclegan_resnet", hp, {}))
+    assert model.hparams["upsample"] == "resize"
+    x = _image(150, 98, seed=2)
+    whole = run_model(model, x, tile=0)
+    banded = run_model(model, x, tile=32)
+    assert (whole - banded).abs().max() < 1e-4
+
+
 @pytest.mark.parametrize("size", [(37, 53), (130, 97), (8, 300)])
 def test_odd_sizes_streamed(tiny_models, size):
     model = load_model(tiny_models["style"])

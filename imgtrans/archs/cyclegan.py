@@ -48,9 +48,22 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+def _upsampler(cin: int, cout: int, mode: str) -> nn.Module:
+    """x2 upsampling conv, ``(B,cin,h,w)`` -> ``(B,cout,2h,2w)``. ``"deconv"``: the reference's stride-2
+    transposed conv (kernel 3), whose uneven kernel overlap can leave a checkerboard; ``"resize"``:
+    nearest-neighbour x2 then a 3x3 conv (Odena et al. 2016), which cannot."""
+    if mode == "deconv":
+        return nn.ConvTranspose2d(cin, cout, kernel_size=3, stride=2, padding=1, output_padding=1, bias=True)
+    if mode == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                             nn.Conv2d(cin, cout, kernel_size=3, padding=0, bias=True))
+    raise ValueError(f"upsample must be 'deconv' or 'resize', got {mode!r}")
+
+
 class ResnetGenerator(nn.Module):
     """CycleGAN generator: c7s1-ngf, ``n_down`` stride-2 convs, ``n_blocks`` residual blocks,
-    ``n_down`` transposed convs, c7s1-out, tanh. Instance norm throughout.
+    ``n_down`` x2 upsampling convs (``upsample``: ``"deconv"`` as the reference, or ``"resize"``:
+    nearest x2 + conv, free of checkerboard artifacts), c7s1-out, tanh. Instance norm throughout.
 
     Input ``(B,in_ch,H,W)`` float in [-1,1], ``H,W`` multiples of ``2**n_down``;
     output ``(B,out_ch,H,W)`` float in [-1,1].
@@ -65,6 +78,7 @@ class ResnetGenerator(nn.Module):
         n_down: int = 2,
         affine: bool = False,
         use_dropout: bool = False,
+        upsample: str = "deconv",
     ):
         super().__init__()
         self.n_blocks = n_blocks
@@ -87,9 +101,7 @@ class ResnetGenerator(nn.Module):
         for i in range(n_down):
             mult = 2 ** (n_down - i)
             layers += [
-                nn.ConvTranspose2d(
-                    ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=True
-                ),
+                _upsampler(ngf * mult, ngf * mult // 2, upsample),
                 _instance_norm(ngf * mult // 2, affine),
                 nn.ReLU(True),
             ]
@@ -188,6 +200,13 @@ def detect_resnet_generator(sd: StateDict) -> dict[str, Any] | None:
     last = sd.get(f"model.{last_conv}.weight")
     if last is None or last.ndim != 4:
         return None
+    up = first_block + n_blocks  # the first upsampling layer: a transposed conv, or (resize) its conv at .2
+    if getattr(sd.get(f"model.{up}.weight"), "ndim", 0) == 4:
+        upsample = "deconv"
+    elif getattr(sd.get(f"model.{up}.2.weight"), "ndim", 0) == 4:
+        upsample = "resize"
+    else:
+        return None
     return {
         "in_ch": int(first.shape[1]),
         "out_ch": int(last.shape[0]),
@@ -195,6 +214,7 @@ def detect_resnet_generator(sd: StateDict) -> dict[str, Any] | None:
         "n_blocks": n_blocks,
         "n_down": n_down,
         "affine": "model.2.weight" in sd,
+        "upsample": upsample,
         # with dropout the second conv moves from conv_block.5 to conv_block.6 (affine norms also own 4-D-less .6 keys)
         "use_dropout": getattr(sd.get(f"model.{first_block}.conv_block.6.weight"), "ndim", 0) == 4,
     }
@@ -214,7 +234,8 @@ CYCLEGAN_RESNET = ArchSpec(
     task="style",
     build=lambda hp: ResnetGenerator(**hp),
     detect=detect_resnet_generator,
-    default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False, "use_dropout": False},
+    default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False, "use_dropout": False,
+                     "upsample": "deconv"},
     size_multiple=_size_multiple,
     receptive_radius=_radius,
     tile_safe=False,  # instance norm: statistics span the whole image

@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pool-size", type=int, default=S)
     g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
     g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S)
+    g.add_argument("--upsample", choices=["resize", "deconv"], default=S,
+                   help="generator upsampling: resize (nearest x2 + conv; default: no checkerboard artifacts) or "
+                        "deconv (the reference's transposed convs)")
     _gan(p)
     _common(p, "cyclegan")
 

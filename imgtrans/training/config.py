@@ -100,6 +100,7 @@ class TrainConfig:
     lambda_identity: float = 0.5
     pool_size: int = 50
     use_dropout: bool = False
+    upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)
     flip: bool = True
     # SR and denoise
     data: str | None = None
@@ -187,6 +188,8 @@ def resolve(
     values: dict[str, Any] = dict(TASK_DEFAULTS[task])
     if stored is not None:
         values.update({k: v for k, v in stored.items() if k in TrainConfig.fields()})
+        if task == "cyclegan" and "upsample" not in stored:
+            values["upsample"] = "deconv"  # runs started before the option existed used the reference's
     given = explicit.get("preset", preset)
     preset = given if given is not None else (stored.get("preset") if stored is not None else "auto")
     if preset == "auto":
@@ -221,6 +224,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("--epochs must be at least 1")
     if cfg.task == "cyclegan" and cfg.size % 4:
         raise ValueError(f"--size must be a multiple of 4 for the CycleGAN generator, not {cfg.size}")
+    if cfg.upsample not in ("resize", "deconv"):
+        raise ValueError(f"--upsample must be resize or deconv, not {cfg.upsample!r}")
     if cfg.task == "sr":
         if cfg.scale not in (2, 3, 4, 8):
             raise ValueError(f"--scale must be 2, 3, 4 or 8, not {cfg.scale}")
@@ -253,7 +258,7 @@ def _cuda_available() -> bool:
 
 # Options that decide the networks' shapes, per task: a resume that changes one of them is refused.
 ARCH_OPTIONS: dict[str, tuple[str, ...]] = {
-    "cyclegan": ("ngf", "n_blocks", "ndf", "n_layers_d", "use_dropout", "spectral"),
+    "cyclegan": ("ngf", "n_blocks", "ndf", "n_layers_d", "use_dropout", "upsample", "spectral"),
     "sr": ("scale", "nf", "n_blocks", "d_nf", "spectral"),
     "denoise": ("nf", "depth", "bn", "noise_map"),
 }
