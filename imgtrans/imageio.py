@@ -3,8 +3,8 @@
 Reading turns any supported file into an :class:`Image`: float32 pixels in
 ``[0, 1]`` shaped ``(H, W, C)`` (C = 1 grey or 3 RGB) plus an optional
 ``(H, W)`` alpha plane, already rotated upright according to EXIF, together
-with the metadata worth carrying to the output (ICC profile, EXIF, DPI) and the
-source precision (8 or 16 bits per channel).
+with the metadata worth carrying to the output (ICC profile, EXIF, XMP, DPI)
+and the source precision (8 or 16 bits per channel).
 
 Writing does the reverse, atomically: the file is encoded in memory, written
 to ``.<name>.<random>.part`` in the destination directory, fsynced and renamed
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import html
 import io
 import json
 import logging
@@ -55,6 +56,7 @@ __all__ = [
     "ImageWriteError",
     "output_format_for",
     "read_image",
+    "read_provenance",
     "resize_alpha",
     "sweep_stale_temp_files",
     "to_gray",
@@ -73,6 +75,13 @@ _SOFTWARE = 0x0131
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _EXIF_HEADER = b"Exif\x00\x00"
+#: XMP: imgtrans's own namespace (the provenance record) and those it reads.
+_XMP_NS = b"http://ns.imgtrans.invalid/xmp/1.0/"
+_XMP_TIFF_NS = b"http://ns.adobe.com/tiff/1.0/"
+_XMP_RDF_NS = b"http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_PNG_XMP_KEY = "XML:com.adobe.xmp"
+#: Largest XMP packet one JPEG APP1 segment holds (65533 minus the namespace header).
+_JPEG_XMP_LIMIT = 65533 - len(b"http://ns.adobe.com/xap/1.0/\x00")
 #: Descriptive IFD0 tags carried between formats; TIFF layout tags
 #: (strip offsets, bits per sample, ...) must never be copied.
 _EXIF_IFD0_TAGS = (0x010D, 0x010E, 0x010F, 0x0110, 0x0112, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298)
@@ -179,6 +188,8 @@ class Image:
             "WEBP", "TIFF", "BMP", "GIF", ...).  Multi-picture JPEGs ("MPO")
             are reported as "JPEG".
         dpi: (x, y) dots per inch, or None.
+        xmp: the source's XMP packet (UTF-8 XML bytes: ratings, keywords,
+            captions ...) with any ``tiff:Orientation`` set to 1, or None.
     """
 
     pixels: np.ndarray
@@ -188,6 +199,7 @@ class Image:
     exif: bytes | None
     source_format: str
     dpi: tuple[float, float] | None = None
+    xmp: bytes | None = None
 
     @property
     def height(self) -> int:
@@ -419,6 +431,127 @@ def _copy_exif_tags(src: PILImage.Exif) -> PILImage.Exif:
             if sub:
                 out[tag] = dict(sub)
     return out
+
+
+# --------------------------------------------------------------------------
+# XMP and the provenance record
+# --------------------------------------------------------------------------
+#
+# The source's XMP packet is carried byte for byte, except for two edits made
+# with regular expressions (no XML parser touches untrusted data):
+# tiff:Orientation is set to 1 (the pixels are already upright), and in
+# JPEG/WebP/TIFF outputs imgtrans's provenance record is one rdf:Description
+# of its own namespace, ``imgtrans:provenance="<JSON>"``, added before
+# ``</rdf:RDF>`` (replacing an earlier imgtrans record).  The record never
+# touches EXIF ImageDescription, UserComment or any other field a user or
+# camera may have filled.  PNG keeps the record in its ``imgtrans`` text chunk.
+
+
+def _xmp_prefixes(xmp: bytes, namespace: bytes) -> set[bytes]:
+    """The XML prefixes bound to *namespace* anywhere in the packet."""
+    quoted = rb"(?:\"" + re.escape(namespace) + rb"\"|'" + re.escape(namespace) + rb"')"
+    return set(re.findall(rb"xmlns:([\w.-]+)\s*=\s*" + quoted, xmp))
+
+
+def _xmp_reset_orientation(xmp: bytes) -> bytes:
+    """*xmp* with every tiff:Orientation value (attribute or element form) set to 1."""
+    for prefix in _xmp_prefixes(xmp, _XMP_TIFF_NS) | {b"tiff"}:
+        name = re.escape(prefix) + rb":Orientation"
+        xmp = re.sub(rb"(\s" + name + rb"\s*=\s*)([\"'])\s*\d+\s*\2", rb"\g<1>\g<2>1\g<2>", xmp)
+        xmp = re.sub(rb"(<" + name + rb"(?:\s[^>]*)?>)\s*\d+\s*(</" + name + rb"\s*>)", rb"\g<1>1\g<2>", xmp)
+    return xmp
+
+
+def _xmp_record_patterns(xmp: bytes) -> list[re.Pattern[bytes]]:
+    """Patterns of the imgtrans:provenance attribute / element (value in group "a", "b" or "e")."""
+    patterns = []
+    for prefix in _xmp_prefixes(xmp, _XMP_NS):
+        name = re.escape(prefix) + rb":provenance"
+        patterns.append(re.compile(rb"\s" + name + rb"\s*=\s*(?:\"(?P<a>[^\"]*)\"|'(?P<b>[^']*)')"))
+        patterns.append(re.compile(rb"<" + name + rb"(?:\s[^>]*)?>(?P<e>.*?)</" + name + rb"\s*>", re.DOTALL))
+    return patterns
+
+
+def _xmp_strip_record(xmp: bytes) -> bytes:
+    """*xmp* without imgtrans's provenance record (and without the rdf:Description written for it)."""
+    for pattern in _xmp_record_patterns(xmp):
+        xmp = pattern.sub(b"", xmp)
+    ns = re.escape(_XMP_NS)
+    return re.sub(rb"<([\w.-]+):Description\s+\1:about=\"\"\s+xmlns:imgtrans=\"" + ns + rb"\"\s*/>\s*", b"", xmp)
+
+
+def _xmp_add_record(xmp: bytes | None, text: str) -> bytes | None:
+    """*xmp* (or a new packet) with the provenance *text* as an rdf:Description of its own."""
+    value = html.escape(text, quote=True).encode("utf-8")
+    if not xmp:
+        desc = b'<rdf:Description rdf:about="" xmlns:imgtrans="' + _XMP_NS + b'" imgtrans:provenance="' + value + b'"/>'
+        return (
+            b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+            b'<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+            b'<rdf:RDF xmlns:rdf="' + _XMP_RDF_NS + b'">\n' + desc + b"\n</rdf:RDF>\n</x:xmpmeta>\n"
+            b'<?xpacket end="w"?>'
+        )
+    for rdf in sorted(_xmp_prefixes(xmp, _XMP_RDF_NS)):
+        ends = list(re.finditer(rb"</" + re.escape(rdf) + rb":RDF\s*>", xmp))
+        if ends:
+            at = ends[-1].start()
+            desc = (b"<" + rdf + b":Description " + rdf + b':about="" xmlns:imgtrans="' + _XMP_NS
+                    + b'" imgtrans:provenance="' + value + b'"/>\n')
+            return xmp[:at] + desc + xmp[at:]
+    _log.warning("XMP packet has no rdf:RDF element; the imgtrans record is not stored")
+    return xmp
+
+
+def _xmp_read_record(xmp: bytes) -> str | None:
+    for pattern in _xmp_record_patterns(xmp):
+        m = pattern.search(xmp)
+        if m:
+            raw = next(g for g in (m.group(k) for k in m.re.groupindex) if g is not None)
+            return html.unescape(raw.decode("utf-8", "replace"))
+    return None
+
+
+def _output_xmp(xmp: bytes | None, text: str | None) -> bytes | None:
+    """XMP for the output: tiff:Orientation 1, no stale imgtrans record, plus *text* as the record if given."""
+    out = _xmp_strip_record(_xmp_reset_orientation(bytes(xmp))) if xmp else None
+    if text is not None:
+        out = _xmp_add_record(out, text)
+    return out or None
+
+
+def _parse_record(text: Any) -> dict[str, Any] | None:
+    """A provenance JSON text -> dict, or None if it is not a JSON object."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_legacy_record(exif: PILImage.Exif) -> bool:
+    """True if ImageDescription holds a provenance record as earlier imgtrans wrote it (Software "imgtrans")."""
+    software = exif.get(_SOFTWARE)
+    return (isinstance(software, str) and software.startswith("imgtrans")
+            and _parse_record(exif.get(_IMAGE_DESCRIPTION)) is not None)
+
+
+def _extract_xmp(im: PILImage.Image) -> bytes | None:
+    """The XMP packet Pillow found (JPEG APP1, PNG iTXt, WebP chunk, TIFF tag 700), orientation reset."""
+    xmp = im.info.get("xmp")
+    if isinstance(xmp, tuple) and len(xmp) == 1:
+        xmp = xmp[0]
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    if not isinstance(xmp, (bytes, bytearray)):
+        return None
+    xmp = bytes(xmp).rstrip(b"\x00")
+    if not xmp.strip():
+        return None
+    return _xmp_reset_orientation(xmp)
 
 
 # --------------------------------------------------------------------------
@@ -855,6 +988,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         if icc is not None and not _icc_is_usable(icc):
             icc = None
         exif, orientation = _extract_exif(im, dec.tiff_orientation)
+        xmp = _extract_xmp(im)
         dpi = _extract_dpi(im)
         pixels, alpha, bit_depth, icc, via_opencv = _pixels_from_pil(dec, icc)
         source_format = "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
@@ -884,7 +1018,54 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         exif=exif,
         source_format=source_format,
         dpi=dpi,
+        xmp=xmp,
     )
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The record of which model and settings made an imgtrans output, or None if *path* has none.
+
+    This is the *provenance* dict given to :func:`write_image` (string values),
+    wherever the format keeps it: the PNG text chunk "imgtrans", or the XMP
+    property ``imgtrans:provenance`` in JPEG/WebP/TIFF.  Files written by
+    earlier versions, which kept it in EXIF ImageDescription (with Software
+    "imgtrans"), are read too.  Only the file's headers are parsed.
+
+    Raises:
+        ImageReadError: if the file cannot be opened or is not an image.
+    """
+    p = Path(path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed by the with block below, after the errors are mapped
+    except OSError as e:
+        raise ImageReadError(_os_reason(e), p) from None
+    with fh:
+        with _PIL_LOCK:
+            saved = PILImage.MAX_IMAGE_PIXELS
+            PILImage.MAX_IMAGE_PIXELS = None  # only metadata is read
+            try:
+                im = PILImage.open(fh, formats=_READ_FORMATS)
+            except OSError as e:
+                unknown = isinstance(e, PILImage.UnidentifiedImageError)
+                raise ImageReadError("not an image (unrecognised format)" if unknown else _os_reason(e), p) from None
+            except Exception as e:
+                raise ImageReadError(f"cannot read the image's metadata: {_one_line(e)}", p) from None
+            finally:
+                PILImage.MAX_IMAGE_PIXELS = saved
+        with im:
+            record = _parse_record(im.info.get("imgtrans"))  # PNG text chunk
+            if record is not None:
+                return record
+            xmp = _extract_xmp(im)
+            if xmp is not None:
+                record = _parse_record(_xmp_read_record(xmp))
+                if record is not None:
+                    return record
+            with contextlib.suppress(Exception):
+                exif = im.getexif()
+                if _is_legacy_record(exif):
+                    return _parse_record(exif.get(_IMAGE_DESCRIPTION))
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -931,27 +1112,35 @@ def _checked_arrays(img: Image) -> tuple[np.ndarray, np.ndarray | None]:
     return px, alpha
 
 
-def _output_exif(exif: bytes | None, provenance: str | None) -> bytes | None:
-    """EXIF for the output: Orientation 1, plus provenance (ImageDescription + Software) if given."""
+def _output_exif(exif: bytes | None, mark_software: bool) -> bytes | None:
+    """EXIF for the output: Orientation 1, plus Software "imgtrans" if *mark_software*.
+
+    Every other tag is kept as it is (ImageDescription, the caption, included),
+    except a provenance record that an earlier imgtrans wrote into
+    ImageDescription, which is dropped: the record now lives in XMP.
+    """
+    obj: PILImage.Exif | None = None
     if exif:
-        if provenance is None:
-            try:
-                return _exif_reset_orientation(exif)
-            except (ValueError, struct.error):
-                pass
         try:
             obj = _load_exif(exif)
         except Exception:
             _log.warning("dropping unreadable EXIF data")
-            obj = PILImage.Exif()
-    elif provenance is None:
-        return None
-    else:
+            obj = None
+        legacy = obj is not None and _is_legacy_record(obj)
+        if not mark_software and not legacy:
+            try:  # byte-exact copy: keeps maker notes and other offset-sensitive data
+                return _exif_reset_orientation(exif)
+            except (ValueError, struct.error):
+                pass
+        if obj is not None and legacy:
+            del obj[_IMAGE_DESCRIPTION]
+    if obj is None:
+        if not mark_software:
+            return None
         obj = PILImage.Exif()
     if _ORIENTATION in obj:
         obj[_ORIENTATION] = 1
-    if provenance is not None:
-        obj[_IMAGE_DESCRIPTION] = provenance
+    if mark_software:
         obj[_SOFTWARE] = "imgtrans"
     try:
         return obj.tobytes()
@@ -970,14 +1159,19 @@ def _pil_image(arr: np.ndarray) -> PILImage.Image:
 _LARGE_PNG_BYTES = 256 << 20
 
 
-def _encode_png(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, text: str | None) -> bytes:
+def _encode_png(
+    arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, text: str | None, xmp: bytes | None = None
+) -> bytes:
     if arr.dtype == np.uint8 and arr.nbytes < _LARGE_PNG_BYTES:
         from PIL.PngImagePlugin import PngInfo
 
         kwargs: dict[str, Any] = {}
-        if text is not None:
+        if text is not None or xmp:
             info = PngInfo()
-            info.add_text("imgtrans", text)
+            if text is not None:
+                info.add_text("imgtrans", text)
+            if xmp:
+                info.add_itxt(_PNG_XMP_KEY, xmp)
             kwargs["pnginfo"] = info
         if icc:
             kwargs["icc_profile"] = icc
@@ -999,6 +1193,8 @@ def _encode_png(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any
         chunks.append(_pngchunks.exif_chunk(exif))
     if text is not None:
         chunks.append(_pngchunks.text_chunk("imgtrans", text))
+    if xmp:  # uncompressed iTXt: keyword, compression flag and method, empty language and translated keyword
+        chunks.append(_pngchunks.make_chunk(b"iTXt", _PNG_XMP_KEY.encode("latin-1") + b"\0\0\0\0\0" + xmp))
     if arr.dtype == np.uint8:  # large 8-bit image: filtered and compressed band by band
         return _pngchunks.encode_png_buffer(arr, chunks, compress_level=3)  # type: ignore[return-value]
     if arr.shape[2] != 2:  # OpenCV is much faster; it cannot do grey+alpha
@@ -1015,7 +1211,7 @@ def _encode_png(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any
     return _pngchunks.encode_png(arr, chunks)
 
 
-def _encode_tiff(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, text: str | None) -> bytes:
+def _encode_tiff(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, xmp: bytes | None = None) -> bytes:
     """Baseline little-endian TIFF: Deflate + horizontal predictor, 8 or 16 bits, grey/RGB +/- alpha.
 
     ``arr`` is (H, W, C) uint8/uint16, C in 1, 2 (grey+alpha), 3, 4 (RGBA).
@@ -1043,9 +1239,8 @@ def _encode_tiff(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: An
             src = _copy_exif_tags(_load_exif(exif))
             for tag, value in src.items():
                 ifd[tag] = value
-        if text is not None:
-            ifd[_IMAGE_DESCRIPTION] = text
-            ifd[_SOFTWARE] = "imgtrans"
+        if xmp:
+            ifd[TiffImagePlugin.XMP] = xmp
         if icc:
             ifd[TiffImagePlugin.ICCPROFILE] = icc
         if dpi:
@@ -1121,10 +1316,17 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
             a = np.clip(np.nan_to_num(alpha.astype(np.float32)), 0.0, 1.0)[:, :, None]
             scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(px.dtype, 1.0)
             px = px.astype(np.float32) / np.float32(scale) * a + (1.0 - a)
-        exif = _output_exif(img.exif, text)
+        exif = _output_exif(img.exif, text is not None)
         if exif and len(exif) > 65533:
             _log.warning("EXIF block too large for JPEG (%d bytes); dropping it", len(exif))
             exif = None
+        xmp = _output_xmp(img.xmp, text)
+        if xmp and len(xmp) > _JPEG_XMP_LIMIT and text is not None:
+            _log.warning("XMP packet too large for JPEG with the imgtrans record; storing it without the record")
+            xmp = _output_xmp(img.xmp, None)
+        if xmp and len(xmp) > _JPEG_XMP_LIMIT:
+            _log.warning("XMP packet too large for JPEG (%d bytes); dropping it", len(xmp))
+            xmp = None
         kwargs: dict[str, Any] = {"quality": jpeg_quality, "optimize": True}
         kwargs["subsampling"] = 0 if jpeg_quality >= 90 else 2  # 4:4:4 at high quality, else 4:2:0
         icc = _icc_for(img.icc_profile, gray)
@@ -1132,6 +1334,8 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
             kwargs["icc_profile"] = icc
         if exif:
             kwargs["exif"] = exif
+        if xmp:
+            kwargs["xmp"] = xmp
         if dpi:
             kwargs["dpi"] = dpi
         buf = io.BytesIO()
@@ -1144,13 +1348,15 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
     arr = np.concatenate(channels, axis=2) if len(channels) > 1 else channels[0]
 
     if fmt == "PNG":
-        return _encode_png(arr, _icc_for(img.icc_profile, gray), _output_exif(img.exif, None), dpi, text)
+        return _encode_png(arr, _icc_for(img.icc_profile, gray), _output_exif(img.exif, False), dpi, text,
+                           _output_xmp(img.xmp, None))
     if fmt == "TIFF":
         if bits == 16 and arr.shape[2] == 2:
             # Pillow cannot read 16-bit grey+alpha TIFF; store it as RGBA (no precision lost).
             arr = arr[:, :, [0, 0, 0, 1]]
             gray = False
-        return _encode_tiff(arr, _icc_for(img.icc_profile, gray), _output_exif(img.exif, None), dpi, text)
+        exif = _output_exif(img.exif, text is not None)
+        return _encode_tiff(arr, _icc_for(img.icc_profile, gray), exif, dpi, _output_xmp(img.xmp, text))
     if fmt == "WEBP":  # no grey mode in WebP; lossless so nothing is lost
         if gray:
             arr = arr[:, :, [0, 0, 0, 1]] if arr.shape[2] == 2 else np.repeat(arr, 3, axis=2)
@@ -1158,11 +1364,14 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
         # than the defaults and the files are within 1% of their size.
         kwargs = {"lossless": True, "exact": True, "quality": 20, "method": 1}
         icc = _icc_for(img.icc_profile, False)
-        exif = _output_exif(img.exif, text)
+        exif = _output_exif(img.exif, text is not None)
+        xmp = _output_xmp(img.xmp, text)
         if icc:
             kwargs["icc_profile"] = icc
         if exif:
             kwargs["exif"] = exif
+        if xmp:
+            kwargs["xmp"] = xmp
         buf = io.BytesIO()
         _pil_image(arr).save(buf, format="WEBP", **kwargs)
         return buf.getvalue()
@@ -1319,10 +1528,12 @@ def write_image(
     * BMP: 8-bit, no metadata.
 
     The ICC profile is embedded when it matches the output colour space, the
-    EXIF block (Orientation 1) in PNG/JPEG/WebP/TIFF, DPI where supported.
-    *provenance* is stored as one JSON text: a PNG ``tEXt`` chunk keyed
-    "imgtrans", or EXIF ImageDescription (with Software "imgtrans") in
-    JPEG/WebP/TIFF.
+    EXIF block (Orientation 1; the caption in ImageDescription and every other
+    tag kept) and the XMP packet (tiff:Orientation 1) in PNG/JPEG/WebP/TIFF,
+    DPI where supported.  *provenance* is stored as one JSON text: a PNG
+    ``tEXt`` chunk keyed "imgtrans", or the XMP property
+    ``imgtrans:provenance`` (and EXIF Software "imgtrans") in JPEG/WebP/TIFF;
+    :func:`read_provenance` reads it back from any of them.
 
     Floats are converted with ``round(clip(x, 0, 1) * 255)`` (or 65535);
     NaN becomes 0.

@@ -9,6 +9,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import cv2
 import numpy as np
@@ -402,7 +403,8 @@ def test_16bit_files_are_readable_by_other_decoders(tmp_path):
         assert pim.info["dpi"] == pytest.approx((300, 300), rel=1e-3)
     pil_open(tmp_path / "x.png").verify()  # all chunk CRCs valid
     assert json.loads(pil_open(tmp_path / "x.png").text["imgtrans"]) == {"model": "m"}
-    assert json.loads(pil_open(tmp_path / "x.tiff").getexif()[0x010E]) == {"model": "m"}
+    assert iio.read_provenance(tmp_path / "x.tiff") == {"model": "m"}
+    assert 0x010E not in pil_open(tmp_path / "x.tiff").getexif()  # no caption was given, none is made up
 
 
 def test_16bit_png_gray_alpha_pure_encoder(tmp_path):
@@ -511,12 +513,18 @@ def test_rgb_icc_not_written_for_gray_output(tmp_path):
 
 
 @pytest.mark.parametrize("ext", ["jpg", "webp", "tiff"])
-def test_provenance_in_exif_description(tmp_path, ext):
-    prov = {"model": "esrgan-x4", "version": "1.2", "note": "ünïcode"}
+def test_provenance_in_xmp(tmp_path, ext):
+    prov = {"model": "esrgan-x4", "version": "1.2", "note": "ünïcode \"quoted\" <b> & 'x'"}
     img = float_img(noise(8, 8, 3) / 255.0, exif=exif_bytes(None, make="Keep"))
-    ex = pil_open(write_image(img, tmp_path / f"p.{ext}", provenance=prov)).getexif()
-    assert json.loads(ex[0x010E]) == prov
+    out = write_image(img, tmp_path / f"p.{ext}", provenance=prov)
+    assert iio.read_provenance(out) == prov
+    pim = pil_open(out)
+    ex = pim.getexif()
+    assert 0x010E not in ex  # ImageDescription is the user's caption, never the record
     assert ex[0x0131] == "imgtrans" and ex[0x010F] == "Keep"
+    root = ElementTree.fromstring(pim.info["xmp"])  # well-formed XML
+    values = [el.get(f"{{{XMP_IMGTRANS_NS}}}provenance") for el in root.iter(f"{{{RDF_NS}}}Description")]
+    assert [json.loads(v) for v in values if v is not None] == [prov]
 
 
 def test_provenance_png_text_chunk(tmp_path):
@@ -524,6 +532,173 @@ def test_provenance_png_text_chunk(tmp_path):
     for bd in (8, 16):
         out = write_image(float_img(noise(4, 4, 3) / 255.0, bit_depth=bd), tmp_path / f"p{bd}.png", provenance=prov)
         assert json.loads(pil_open(out).text["imgtrans"]) == prov
+        assert iio.read_provenance(out) == prov
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tiff", "bmp"])
+def test_read_provenance_none_without_record(tmp_path, ext):
+    out = write_image(float_img(noise(4, 4, 3) / 255.0, exif=exif_bytes(None)), tmp_path / f"n.{ext}")
+    assert iio.read_provenance(out) is None
+
+
+def test_read_provenance_errors(tmp_path):
+    with pytest.raises(ImageReadError, match="not found"):
+        iio.read_provenance(tmp_path / "missing.jpg")
+    (tmp_path / "t.jpg").write_text("not an image")
+    with pytest.raises(ImageReadError, match="not an image"):
+        iio.read_provenance(tmp_path / "t.jpg")
+
+
+# ---------------------------------------------------------------- caption, XMP and provenance together
+
+RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+XMP_IMGTRANS_NS = iio._XMP_NS.decode()
+CAPTION = "Kilauea crater, my caption"
+
+
+def xmp_packet(orientation: int | None = 6, element_form: bool = False) -> bytes:
+    """A Lightroom-style XMP packet: rating 4, two keywords, tiff:Orientation (attribute or element)."""
+    orient = ""
+    if orientation is not None and not element_form:
+        orient = f' tiff:Orientation="{orientation}"'
+    body = (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0">\n'
+        f' <rdf:RDF xmlns:rdf="{RDF_NS}">\n'
+        '  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+        f' xmp:Rating="4"{orient}>\n'
+        '   <dc:subject><rdf:Bag><rdf:li>volcano</rdf:li><rdf:li>Hawaii</rdf:li></rdf:Bag></dc:subject>\n'
+        + (f"   <tiff:Orientation>{orientation}</tiff:Orientation>\n" if element_form and orientation else "")
+        + "  </rdf:Description>\n </rdf:RDF>\n</x:xmpmeta>\n" + " " * 200 + '\n<?xpacket end="w"?>'
+    )
+    return body.encode("utf-8")
+
+
+def xmp_facts(xmp: bytes) -> dict:
+    """Rating, keywords, tiff:Orientation values and imgtrans records of an XMP packet, parsed as XML."""
+    root = ElementTree.fromstring(xmp)
+    xmp_ns, tiff_ns = "http://ns.adobe.com/xap/1.0/", "http://ns.adobe.com/tiff/1.0/"
+    facts: dict = {"rating": None, "keywords": [], "orientation": [], "records": []}
+    for desc in root.iter(f"{{{RDF_NS}}}Description"):
+        facts["rating"] = desc.get(f"{{{xmp_ns}}}Rating", facts["rating"])
+        if desc.get(f"{{{tiff_ns}}}Orientation") is not None:
+            facts["orientation"].append(desc.get(f"{{{tiff_ns}}}Orientation"))
+        if desc.get(f"{{{XMP_IMGTRANS_NS}}}provenance") is not None:
+            facts["records"].append(json.loads(desc.get(f"{{{XMP_IMGTRANS_NS}}}provenance")))
+    facts["keywords"] = [li.text for li in root.iter(f"{{{RDF_NS}}}li")]
+    facts["orientation"] += [el.text for el in root.iter(f"{{{tiff_ns}}}Orientation")]
+    return facts
+
+
+def captioned_jpeg(path: Path, orientation: int = 6, xmp: bytes | None = None) -> Path:
+    """A 16x24 JPEG from a camera: caption in ImageDescription, Make, EXIF Orientation, an XMP packet."""
+    ex = PILImage.Exif()
+    ex[0x010E] = CAPTION
+    ex[0x010F] = "Acme"
+    ex[0x0112] = orientation
+    a = np.zeros((16, 24, 3), np.uint8)
+    a[:, 12:] = 255
+    a[:8, :8] = (255, 0, 0)  # marker block, to see the rotation
+    PILImage.fromarray(a).save(path, quality=95, exif=ex.tobytes(), xmp=xmp_packet(orientation) if xmp is None else xmp)
+    return path
+
+
+def test_read_image_keeps_xmp_with_orientation_reset(tmp_path):
+    img = read_image(captioned_jpeg(tmp_path / "s.jpg"))
+    assert img.pixels.shape == (24, 16, 3)  # EXIF orientation 6 applied, exactly as before
+    assert exif_of(img.exif)[0x0112] == 1 and exif_of(img.exif)[0x010E] == CAPTION
+    facts = xmp_facts(img.xmp)
+    assert facts["rating"] == "4" and facts["keywords"] == ["volcano", "Hawaii"] and facts["orientation"] == ["1"]
+    assert Image(np.zeros((1, 1, 3), np.float32), None, 8, None, None, "PNG").xmp is None  # default keeps old callers
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tiff"])
+def test_caption_xmp_and_provenance_survive(tmp_path, ext):
+    img = read_image(captioned_jpeg(tmp_path / "s.jpg"))
+    prov = {"model": "esrgan-x4", "source": "s.jpg"}
+    out = write_image(img, tmp_path / f"o.{ext}", provenance=prov)
+
+    pim = pil_open(out)
+    ex = pim.getexif()
+    assert ex[0x010E] == CAPTION  # the caption is the user's, untouched
+    assert ex[0x010F] == "Acme" and ex.get(0x0112, 1) == 1
+    assert iio.read_provenance(out) == prov
+    facts = xmp_facts(pim.info["xmp"])
+    assert facts["rating"] == "4" and facts["keywords"] == ["volcano", "Hawaii"]
+    assert facts["orientation"] == ["1"]  # pixels are upright: no viewer may rotate them again
+    assert facts["records"] == ([] if ext == "png" else [prov])  # PNG keeps the record in its text chunk
+
+    back = read_image(out)  # no second rotation on re-read
+    assert back.pixels.shape == img.pixels.shape
+    assert np.abs(back.pixels - img.pixels).max() < 0.1
+    assert exif_of(back.exif)[0x010E] == CAPTION and xmp_facts(back.xmp)["rating"] == "4"
+
+
+@pytest.mark.parametrize("ext", ["jpg", "webp", "tiff"])
+def test_rewriting_an_output_replaces_the_record(tmp_path, ext):
+    img = read_image(captioned_jpeg(tmp_path / "s.jpg"))
+    first = write_image(img, tmp_path / f"a.{ext}", provenance={"model": "first"})
+    again = read_image(first)
+    second = write_image(again, tmp_path / f"b.{ext}", provenance={"model": "second"})
+    assert iio.read_provenance(second) == {"model": "second"}
+    facts = xmp_facts(pil_open(second).info["xmp"])
+    assert facts["records"] == [{"model": "second"}] and facts["rating"] == "4"
+    third = write_image(again, tmp_path / f"c.{ext}")  # no provenance given: no stale record either
+    assert iio.read_provenance(third) is None
+    assert xmp_facts(pil_open(third).info["xmp"])["rating"] == "4"
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tiff"])
+def test_xmp_element_orientation_is_reset(tmp_path, ext):
+    img = read_image(captioned_jpeg(tmp_path / "s.jpg", orientation=8, xmp=xmp_packet(8, element_form=True)))
+    assert img.pixels.shape == (24, 16, 3)
+    out = write_image(img, tmp_path / f"o.{ext}", provenance={"m": "x"})
+    assert xmp_facts(pil_open(out).info["xmp"])["orientation"] == ["1"]
+    assert read_image(out).pixels.shape == (24, 16, 3)
+
+
+def test_xmp_written_for_16bit_png_and_tiff(tmp_path):
+    img = float_img(noise(4, 5, 3, dtype=np.uint16) / 65535, bit_depth=16, xmp=xmp_packet(3))
+    for ext in ("png", "tiff"):
+        out = write_image(img, tmp_path / f"x.{ext}", provenance={"model": "m"})
+        assert read_image(out).bit_depth == 16
+        facts = xmp_facts(pil_open(out).info["xmp"])
+        assert facts["rating"] == "4" and facts["orientation"] == ["1"]
+        assert iio.read_provenance(out) == {"model": "m"}
+
+
+def test_provenance_without_source_metadata_makes_a_valid_packet(tmp_path):
+    out = write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.jpg", provenance={"model": "m"})
+    assert xmp_facts(pil_open(out).info["xmp"])["records"] == [{"model": "m"}]
+    assert pil_open(out).getexif()[0x0131] == "imgtrans"
+
+
+def test_legacy_record_in_image_description(tmp_path):
+    # Files written by earlier versions kept the record in ImageDescription: still readable,
+    # and not carried on as if it were a caption.
+    ex = PILImage.Exif()
+    ex[0x010E] = json.dumps({"model": "old"})
+    ex[0x0131] = "imgtrans"
+    PILImage.fromarray(noise(8, 8, 3)).save(tmp_path / "old.jpg", exif=ex.tobytes())
+    assert iio.read_provenance(tmp_path / "old.jpg") == {"model": "old"}
+    out = write_image(read_image(tmp_path / "old.jpg"), tmp_path / "new.jpg", provenance={"model": "new"})
+    assert 0x010E not in pil_open(out).getexif()
+    assert iio.read_provenance(out) == {"model": "new"}
+    # A JSON-looking caption from someone else's software is the user's: kept.
+    ex[0x0131] = "OtherApp"
+    PILImage.fromarray(noise(8, 8, 3)).save(tmp_path / "other.jpg", exif=ex.tobytes())
+    assert iio.read_provenance(tmp_path / "other.jpg") is None
+    out = write_image(read_image(tmp_path / "other.jpg"), tmp_path / "o2.tiff", provenance={"model": "new"})
+    assert pil_open(out).getexif()[0x010E] == json.dumps({"model": "old"})
+
+
+def test_xmp_too_large_for_jpeg_is_dropped_not_fatal(tmp_path):
+    big = xmp_packet(1).replace(b" " * 200, b" " * 70000)
+    img = float_img(noise(4, 4, 3) / 255.0, xmp=big)
+    out = write_image(img, tmp_path / "x.jpg", provenance={"model": "m"})
+    assert "xmp" not in pil_open(out).info
+    assert xmp_facts(pil_open(write_image(img, tmp_path / "x.png")).info["xmp"])["rating"] == "4"
 
 
 # ---------------------------------------------------------------- atomic writing
