@@ -35,6 +35,8 @@ from imgtrans.imageio import (
 log = logging.getLogger(__name__)
 
 SAME_FILE = "same file as"
+OUTPUT_OF = "output of another input"  # a file this tool wrote for another input of the same run
+OVERWRITES_INPUT = "would overwrite an input"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 SUFFIX_FORMAT = {
     ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".webp": "WEBP",
@@ -74,10 +76,24 @@ class ConvertOptions:
 
 @dataclass
 class Job:
-    """One input file and where its output goes."""
+    """One input file and where its output goes. ``rel``: the input's path relative to the input
+    (file or folder) it was found under, as given; recorded in the output's provenance."""
 
     src: Path
     dst: Path
+    rel: Path | None = None
+
+
+@dataclass
+class Plan:
+    """What :func:`make_plan` decided. ``unsearched``: ``(input folder, number of sub-folders not
+    searched)`` for folders walked without ``recursive``; ``renamed``: the jobs whose output name
+    was changed because another input would have had the same output name."""
+
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    unsearched: list[tuple[Path, int]] = field(default_factory=list)
+    renamed: list[Job] = field(default_factory=list)
 
 
 @dataclass
@@ -120,7 +136,10 @@ def _is_hidden(path: Path) -> bool:
 
 
 def collect_inputs(
-    inputs: Iterable[str | os.PathLike], recursive: bool, exclude: Path | None = None
+    inputs: Iterable[str | os.PathLike],
+    recursive: bool,
+    exclude: Path | None = None,
+    unsearched: list[tuple[Path, Path]] | None = None,
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
     """Expand files and folders into ``(file, path relative to its root)`` pairs.
 
@@ -128,7 +147,8 @@ def collect_inputs(
     suffixes are taken and everything else is reported as skipped with its reason. Symlink loops
     and unreadable folders are reported, never followed forever; a second path to a file already
     taken is reported as a duplicate. ``exclude`` (the output folder) is never walked, so an output
-    folder inside an input folder is not converted again on a re-run."""
+    folder inside an input folder is not converted again on a re-run. Without ``recursive``, the
+    sub-folders left alone are appended to ``unsearched`` as ``(input folder, sub-folder)``."""
     found: list[tuple[Path, Path]] = []
     skipped: list[tuple[Path, str]] = []
     seen: dict[Path, Path] = {}
@@ -178,8 +198,12 @@ def collect_inputs(
                     skipped.append((child, f"cannot access ({exc.strerror or exc})"))
                     continue
                 if is_dir:
-                    if recursive and (excluded is None or child.resolve() != excluded):
+                    if excluded is not None and child.resolve() == excluded:
+                        continue
+                    if recursive:
                         subdirs.append(child)
+                    elif unsearched is not None:
+                        unsearched.append((path, child))
                     continue
                 if not is_file:
                     skipped.append((child, "not a regular file" if child.exists() else "broken link"))
@@ -198,27 +222,24 @@ def _safe_rel(rel: Path) -> Path:
     return Path(*parts) if parts else Path("image")
 
 
-def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> tuple[list[Job], list[tuple[Path, str]]]:
-    """Decide every output path. Two inputs never share an output (``a.png`` and ``a.jpg`` written
-    as PNG become ``a_png.png`` and ``a_jpg.png``), an output never lands on an input, and no output
-    escapes ``options.output_dir``."""
-    out_root = Path(options.output_dir).expanduser()
-    found, skipped = collect_inputs(inputs, options.recursive, exclude=out_root)
-    out_real = out_root.resolve()
-    proposals: list[tuple[Path, Path, Path]] = []  # src, rel dir, out name
+def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_root: Path) -> list[tuple[Path, Path, Path, Path]]:
+    """``(src, rel, natural output, output)`` for each input: the natural output is what its name
+    alone gives; the output differs from it when inputs would share an output name (``a.png`` and
+    ``a.jpg`` written as PNG become ``a_png.png`` and ``a_jpg.png``)."""
+    proposals: list[tuple[Path, Path, Path, Path]] = []  # src, rel, rel dir, out name
     for src, rel in found:
-        rel = _safe_rel(rel)
+        safe = _safe_rel(rel)
         ext = output_format_for(SUFFIX_FORMAT.get(src.suffix.lower(), "PNG"), options.fmt)
-        rel_dir = rel.parent if options.keep_tree else Path()
-        proposals.append((src, rel_dir, Path(f"{rel.stem}{options.suffix}.{ext}")))
+        rel_dir = safe.parent if options.keep_tree else Path()
+        proposals.append((src, rel, rel_dir, Path(f"{safe.stem}{options.suffix}.{ext}")))
     counts: dict[Path, int] = {}
-    for _src, rel_dir, name in proposals:
+    for _src, _rel, rel_dir, name in proposals:
         key = rel_dir / name.name.lower()
         counts[key] = counts.get(key, 0) + 1
-    input_paths = {src.resolve() for src, _ in found}
-    used = {rel_dir / name.name.lower() for _s, rel_dir, name in proposals if counts[rel_dir / name.name.lower()] == 1}
-    jobs: list[Job] = []
-    for src, rel_dir, name in proposals:
+    used = {rel_dir / name.name.lower() for _s, _r, rel_dir, name in proposals if counts[rel_dir / name.name.lower()] == 1}
+    named = []
+    for src, rel, rel_dir, name in proposals:
+        natural = name
         if counts[rel_dir / name.name.lower()] > 1:
             tag = src.suffix.lower().lstrip(".") or "noext"
             base = f"{name.stem}_{tag}"
@@ -226,16 +247,84 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> t
             while rel_dir / name.name.lower() in used:
                 name, n = Path(f"{base}_{n}{name.suffix}"), n + 1
         used.add(rel_dir / name.name.lower())
-        dst = out_root / rel_dir / name
+        named.append((src, rel, out_root / rel_dir / natural, out_root / rel_dir / name))
+    return named
+
+
+def _written_for(candidate: Path, owner: Path) -> bool:
+    """Whether ``candidate`` is an output this tool wrote from an input named like ``owner``: its
+    provenance record (which only imgtrans writes) names ``owner``'s file as its source."""
+    from imgtrans.imageio import read_provenance
+
+    try:
+        record = read_provenance(candidate)
+    except Exception:  # noqa: BLE001 - unreadable: not provably ours, so it stays an input
+        return False
+    if not record or not str(record.get("software", "")).startswith("imgtrans"):
+        return False
+    return Path(str(record.get("source", "")).replace("\\", "/")).name == owner.name
+
+
+def make_plan(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> Plan:
+    """Decide every output path. Two inputs never share an output (``a.png`` and ``a.jpg`` written
+    as PNG become ``a_png.png`` and ``a_jpg.png``), an output never lands on an input, and no output
+    escapes ``options.output_dir``.
+
+    A file found among the inputs that is this tool's output for another input of the same run
+    (same output folder, suffix and format; its provenance names that input) is not an input: it is
+    reported as skipped (:data:`OUTPUT_OF`), and its input then finds its output existing. So
+    ``convert photos -o photos --suffix _x2`` run twice never makes ``a_x2_x2.jpg``. A file without
+    that record that an output would replace stays an input, and the output is refused."""
+    out_root = Path(options.output_dir).expanduser()
+    pairs: list[tuple[Path, Path]] = []
+    found, skipped = collect_inputs(inputs, options.recursive, exclude=out_root, unsearched=pairs)
+    plan = Plan(skipped=skipped)
+    by_root: dict[Path, set[Path]] = {}
+    for root, sub in pairs:
+        by_root.setdefault(root, set()).add(sub.resolve())
+    plan.unsearched = [(root, len(subs)) for root, subs in by_root.items()]
+    out_real = out_root.resolve()
+    own_outputs: list[tuple[Path, Path]] = []  # (output found among the inputs, its input)
+    checked: set[tuple[Path, Path]] = set()
+    while True:
+        named = _name_outputs(found, options, out_root)
+        by_real = {src.resolve(): src for src, _rel in found}
+        drop: dict[Path, Path] = {}
+        for src, _rel, natural, dst in named:
+            for target in {natural, dst}:
+                real = target.resolve()
+                other = by_real.get(real)
+                if other is None or other is src or real in drop or (real, src) in checked:
+                    continue
+                checked.add((real, src))
+                if _written_for(other, src):
+                    drop[real] = src
+        if not drop:
+            break
+        own_outputs += [(by_real[real], src) for real, src in drop.items()]
+        found = [(src, rel) for src, rel in found if src.resolve() not in drop]
+    for out, src in own_outputs:
+        plan.skipped.append((out, f"{OUTPUT_OF} ({src})"))
+    input_paths = {src.resolve() for src, _ in found}
+    for src, rel, natural, dst in named:
         real = dst.resolve()
         if out_real != real and out_real not in real.parents:
-            skipped.append((src, "output path would leave the output folder"))
+            plan.skipped.append((src, "output path would leave the output folder"))
             continue
         if real in input_paths:
-            skipped.append((src, f"output {dst} would overwrite an input; choose another output folder or a --suffix"))
+            plan.skipped.append((src, f"output {dst} {OVERWRITES_INPUT}; choose another output folder or a --suffix"))
             continue
-        jobs.append(Job(src, dst))
-    return jobs, skipped
+        job = Job(src, dst, rel)
+        plan.jobs.append(job)
+        if dst != natural:
+            plan.renamed.append(job)
+    return plan
+
+
+def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """:func:`make_plan`'s jobs and skips."""
+    plan = make_plan(inputs, options)
+    return plan.jobs, plan.skipped
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -271,7 +360,9 @@ def prepare_runner(model, options: ConvertOptions):
     return prepare_backend(model, options.backend, threads=options.threads)
 
 
-def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> dict[str, str]:
+def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, source: Path | None = None) -> dict[str, str]:
+    """The record written into each output. ``source``: the input's path relative to the input it
+    was found under (``src``'s file name when not given)."""
     settings = {"tile": options.tile if options.tile is not None else "auto", "device": options.device,
                 "backend": getattr(model, "name", options.backend)}
     if model.takes_noise_level:
@@ -286,7 +377,7 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path) -> di
         "task": model.task,
         "scale": str(model.scale),
         "settings": json.dumps(settings, sort_keys=True),
-        "source": src.name,
+        "source": source.as_posix() if source is not None else src.name,
     }
 
 
@@ -302,6 +393,8 @@ def process_image(model, img, options: ConvertOptions, step=None, out_format: st
     PNG/TIFF), tile by tile: same bytes in the file, a quarter of the memory of a float output."""
     from imgtrans.channels import at_work_size, work_size
 
+    if model.takes_noise_level and options.noise_level == 0 and model.scale == 1:
+        return img  # noise level 0: nothing to remove, the input as it is (no network run)
     long_side = options.style_size if model.task == "style" else 0
     if work_size(img.height, img.width, long_side) is None:
         return _run_on_image(model, img, options, step, out_format)
@@ -450,6 +543,8 @@ class _Batch:
                 if folder.is_dir():
                     sweep_stale_temp_files(folder)  # what a killed run's interrupted writes left
             if todo:
+                if self.model is None:  # the caller saw every output existing; one went away since
+                    raise RuntimeError("outputs changed while the batch started; run the same command again")
                 self.model = prepare_runner(self.model, self.options)
                 self.emit("backend", message=f"backend: {self.model.describe()} ({self.model.why})")
                 with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
@@ -523,7 +618,7 @@ class _Batch:
                 del img  # the decoded input is not needed while the output is encoded
                 if large:
                     _trim_memory()  # what the tiles freed, before the encoder needs room
-                provenance = _provenance(self.model, self.model_ref, self.options, job.src)
+                provenance = _provenance(self.model, self.model_ref, self.options, job.src, job.rel)
                 job.dst.parent.mkdir(parents=True, exist_ok=True)
                 fut = pool.submit(write_image, out, job.dst, fmt=job.dst.suffix.lstrip("."),
                                   jpeg_quality=self.options.jpeg_quality, provenance=provenance)
@@ -540,5 +635,5 @@ class _Batch:
 
 def _is_error(reason: str) -> bool:
     """Skips that the user should treat as failures (the input exists but cannot be used)."""
-    benign = ("not an image file", "folder already visited", "output exists", SAME_FILE)
+    benign = ("not an image file", "folder already visited", "output exists", SAME_FILE, OUTPUT_OF)
     return not reason.startswith(benign)
