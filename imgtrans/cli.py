@@ -28,13 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Style transfer, super-resolution and denoising with GANs.",
         epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2-quick\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--over` must not silently mean --overwrite
     )
     parser.add_argument("--version", action="version", version=f"imgtrans {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (tracebacks go to the log)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices  # main() reports stray arguments from the command's own parser
 
     conv = sub.add_parser("convert", help="convert images or folders with a model",
-                          description="Convert images and folders. Existing outputs are skipped, so re-running a killed batch resumes it.")
+                          description="Convert images and folders. Existing outputs are skipped, so re-running a killed batch resumes it.",
+                          allow_abbrev=False)
     conv.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     conv.add_argument("-m", "--model", required=True, help="model id from `imgtrans models`, or a weight file path")
     conv.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
@@ -61,27 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
                       help="style models: long side in pixels they run at; the result is resized back to the "
                            "input's size (default 512; 0 = full resolution: finer, smaller brush strokes, slower)")
     conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
-                      help="denoise strength (noise sigma on 0-255) for models that take one; default 25")
+                      help="denoise strength for models that take one: the noise sigma on the 0-255 scale, "
+                           "0-100 (default 25); 0 removes nothing (the input is written unchanged, the network "
+                           "does not run); above the range a model was trained on, results degrade")
     conv.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (decompression-bomb guard; default 200 million)")
     conv.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    models = sub.add_parser("models", help="list available models")
+    models = sub.add_parser("models", help="list available models", allow_abbrev=False)
     models.add_argument("--json", action="store_true", help="machine-readable list")
     models.add_argument("--task", choices=["style", "sr", "denoise"], help="only this task")
 
-    gui = sub.add_parser("gui", help="open the desktop app (also: imgtrans with no arguments)")
+    gui = sub.add_parser("gui", help="open the desktop app (also: imgtrans with no arguments)", allow_abbrev=False)
     gui.add_argument("paths", nargs="*", help="images or folders to queue")
 
     cal = sub.add_parser("calibrate", help="time the backends for a model on this machine; --backend auto then uses the fastest",
                          description="Times eager, eager + channels_last and onnxruntime on one image for MODEL and stores "
                                      "the fastest in the user cache folder, where --backend auto finds it (instead of the "
-                                     "built-in table) for this architecture and size.")
+                                     "built-in table) for this architecture and size.",
+                         allow_abbrev=False)
     cal.add_argument("-m", "--model", required=True, help="model id or weight file")
     cal.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     cal.add_argument("--size", type=positive_int, default=256, help="test image edge in pixels (default 256)")
 
-    info = sub.add_parser("info", help="describe a model (metadata and detected architecture)")
+    info = sub.add_parser("info", help="describe a model (metadata and detected architecture)", allow_abbrev=False)
     info.add_argument("file", metavar="MODEL", help="model id from `imgtrans models`, or a weight file path")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -174,15 +180,92 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import CatalogError
-    from imgtrans.engine import ConvertOptions, convert, plan_jobs
-    from imgtrans.imageio import DEFAULT_MAX_PIXELS
-    from imgtrans.weights import ModelLoadError, open_model
+def _model_facts(meta: dict[str, str], task: str = "") -> dict:
+    """What the convert checks need to know about a model, from its metadata (no torch): ``task``,
+    ``takes_noise`` (None: unknown) and ``sigma_max``, the largest noise sigma it was trained on
+    (None: not recorded)."""
+    import re
 
+    facts: dict = {"task": meta.get("task") or task or None, "takes_noise": None, "sigma_max": None}
+    try:
+        hp = json.loads(meta["hparams"]) if "hparams" in meta else None
+    except ValueError:
+        hp = None
+    if isinstance(hp, dict):
+        facts["takes_noise"] = bool(hp.get("noise_map", False))
+    for key in ("noise", "train_options"):  # recorded as {"sigma": [lo, hi]}
+        try:
+            sigma = json.loads(meta.get(key) or "{}").get("sigma")
+            facts["sigma_max"] = float(sigma[1])
+            break
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+            continue
+    if facts["sigma_max"] is None:
+        found = re.search(r"sigma\s+(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)", meta.get("description", ""))
+        if found:
+            facts["sigma_max"] = float(found.group(2))
+    return facts
+
+
+class _ProgressBar:
+    """tqdm with whole image counts and one rate unit (seconds per image), while still moving
+    smoothly by fractions of an image."""
+
+    def __new__(cls, total: int, **kw):
+        from tqdm import tqdm
+
+        class Bar(tqdm):
+            @property
+            def format_dict(self):
+                d = super().format_dict
+                n, elapsed = d.get("n") or 0, d.get("elapsed") or 0.0
+                d["done"] = int(n + 1e-9)
+                d["per_image"] = f"{elapsed / n:.2f} s/img" if n > 0 else "? s/img"
+                return d
+
+        return Bar(total=total, unit="img", dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {done}/{total} [{elapsed}<{remaining}, {per_image}]", **kw)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata
+    from imgtrans.engine import OVERWRITES_INPUT, ConvertOptions, convert, make_plan
+    from imgtrans.imageio import DEFAULT_MAX_PIXELS
+
+    # setup errors first, cheap, before torch or the model is loaded and before anything is created
     if not 1 <= args.jpeg_quality <= 100:
         _err("--jpeg-quality must be between 1 and 100")
         return EXIT_USAGE
+    if args.noise_level is not None and not 0 <= args.noise_level <= 100:
+        _err(f"--noise-level must be between 0 and 100 (noise sigma on the 0-255 scale), got {args.noise_level:g}")
+        return EXIT_USAGE
+    missing = [raw for raw in args.inputs if not Path(raw).expanduser().exists()]
+    if missing:
+        _err(f"no such file or folder: {', '.join(missing)}")
+        return EXIT_USAGE
+    output = args.output.expanduser()
+    if output.exists() and not output.is_dir():
+        _err(f"output {args.output} is an existing file, not a folder; choose a folder for -o")
+        return EXIT_USAGE
+    if args.backend == "onnx":
+        from imgtrans.backends import onnxruntime_available
+
+        if not onnxruntime_available():
+            _err("--backend onnx needs onnxruntime, which is not installed: pip install 'imgtrans[fast]' (or use --backend auto)")
+            return EXIT_USAGE
+    try:
+        found = find_model(args.model)
+    except CatalogError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    label = found.id if isinstance(found, CatalogEntry) else str(found)
+    weight_file = found.path if isinstance(found, CatalogEntry) else found
+    try:
+        meta = read_safetensors_metadata(weight_file) if weight_file.suffix.lower() == ".safetensors" else {}
+    except (OSError, ValueError):
+        meta = {}  # loading the model says what is wrong with it
+    facts = _model_facts(meta, found.task if isinstance(found, CatalogEntry) else "")
+
     options = ConvertOptions(
         output_dir=args.output,
         fmt=args.fmt,
@@ -201,32 +284,51 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
     if args.style_size is not None:
         options.style_size = args.style_size
-    if args.backend == "onnx":
-        from imgtrans.backends import onnxruntime_available
-
-        if not onnxruntime_available():
-            _err("--backend onnx needs onnxruntime, which is not installed: pip install 'imgtrans[fast]' (or use --backend auto)")
-            return EXIT_USAGE
-    try:
-        model, label = open_model(args.model)
-    except (CatalogError, ModelLoadError) as exc:
-        _err(str(exc))
+    plan = make_plan(args.inputs, options)
+    jobs = plan.jobs
+    refused = [path for path, reason in plan.skipped if OVERWRITES_INPUT in reason]
+    if refused and not jobs:
+        _err(f"every output in {args.output} would overwrite its own input; choose another output folder or a --suffix")
         return EXIT_USAGE
-    try:
-        args.output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
-        return EXIT_FAILURES
-    plan = plan_jobs(args.inputs, options)
-    jobs = plan[0]
-    print(f"imgtrans: {model.describe()} from {label}; {len(jobs)} image(s) -> {args.output}", file=sys.stderr)
+    for root, count in plan.unsearched:
+        print(f"imgtrans: {count} sub-folder{'s' if count != 1 else ''} of {printable(root)} not searched "
+              f"(use --recursive)", file=sys.stderr)
+    for job in plan.renamed:
+        print(f"imgtrans: {printable(job.src)} -> {printable(job.dst.name)} (another input has the same output name)",
+              file=sys.stderr)
+    todo = [job for job in jobs if options.overwrite or not job.dst.exists()]
+
+    model = None
+    if todo:
+        if args.device == "cuda":  # only now that the device will be used, and only then import torch
+            import torch
+
+            if not torch.cuda.is_available():
+                _err("--device cuda: no CUDA GPU is available on this machine (use --device cpu or auto)")
+                return EXIT_USAGE
+        from imgtrans.weights import ModelLoadError, open_model
+
+        try:
+            model, label = open_model(args.model)
+        except (CatalogError, ModelLoadError) as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+        known = _model_facts({}, model.task)
+        known["takes_noise"] = model.takes_noise_level
+        facts = {k: facts[k] if facts[k] is not None else known.get(k) for k in facts}
+    _warn_unused_options(args, label, facts)
+    if model is not None:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
+            return EXIT_FAILURES
+        print(f"imgtrans: {model.describe()} from {label}; {len(jobs)} image(s) -> {args.output}", file=sys.stderr)
+    else:
+        print(f"imgtrans: {label}; {len(jobs)} image(s) -> {args.output}, nothing to convert", file=sys.stderr)
 
     cancel = threading.Event()
-    bar = None
-    if not args.no_progress and jobs:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), unit="img", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}, {rate_fmt}]")
+    bar = _ProgressBar(len(todo)) if not args.no_progress and todo else None
     done_fraction: dict[int, float] = {}
 
     def say(text: str) -> None:
@@ -240,7 +342,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     summary = None
     try:
-        for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=plan):
+        for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=(plan.jobs, plan.skipped)):
             if event.kind == "progress":
                 advance(event.index, event.fraction)
             elif event.kind == "done":
@@ -248,8 +350,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 if args.verbose:
                     say(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)")
             elif event.kind == "skipped":
-                if event.dst is not None:
-                    advance(event.index, 1.0)
                 say(f"skipped: {printable(event.src)}: {printable(event.message)}")
             elif event.kind == "failed":
                 if event.dst is not None:
@@ -287,6 +387,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if (summary.failed or summary.stopped) else EXIT_OK
 
 
+def _warn_unused_options(args: argparse.Namespace, label: str, facts: dict) -> None:
+    """One line per option that does nothing with this model, and a noise level above what the
+    model was trained on."""
+    def warn(text: str) -> None:
+        print(f"imgtrans: {printable(text)}", file=sys.stderr)
+
+    if args.noise_level is not None:
+        if facts["takes_noise"] is False:
+            warn(f"--noise-level has no effect on {label} (it takes no noise level)")
+        elif facts["takes_noise"] and facts["sigma_max"] is not None and args.noise_level > facts["sigma_max"]:
+            warn(f"warning: --noise-level {args.noise_level:g} is above the noise {label} was trained on "
+                 f"(sigma 0-{facts['sigma_max']:g}); expect over-smoothed or odd results")
+    if args.style_size is not None and facts["task"] is not None and facts["task"] != "style":
+        warn(f"--style-size has no effect on {label} (not a style model)")
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from imgtrans.backends import calibrate, calibration_path
     from imgtrans.catalog import CatalogError
@@ -316,7 +432,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the command's own usage, not the top-level one, for a typo in its options
+            own = parser.commands.get(args.command) if args.command else None
+            (own or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # usage errors (exit 2) and --help/--version (exit 0) as return codes
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -78,7 +78,8 @@ def test_never_overwrites_inputs(tmp_path, tiny_models, capsys):
     write_rgb(src / "a.png")
     before = (src / "a.png").read_bytes()
     code = main(["convert", str(src), "-o", str(src), "-m", str(tiny_models["denoise"]), "--overwrite", "--no-progress"])
-    assert code == 1 and "would overwrite an input" in capsys.readouterr().err
+    # every output would replace its input: a usage error, caught before anything runs
+    assert code == 2 and "choose another output folder or a --suffix" in capsys.readouterr().err
     assert (src / "a.png").read_bytes() == before
     code = main(["convert", str(src / "a.png"), "-o", str(src), "-m", str(tiny_models["denoise"]), "--suffix", "_clean", "--no-progress"])
     assert code == 0 and (src / "a_clean.png").exists() and (src / "a.png").read_bytes() == before
@@ -203,5 +204,6 @@ def test_cli_subprocess_exit_codes_and_no_traceback(tmp_path, tiny_models):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "failures:" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(tmp_path / "missing"), "-o",
-                           str(tmp_path / "o"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True, env=env)
-    assert proc.returncode == 1 and "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
+                           str(tmp_path / "o2"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o2").exists()
