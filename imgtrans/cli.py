@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from imgtrans import __version__
-from imgtrans.cli_args import pixels_or_zero, positive_int, printable
+from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -236,8 +236,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if not 1 <= args.jpeg_quality <= 100:
         _err("--jpeg-quality must be between 1 and 100")
         return EXIT_USAGE
-    if args.noise_level is not None and not 0 <= args.noise_level <= 100:
-        _err(f"--noise-level must be between 0 and 100 (noise sigma on the 0-255 scale), got {args.noise_level:g}")
+    if noise_level_problem(args.noise_level):
+        _err(noise_level_problem(args.noise_level))
         return EXIT_USAGE
     missing = [raw for raw in args.inputs if not Path(raw).expanduser().exists()]
     if missing:

@@ -34,3 +34,10 @@ def pixels_or_zero(text: str) -> int:
     if value < 0 or 0 < value < 16:
         raise argparse.ArgumentTypeError(f"must be 0 or at least 16 pixels, got {value}")
     return value
+
+
+def noise_level_problem(value: float | None) -> str | None:
+    """Why ``--noise-level value`` is unusable (outside 0-100 or NaN), or ``None`` when it is fine."""
+    if value is not None and not 0 <= value <= 100:  # NaN fails both comparisons
+        return f"--noise-level must be between 0 and 100 (noise sigma on the 0-255 scale), got {value:g}"
+    return None

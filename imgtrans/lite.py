@@ -36,7 +36,7 @@ import numpy as np
 
 from imgtrans import __version__
 from imgtrans.channels import DEFAULT_STYLE_SIZE
-from imgtrans.cli_args import pixels_or_zero, positive_int, printable
+from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,8 @@ def process_image(model: LiteModel, img, *, out_format: str | None, tile: int | 
     from imgtrans.channels import (DEFAULT_STYLE_SIZE, at_work_size, direct_bits, merge_planes, model_planes,
                                    with_pixels, work_size)
 
+    if model.takes_noise_level and noise_level == 0 and model.scale == 1:
+        return img  # noise level 0: nothing to remove (as the torch engine)
     long_side = (DEFAULT_STYLE_SIZE if style_size is None else style_size) if model.task == "style" else 0
     if work_size(img.height, img.width, long_side) is not None:
         return at_work_size(img, long_side, lambda small: process_image(
@@ -362,6 +364,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     if not 1 <= args.jpeg_quality <= 100:
         _err("--jpeg-quality must be between 1 and 100")
+        return EXIT_USAGE
+    if noise_level_problem(args.noise_level):
+        _err(noise_level_problem(args.noise_level))
         return EXIT_USAGE
     model = find_model(args.model, args.models_dir)
     model.threads = args.threads

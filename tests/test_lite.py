@@ -112,6 +112,11 @@ def test_lite_cli_writes_images(lite_dir, tmp_path):
     assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o2"), "--model", "nope"]) == 2
     index = json.loads((lite_dir / "index.json").read_text())
     assert index["models"]["tiny-denoise_map"]["takes_noise_level"] is True
+    # noise level: 0-100 only; 0 means nothing to remove, as in the torch engine
+    assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o3"), "--model",
+                      "tiny-denoise_map", "--noise-level", "-5"]) == 2
+    img = read_image(src)
+    assert lite.process_image(lite.find_model("tiny-denoise_map", lite_dir), img, out_format=".png", noise_level=0) is img
 
 
 def test_importing_lite_does_not_import_torch(lite_dir):
