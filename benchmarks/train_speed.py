@@ -89,7 +89,7 @@ class RefPool:
 def reference_cyclegan(cfg, folder_a: Path, folder_b: Path, iters: int):
     """Yields the wall time of each iteration."""
     files_a, files_b = sorted(folder_a.iterdir()), sorted(folder_b.iterdir())
-    G_A, G_B = ResnetGenerator(3, 3, cfg.ngf, cfg.n_blocks), ResnetGenerator(3, 3, cfg.ngf, cfg.n_blocks)
+    G_A, G_B = (ResnetGenerator(3, 3, cfg.ngf, cfg.n_blocks, upsample=cfg.upsample) for _ in range(2))
     D_A, D_B = NLayerDiscriminator(3, cfg.ndf, 3), NLayerDiscriminator(3, cfg.ndf, 3)
     opt_G = torch.optim.Adam(list(G_A.parameters()) + list(G_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(list(D_A.parameters()) + list(D_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
