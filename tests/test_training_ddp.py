@@ -25,7 +25,11 @@ def _losses(run: Path) -> list[list[float]]:
 def test_two_gloo_processes_match_single_process(tmp_path, isolated_home):
     a, b = make_folder(tmp_path / "A", seed=1), make_folder(tmp_path / "B", seed=2)
     common = ["--domain-a", a, "--domain-b", b, *TINY_ARGS, "--steps", "3", "--batch-size", "2", "--no-export",
-              "--gan-mode", "wgangp"]  # fmt: skip  (WGAN-GP: the double backward must work under DDP too)
+              "--gan-mode", "wgangp", "--upsample", "deconv"]  # fmt: skip  (WGAN-GP: the double backward must work under DDP too)
+    # The transposed-conv generator: its runs agree to 1e-4 for all 3 steps. With the default resize + conv
+    # generator they agree to float rounding for 2 steps, then drift by up to 0.5 % at step 3 (measured):
+    # Adam divides each gradient by its running size, so rounding in near-zero gradients becomes whole
+    # steps. This test is about the distributed machinery, so it takes the architecture that shows it.
     env = dict(os.environ, OMP_NUM_THREADS="1")
     single = subprocess.run([sys.executable, "-m", "imgtrans.training.cli", *map(str, common), "--name", "one"],
                             capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)  # fmt: skip
