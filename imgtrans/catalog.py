@@ -126,6 +126,16 @@ def _user(folder: Path, problems: list[tuple[Path, str]] | None = None) -> list[
     return entries
 
 
+def takes_noise_input(meta: dict[str, str]) -> bool | None:
+    """Whether a model with this safetensors metadata has a noise-level (strength) input, from its
+    ``hparams``; ``None`` when the metadata does not say."""
+    try:
+        hp = json.loads(meta["hparams"])
+    except (KeyError, ValueError):
+        return None
+    return bool(hp.get("noise_map", False)) if isinstance(hp, dict) else None
+
+
 def user_model_problems() -> list[tuple[Path, str]]:
     """``(file, reason)`` for each file in the user models folder that :func:`list_models` leaves out
     because it cannot be read as a model."""

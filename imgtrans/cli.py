@@ -186,13 +186,9 @@ def _model_facts(meta: dict[str, str], task: str = "") -> dict:
     (None: not recorded)."""
     import re
 
-    facts: dict = {"task": meta.get("task") or task or None, "takes_noise": None, "sigma_max": None}
-    try:
-        hp = json.loads(meta["hparams"]) if "hparams" in meta else None
-    except ValueError:
-        hp = None
-    if isinstance(hp, dict):
-        facts["takes_noise"] = bool(hp.get("noise_map", False))
+    from imgtrans.catalog import takes_noise_input
+
+    facts: dict = {"task": meta.get("task") or task or None, "takes_noise": takes_noise_input(meta), "sigma_max": None}
     for key in ("noise", "train_options"):  # recorded as {"sigma": [lo, hi]}
         try:
             sigma = json.loads(meta.get(key) or "{}").get("sigma")
@@ -313,9 +309,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         except (CatalogError, ModelLoadError) as exc:
             _err(str(exc))
             return EXIT_USAGE
-        known = _model_facts({}, model.task)
-        known["takes_noise"] = model.takes_noise_level
-        facts = {k: facts[k] if facts[k] is not None else known.get(k) for k in facts}
+        facts["task"] = facts["task"] or model.task  # the loaded model fills what the metadata did not say
+        if facts["takes_noise"] is None:
+            facts["takes_noise"] = model.takes_noise_level
     _warn_unused_options(args, label, facts)
     if model is not None:
         try:

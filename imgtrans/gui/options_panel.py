@@ -6,7 +6,6 @@ The catalog is read without torch (safetensors headers only), so filling the lis
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -16,7 +15,7 @@ from PySide6.QtWidgets import (
     QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata
+from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata, takes_noise_input
 from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.engine import ConvertOptions
 from imgtrans.gui.qtcompat import emit
@@ -36,10 +35,9 @@ def takes_noise_level(entry: CatalogEntry | None) -> bool:
     if entry is None or entry.path.suffix.lower() != ".safetensors":
         return False
     try:
-        hp = json.loads(read_safetensors_metadata(entry.path).get("hparams", "{}"))
+        return bool(takes_noise_input(read_safetensors_metadata(entry.path)))
     except (OSError, ValueError):
         return False
-    return bool(isinstance(hp, dict) and hp.get("noise_map"))
 
 
 def _combo(labels: dict[str, str]) -> QComboBox:
