@@ -302,11 +302,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
             if not torch.cuda.is_available():
                 _err("--device cuda: no CUDA GPU is available on this machine (use --device cpu or auto)")
                 return EXIT_USAGE
-        from imgtrans.weights import ModelLoadError, open_model
+        from imgtrans.weights import ModelLoadError, load_found
 
         try:
-            model, label = open_model(args.model)
-        except (CatalogError, ModelLoadError) as exc:
+            model, label = load_found(found)
+        except ModelLoadError as exc:
             _err(str(exc))
             return EXIT_USAGE
         facts["task"] = facts["task"] or model.task  # the loaded model fills what the metadata did not say

@@ -372,9 +372,16 @@ def open_model(ref: str) -> tuple[LoadedModel, str]:
 
     Raises :class:`~imgtrans.catalog.CatalogError` (unknown id, listing the available ones) or
     :class:`ModelLoadError`."""
-    from imgtrans.catalog import CatalogEntry, find_model
+    from imgtrans.catalog import find_model
 
-    found = find_model(ref)
+    return load_found(find_model(ref))
+
+
+def load_found(found) -> tuple[LoadedModel, str]:
+    """:func:`open_model` for what :func:`~imgtrans.catalog.find_model` already returned (a catalog
+    entry or a file path), so a caller that looked the model up does not scan the catalog again."""
+    from imgtrans.catalog import CatalogEntry
+
     if isinstance(found, CatalogEntry):
         model = load_model(found.path)
         if found.source == "bundled":  # the catalog names bundled models (outputs record these)
@@ -395,6 +402,7 @@ __all__ = [
     "ModelLoadError",
     "load_model",
     "open_model",
+    "load_found",
     "save_model",
     "read_safetensors_metadata",
     "unwrap_state_dict",
