@@ -1,6 +1,7 @@
 # Shared by the recipes: paths, the Python to use, data fetch. Source it; do not run it.
 # Environment knobs: PY (python with imgtrans installed, default .venv/bin/python), IMGTRANS_DATA
-# (data cache, default ~/.cache/imgtrans/data), DEVICE (auto|cpu|cuda), NICE (1 = low CPU priority).
+# (data cache, default ~/.cache/imgtrans/data), DEVICE (auto|cpu|cuda), NICE (1 = low CPU priority),
+# THREADS (torch's CPU threads; 1 when two recipes share a 2-core machine, see README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,6 +11,7 @@ DEVICE="${DEVICE:-auto}"
 OUT="$ROOT/resources/models"
 RUN=("$PY" -m imgtrans.training.cli)
 if [ "${NICE:-0}" = 1 ]; then RUN=(nice -n 19 "${RUN[@]}"); fi
+if [ -n "${THREADS:-}" ]; then export OMP_NUM_THREADS="$THREADS"; fi
 
 fetch() { python3 "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
 domain() { python3 "$ROOT/training/make_domain.py" --src "$DATA/$1" --out "$DATA/domains/$2" --prefix "${@:3}"; }
