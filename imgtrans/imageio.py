@@ -41,7 +41,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image as PILImage
@@ -75,9 +75,12 @@ _SOFTWARE = 0x0131
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _EXIF_HEADER = b"Exif\x00\x00"
+#: Exif sub-IFD PixelXDimension, PixelYDimension: the image's size, kept equal to the output's.
+_PIXEL_DIMENSIONS = (0xA002, 0xA003)
 #: XMP: imgtrans's own namespace (the provenance record) and those it reads.
 _XMP_NS = b"http://ns.imgtrans.invalid/xmp/1.0/"
 _XMP_TIFF_NS = b"http://ns.adobe.com/tiff/1.0/"
+_XMP_EXIF_NS = b"http://ns.adobe.com/exif/1.0/"
 _XMP_RDF_NS = b"http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _PNG_XMP_KEY = "XML:com.adobe.xmp"
 #: Largest XMP packet one JPEG APP1 segment holds (65533 minus the namespace header).
@@ -370,13 +373,33 @@ def _icc_for(icc: bytes | None, gray: bool) -> bytes | None:
     return bytes(icc)
 
 
-def _reset_orientation_tag(buf: bytearray, base: int = 0) -> None:
-    """Set the IFD0 Orientation tag of the TIFF structure at ``buf[base:]`` to 1, in place.
+def _ifd_entries(buf: bytearray, endian: str, base: int, ifd: int) -> Iterator[tuple[int, int, int, int]]:
+    """(tag, type, count, entry offset) of each entry of the IFD at ``buf[base + ifd:]``."""
+    (count,) = struct.unpack_from(endian + "H", buf, base + ifd)
+    for i in range(count):
+        entry = base + ifd + 2 + 12 * i
+        tag, typ, n = struct.unpack_from(endian + "HHI", buf, entry)
+        yield tag, typ, n, entry
+
+
+def _set_int_entry(buf: bytearray, endian: str, entry: int, typ: int, n: int, value: int) -> None:
+    """Store ``value`` in a one-value SHORT (3) or LONG (4) entry, in place; ValueError if it cannot."""
+    if n != 1 or typ not in (3, 4) or (typ == 3 and value > 0xFFFF):
+        raise ValueError("unexpected tag type")
+    if typ == 3:
+        struct.pack_into(endian + "HH", buf, entry + 8, value, 0)
+    else:
+        struct.pack_into(endian + "I", buf, entry + 8, value)
+
+
+def _patch_exif_in_place(buf: bytearray, base: int = 0, size: tuple[int, int] | None = None) -> None:
+    """Set the IFD0 Orientation tag of the TIFF structure at ``buf[base:]`` to 1, and with ``size``
+    (width, height) the Exif sub-IFD's PixelXDimension/PixelYDimension to it, in place.
 
     Works for TIFF files (base 0) and EXIF blocks (base 6, after ``Exif\0\0``).
     Every other byte is left alone, which keeps maker notes and other
     offset-sensitive data intact.  Raises ValueError/struct.error if the
-    structure is malformed or the tag has an unexpected type.
+    structure is malformed or a tag has an unexpected type.
     """
     endian = {b"II": "<", b"MM": ">"}.get(bytes(buf[base : base + 2]))
     if endian is None:
@@ -384,21 +407,24 @@ def _reset_orientation_tag(buf: bytearray, base: int = 0) -> None:
     magic, ifd = struct.unpack_from(endian + "HI", buf, base + 2)
     if magic != 42:
         raise ValueError("bad TIFF magic")
-    (count,) = struct.unpack_from(endian + "H", buf, base + ifd)
-    for i in range(count):
-        entry = base + ifd + 2 + 12 * i
-        tag, typ, n = struct.unpack_from(endian + "HHI", buf, entry)
+    exif_ifd = None
+    for tag, typ, n, entry in _ifd_entries(buf, endian, base, ifd):
         if tag == _ORIENTATION:
-            if typ != 3 or n != 1:
-                raise ValueError("unexpected Orientation tag type")
-            struct.pack_into(endian + "H", buf, entry + 8, 1)
-            return
+            _set_int_entry(buf, endian, entry, typ, n, 1)
+        elif tag == _EXIF_IFD and n == 1 and typ in (4, 13):
+            (exif_ifd,) = struct.unpack_from(endian + "I", buf, entry + 8)
+    if size is None or exif_ifd is None:
+        return
+    for tag, typ, n, entry in _ifd_entries(buf, endian, base, exif_ifd):
+        if tag in _PIXEL_DIMENSIONS:
+            _set_int_entry(buf, endian, entry, typ, n, size[_PIXEL_DIMENSIONS.index(tag)])
 
 
-def _exif_reset_orientation(raw: bytes) -> bytes:
-    """Copy of an EXIF block with Orientation set to 1 (see _reset_orientation_tag)."""
+def _exif_reset_orientation(raw: bytes, size: tuple[int, int] | None = None) -> bytes:
+    """Copy of an EXIF block with Orientation set to 1 and, with ``size`` (width, height), the
+    pixel dimensions set to it (see _patch_exif_in_place)."""
     buf = bytearray(raw if raw.startswith(_EXIF_HEADER) else _EXIF_HEADER + raw)
-    _reset_orientation_tag(buf, len(_EXIF_HEADER))
+    _patch_exif_in_place(buf, len(_EXIF_HEADER), size)
     return bytes(buf)
 
 
@@ -453,13 +479,31 @@ def _xmp_prefixes(xmp: bytes, namespace: bytes) -> set[bytes]:
     return set(re.findall(rb"xmlns:([\w.-]+)\s*=\s*" + quoted, xmp))
 
 
+def _xmp_set_values(xmp: bytes, values: dict[tuple[bytes, bytes, bytes], int]) -> bytes:
+    """*xmp* with each property given as (namespace, usual prefix, name) -> integer set to that value
+    wherever it appears (attribute or element form, any prefix bound to the namespace)."""
+    for (namespace, usual, prop), value in values.items():
+        new = str(value).encode()
+        for prefix in _xmp_prefixes(xmp, namespace) | {usual}:
+            name = re.escape(prefix) + b":" + re.escape(prop)
+            xmp = re.sub(rb"(\s" + name + rb"\s*=\s*)([\"'])\s*\d+\s*\2", rb"\g<1>\g<2>" + new + rb"\g<2>", xmp)
+            xmp = re.sub(rb"(<" + name + rb"(?:\s[^>]*)?>)\s*\d+\s*(</" + name + rb"\s*>)", rb"\g<1>" + new + rb"\g<2>", xmp)
+    return xmp
+
+
 def _xmp_reset_orientation(xmp: bytes) -> bytes:
     """*xmp* with every tiff:Orientation value (attribute or element form) set to 1."""
-    for prefix in _xmp_prefixes(xmp, _XMP_TIFF_NS) | {b"tiff"}:
-        name = re.escape(prefix) + rb":Orientation"
-        xmp = re.sub(rb"(\s" + name + rb"\s*=\s*)([\"'])\s*\d+\s*\2", rb"\g<1>\g<2>1\g<2>", xmp)
-        xmp = re.sub(rb"(<" + name + rb"(?:\s[^>]*)?>)\s*\d+\s*(</" + name + rb"\s*>)", rb"\g<1>1\g<2>", xmp)
-    return xmp
+    return _xmp_set_values(xmp, {(_XMP_TIFF_NS, b"tiff", b"Orientation"): 1})
+
+
+def _xmp_set_size(xmp: bytes, size: tuple[int, int]) -> bytes:
+    """*xmp* with the image-size properties (exif:PixelX/YDimension, tiff:ImageWidth/Length) set to
+    ``size`` (width, height) where they appear."""
+    w, h = size
+    return _xmp_set_values(xmp, {
+        (_XMP_EXIF_NS, b"exif", b"PixelXDimension"): w, (_XMP_EXIF_NS, b"exif", b"PixelYDimension"): h,
+        (_XMP_TIFF_NS, b"tiff", b"ImageWidth"): w, (_XMP_TIFF_NS, b"tiff", b"ImageLength"): h,
+    })
 
 
 def _xmp_record_patterns(xmp: bytes) -> list[re.Pattern[bytes]]:
@@ -511,9 +555,14 @@ def _xmp_read_record(xmp: bytes) -> str | None:
     return None
 
 
-def _output_xmp(xmp: bytes | None, text: str | None) -> bytes | None:
-    """XMP for the output: tiff:Orientation 1, no stale imgtrans record, plus *text* as the record if given."""
-    out = _xmp_strip_record(_xmp_reset_orientation(bytes(xmp))) if xmp else None
+def _output_xmp(xmp: bytes | None, text: str | None, size: tuple[int, int] | None = None) -> bytes | None:
+    """XMP for the output: tiff:Orientation 1, the image size set to ``size`` (width, height) where the
+    packet states one, no stale imgtrans record, plus *text* as the record if given."""
+    out = None
+    if xmp:
+        out = _xmp_strip_record(_xmp_reset_orientation(bytes(xmp)))
+        if size is not None:
+            out = _xmp_set_size(out, size)
     if text is not None:
         out = _xmp_add_record(out, text)
     return out or None
@@ -811,7 +860,7 @@ def _decode_16bit_cv2(dec: _Decoded) -> tuple[np.ndarray, np.ndarray | None] | N
         if dec.tiff_orientation != 1:  # OpenCV may or may not rotate; make it not
             buf = bytearray(data)
             try:
-                _reset_orientation_tag(buf)
+                _patch_exif_in_place(buf)
             except (ValueError, struct.error):
                 return None
             data = bytes(buf)
@@ -1112,8 +1161,9 @@ def _checked_arrays(img: Image) -> tuple[np.ndarray, np.ndarray | None]:
     return px, alpha
 
 
-def _output_exif(exif: bytes | None, mark_software: bool) -> bytes | None:
-    """EXIF for the output: Orientation 1, plus Software "imgtrans" if *mark_software*.
+def _output_exif(exif: bytes | None, mark_software: bool, size: tuple[int, int] | None = None) -> bytes | None:
+    """EXIF for the output: Orientation 1, the pixel dimensions set to ``size`` (width, height) where
+    the block states them, plus Software "imgtrans" if *mark_software*.
 
     Every other tag is kept as it is (ImageDescription, the caption, included),
     except a provenance record that an earlier imgtrans wrote into
@@ -1129,7 +1179,7 @@ def _output_exif(exif: bytes | None, mark_software: bool) -> bytes | None:
         legacy = obj is not None and _is_legacy_record(obj)
         if not mark_software and not legacy:
             try:  # byte-exact copy: keeps maker notes and other offset-sensitive data
-                return _exif_reset_orientation(exif)
+                return _exif_reset_orientation(exif, size)
             except (ValueError, struct.error):
                 pass
         if obj is not None and legacy:
@@ -1142,6 +1192,12 @@ def _output_exif(exif: bytes | None, mark_software: bool) -> bytes | None:
         obj[_ORIENTATION] = 1
     if mark_software:
         obj[_SOFTWARE] = "imgtrans"
+    if size is not None:
+        with contextlib.suppress(Exception):
+            sub = obj.get_ifd(_EXIF_IFD)
+            for tag, value in zip(_PIXEL_DIMENSIONS, size):
+                if tag in sub:
+                    sub[tag] = value
     try:
         return obj.tobytes()
     except Exception:
@@ -1299,6 +1355,7 @@ def _encode_bmp_rgba(arr: np.ndarray, dpi: Any) -> bytes:
 def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] | None) -> bytes:
     px, alpha = _checked_arrays(img)
     gray = px.shape[2] == 1
+    size = (px.shape[1], px.shape[0])  # metadata that states the image's size must state the output's
     text = None if provenance is None else json.dumps({str(k): str(v) for k, v in provenance.items()}, sort_keys=True)
     dpi = img.dpi if img.dpi and all(np.isfinite(d) and d > 0 for d in img.dpi) else None
     bits = 16 if img.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
@@ -1316,14 +1373,14 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
             a = np.clip(np.nan_to_num(alpha.astype(np.float32)), 0.0, 1.0)[:, :, None]
             scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(px.dtype, 1.0)
             px = px.astype(np.float32) / np.float32(scale) * a + (1.0 - a)
-        exif = _output_exif(img.exif, text is not None)
+        exif = _output_exif(img.exif, text is not None, size)
         if exif and len(exif) > 65533:
             _log.warning("EXIF block too large for JPEG (%d bytes); dropping it", len(exif))
             exif = None
-        xmp = _output_xmp(img.xmp, text)
+        xmp = _output_xmp(img.xmp, text, size)
         if xmp and len(xmp) > _JPEG_XMP_LIMIT and text is not None:
             _log.warning("XMP packet too large for JPEG with the imgtrans record; storing it without the record")
-            xmp = _output_xmp(img.xmp, None)
+            xmp = _output_xmp(img.xmp, None, size)
         if xmp and len(xmp) > _JPEG_XMP_LIMIT:
             _log.warning("XMP packet too large for JPEG (%d bytes); dropping it", len(xmp))
             xmp = None
@@ -1348,15 +1405,15 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
     arr = np.concatenate(channels, axis=2) if len(channels) > 1 else channels[0]
 
     if fmt == "PNG":
-        return _encode_png(arr, _icc_for(img.icc_profile, gray), _output_exif(img.exif, False), dpi, text,
-                           _output_xmp(img.xmp, None))
+        return _encode_png(arr, _icc_for(img.icc_profile, gray), _output_exif(img.exif, False, size), dpi, text,
+                           _output_xmp(img.xmp, None, size))
     if fmt == "TIFF":
         if bits == 16 and arr.shape[2] == 2:
             # Pillow cannot read 16-bit grey+alpha TIFF; store it as RGBA (no precision lost).
             arr = arr[:, :, [0, 0, 0, 1]]
             gray = False
-        exif = _output_exif(img.exif, text is not None)
-        return _encode_tiff(arr, _icc_for(img.icc_profile, gray), exif, dpi, _output_xmp(img.xmp, text))
+        exif = _output_exif(img.exif, text is not None, size)
+        return _encode_tiff(arr, _icc_for(img.icc_profile, gray), exif, dpi, _output_xmp(img.xmp, text, size))
     if fmt == "WEBP":  # no grey mode in WebP; lossless so nothing is lost
         if gray:
             arr = arr[:, :, [0, 0, 0, 1]] if arr.shape[2] == 2 else np.repeat(arr, 3, axis=2)
@@ -1364,8 +1421,8 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
         # than the defaults and the files are within 1% of their size.
         kwargs = {"lossless": True, "exact": True, "quality": 20, "method": 1}
         icc = _icc_for(img.icc_profile, False)
-        exif = _output_exif(img.exif, text is not None)
-        xmp = _output_xmp(img.xmp, text)
+        exif = _output_exif(img.exif, text is not None, size)
+        xmp = _output_xmp(img.xmp, text, size)
         if icc:
             kwargs["icc_profile"] = icc
         if exif:

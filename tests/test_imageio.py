@@ -919,3 +919,51 @@ def test_resize_alpha():
     assert up[:, :6].max() < 0.05 and up[:, -6:].min() > 0.95
     down = iio.resize_alpha(np.ones((40, 40), np.float32), 5, 7)
     np.testing.assert_allclose(down, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tiff"])
+@pytest.mark.parametrize("with_record", [True, False])
+def test_size_fields_follow_the_output_size(tmp_path, ext, with_record):
+    # Camera files state the image size in EXIF (PixelX/YDimension) and XMP; after x4
+    # super-resolution those must say the output's size, not the source's. Orientation 6: the
+    # stored 24x16 source is 16 wide and 24 high once upright, and the fields are the upright size.
+    ex = PILImage.Exif()
+    ex[0x010F] = "Acme"
+    ex[0x0112] = 6
+    ex.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16, 0x9003: "2024:05:01 10:00:00"})
+    xmp = xmp_packet(6).replace(b' xmp:Rating="4"', b' xmp:Rating="4" xmlns:exif="http://ns.adobe.com/exif/1.0/"'
+                                 b' exif:PixelXDimension="24" tiff:ImageWidth="24"')
+    xmp = xmp.replace(b"  </rdf:Description>", b"   <exif:PixelYDimension>16</exif:PixelYDimension>\n  </rdf:Description>")
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "cam.jpg", quality=95, exif=ex.tobytes(), xmp=xmp)
+    src = read_image(tmp_path / "cam.jpg")
+    assert src.pixels.shape == (24, 16, 3)
+    big = np.repeat(np.repeat(src.pixels, 4, axis=0), 4, axis=1)  # what x4 SR gives: 64 wide, 96 high
+    img = Image(big, None, 8, src.icc_profile, src.exif, src.source_format, dpi=src.dpi, xmp=src.xmp)
+    out = write_image(img, tmp_path / f"o.{ext}", provenance={"model": "sr"} if with_record else None)
+
+    pim = pil_open(out)
+    sub = pim.getexif().get_ifd(0x8769)
+    assert (sub[0xA002], sub[0xA003]) == (64, 96)
+    assert sub[0x9003] == "2024:05:01 10:00:00" and pim.getexif()[0x010F] == "Acme"
+    root = ElementTree.fromstring(pim.info["xmp"])
+    exif_ns, tiff_ns = "{http://ns.adobe.com/exif/1.0/}", "{http://ns.adobe.com/tiff/1.0/}"
+    desc = next(d for d in root.iter(f"{{{RDF_NS}}}Description") if d.get(f"{exif_ns}PixelXDimension"))
+    assert desc.get(f"{exif_ns}PixelXDimension") == "64" and desc.get(f"{tiff_ns}ImageWidth") == "64"
+    assert [el.text for el in root.iter(f"{exif_ns}PixelYDimension")] == ["96"]
+    assert xmp_facts(pim.info["xmp"])["rating"] == "4"
+
+
+def test_exif_size_patch_keeps_every_other_byte():
+    # The in-place path (no provenance, PNG): only the two size values change.
+    ex = PILImage.Exif()
+    ex[0x010F] = "Acme"
+    ex.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16})
+    raw = ex.tobytes()
+    raw = raw if raw.startswith(b"Exif\0\0") else b"Exif\0\0" + raw
+    out = iio._output_exif(raw, False, (640, 480))
+    assert len(out) == len(raw) and sum(a != b for a, b in zip(out, raw)) <= 4
+    sub = exif_of(out).get_ifd(0x8769)
+    assert (sub[0xA002], sub[0xA003]) == (640, 480)
+    assert iio._output_exif(raw, False, (70000, 480)) is not None  # too big for SHORT: re-encoded, not lost
+    sub = exif_of(iio._output_exif(raw, False, (70000, 480))).get_ifd(0x8769)
+    assert (sub[0xA002], sub[0xA003]) == (70000, 480)
