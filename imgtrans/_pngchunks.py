@@ -173,6 +173,7 @@ def encode_png(
     chunks: Iterable[bytes] = (),
     *,
     compress_level: int = 6,
+    strategy: int = zlib.Z_DEFAULT_STRATEGY,
     band_bytes: int = 4 << 20,
 ) -> bytes:
     """Encode an image array as a complete PNG stream.
@@ -181,9 +182,10 @@ def encode_png(
     2 (grey+alpha), 3 (RGB) or 4 (RGBA); alpha is straight (not
     premultiplied).  ``chunks`` are serialised ancillary chunks placed after
     ``IHDR`` and before ``IDAT``.  Rows are filtered in bands of about
-    ``band_bytes`` to bound memory use.
+    ``band_bytes`` to bound memory use.  ``strategy``: zlib's (``zlib.Z_RLE`` is
+    much faster on photos for about the same size).
     """
-    return bytes(encode_png_buffer(array, chunks, compress_level=compress_level, band_bytes=band_bytes))
+    return bytes(encode_png_buffer(array, chunks, compress_level=compress_level, strategy=strategy, band_bytes=band_bytes))
 
 
 def encode_png_buffer(
@@ -191,6 +193,7 @@ def encode_png_buffer(
     chunks: Iterable[bytes] = (),
     *,
     compress_level: int = 6,
+    strategy: int = zlib.Z_DEFAULT_STRATEGY,
     band_bytes: int = 4 << 20,
 ) -> bytearray:
     """:func:`encode_png` into one growing buffer: IDAT chunks are appended as the compressor
@@ -222,7 +225,7 @@ def encode_png_buffer(
             out.extend(make_chunk(b"IDAT", bytes(pending[:step])))
             del pending[:step]
 
-    comp = zlib.compressobj(compress_level)
+    comp = zlib.compressobj(compress_level, zlib.DEFLATED, 15, 8, strategy)
     rows_per_band = max(1, band_bytes // lines.shape[1])
     prev = np.zeros(lines.shape[1], np.uint8)
     for y in range(0, h, rows_per_band):

@@ -1210,36 +1210,19 @@ def _pil_image(arr: np.ndarray) -> PILImage.Image:
     return PILImage.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
 
 
-# 8-bit images at least this large go through the band-wise encoder: Pillow would first copy the
-# pixels into its own 4-bytes-per-pixel buffer (1.1 GB for a 16384x16384 RGB image)
+# 8-bit images at least this large go through the band-wise encoder, whose peak is the file's size:
+# OpenCV first needs a BGR copy of the pixels (768 MB for a 16384x16384 RGB image)
 _LARGE_PNG_BYTES = 256 << 20
 
 
 def _encode_png(
     arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, text: str | None, xmp: bytes | None = None
 ) -> bytes:
-    if arr.dtype == np.uint8 and arr.nbytes < _LARGE_PNG_BYTES:
-        from PIL.PngImagePlugin import PngInfo
+    """PNG of a uint8/uint16 (H, W, 1-4) array with the given metadata chunks.
 
-        kwargs: dict[str, Any] = {}
-        if text is not None or xmp:
-            info = PngInfo()
-            if text is not None:
-                info.add_text("imgtrans", text)
-            if xmp:
-                info.add_itxt(_PNG_XMP_KEY, xmp)
-            kwargs["pnginfo"] = info
-        if icc:
-            kwargs["icc_profile"] = icc
-        if exif:
-            kwargs["exif"] = exif
-        if dpi:
-            kwargs["dpi"] = dpi
-        buf = io.BytesIO()
-        # zlib level 3: ~2.5x faster than Pillow's default 6 for ~10% larger files
-        _pil_image(arr).save(buf, format="PNG", compress_level=3, **kwargs)
-        return buf.getvalue()
-
+    Deflate runs with zlib's run-length strategy after per-row adaptive filtering: on photos and
+    paintings it encodes ~40 % faster than level 3 with the default strategy (~3.5x faster than
+    Pillow's default level 6) for files 0-7 % larger (benchmarks/png_encode.py)."""
     chunks = []
     if icc:
         chunks.append(_pngchunks.iccp_chunk(icc))
@@ -1251,9 +1234,9 @@ def _encode_png(
         chunks.append(_pngchunks.text_chunk("imgtrans", text))
     if xmp:  # uncompressed iTXt: keyword, compression flag and method, empty language and translated keyword
         chunks.append(_pngchunks.make_chunk(b"iTXt", _PNG_XMP_KEY.encode("latin-1") + b"\0\0\0\0\0" + xmp))
-    if arr.dtype == np.uint8:  # large 8-bit image: filtered and compressed band by band
-        return _pngchunks.encode_png_buffer(arr, chunks, compress_level=3)  # type: ignore[return-value]
-    if arr.shape[2] != 2:  # OpenCV is much faster; it cannot do grey+alpha
+    if arr.dtype == np.uint8 and arr.nbytes >= _LARGE_PNG_BYTES:  # filtered and compressed band by band
+        return _pngchunks.encode_png_buffer(arr, chunks, compress_level=3, strategy=zlib.Z_RLE)  # type: ignore[return-value]
+    if arr.shape[2] != 2:  # OpenCV's libpng is the fastest; it cannot do grey+alpha
         try:
             import cv2
         except ImportError:
@@ -1261,10 +1244,11 @@ def _encode_png(
         else:
             c = arr.shape[2]
             bgr = arr[:, :, ::-1] if c == 3 else (arr[:, :, [2, 1, 0, 3]] if c == 4 else arr[:, :, 0])
-            ok, enc = cv2.imencode(".png", np.ascontiguousarray(bgr))
+            params = [cv2.IMWRITE_PNG_COMPRESSION, 3, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+            ok, enc = cv2.imencode(".png", np.ascontiguousarray(bgr), params)
             if ok:
                 return _pngchunks.insert_chunks(enc.tobytes(), chunks)
-    return _pngchunks.encode_png(arr, chunks)
+    return _pngchunks.encode_png(arr, chunks, compress_level=3, strategy=zlib.Z_RLE)
 
 
 def _encode_tiff(arr: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: Any, xmp: bytes | None = None) -> bytes:

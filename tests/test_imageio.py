@@ -716,9 +716,9 @@ def test_encoder_failure_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError(errno.EIO, "simulated encoder failure")
 
-    monkeypatch.setattr(PILImage.Image, "save", boom)
+    monkeypatch.setattr(PILImage.Image, "save", boom)  # JPEG goes through Pillow
     with pytest.raises(ImageWriteError):
-        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.png")
+        write_image(float_img(noise(4, 4, 3) / 255.0), tmp_path / "x.jpg")
     assert list(tmp_path.iterdir()) == []
 
 
