@@ -15,5 +15,7 @@ if [ -n "${THREADS:-}" ]; then export OMP_NUM_THREADS="$THREADS"; fi
 
 fetch() { python3 "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
 domain() { python3 "$ROOT/training/make_domain.py" --src "$DATA/$1" --out "$DATA/domains/$2" --prefix "${@:3}"; }
+# carry_in NAME: continue the run from training/carry/NAME when this machine has nothing newer (carry.py)
+carry_in() { "$PY" "$ROOT/training/carry.py" unpack "$1"; }
 # export NAME FILE...: write the run's generator(s) into resources/models (the catalog points there)
 export_to_resources() { "$PY" -m imgtrans.training.cli export --name "$1" --out "$OUT"; }

