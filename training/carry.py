@@ -65,6 +65,8 @@ def _write_atomically(dest: Path, fill) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
     try:
         fill(tmp)
+        for path in [tmp, *tmp.rglob("*")]:  # mkdtemp and safetensors make owner-only files
+            path.chmod(0o755 if path.is_dir() else 0o644)
         old = dest.parent / f".old-{dest.name}"
         if dest.exists():
             shutil.rmtree(old, ignore_errors=True)
