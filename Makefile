@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m imgtrans convert resources/samples -o demo-output --model sr-x2-quick --overwrite
+	$(PY) -m imgtrans convert resources/samples -o demo-output --model sr-x2 --overwrite
 	@echo "Outputs are in $(CURDIR)/demo-output"
 
 test: $(STAMP)

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgtrans",
         description="Style transfer, super-resolution and denoising with GANs.",
-        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2-quick\n",
+        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--over` must not silently mean --overwrite
     )
