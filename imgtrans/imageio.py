@@ -74,6 +74,7 @@ _IMAGE_DESCRIPTION = 0x010E
 _SOFTWARE = 0x0131
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
+_INTEROP_IFD = 0xA005  # inside the Exif sub-IFD
 _EXIF_HEADER = b"Exif\x00\x00"
 #: Exif sub-IFD PixelXDimension, PixelYDimension: the image's size, kept equal to the output's.
 _PIXEL_DIMENSIONS = (0xA002, 0xA003)
@@ -392,9 +393,12 @@ def _set_int_entry(buf: bytearray, endian: str, entry: int, typ: int, n: int, va
         struct.pack_into(endian + "I", buf, entry + 8, value)
 
 
-def _patch_exif_in_place(buf: bytearray, base: int = 0, size: tuple[int, int] | None = None) -> None:
+def _patch_exif_in_place(buf: bytearray, base: int = 0, size: tuple[int, int] | None = None,
+                         drop_thumbnail: bool = False) -> None:
     """Set the IFD0 Orientation tag of the TIFF structure at ``buf[base:]`` to 1, and with ``size``
-    (width, height) the Exif sub-IFD's PixelXDimension/PixelYDimension to it, in place.
+    (width, height) the Exif sub-IFD's PixelXDimension/PixelYDimension to it, in place. With
+    ``drop_thumbnail`` (EXIF blocks, never TIFF files) IFD0's link to IFD1 is cut: IFD1 is the
+    camera's thumbnail, which shows the source (unrotated), not the output.
 
     Works for TIFF files (base 0) and EXIF blocks (base 6, after ``Exif\0\0``).
     Every other byte is left alone, which keeps maker notes and other
@@ -413,6 +417,9 @@ def _patch_exif_in_place(buf: bytearray, base: int = 0, size: tuple[int, int] | 
             _set_int_entry(buf, endian, entry, typ, n, 1)
         elif tag == _EXIF_IFD and n == 1 and typ in (4, 13):
             (exif_ifd,) = struct.unpack_from(endian + "I", buf, entry + 8)
+    if drop_thumbnail:
+        (count,) = struct.unpack_from(endian + "H", buf, base + ifd)
+        struct.pack_into(endian + "I", buf, base + ifd + 2 + 12 * count, 0)
     if size is None or exif_ifd is None:
         return
     for tag, typ, n, entry in _ifd_entries(buf, endian, base, exif_ifd):
@@ -424,7 +431,7 @@ def _exif_reset_orientation(raw: bytes, size: tuple[int, int] | None = None) -> 
     """Copy of an EXIF block with Orientation set to 1 and, with ``size`` (width, height), the
     pixel dimensions set to it (see _patch_exif_in_place)."""
     buf = bytearray(raw if raw.startswith(_EXIF_HEADER) else _EXIF_HEADER + raw)
-    _patch_exif_in_place(buf, len(_EXIF_HEADER), size)
+    _patch_exif_in_place(buf, len(_EXIF_HEADER), size, drop_thumbnail=True)
     return bytes(buf)
 
 
@@ -445,17 +452,47 @@ def _orientation_value(exif: PILImage.Exif) -> int:
     return value if 1 <= value <= 8 else 1
 
 
+def _text_as_bytes(value: Any) -> Any:
+    """Pillow reads EXIF/TIFF ASCII values as latin-1 text and writes text back as ASCII with '?' for
+    anything else, which turned a UTF-8 "© Jürgen" into "?? J??rgen". Handing it the original bytes
+    (latin-1 is a lossless byte <-> text mapping) makes it write them unchanged. Plain ASCII text
+    stays text: in sub-IFDs, whose tag types Pillow does not know, bytes would be typed UNDEFINED."""
+    return value.encode("latin-1", "replace") if isinstance(value, str) and not value.isascii() else value
+
+
+def _keep_text_bytes(exif: PILImage.Exif) -> None:
+    """In place: every text value of IFD0 and of the Exif/GPS sub-IFDs as its original bytes."""
+    for tag, value in list(exif.items()):
+        if isinstance(value, str):
+            exif[tag] = _text_as_bytes(value)
+    for tag in (_EXIF_IFD, _GPS_IFD):
+        with contextlib.suppress(Exception):
+            sub = exif.get_ifd(tag)
+            for key, value in list(sub.items()):
+                sub[key] = _text_as_bytes(value)
+
+
 def _copy_exif_tags(src: PILImage.Exif) -> PILImage.Exif:
-    """A fresh Exif with only the descriptive IFD0 tags and the Exif/GPS sub-IFDs of *src*."""
+    """A fresh Exif with only the descriptive IFD0 tags and the Exif/GPS sub-IFDs of *src* (the Exif
+    sub-IFD with its Interop sub-IFD), text values as their original bytes."""
     out = PILImage.Exif()
     for tag in _EXIF_IFD0_TAGS:
         if tag in src:
-            out[tag] = src[tag]
+            out[tag] = _text_as_bytes(src[tag])
     for tag in (_EXIF_IFD, _GPS_IFD):
         with contextlib.suppress(Exception):
-            sub = src.get_ifd(tag)
+            sub = {key: _text_as_bytes(value) for key, value in src.get_ifd(tag).items()}
+            if tag == _EXIF_IFD and _INTEROP_IFD in sub:
+                # a plain number here would be the source's file offset, pointing into the new IFD0
+                interop = None
+                with contextlib.suppress(Exception):
+                    interop = {k: _text_as_bytes(v) for k, v in src.get_ifd(_INTEROP_IFD).items()}
+                if interop:
+                    sub[_INTEROP_IFD] = interop
+                else:
+                    del sub[_INTEROP_IFD]
             if sub:
-                out[tag] = dict(sub)
+                out[tag] = sub
     return out
 
 
@@ -521,7 +558,7 @@ def _xmp_strip_record(xmp: bytes) -> bytes:
     for pattern in _xmp_record_patterns(xmp):
         xmp = pattern.sub(b"", xmp)
     ns = re.escape(_XMP_NS)
-    return re.sub(rb"<([\w.-]+):Description\s+\1:about=\"\"\s+xmlns:imgtrans=\"" + ns + rb"\"\s*/>\s*", b"", xmp)
+    return re.sub(rb"<([\w.-]+):Description\s+\1:about=\"[^\"]*\"\s+xmlns:imgtrans=\"" + ns + rb"\"\s*/>\s*", b"", xmp)
 
 
 def _xmp_add_record(xmp: bytes | None, text: str) -> bytes | None:
@@ -539,7 +576,12 @@ def _xmp_add_record(xmp: bytes | None, text: str) -> bytes | None:
         ends = list(re.finditer(rb"</" + re.escape(rdf) + rb":RDF\s*>", xmp))
         if ends:
             at = ends[-1].start()
-            desc = (b"<" + rdf + b":Description " + rdf + b':about="" xmlns:imgtrans="' + _XMP_NS
+            # every top-level rdf:about must be the same (Adobe's XMPCore rejects the packet otherwise)
+            about = re.search(rb"<" + re.escape(rdf) + rb":Description\s[^>]*?" + re.escape(rdf)
+                              + rb":about\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", xmp)
+            subject = (about.group(1) if about.group(1) is not None else about.group(2)) if about else b""
+            subject = html.escape(html.unescape(subject.decode("utf-8", "replace")), quote=True).encode("utf-8")
+            desc = (b"<" + rdf + b":Description " + rdf + b':about="' + subject + b'" xmlns:imgtrans="' + _XMP_NS
                     + b'" imgtrans:provenance="' + value + b'"/>\n')
             return xmp[:at] + desc + xmp[at:]
     _log.warning("XMP packet has no rdf:RDF element; the imgtrans record is not stored")
@@ -588,8 +630,40 @@ def _is_legacy_record(exif: PILImage.Exif) -> bool:
             and _parse_record(exif.get(_IMAGE_DESCRIPTION)) is not None)
 
 
-def _extract_xmp(im: PILImage.Image) -> bytes | None:
-    """The XMP packet Pillow found (JPEG APP1, PNG iTXt, WebP chunk, TIFF tag 700), orientation reset."""
+def _xmp_as_utf8(xmp: bytes) -> bytes:
+    """A UTF-16/32 packet (allowed in TIFF and some sidecar-style writers) re-encoded as UTF-8, which the
+    edits below and every output format expect; UTF-8 packets lose only trailing NUL padding."""
+    for bom, codec in ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+                       (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le")):  # fmt: skip
+        if xmp.startswith(bom):
+            break
+    else:
+        head = xmp[:64]
+        codec = "utf-16-be" if head[:1] == b"\x00" and head[1:2] != b"\x00" else (
+            "utf-16-le" if head[1:2] == b"\x00" and head[:1] != b"\x00" else None)
+        if codec is None:
+            return xmp.rstrip(b"\x00")
+        bom = b""
+    try:
+        text = xmp[len(bom):].decode(codec).rstrip("\x00")
+    except UnicodeDecodeError:
+        return xmp.rstrip(b"\x00")
+    return text.encode("utf-8")
+
+
+def _xmp_orientation(xmp: bytes | None) -> int:
+    """The tiff:Orientation the packet states (1-8), else 1."""
+    for prefix in _xmp_prefixes(xmp or b"", _XMP_TIFF_NS):
+        name = re.escape(prefix) + rb":Orientation"
+        m = (re.search(rb"\s" + name + rb"\s*=\s*[\"']\s*(\d+)\s*[\"']", xmp)
+             or re.search(rb"<" + name + rb"(?:\s[^>]*)?>\s*(\d+)\s*</", xmp))
+        if m and 1 <= int(m.group(1)) <= 8:
+            return int(m.group(1))
+    return 1
+
+
+def _raw_xmp(im: PILImage.Image) -> bytes | None:
+    """The XMP packet Pillow found (JPEG APP1, PNG iTXt, WebP chunk, TIFF tag 700), as UTF-8."""
     xmp = im.info.get("xmp")
     if isinstance(xmp, tuple) and len(xmp) == 1:
         xmp = xmp[0]
@@ -597,10 +671,14 @@ def _extract_xmp(im: PILImage.Image) -> bytes | None:
         xmp = xmp.encode("utf-8")
     if not isinstance(xmp, (bytes, bytearray)):
         return None
-    xmp = bytes(xmp).rstrip(b"\x00")
-    if not xmp.strip():
-        return None
-    return _xmp_reset_orientation(xmp)
+    xmp = _xmp_as_utf8(bytes(xmp))
+    return xmp if xmp.strip() else None
+
+
+def _extract_xmp(im: PILImage.Image) -> bytes | None:
+    """The XMP packet Pillow found, as UTF-8, orientation reset."""
+    xmp = _raw_xmp(im)
+    return None if xmp is None else _xmp_reset_orientation(xmp)
 
 
 # --------------------------------------------------------------------------
@@ -744,14 +822,16 @@ def _extract_exif(im: PILImage.Image, tiff_orientation: int = 1) -> tuple[bytes 
         except Exception:
             return None, 1
         if not len(exif):
-            return None, 1
-        orientation = _orientation_value(exif)
+            return None, _xmp_orientation(_raw_xmp(im))
+        # an EXIF block without Orientation leaves it to XMP's tiff:Orientation (as Pillow's exif_transpose)
+        orientation = _orientation_value(exif) if _ORIENTATION in exif else _xmp_orientation(_raw_xmp(im))
         try:
             return _exif_reset_orientation(raw), orientation
         except (ValueError, struct.error):
             pass
         try:
             exif[_ORIENTATION] = 1
+            _keep_text_bytes(exif)
             return exif.tobytes(), orientation
         except Exception:
             return None, orientation
@@ -762,6 +842,7 @@ def _extract_exif(im: PILImage.Image, tiff_orientation: int = 1) -> tuple[bytes 
             return None, tiff_orientation
         orientation = _orientation_value(exif) if _ORIENTATION in exif else tiff_orientation
         out = _copy_exif_tags(exif) if im.format == "TIFF" else exif
+        _keep_text_bytes(out)
         if _ORIENTATION in out or tiff_orientation != 1:
             out[_ORIENTATION] = 1
         if not len(out):
@@ -1163,11 +1244,13 @@ def _checked_arrays(img: Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _output_exif(exif: bytes | None, mark_software: bool, size: tuple[int, int] | None = None) -> bytes | None:
     """EXIF for the output: Orientation 1, the pixel dimensions set to ``size`` (width, height) where
-    the block states them, plus Software "imgtrans" if *mark_software*.
+    the block states them, and no IFD1 thumbnail (it shows the source).
 
-    Every other tag is kept as it is (ImageDescription, the caption, included),
-    except a provenance record that an earlier imgtrans wrote into
-    ImageDescription, which is dropped: the record now lives in XMP.
+    The source's block is copied byte for byte with just those values patched, which keeps maker
+    notes and every text exactly; it keeps the source's Software tag too (imgtrans names itself in
+    its XMP provenance record). Only a block that cannot be patched (or an earlier imgtrans output,
+    whose ImageDescription held the provenance record: that record is dropped) is re-encoded, text
+    as its original bytes; a re-encoded or new block gets Software "imgtrans" if *mark_software*.
     """
     obj: PILImage.Exif | None = None
     if exif:
@@ -1177,7 +1260,7 @@ def _output_exif(exif: bytes | None, mark_software: bool, size: tuple[int, int] 
             _log.warning("dropping unreadable EXIF data")
             obj = None
         legacy = obj is not None and _is_legacy_record(obj)
-        if not mark_software and not legacy:
+        if not legacy:
             try:  # byte-exact copy: keeps maker notes and other offset-sensitive data
                 return _exif_reset_orientation(exif, size)
             except (ValueError, struct.error):
@@ -1188,6 +1271,7 @@ def _output_exif(exif: bytes | None, mark_software: bool, size: tuple[int, int] 
         if not mark_software:
             return None
         obj = PILImage.Exif()
+    _keep_text_bytes(obj)
     if _ORIENTATION in obj:
         obj[_ORIENTATION] = 1
     if mark_software:

@@ -521,7 +521,8 @@ def test_provenance_in_xmp(tmp_path, ext):
     pim = pil_open(out)
     ex = pim.getexif()
     assert 0x010E not in ex  # ImageDescription is the user's caption, never the record
-    assert ex[0x0131] == "imgtrans" and ex[0x010F] == "Keep"
+    # the source's EXIF is copied exactly: imgtrans names itself in the XMP record, not in Software
+    assert 0x0131 not in ex and ex[0x010F] == "Keep"
     root = ElementTree.fromstring(pim.info["xmp"])  # well-formed XML
     values = [el.get(f"{{{XMP_IMGTRANS_NS}}}provenance") for el in root.iter(f"{{{RDF_NS}}}Description")]
     assert [json.loads(v) for v in values if v is not None] == [prov]
@@ -967,3 +968,130 @@ def test_exif_size_patch_keeps_every_other_byte():
     assert iio._output_exif(raw, False, (70000, 480)) is not None  # too big for SHORT: re-encoded, not lost
     sub = exif_of(iio._output_exif(raw, False, (70000, 480))).get_ifd(0x8769)
     assert (sub[0xA002], sub[0xA003]) == (70000, 480)
+
+
+# ------------------------------------------------------------------------------------ metadata review fixes
+
+
+def _ifd0_text_exif(values: dict[int, bytes], byteorder: str = "<") -> bytes:
+    """An EXIF block whose IFD0 holds ASCII entries with these raw bytes (cameras and Lightroom write UTF-8)."""
+    head = b"II" if byteorder == "<" else b"MM"
+    off = 8 + 2 + 12 * len(values) + 4
+    entries, blob = b"", b""
+    for tag, raw in sorted(values.items()):
+        raw += b"\0"
+        entries += struct.pack(byteorder + "HHII", tag, 2, len(raw), off + len(blob))
+        blob += raw + (b"\0" if len(raw) % 2 else b"")
+    return b"Exif\0\0" + head + struct.pack(byteorder + "HI", 42, 8) + struct.pack(byteorder + "H", len(values)) \
+        + entries + struct.pack(byteorder + "I", 0) + blob
+
+
+@pytest.mark.parametrize("ext", ["jpg", "webp", "tiff", "png"])
+def test_non_ascii_exif_text_survives_with_provenance(tmp_path, ext):
+    texts = {0x010E: "Blick auf Zürich".encode(), 0x013B: "Jürgen Müller".encode(), 0x8298: "© 2024 Jürgen".encode()}
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "s.jpg", quality=95, exif=_ifd0_text_exif(texts))
+    out = write_image(read_image(tmp_path / "s.jpg"), tmp_path / f"o.{ext}", provenance={"model": "m"})
+    ex = pil_open(out).getexif()
+    for tag, raw in texts.items():  # Pillow hands ASCII values back as latin-1 text of the stored bytes
+        assert ex[tag].encode("latin-1") == raw
+
+
+def test_exif_is_copied_byte_for_byte_apart_from_orientation_and_size(tmp_path):
+    # maker notes and other offset-sensitive data survive only in an exact copy
+    ex = PILImage.Exif()
+    ex[0x010F], ex[0x0112], ex[0x0131] = "Canon", 6, "Firmware 1.0"
+    ex.get_ifd(0x8769)[0x927C] = b"MAKERNOTE\x00\x01\x02" * 4  # MakerNote
+    src = ex.tobytes()
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "s.jpg", quality=95, exif=src)
+    out = write_image(read_image(tmp_path / "s.jpg"), tmp_path / "o.jpg", provenance={"model": "m"})
+    raw = pil_open(out).info["exif"]
+    assert len(raw) == len(src) and pil_open(out).getexif()[0x0112] == 1
+    assert pil_open(out).getexif()[0x0131] == "Firmware 1.0"  # imgtrans names itself in XMP, not here
+    assert b"MAKERNOTE\x00\x01\x02" * 4 in raw
+
+
+def test_tiff_output_keeps_the_interop_sub_ifd(tmp_path):
+    ex = PILImage.Exif()
+    ex[0x010F] = "Canon"
+    sub = ex.get_ifd(0x8769)
+    sub[0x9000] = b"0231"
+    sub[0xA005] = {0x0001: "R98"}
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "s.jpg", quality=95, exif=ex.tobytes())
+    assert pil_open(tmp_path / "s.jpg").getexif().get_ifd(0xA005) == {1: "R98"}
+    out = write_image(read_image(tmp_path / "s.jpg"), tmp_path / "o.tiff", provenance={"model": "m"})
+    got = pil_open(out).getexif()
+    assert got.get_ifd(0x8769)[0x9000] == b"0231" and got.get_ifd(0xA005) == {1: "R98"}
+
+
+def _with_thumbnail(exif: bytes) -> bytes:
+    """The EXIF block with an IFD1 thumbnail linked after IFD0, as cameras write it (Pillow cannot
+    write IFD1 itself)."""
+    body = bytearray(exif[6:] if exif.startswith(b"Exif\0\0") else exif)
+    e = "<" if body[:2] == b"II" else ">"
+    thumb = io.BytesIO()
+    PILImage.fromarray(noise(8, 12, 3)).save(thumb, "JPEG")
+    (ifd0,) = struct.unpack_from(e + "I", body, 4)
+    (count,) = struct.unpack_from(e + "H", body, ifd0)
+    ifd1 = len(body)
+    struct.pack_into(e + "I", body, ifd0 + 2 + 12 * count, ifd1)
+    data_at = ifd1 + 2 + 2 * 12 + 4
+    body += struct.pack(e + "H", 2) + struct.pack(e + "HHII", 0x0201, 4, 1, data_at)
+    body += struct.pack(e + "HHII", 0x0202, 4, 1, len(thumb.getvalue())) + struct.pack(e + "I", 0) + thumb.getvalue()
+    return b"Exif\0\0" + bytes(body)
+
+
+def _next_ifd(exif: bytes) -> int:
+    """IFD0's link to the next IFD (IFD1, the thumbnail) of an EXIF block."""
+    body = exif[6:] if exif.startswith(b"Exif\0\0") else exif
+    e = "<" if body[:2] == b"II" else ">"
+    (ifd0,) = struct.unpack_from(e + "I", body, 4)
+    (count,) = struct.unpack_from(e + "H", body, ifd0)
+    return struct.unpack_from(e + "I", body, ifd0 + 2 + 12 * count)[0]
+
+
+def test_exif_thumbnail_of_the_source_is_not_carried(tmp_path):
+    ex = PILImage.Exif()
+    ex[0x010F], ex[0x0112] = "Canon", 6
+    src = _with_thumbnail(ex.tobytes())
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "s.jpg", quality=95, exif=src)
+    assert _next_ifd(pil_open(tmp_path / "s.jpg").info["exif"]) != 0
+    for ext, prov in (("png", None), ("jpg", None), ("jpg", {"model": "m"}), ("webp", {"model": "m"})):
+        out = write_image(read_image(tmp_path / "s.jpg"), tmp_path / f"o.{ext}", provenance=prov)
+        assert _next_ifd(pil_open(out).info["exif"]) == 0, (ext, prov)
+        assert pil_open(out).getexif()[0x0112] == 1
+
+
+def test_provenance_description_shares_the_packets_rdf_about(tmp_path):
+    about = "uuid:faf5bdd5-ba3d-11da-ad31-d33d75182f1b"
+    img = float_img(noise(8, 8, 3) / 255.0, xmp=xmp_packet(1).replace(b'rdf:about=""', f'rdf:about="{about}"'.encode()))
+    out = write_image(img, tmp_path / "o.jpg", provenance={"model": "m"})
+    root = ElementTree.fromstring(pil_open(out).info["xmp"])
+    abouts = [el.get(f"{{{RDF_NS}}}about") for el in root.iter(f"{{{RDF_NS}}}Description")]
+    assert abouts == [about, about]
+    again = write_image(read_image(out), tmp_path / "o2.jpg", provenance={"model": "n"})  # no second record
+    assert xmp_facts(pil_open(again).info["xmp"])["records"] == [{"model": "n"}]
+
+
+@pytest.mark.parametrize("with_exif", [True, False], ids=["exif-without-orientation", "no-exif"])
+def test_orientation_stated_only_in_xmp_is_applied(tmp_path, with_exif):
+    ex = PILImage.Exif()
+    ex[0x010F] = "Canon"
+    kw = {"exif": ex.tobytes()} if with_exif else {}
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "s.jpg", quality=95, xmp=xmp_packet(6), **kw)
+    expected = ImageOps.exif_transpose(pil_open(tmp_path / "s.jpg")).size
+    img = read_image(tmp_path / "s.jpg")
+    assert img.pixels.shape[1::-1] == expected == (16, 24)
+    out = write_image(img, tmp_path / "o.jpg", provenance={"model": "m"})
+    assert xmp_facts(pil_open(out).info["xmp"])["orientation"] == ["1"]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_xmp_packet_is_read_and_rewritten_as_utf8(tmp_path, codec):
+    packet = xmp_packet(6).decode("utf-8").encode(codec)
+    PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "s.tiff", tiffinfo={700: packet})
+    img = read_image(tmp_path / "s.tiff")
+    assert img.xmp.startswith(b"<?xpacket") and xmp_facts(img.xmp)["rating"] == "4"
+    out = write_image(img, tmp_path / "o.tiff", provenance={"model": "m"})
+    facts = xmp_facts(pil_open(out).info["xmp"])
+    assert facts["records"] == [{"model": "m"}] and facts["orientation"] == ["1"]
+    assert iio.read_provenance(out) == {"model": "m"}
