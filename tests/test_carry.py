@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -31,6 +32,10 @@ def _fresh_machine(monkeypatch, tmp_path, n: int) -> Path:
     home = tmp_path / f"home{n}"
     monkeypatch.setenv("IMGTRANS_HOME", str(home))
     return home / "runs"
+
+
+def _lrs(run: Path) -> list[float]:
+    return [float(row[2]) for row in list(csv.reader((run / "losses.csv").read_text().splitlines()))[1:]]
 
 
 def _steps(events):
@@ -64,6 +69,11 @@ def test_a_carried_run_continues_on_a_fresh_machine(domains, carry, tmp_path, mo
     assert ("optimizer state G starts fresh" in infos) == slim
     rows = losses_of("pair")
     assert [r[0] for r in rows] == ["1", "2", "3", "4"]  # the log went along and goes on
+    ref = _lrs(tmp_path / "home1" / "runs" / "straight")
+    if slim:  # fresh Adam: the LR ramps up again (over 200 iterations) instead of jumping to full size
+        assert _lrs(runs2 / "pair") == pytest.approx([ref[0], ref[1], ref[2] / 200, ref[3] * 2 / 200])
+    else:
+        assert _lrs(runs2 / "pair") == ref
     if not slim:  # an exact carry is an uninterrupted run
         monkeypatch.setenv("IMGTRANS_HOME", str(tmp_path / "home1"))
         assert rows == losses_of("straight")

@@ -164,7 +164,7 @@ def _iterate(cfg: TrainConfig, env: Env, task: Task, batches: StepBatches, check
     last_save, saved_step, done, stopped = time.monotonic(), start, start, False
     tick = time.perf_counter()
     for step, batch in iterate_batches(batches, start, stop, workers):
-        lr = task.set_lr(linear_decay(step, schedule, cfg.decay_start))
+        lr = task.set_lr(linear_decay(step, schedule, cfg.decay_start) * warmup_factor(task, step))
         losses = task.train_step(batch, step)
         names = list(losses)
         values, stopped = env.mean_and_flag(torch.stack([losses[k] for k in names]), cancel.is_set())
@@ -233,6 +233,15 @@ def _iterate(cfg: TrainConfig, env: Env, task: Task, batches: StepBatches, check
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+SLIM_RESUME_WARMUP = 200  # iterations of linear LR warm-up after resuming a slim carried checkpoint
+
+
+def warmup_factor(task: Task, step: int) -> float:
+    """LR factor of 0-based iteration ``step`` during the warm-up after a slim resume, else 1."""
+    begin, end = getattr(task, "lr_warmup", (0, 0))
+    return (step - begin + 1) / (end - begin) if begin <= step < end else 1.0
 
 
 def evaluation(task: Task, step: int, log: "RunLog | None") -> dict[str, Any]:
@@ -317,8 +326,11 @@ def restore(task: Task, path: Path) -> tuple[int, dict[str, Any] | None]:
     notes.insert(0, f"continuing from {path} (iteration {step})")
     carried = ck.info.get("carried")
     if carried and carried.get("slim"):  # training/carry.py took it from another machine, slimmed down
+        # fresh Adam moments make the first updates sign-sized for every weight at once: ramp the LR up
+        task.lr_warmup = (step, step + SLIM_RESUME_WARMUP)  # type: ignore[attr-defined]
         notes.append(f"this checkpoint was carried slim ({carried.get('weights', 'float16')} weights): "
-                     + "; ".join(f"{what} starts fresh" for what in carried.get("left_out", [])))
+                     + "; ".join(f"{what} starts fresh" for what in carried.get("left_out", []))
+                     + f"; the learning rate ramps up over iterations {step + 1}-{step + SLIM_RESUME_WARMUP}")
     task._restore_notes = notes  # type: ignore[attr-defined]
     return step, ck.info.get("metric")
 
