@@ -73,8 +73,15 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(tiny_models, monke
 
 
 def test_auto_picks_from_the_table(tiny_models, monkeypatch):
-    sr = prepare_backend(load_model(tiny_models["sr"]), "auto")
-    assert sr.name == "eager" and sr.channels_last  # SRResNet: channels_last eager
+    from types import SimpleNamespace
+
+    cpu = torch.device("cpu")
+    wide = backends.table_choice(SimpleNamespace(arch="srresnet", hparams={"nf": 64}), cpu)
+    assert wide.backend == "eager" and wide.channels_last  # full-size SRResNet: channels_last eager
+    thin = backends.table_choice(SimpleNamespace(arch="srresnet", hparams={"nf": 32}), cpu)
+    assert thin.backend == "onnx"  # 32-feature SRResNets (the bundled ones): onnxruntime
+    sr = prepare_backend(load_model(tiny_models["sr"]), "auto")  # nf 8
+    assert sr.name == ("onnx" if backends.onnxruntime_available() else "eager")
     if backends.onnxruntime_available():
         assert prepare_backend(load_model(tiny_models["denoise"]), "auto").name == "onnx"
         assert prepare_backend(load_model(tiny_models["style"]), "auto").name == "onnx"
