@@ -88,14 +88,16 @@ CHANNELS_LAST: dict[tuple[str, str], bool] = {
     ("dncnn", "cuda"): True,
     ("cyclegan_resnet", "cuda"): True,
 }
-# Thin SRResNets (32 features: every bundled SR model) keep too little work per layer for torch's
-# channels_last kernels; onnxruntime is faster there. Interleaved A/B in one process, median of 8,
-# eager+channels_last vs onnx ms: bundled sr-x4 at 128 159 vs 117, sr-x2 at 256 286 vs 219,
-# sr-x2-quick at 256 257 vs 207 (2026-12-01); ~150-200 MB more RSS.
-THIN_SRRESNET_CPU = Choice("onnx", False, "onnxruntime runs 32-feature SRResNets 1.2-1.35x faster than eager + "
-                           "channels_last (~150-200 MB more memory)")
-THIN_SRRESNET_MAX_NF = 32
+# Thin SRResNets (32 features: every bundled SR model) run faster per image under onnxruntime
+# (interleaved A/B, median of 8, eager+channels_last vs onnx ms: bundled sr-x4 at 128 159 vs 117,
+# sr-x2 at 256 286 vs 219; 2026-12-01), but auto keeps them on eager: in the batch pipeline the gain
+# was 4 % (sr-x4, 50 images: 141 vs 135 ms/image), while x4 SR of a 4096x4096 image peaked at
+# 3278 MB under onnxruntime (smaller tiles for its arena included) against the < 3 GB bound.
 DEFAULT_CHOICE = Choice("eager", False, "no measurements for this architecture: eager")
+# onnxruntime's CPU arena grows to its peak and keeps it (disabling it costs SRResNets 17-29 % speed):
+# one 384x384 tile of the bundled sr-x4 added 1496 MB RSS under onnxruntime against 674 MB in eager
+# (the descriptor's estimate: 679 MB); a 768x768 denoise-color tile 346 vs 198 MB (estimate 302 MB).
+ONNX_MEMORY_FACTOR = 2.25
 # architectures whose onnx export we test; others (spandrel) are tried only when asked for
 EXPORTABLE = {"srresnet", "dncnn", "cyclegan_resnet"}
 
@@ -153,6 +155,12 @@ class BackendModel:
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        """Activation bytes per input pixel that tiling sizes tiles by: onnxruntime's arena keeps
+        about ONNX_MEMORY_FACTOR times what eager PyTorch needs for the largest tile it ran."""
+        return int(self.model.bytes_per_pixel * (ONNX_MEMORY_FACTOR if self.name == "onnx" else 1))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -395,10 +403,6 @@ def read_calibration() -> dict[str, Any]:
 
 def table_choice(model, device: torch.device) -> Choice:
     """The built-in table's pick for ``model`` on ``device`` (no calibration, no availability checks)."""
-    if (model.arch, device.type) == ("srresnet", "cpu"):
-        nf = (getattr(model, "hparams", None) or {}).get("nf")
-        if isinstance(nf, int) and nf <= THIN_SRRESNET_MAX_NF:
-            return THIN_SRRESNET_CPU
     return AUTO_TABLE.get((model.arch, device.type), DEFAULT_CHOICE)
 
 

@@ -445,8 +445,11 @@ def run_model_quantized(
         region.copy_(torch.from_numpy(q).permute(2, 0, 1)[None])
 
     if not tile and budget is None and model.device.type == "cpu":
-        # the output array shares the machine with the tiles: take it out of the activation budget
-        budget = max(MIN_CPU_BUDGET, memory_budget(model.device) - arr.nbytes)
+        # the output array shares the machine with the tiles: take it out of the activation budget,
+        # twice: tiles of changing edge sizes leave the heap fragmented about as much again (x4 SR of a
+        # 4096x4096 image, bundled sr-x4: peak 3135 MiB with budget - 1x the output's 0.8 GB, 2363 MiB
+        # with 256 MB tiles, at the same speed; benchmarks/README.md, Memory)
+        budget = max(MIN_CPU_BUDGET, memory_budget(model.device) - 2 * arr.nbytes)
     edge = tile if tile else auto_tile(model, budget)
     run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step, out=view, store=store, blend=0)
     if (ph, pw) != (h, w):
