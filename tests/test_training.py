@@ -588,3 +588,34 @@ def test_export_records_data_provenance_without_local_paths(tmp_path):
     assert str(tmp_path) not in json.dumps(prov)
     assert "myset/domain (CC0 1, GPL-2+ 1 files)" in _licence_line({"domain_a": prov})
     assert data_provenance(make_folder(tmp_path / "plain", n=4)) == {"folder": "plain"}
+
+
+def test_cyclegan_keeps_the_aspect_of_its_images_by_default(tmp_path):
+    """The app runs style models on unsquashed pictures; training squashed every 2:1 photo square
+    (the reference's resize_and_crop), which also gave two domains of different shapes a cue that is
+    not style. New runs keep the aspect; runs started before the option continue squashing."""
+    from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import UnpairedDataset
+
+    wide = make_folder(tmp_path / "wide", n=6, w=96, h=48)
+    tall = make_folder(tmp_path / "tall", n=6, seed=3, w=40, h=80)
+    recs = {k: check_folder(str(f), k, min_side=32, small_policy="upscaled").train for k, f in (("A", wide), ("B", tall))}
+    kept = UnpairedDataset(recs["A"], recs["B"], size=32, load_size=40, seed=0, keep_aspect=True)
+    assert tuple(kept._prepared(recs["A"][0]).shape) == (3, 40, 80)
+    assert tuple(kept._prepared(recs["B"][0]).shape) == (3, 80, 40)
+    squashed = UnpairedDataset(recs["A"], recs["B"], size=32, load_size=40, seed=0)
+    assert tuple(squashed._prepared(recs["A"][0]).shape) == (3, 40, 40)
+    for ds in (kept, squashed):
+        s = ds.sample(0, 0)
+        assert s["A"].shape == s["B"].shape == (3, 32, 32) and float(s["A"].min()) >= -1 and float(s["A"].max()) <= 1
+        assert ds.fixed(recs["A"]).shape == (len(recs["A"]), 3, 32, 32)
+    # the centre crop of a kept-aspect image is its middle
+    mid = kept._prepared(recs["A"][0])[:, 4:36, 24:56]
+    assert torch.equal(kept.fixed(recs["A"][:1])[0], mid.float() / 255 * 2 - 1)
+
+    assert resolve("cyclegan", {"name": "x"}).resize == "short-side"
+    old = resolve("cyclegan", {"name": "x"}).to_dict()
+    del old["resize"]
+    assert resolve("cyclegan", {}, stored=old).resize == "square"
+    with pytest.raises(ValueError, match="--resize"):
+        resolve("cyclegan", {"name": "x", "resize": "stretch"})

@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
     g.add_argument("--ndf", type=int, default=S, help="discriminator width")
     g.add_argument("--load-size", type=int, default=S, help="resize to this before cropping (default size*286/256)")
+    g.add_argument("--resize", choices=["short-side", "square"], default=S,
+                   help="how images reach --load-size: short-side (default: aspect kept, short side = load size, "
+                        "as the app runs the model) or square (the reference's resize_and_crop: squashes them)")
     g.add_argument("--lambda-cycle", type=float, default=S)
     g.add_argument("--lambda-identity", type=float, default=S)
     g.add_argument("--pool-size", type=int, default=S)

@@ -97,6 +97,9 @@ class TrainConfig:
     ndf: int = 64
     n_layers_d: int = 3
     load_size: int | None = None  # resize before cropping; None: size * 286 / 256 (reference)
+    # how images reach the load size: short-side (keep the aspect, short side = load size; what the
+    # app does at inference) | square (the reference's resize_and_crop, squashes non-square photos)
+    resize: str = "short-side"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     pool_size: int = 50
@@ -191,6 +194,8 @@ def resolve(
         values.update({k: v for k, v in stored.items() if k in TrainConfig.fields()})
         if task == "cyclegan" and "upsample" not in stored:
             values["upsample"] = "deconv"  # runs started before the option existed used the reference's
+        if task == "cyclegan" and "resize" not in stored:
+            values["resize"] = "square"  # likewise: they squashed every image to the load size
     given = explicit.get("preset", preset)
     preset = given if given is not None else (stored.get("preset") if stored is not None else "auto")
     if preset == "auto":
@@ -227,6 +232,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"--size must be a multiple of 4 for the CycleGAN generator, not {cfg.size}")
     if cfg.upsample not in ("resize", "deconv"):
         raise ValueError(f"--upsample must be resize or deconv, not {cfg.upsample!r}")
+    if cfg.resize not in ("short-side", "square"):
+        raise ValueError(f"--resize must be short-side or square, not {cfg.resize!r}")
     if cfg.task == "sr":
         if cfg.scale not in (2, 3, 4, 8):
             raise ValueError(f"--scale must be 2, 3, 4 or 8, not {cfg.scale}")

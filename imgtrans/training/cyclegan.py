@@ -90,7 +90,8 @@ class CycleGANTask(Task):
         self.optimizers = {"G": adam([self.G_A, self.G_B], cfg), "D": adam([self.D_A, self.D_B], cfg)}
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
         self.dataset = UnpairedDataset(
-            reports["A"].train, reports["B"].train, cfg.size, cfg.effective_load_size, cfg.seed, cfg.flip, cfg.cache_mb
+            reports["A"].train, reports["B"].train, cfg.size, cfg.effective_load_size, cfg.seed, cfg.flip, cfg.cache_mb,
+            keep_aspect=cfg.resize == "short-side",
         )
         self._val: dict[str, torch.Tensor] | None = None
         self._inception: Any = None

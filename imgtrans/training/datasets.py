@@ -48,8 +48,11 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
 class UnpairedDataset:
     """CycleGAN: unpaired samples from two domains, as the reference's ``unaligned`` dataset.
 
-    An epoch has ``max(len(A), len(B))`` samples; each image is resized to ``load_size`` square
-    (bicubic), randomly cropped to ``size`` and flipped left-right with probability 0.5.
+    An epoch has ``max(len(A), len(B))`` samples; each image is resized (bicubic) so that its short
+    side is ``load_size``, keeping its aspect (``keep_aspect``; the app runs the models on unsquashed
+    pictures, and two domains squashed by different ratios would give the discriminator a cue that is
+    not style) or, as the reference's ``resize_and_crop``, to ``load_size`` square; then randomly
+    cropped to ``size`` and flipped left-right with probability 0.5.
     ``sample(e, i)`` -> ``{"A": (3,size,size), "B": (3,size,size)}`` float in [-1,1].
     """
 
@@ -62,16 +65,30 @@ class UnpairedDataset:
         seed: int,
         flip: bool = True,
         cache_mb: int = 2048,
+        keep_aspect: bool = False,
     ):
         self.domains = {"A": list(a), "B": list(b)}
         self.size, self.load_size, self.seed, self.flip = size, max(load_size, size), seed, flip
+        self.keep_aspect = keep_aspect
         self.cache = ImageCache(cache_mb * 2**20)
 
     def __len__(self) -> int:
         return max(len(v) for v in self.domains.values())
 
+    def _load_shape(self, width: int, height: int) -> tuple[int, int]:
+        """(height, width) an image of ``width x height`` is resized to."""
+        if not self.keep_aspect:
+            return self.load_size, self.load_size
+        short = min(width, height)
+        return (max(self.load_size, round(height * self.load_size / short)),
+                max(self.load_size, round(width * self.load_size / short)))
+
     def _prepared(self, rec: ImageRecord) -> torch.Tensor:
-        return self.cache.get((rec.path, self.load_size), lambda: resize(load_rgb8(rec.path), self.load_size, self.load_size))
+        def load() -> torch.Tensor:
+            img = load_rgb8(rec.path)
+            return resize(img, *self._load_shape(img.shape[2], img.shape[1]))
+
+        return self.cache.get((rec.path, self.load_size, self.keep_aspect), load)
 
     def sample(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
         out = {}
@@ -79,7 +96,11 @@ class UnpairedDataset:
             rec = records[epoch_order(len(records), self.seed, epoch, name, index)]
             img = self._prepared(rec)
             g = generator(self.seed, "aug", name, epoch, index)
-            top, left = (int(v) for v in torch.randint(0, self.load_size - self.size + 1, (2,), generator=g))
+            if self.keep_aspect:
+                top = int(torch.randint(0, img.shape[1] - self.size + 1, (), generator=g))
+                left = int(torch.randint(0, img.shape[2] - self.size + 1, (), generator=g))
+            else:
+                top, left = (int(v) for v in torch.randint(0, self.load_size - self.size + 1, (2,), generator=g))
             crop = img[:, top : top + self.size, left : left + self.size]
             if self.flip and bool(torch.rand((), generator=g) < 0.5):
                 crop = crop.flip(-1)
@@ -88,8 +109,11 @@ class UnpairedDataset:
 
     def fixed(self, records: Sequence[ImageRecord]) -> torch.Tensor:
         """Held-out images, resized and center-cropped: ``(N,3,size,size)`` in [-1,1]."""
-        off = (self.load_size - self.size) // 2
-        crops = [self._prepared(r)[:, off : off + self.size, off : off + self.size] for r in records]
+        crops = []
+        for r in records:
+            img = self._prepared(r)
+            top, left = (img.shape[1] - self.size) // 2, (img.shape[2] - self.size) // 2
+            crops.append(img[:, top : top + self.size, left : left + self.size])
         return torch.stack([to_unit(c) * 2.0 - 1.0 for c in crops])
 
 
