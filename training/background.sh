@@ -28,6 +28,7 @@ recipes=("$@")
 case "$cmd" in
 start)
     mkdir -p "$LOGS"
+    if [ ! -x "$PY" ]; then make -C "$ROOT" venv || exit 1; fi  # a fresh machine: the project's venv first
     if [ -w /proc/sys/kernel/sched_autogroup_enabled ]; then echo 0 > /proc/sys/kernel/sched_autogroup_enabled; fi
     for r in "${recipes[@]}"; do
         [ -f "$ROOT/training/$r/recipe.sh" ] || { echo "no recipe training/$r/recipe.sh" >&2; exit 2; }
