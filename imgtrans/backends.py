@@ -401,11 +401,6 @@ def read_calibration() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def table_choice(model, device: torch.device) -> Choice:
-    """The built-in table's pick for ``model`` on ``device`` (no calibration, no availability checks)."""
-    return AUTO_TABLE.get((model.arch, device.type), DEFAULT_CHOICE)
-
-
 def auto_choice(model, device: torch.device) -> Choice:
     """The backend ``auto`` picks for ``model`` on ``device``: a cached calibration for exactly this
     architecture and size if there is one, else the built-in table; onnx only where onnxruntime
@@ -414,7 +409,7 @@ def auto_choice(model, device: torch.device) -> Choice:
     if isinstance(cal, dict) and cal.get("backend") in ("eager", "onnx"):
         choice = Choice(cal["backend"], bool(cal.get("channels_last")), f"calibrated on this machine: {cal.get('why', '')}")
     else:
-        choice = table_choice(model, device)
+        choice = AUTO_TABLE.get((model.arch, device.type), DEFAULT_CHOICE)
     if choice.backend == "onnx" and (device.type != "cpu" or model.arch not in EXPORTABLE or not onnxruntime_available()):
         cl = CHANNELS_LAST.get((model.arch, device.type), False)
         why = "onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available() else "onnx runs on the CPU only"

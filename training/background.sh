@@ -39,9 +39,9 @@ start)
     done
     ;;
 status)
+    runs="$("$PY" -c 'from imgtrans.paths import runs_dir; print(runs_dir())')"
     for r in "${recipes[@]}"; do
         name="$(run_name "$r")"
-        runs="$("$PY" -c 'from imgtrans.paths import runs_dir; print(runs_dir())')"
         last="$(tail -n 1 "$runs/$name/losses.csv" 2>/dev/null | cut -d, -f1)"
         state="stopped"; [ -n "$(trainer_pids "$name")" ] && state="training"
         echo "$r ($name): $state, last logged iteration ${last:-none}"
