@@ -78,18 +78,24 @@ def _write_atomically(dest: Path, fill) -> None:
         raise
 
 
+def _convert_weights(src: Path, dst: Path, convert) -> None:
+    """Copy the safetensors file ``src`` to ``dst`` with ``convert`` applied to every tensor, header
+    metadata kept."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(src), framework="pt") as fh:
+        metadata = fh.metadata() or {}
+    save_file({k: convert(v) for k, v in load_file(str(src)).items()}, str(dst), metadata=metadata)
+
+
 def _slim_checkpoint(src: Path, dst: Path) -> list[str]:
     """Write a slim copy of checkpoint folder ``src`` into ``dst``; returns what was left out."""
     import torch
-    from safetensors.torch import load_file, save_file
-    from safetensors import safe_open
 
     from imgtrans.training.checkpoint import INFO, STATE, WEIGHTS
 
-    with safe_open(str(src / WEIGHTS), framework="pt") as fh:
-        metadata = fh.metadata() or {}
-    tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(src / WEIGHTS)).items()}
-    save_file(tensors, str(dst / WEIGHTS), metadata=metadata)
+    _convert_weights(src / WEIGHTS, dst / WEIGHTS, lambda v: v.half() if v.is_floating_point() else v)
     state = torch.load(src / STATE, map_location="cpu", weights_only=True)
     dropped = [f"optimizer state {name}" for name in state.get("optimizers", {})]
     if state.get("task_state"):
@@ -156,8 +162,6 @@ def _carried_step(dest: Path) -> int | None:
 
 def unpack(name: str) -> str:
     import torch
-    from safetensors.torch import load_file, save_file
-    from safetensors import safe_open
 
     from imgtrans.training.checkpoint import WEIGHTS
 
@@ -175,10 +179,7 @@ def unpack(name: str) -> str:
         for p in ck.iterdir():
             if p.name != WEIGHTS:
                 shutil.copy2(p, tmp / p.name)
-        with safe_open(str(ck / WEIGHTS), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-        tensors = {k: (v.float() if v.dtype == torch.float16 else v) for k, v in load_file(str(ck / WEIGHTS)).items()}
-        save_file(tensors, str(tmp / WEIGHTS), metadata=metadata)
+        _convert_weights(ck / WEIGHTS, tmp / WEIGHTS, lambda v: v.float() if v.dtype == torch.float16 else v)
 
     _write_atomically(run / "checkpoints" / ck.name, fill)
     for side in SIDE_FILES:
