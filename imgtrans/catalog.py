@@ -158,6 +158,16 @@ def list_models(task: str | None = None) -> list[CatalogEntry]:
     return out
 
 
+def recorded_id(found: CatalogEntry | Path, meta: dict[str, str]) -> str:
+    """The model id an output made with ``found`` (what :func:`find_model` returned; ``meta``: its
+    safetensors metadata) records, as :func:`imgtrans.weights.load_found` names the loaded model:
+    a bundled model by its catalog id, a user model by its ``id`` metadata or catalog id, a weight
+    file by its ``id`` metadata or its path as given."""
+    if isinstance(found, CatalogEntry):
+        return found.id if found.source == "bundled" else (meta.get("id") or found.id)
+    return meta.get("id") or str(found)
+
+
 def find_model(ref: str) -> CatalogEntry | Path:
     """A catalog entry by id (case-insensitive; a CycleGAN pair's bare name picks its ``-a2b``
     direction), a user model by its file name without ``.safetensors``, or an existing weight file path.

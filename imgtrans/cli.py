@@ -16,6 +16,7 @@ from imgtrans import __version__
 from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+EXISTING_NAMED = 5  # a re-run names this many "output exists" skips, then counts the rest
 
 
 def _tile_arg(text: str) -> int | None:
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     conv.add_argument("-m", "--model", required=True, help="model id from `imgtrans models`, or a weight file path")
     conv.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
+    conv.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                      help="name every file (done and skipped) and log details")
     conv.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders (the tree is kept under OUTPUT)")
     conv.add_argument("--flat", action="store_true", help="do not recreate the input folder tree under OUTPUT")
     conv.add_argument("--tile", type=_tile_arg, default=None, metavar="N|auto",
@@ -144,7 +147,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         model = load_model(args.file)
     except ModelLoadError as exc:
         _err(str(exc))
-        return EXIT_FAILURES
+        return EXIT_USAGE
     meta = dict(model.metadata)
     if args.file.suffix.lower() == ".safetensors" and not meta:
         meta = read_safetensors_metadata(args.file)
@@ -224,8 +227,8 @@ class _ProgressBar:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata
-    from imgtrans.engine import OVERWRITES_INPUT, ConvertOptions, convert, make_plan
+    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata, recorded_id
+    from imgtrans.engine import EXISTS, OVERWRITES_INPUT, ConvertOptions, convert, make_plan, output_dir_problem
     from imgtrans.imageio import DEFAULT_MAX_PIXELS
 
     # setup errors first, cheap, before torch or the model is loaded and before anything is created
@@ -242,6 +245,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     output = args.output.expanduser()
     if output.exists() and not output.is_dir():
         _err(f"output {args.output} is an existing file, not a folder; choose a folder for -o")
+        return EXIT_USAGE
+    problem = output_dir_problem(output)
+    if problem:
+        _err(f"-o {args.output}: {problem}; choose another output folder")
         return EXIT_USAGE
     if args.backend == "onnx":
         from imgtrans.backends import onnxruntime_available
@@ -318,7 +325,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
-            return EXIT_FAILURES
+            return EXIT_USAGE
         print(f"imgtrans: {model.describe()} from {label}; {len(jobs)} image(s) -> {args.output}", file=sys.stderr)
     else:
         print(f"imgtrans: {label}; {len(jobs)} image(s) -> {args.output}, nothing to convert", file=sys.stderr)
@@ -337,8 +344,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
         done_fraction[index] = max(prev, fraction)
 
     summary = None
+    existing = 0
     try:
-        for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=(plan.jobs, plan.skipped)):
+        for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=(plan.jobs, plan.skipped),
+                             model_id=recorded_id(found, meta)):
             if event.kind == "progress":
                 advance(event.index, event.fraction)
             elif event.kind == "done":
@@ -346,6 +355,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 if args.verbose:
                     say(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)")
             elif event.kind == "skipped":
+                if event.message.startswith(EXISTS) and not args.verbose:
+                    existing += 1  # a resumed batch: the first few are named, the rest counted
+                    if existing > EXISTING_NAMED:
+                        continue
                 say(f"skipped: {printable(event.src)}: {printable(event.message)}")
             elif event.kind == "failed":
                 if event.dst is not None:
@@ -367,11 +380,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
     assert summary is not None
+    if existing > EXISTING_NAMED:
+        print(f"imgtrans: {existing - EXISTING_NAMED} more input(s) skipped: output exists (--verbose names them)",
+              file=sys.stderr)
     print(
         f"imgtrans: {len(summary.converted)} converted, {len(summary.skipped)} skipped, "
         f"{len(summary.failed)} failed in {summary.seconds:.1f} s; outputs in {args.output}",
         file=sys.stderr,
     )
+    notes: dict[str, list[Path]] = {}
+    for path, note in summary.notes:
+        notes.setdefault(note, []).append(path)
+    for note, paths in notes.items():
+        shown = ", ".join(printable(p.name) for p in paths[:4])
+        if len(paths) > 4:
+            shown += f" and {len(paths) - 4} more"
+        print(f"imgtrans: note: {note}: {shown}", file=sys.stderr)
     if summary.failed:
         print("failures:", file=sys.stderr)
         for path, reason in summary.failed:

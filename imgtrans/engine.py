@@ -35,7 +35,9 @@ from imgtrans.imageio import (
 log = logging.getLogger(__name__)
 
 SAME_FILE = "same file as"
-OUTPUT_OF = "output of another input"  # a file this tool wrote for another input of the same run
+OUTPUT_OF = "output of another input"  # a file this tool wrote from another file among the inputs
+EXISTS = "output exists"  # benign: this model with these settings made it (a resumed batch)
+MADE_BY_OTHER = "output exists, made by"  # an error: keeping it would hand the user another model's result
 OVERWRITES_INPUT = "would overwrite an input"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 SUFFIX_FORMAT = {
@@ -99,7 +101,8 @@ class Plan:
 @dataclass
 class Event:
     """Progress report. ``kind``: ``plan`` (total known), ``start`` (a file begins), ``progress``
-    (``fraction`` of the current file done), ``done``, ``skipped`` and ``failed`` (with ``message``),
+    (``fraction`` of the current file done), ``note`` (``message``: something the output format
+    cannot keep, before its ``done``), ``done``, ``skipped`` and ``failed`` (with ``message``),
     ``cancelled``, ``stopped`` (the batch could not go on, e.g. disk full; ``message`` says why),
     ``finished`` (``summary`` filled)."""
 
@@ -121,6 +124,7 @@ class Summary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
     stopped: str = ""  # why the batch stopped early (disk full), else empty
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # converted, with something the format could not keep
     seconds: float = 0.0
 
     @property
@@ -230,6 +234,8 @@ def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_r
     for src, rel in found:
         safe = _safe_rel(rel)
         ext = output_format_for(SUFFIX_FORMAT.get(src.suffix.lower(), "PNG"), options.fmt)
+        if options.fmt == "same" and src.suffix.lower() in (".jpeg", ".tif"):
+            ext = src.suffix.lower().lstrip(".")  # photo.tif -> photo.tif, not photo.tiff
         rel_dir = safe.parent if options.keep_tree else Path()
         proposals.append((src, rel, rel_dir, Path(f"{safe.stem}{options.suffix}.{ext}")))
     counts: dict[Path, int] = {}
@@ -251,18 +257,80 @@ def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_r
     return named
 
 
-def _written_for(candidate: Path, owner: Path) -> bool:
-    """Whether ``candidate`` is an output this tool wrote from an input named like ``owner``: its
-    provenance record (which only imgtrans writes) names ``owner``'s file as its source."""
+def _imgtrans_record(path: Path) -> dict | None:
+    """The provenance record of a file imgtrans wrote, else None (also when unreadable)."""
     from imgtrans.imageio import read_provenance
 
     try:
-        record = read_provenance(candidate)
-    except Exception:  # noqa: BLE001 - unreadable: not provably ours, so it stays an input
-        return False
+        record = read_provenance(path)
+    except Exception:  # noqa: BLE001 - unreadable: not provably ours
+        return None
     if not record or not str(record.get("software", "")).startswith("imgtrans"):
-        return False
-    return Path(str(record.get("source", "")).replace("\\", "/")).name == owner.name
+        return None
+    return record
+
+
+def _derived_from_inputs(found: list[tuple[Path, Path]], explicit: set[Path]) -> dict[Path, Path]:
+    """Files found in folders that imgtrans made from another file found with them:
+    ``{derived file: its source}``. A candidate's name starts with its source's stem (outputs are
+    named ``stem + suffix``), and its provenance names that source: the same folder and file name,
+    or the same path relative to the input folder (an older run's output folder inside it). Files
+    named on the command line are always inputs."""
+    by_name: dict[str, list[tuple[Path, Path]]] = {}
+    stems: dict[str, int] = {}
+    for src, rel in found:
+        by_name.setdefault(src.name.lower(), []).append((src, rel))
+        stems[src.stem.lower()] = stems.get(src.stem.lower(), 0) + 1
+    derived: dict[Path, Path] = {}
+    for cand, _rel in found:
+        stem = cand.stem.lower()
+        # only a name that extends another file's stem can be an output (its header is read then)
+        if cand.resolve() in explicit or not (stems[stem] > 1 or any(stem[:k] in stems for k in range(1, len(stem)))):
+            continue
+        record = _imgtrans_record(cand)
+        if record is None:
+            continue
+        source = Path(str(record.get("source", "")).replace("\\", "/"))
+        for src, rel in by_name.get(source.name.lower(), []):
+            if src.resolve() == cand.resolve() or not stem.startswith(src.stem.lower()):
+                continue
+            if src.parent.resolve() == cand.parent.resolve() or rel.as_posix().lower() == source.as_posix().lower():
+                derived[cand] = src
+                break
+    return derived
+
+
+def output_dir_problem(folder: Path) -> str | None:
+    """None if outputs can be written into ``folder``, else why not. Creates nothing: an existing
+    folder is tried with a temporary file, a missing one is judged by its nearest existing parent
+    (which must let folders be made in it)."""
+    import tempfile
+
+    folder = Path(folder).expanduser()
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if probe == folder:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".imgtrans-write-test-", dir=folder)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            return f"cannot write into {folder}: {exc.strerror or exc}"
+        return None
+    if not os.access(probe, os.W_OK | os.X_OK):
+        read_only = hasattr(os, "statvfs") and bool(os.statvfs(probe).f_flag & getattr(os, "ST_RDONLY", 1))
+        return f"cannot create {folder}: {probe} is {'on a read-only file system' if read_only else 'not writable'}"
+    return None
+
+
+def _written_for(candidate: Path, owner: Path) -> bool:
+    """Whether ``candidate`` is an output this tool wrote from an input named like ``owner``: its
+    provenance record (which only imgtrans writes) names ``owner``'s file as its source."""
+    record = _imgtrans_record(candidate)
+    return record is not None and Path(str(record.get("source", "")).replace("\\", "/")).name == owner.name
 
 
 def make_plan(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> Plan:
@@ -270,11 +338,15 @@ def make_plan(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> P
     as PNG become ``a_png.png`` and ``a_jpg.png``), an output never lands on an input, and no output
     escapes ``options.output_dir``.
 
-    A file found among the inputs that is this tool's output for another input of the same run
-    (same output folder, suffix and format; its provenance names that input) is not an input: it is
-    reported as skipped (:data:`OUTPUT_OF`), and its input then finds its output existing. So
-    ``convert photos -o photos --suffix _x2`` run twice never makes ``a_x2_x2.jpg``. A file without
-    that record that an output would replace stays an input, and the output is refused."""
+    A file found among the inputs that this tool made from another of them is not an input: it is
+    reported as skipped (:data:`OUTPUT_OF`). That is a file found in a folder whose provenance names
+    a file found beside it or at the same relative path (:func:`_derived_from_inputs`: outputs
+    written next to their originals by any earlier run, with any suffix), or a file at the output
+    path of another input whose provenance names that input. So ``convert photos -o photos --suffix
+    _x2`` run twice never makes ``a_x2_x2.jpg``, and a later ``--suffix _dn`` run never makes
+    ``a_x2_dn.jpg``. A file without such a record that an output would replace stays an input, and
+    the output is refused."""
+    inputs = list(inputs)
     out_root = Path(options.output_dir).expanduser()
     pairs: list[tuple[Path, Path]] = []
     found, skipped = collect_inputs(inputs, options.recursive, exclude=out_root, unsearched=pairs)
@@ -284,7 +356,10 @@ def make_plan(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> P
         by_root.setdefault(root, set()).add(sub.resolve())
     plan.unsearched = [(root, len(subs)) for root, subs in by_root.items()]
     out_real = out_root.resolve()
-    own_outputs: list[tuple[Path, Path]] = []  # (output found among the inputs, its input)
+    explicit = {Path(raw).expanduser().resolve() for raw in inputs if Path(raw).expanduser().is_file()}
+    derived = _derived_from_inputs(found, explicit)
+    own_outputs: list[tuple[Path, Path]] = list(derived.items())  # (output found among the inputs, its input)
+    found = [(src, rel) for src, rel in found if src not in derived]
     checked: set[tuple[Path, Path]] = set()
     while True:
         named = _name_outputs(found, options, out_root)
@@ -358,6 +433,44 @@ def prepare_runner(model, options: ConvertOptions):
 
     prepare_model(model, options)
     return prepare_backend(model, options.backend, threads=options.threads)
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Catalog ids are compared as they are; weight files by file name (``./m.safetensors`` = ``m.safetensors``)."""
+    return a == b or Path(a.replace("\\", "/")).name == Path(b.replace("\\", "/")).name
+
+
+def _same_value(a, b) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -> str | None:
+    """Why an existing output ``dst`` is not this batch's result, or None when it is (the same model
+    with the same pixel-changing settings made it: skipping it resumes the batch). A file imgtrans
+    did not write, or wrote with another model, noise level or style scale, is never replaced
+    without ``overwrite``, and keeping it silently would hand the user the wrong picture."""
+    if dst.suffix.lower() == ".bmp":
+        return None  # BMP keeps no record: whose it is cannot be told
+    hint = "use --overwrite to replace it, or choose another output folder or --suffix"
+    record = _imgtrans_record(dst)
+    if record is None:
+        return f"{dst.name} already exists and imgtrans did not write it ({hint})"
+    made_by = str(record.get("model", ""))
+    if not _same_model(made_by, model_id):
+        return f"{dst.name} already exists, made by {made_by or 'another model'}, not {model_id} ({hint})"
+    try:
+        settings = json.loads(record.get("settings") or "{}")
+    except ValueError:
+        settings = {}
+    wanted = {"noise_level": options.noise_level if options.noise_level is not None else 25.0,
+              "style_size": options.style_size or "full"}
+    for key, label in (("noise_level", "noise level"), ("style_size", "style scale")):
+        if key in settings and not _same_value(settings[key], wanted[key]):
+            return f"{dst.name} already exists, made with {label} {settings[key]}, not {wanted[key]} ({hint})"
+    return None
 
 
 def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, source: Path | None = None) -> dict[str, str]:
@@ -473,16 +586,20 @@ def convert(
     model_ref: str = "",
     cancel: threading.Event | None = None,
     plan: tuple[list[Job], list[tuple[Path, str]]] | None = None,
+    model_id: str | None = None,
 ) -> Iterator[Event]:
     """Convert ``inputs`` with ``model`` (a :class:`~imgtrans.weights.LoadedModel`); yields events.
 
     The model is prepared (device, precision) once. Closing the generator or setting ``cancel``
     stops the work within one tile; files already written stay, the current one is not written.
-    ``plan`` is what :func:`plan_jobs` returned, when the caller already planned."""
+    ``plan`` is what :func:`plan_jobs` returned, when the caller already planned. ``model_id``: the
+    id the outputs record (default: the model's ``id`` metadata, else ``model_ref``), needed when
+    ``model`` is None because every output exists: an existing output made by another model or
+    with other settings is reported as not converted (:func:`existing_output_problem`)."""
     cancel = cancel or threading.Event()
     jobs, skipped = plan if plan is not None else plan_jobs(inputs, options)
     events: queue.Queue[Event | None] = queue.Queue(maxsize=256)
-    batch = _Batch(jobs, skipped, model, options, model_ref, cancel, events)
+    batch = _Batch(jobs, skipped, model, options, model_ref, cancel, events, model_id)
     worker = threading.Thread(target=batch.run, name="imgtrans-engine", daemon=True)
     worker.start()
     try:
@@ -505,9 +622,13 @@ def convert(
 class _Batch:
     """The worker side of :func:`convert`: decode ahead, infer, encode behind, report."""
 
-    def __init__(self, jobs, skipped, model, options: ConvertOptions, model_ref: str, cancel: threading.Event, events: queue.Queue):
+    def __init__(self, jobs, skipped, model, options: ConvertOptions, model_ref: str, cancel: threading.Event,
+                 events: queue.Queue, model_id: str | None = None):  # fmt: skip
         self.jobs, self.skipped, self.model, self.options = jobs, skipped, model, options
         self.model_ref, self.cancel, self.events = model_ref, cancel, events
+        if model_id is None:
+            model_id = (model.metadata.get("id") if model is not None else None) or model_ref
+        self.model_id = model_id  # what the outputs record as their model
         self.summary = Summary()
         self.total = len(jobs)
         self.reads: dict[int, Future] = {}
@@ -534,7 +655,11 @@ class _Batch:
             todo = []
             for i, job in enumerate(self.jobs):
                 if not self.options.overwrite and job.dst.exists():
-                    reason = "output exists (use --overwrite to replace it)"
+                    problem = existing_output_problem(job.dst, self.model_id, self.options)
+                    if problem:
+                        self.fail(job.src, problem, index=i, dst=job.dst)
+                        continue
+                    reason = f"{EXISTS} (use --overwrite to replace it)"
                     self.summary.skipped.append((job.src, reason))
                     self.emit("skipped", index=i, src=job.src, dst=job.dst, message=reason)
                 else:
@@ -611,6 +736,9 @@ class _Batch:
 
             try:
                 img = self.reads.pop(k).result()
+                for note in format_losses(img, job.dst.suffix):
+                    self.summary.notes.append((job.src, note))
+                    self.emit("note", index=i, src=job.src, dst=job.dst, message=note)
                 large = img.pixels.nbytes >= _LARGE_BUFFER // 4
                 if large:
                     _trim_memory()  # what the decoder freed
@@ -631,6 +759,20 @@ class _Batch:
             self._finish_writes(block=False)
             while len(self.writes) > self.options.io_threads:
                 self._finish_writes(block=True)
+
+
+def format_losses(img, out_suffix: str) -> list[str]:
+    """What writing the decoded ``img`` (:class:`~imgtrans.imageio.Image`) as ``out_suffix`` cannot
+    keep: transparency in JPEG, 16-bit depth in JPEG/WebP/BMP, the frames after the first."""
+    fmt = out_suffix.lower().lstrip(".")
+    notes = []
+    if img.alpha is not None and fmt in ("jpg", "jpeg") and float(img.alpha.min()) < 1.0:
+        notes.append("transparency flattened onto white (JPEG keeps no alpha; --format png keeps it)")
+    if img.bit_depth > 8 and fmt not in ("png", "tif", "tiff"):
+        notes.append("16-bit depth stored as 8 bits (--format png or tiff keeps 16 bits)")
+    if img.frames > 1:
+        notes.append(f"only the first of {img.frames} frames converted")
+    return notes
 
 
 def _is_error(reason: str) -> bool:

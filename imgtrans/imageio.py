@@ -194,6 +194,8 @@ class Image:
         dpi: (x, y) dots per inch, or None.
         xmp: the source's XMP packet (UTF-8 XML bytes: ratings, keywords,
             captions ...) with any ``tiff:Orientation`` set to 1, or None.
+        frames: number of frames in the source (animated GIF/WebP/PNG, multi-page
+            TIFF); only the first is decoded.
     """
 
     pixels: np.ndarray
@@ -204,6 +206,7 @@ class Image:
     source_format: str
     dpi: tuple[float, float] | None = None
     xmp: bytes | None = None
+    frames: int = 1
 
     @property
     def height(self) -> int:
@@ -1120,6 +1123,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         exif, orientation = _extract_exif(im, dec.tiff_orientation)
         xmp = _extract_xmp(im)
         dpi = _extract_dpi(im)
+        frames = max(1, int(getattr(im, "n_frames", 1) or 1))
         pixels, alpha, bit_depth, icc, via_opencv = _pixels_from_pil(dec, icc)
         source_format = "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
     except ImageReadError:
@@ -1149,6 +1153,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         source_format=source_format,
         dpi=dpi,
         xmp=xmp,
+        frames=frames,
     )
 
 

@@ -359,7 +359,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from imgtrans.engine import ConvertOptions, plan_jobs  # torch-free parts of the engine: naming, walking
+    from imgtrans.engine import ConvertOptions, existing_output_problem, plan_jobs  # torch-free parts: naming, walking
     from imgtrans.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
 
     if not 1 <= args.jpeg_quality <= 100:
@@ -378,7 +378,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
         return EXIT_FAILURES
     options = ConvertOptions(output_dir=args.output, fmt=args.fmt, suffix=args.suffix, recursive=args.recursive,
-                             keep_tree=not args.flat)
+                             keep_tree=not args.flat, noise_level=args.noise_level)
+    if args.style_size is not None:
+        options.style_size = args.style_size
     jobs, skipped = plan_jobs(args.inputs, options)
     print(f"imgtrans-lite: {model.id} ({model.arch}, onnxruntime); {len(jobs)} image(s) -> {args.output}",
           file=sys.stderr)
@@ -397,7 +399,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
         settings["style_size"] = DEFAULT_STYLE_SIZE if args.style_size is None else (args.style_size or "full")
     for job in jobs:
         if job.dst.exists() and not args.overwrite:
-            print(f"skipped: {printable(job.src)}: output exists ({printable(job.dst)})", file=sys.stderr)
+            problem = existing_output_problem(job.dst, model.id, options)
+            if problem:
+                print(f"failed: {printable(job.src)}: {printable(problem)}", file=sys.stderr)
+                failed.append((job.src, problem))
+            else:
+                print(f"skipped: {printable(job.src)}: output exists ({printable(job.dst)})", file=sys.stderr)
             continue
         t0 = time.perf_counter()
         try:

@@ -73,6 +73,93 @@ def test_a_real_input_in_the_way_of_an_output_is_still_refused(tmp_path, tiny_mo
         assert (same / "a_x2_x2.jpg").exists()  # the user's file is converted like any input
 
 
+def test_earlier_outputs_with_another_suffix_are_not_inputs(tmp_path, tiny_models, capsys):
+    """Outputs next to their originals from any earlier run (here --suffix _x2, then a _dn run), and
+    those of an older output folder inside a recursed input folder, are never converted again."""
+    same = tmp_path / "same"
+    write_rgb(same / "a.jpg", seed=1)
+    write_rgb(same / "b.png", seed=2)
+    run = ["convert", str(same), "-o", str(same), "--no-progress"]
+    assert main([*run, "-m", str(tiny_models["sr"]), "--suffix", "_x2"]) == 0
+    assert main([*run, "-m", str(tiny_models["denoise"]), "--suffix", "_dn"]) == 0
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in same.iterdir()) == ["a.jpg", "a_dn.jpg", "a_x2.jpg", "b.png", "b_dn.png", "b_x2.png"], err
+    assert "skipped: " + str(same / "a_x2.jpg") + ": output of another input (" + str(same / "a.jpg") + ")" in err
+
+    nest = tmp_path / "nest"
+    write_rgb(nest / "c.png", seed=3)
+    assert main(["convert", str(nest), "-r", "-o", str(nest / "out"), "-m", str(tiny_models["sr"]), "--no-progress"]) == 0
+    assert main(["convert", str(nest), "-r", "-o", str(nest / "out2"), "-m", str(tiny_models["denoise"]), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert sorted(p.relative_to(nest / "out2").as_posix() for p in (nest / "out2").rglob("*.png")) == ["c.png"], err
+    assert "output of another input" in err
+
+    # named on the command line, an earlier output is an input like any file (chaining models)
+    chain = tmp_path / "chain"
+    assert main(["convert", str(same / "a_x2.jpg"), "-o", str(chain), "-m", str(tiny_models["denoise"]), "--no-progress"]) == 0
+    assert (chain / "a_x2.jpg").is_file()
+
+
+def test_an_existing_output_of_another_model_or_setting_is_reported_not_kept_silently(tmp_path, tiny_models, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_rgb(src / "a.png", seed=1)
+    run = ["convert", str(src), "-o", str(out), "--no-progress"]
+    assert main([*run, "-m", str(tiny_models["denoise_map"]), "--noise-level", "25"]) == 0
+    made = (out / "a.png").read_bytes()
+    capsys.readouterr()
+
+    assert main([*run, "-m", str(tiny_models["sr"])]) == 1
+    err = capsys.readouterr().err
+    assert "a.png already exists, made by tiny-denoise_map, not tiny-sr" in err and "--overwrite" in err, err
+    assert main([*run, "-m", str(tiny_models["denoise_map"]), "--noise-level", "50"]) == 1
+    assert "made with noise level 25.0, not 50.0" in capsys.readouterr().err
+    assert (out / "a.png").read_bytes() == made  # never replaced without --overwrite
+
+    # the same model and setting: a resumed batch, skipped quietly (the model file named another way too)
+    same_file = os.path.relpath(tiny_models["denoise_map"])
+    assert main([*run, "-m", same_file, "--noise-level", "25"]) == 0
+    assert "output exists (use --overwrite" in capsys.readouterr().err
+
+    # a file imgtrans did not write is not taken for a finished output
+    write_rgb(out / "a.png", seed=9)
+    assert main([*run, "-m", str(tiny_models["denoise_map"]), "--noise-level", "25"]) == 1
+    assert "a.png already exists and imgtrans did not write it" in capsys.readouterr().err
+
+
+def test_a_rerun_names_a_few_existing_outputs_and_counts_the_rest(tmp_path, tiny_models, capsys):
+    src = tmp_path / "in"
+    for i in range(8):
+        write_rgb(src / f"im{i}.png", width=16, height=16, seed=i)
+    run = ["convert", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_models["denoise"]), "--no-progress"]
+    assert main(run) == 0
+    capsys.readouterr()
+    assert main(run) == 0
+    err = capsys.readouterr().err
+    assert err.count("\nskipped: ") == 5 and "3 more input(s) skipped: output exists" in err, err
+    assert main([*run, "-v"]) == 0
+    assert capsys.readouterr().err.count("\nskipped: ") == 8
+
+
+def test_what_the_output_format_cannot_keep_is_said(tmp_path, tiny_models, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgba = np.dstack([np.full((16, 16, 3), 100, np.uint8), np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))])
+    PILImage.fromarray(rgba, "RGBA").save(src / "glass.png")
+    PILImage.fromarray((np.arange(256, dtype=np.uint16).reshape(16, 16) * 200)).save(src / "deep.png")
+    frames = [PILImage.new("RGB", (16, 16), c) for c in ("red", "blue", "green")]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:])
+    write_rgb(src / "scan.tif", width=16, height=16)
+    assert main(["convert", str(src), "-o", str(tmp_path / "jpg"), "-m", str(tiny_models["denoise"]),
+                 "--format", "jpg", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "note: transparency flattened onto white (JPEG keeps no alpha; --format png keeps it): glass.png" in err, err
+    assert "note: 16-bit depth stored as 8 bits (--format png or tiff keeps 16 bits): deep.png" in err
+    assert "note: only the first of 3 frames converted: anim.gif" in err
+    assert main(["convert", str(src / "scan.tif"), "-o", str(tmp_path / "same"), "-m", str(tiny_models["denoise"]),
+                 "--no-progress"]) == 0
+    assert (tmp_path / "same" / "scan.tif").is_file()  # "same" keeps the file's own extension
+
+
 # --------------------------------------------------------------------------------- 2. sub-folders
 
 
@@ -151,6 +238,14 @@ def test_output_folder_equal_to_input_folder_without_suffix(tmp_path, tiny_model
     line = _one_error_line(capsys.readouterr().err)
     assert code == 2 and "choose another output folder or a --suffix" in line
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_usage_error(tmp_path, no_model_load, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    write_rgb(tmp_path / "in" / "a.png")
+    code = main(["convert", str(tmp_path / "in"), "-o", str(blocker / "sub"), "-m", "sr-x2", "--no-progress"])
+    assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
 
 
 # -------------------------------------------------------------------------- 4. finished batches
