@@ -149,6 +149,17 @@ def test_bad_inputs_get_clear_messages(make_window, qtbot, tmp_path):
     assert "Cannot use" in w.compare.message()
 
 
+def test_the_empty_queue_hint_goes_when_images_arrive(make_window, qtbot, tmp_path):
+    w = make_window()
+    assert w.options.current_task() == "sr" and w.options.model_ref() == "sr-x2"  # the default x2, not the demo one
+    w.start_batch()
+    assert w.message.text().startswith("The queue is empty")
+    w.add_paths(images(tmp_path / "in", 2, 32))
+    queue_ready(w, 2, qtbot)
+    qtbot.waitUntil(lambda: w.message.text() == "", timeout=5000)
+    assert w.progress.start_button.text() == "&Convert 2 images"
+
+
 def test_unwritable_output_folder_is_reported(make_window, qtbot, tmp_path, tiny_models):
     install_model(tiny_models["sr"])
     blocker_file = tmp_path / "a-file"
@@ -191,6 +202,26 @@ def test_batch_runs_to_the_finished_signal(make_window, qtbot, tmp_path, tiny_mo
         w.start_batch()
     assert len(blocker.args[0].converted) == 0
     assert all(i.status == Status.EXISTS for i in w.queue.items)
+    assert w.progress.start_button.text() == "&Convert again"  # nothing in the queue is left to do
+
+    # another model into the same folder: the rows say whose files are there, in the window's words
+    install_model(tiny_models["denoise"])
+    w.options.refresh_models(select="tiny-denoise")
+    with qtbot.waitSignal(w.batch_finished, timeout=BATCH_TIMEOUT) as blocker:
+        w.start_batch()
+    assert len(blocker.args[0].failed) == 4
+    row = w.queue.items[0]
+    assert row.status == Status.FAILED and "made by tiny-sr, not tiny-denoise" in row.message, row.message
+    assert "--" not in row.message and "Overwrite" in row.message and "name suffix" in row.message
+    assert w.progress.start_button.text() == "&Convert 4 images"
+
+    # a name suffix puts the outputs beside the others
+    w.options.suffix_edit.setText(" _dn/ ")
+    w.options.suffix_edit.editingFinished.emit()
+    assert w.options.convert_options().suffix == "_dn"
+    with qtbot.waitSignal(w.batch_finished, timeout=BATCH_TIMEOUT) as blocker:
+        w.start_batch()
+    assert len(blocker.args[0].converted) == 4 and (out / "img00_dn.png").is_file()
 
 
 def test_cancel_mid_batch_leaves_no_partial_outputs(make_window, qtbot, tmp_path, tiny_models):
@@ -222,8 +253,12 @@ def test_cancel_mid_batch_leaves_no_partial_outputs(make_window, qtbot, tmp_path
             im.load()
             assert im.size == (512, 512)
     statuses = [i.status for i in w.queue.items]
-    assert Status.DONE in statuses and Status.RUNNING not in statuses
+    assert Status.DONE in statuses and Status.RUNNING not in statuses and Status.QUEUED not in statuses
+    never_started = [i for i in w.queue.items if i.status == Status.CANCELLED and i.message == "not started"]
+    assert never_started, [(i.status, i.message) for i in w.queue.items]
     assert "Cancelled" in w.progress.status_label.full_text()
+    left = sum(1 for i in w.queue.items if i.status != Status.DONE)
+    assert w.progress.start_button.text() == f"&Convert {left} image{'s' if left != 1 else ''}"
 
 
 def test_event_loop_never_stalls_during_a_batch(make_window, qtbot, tmp_path, tiny_models):
@@ -536,3 +571,18 @@ def test_train_tab_runs_stops_resumes_and_exports(make_window, qtbot, tmp_path, 
     qtbot.waitUntil(tab.samples.has_images, timeout=5000)  # the latest sample grid
     ids = [e.id for e in w.options.entries()]
     assert any(i.startswith("gui-run") for i in ids), ids  # the exported model joined the lists
+
+
+def test_no_display_is_said_instead_of_a_qt_abort(capsys, monkeypatch):
+    from imgtrans.gui.app import display_problem, main
+
+    assert display_problem({}, "linux").startswith("no display")
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "win32") is None and display_problem({}, "darwin") is None
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main([]) == 2
+    assert "imgtrans convert" in capsys.readouterr().err

@@ -79,6 +79,36 @@ def create_app():
     return app, log_file
 
 
+def display_problem(env=None, platform: str | None = None) -> str | None:
+    """Why no window can open here (a Linux session without a display: Qt would abort), or None."""
+    import os
+
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set, e.g. over SSH). "
+            "Convert from the command line instead: imgtrans convert PHOTOS -o OUT --model sr-x2 "
+            "(imgtrans --help), or start the window inside a desktop session.")
+
+
+def _xcb_hint(env=None) -> str | None:
+    """A note when Qt's X11 plugin will likely fail for a missing system library (libxcb-cursor0,
+    which Qt 6.5+ needs and many minimal systems lack), or None."""
+    import ctypes.util
+    import os
+
+    env = os.environ if env is None else env
+    if not sys.platform.startswith("linux") or env.get("WAYLAND_DISPLAY") or env.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return None
+    if ctypes.util.find_library("xcb-cursor") is not None:
+        return None
+    return ("note: the X11 library libxcb-cursor was not found; if the window does not open, install it "
+            "(Debian/Ubuntu: sudo apt install libxcb-cursor0) or convert with 'imgtrans convert'")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Open the window (queueing ``argv``'s paths) and run until it closes; returns the exit code."""
     args = _parse(list(sys.argv[1:] if argv is None else argv))
@@ -87,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("imgtrans: the desktop app needs PySide6: pip install 'imgtrans[gui]'", file=sys.stderr)
         return 2
+    problem = display_problem()
+    if problem:
+        print(f"imgtrans: {problem}", file=sys.stderr)
+        return 2
+    hint = _xcb_hint()
+    if hint:
+        print(f"imgtrans: {hint}", file=sys.stderr)
     from imgtrans.gui import tasks
     from imgtrans.gui.window import MainWindow
 

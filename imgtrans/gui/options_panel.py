@@ -40,6 +40,12 @@ def takes_noise_level(entry: CatalogEntry | None) -> bool:
         return False
 
 
+def name_suffix(text: str) -> str:
+    """What the user typed as a file-name suffix, without what a file name cannot hold (path
+    separators, control and reserved characters) and without surrounding spaces."""
+    return "".join(ch for ch in text.strip() if ch.isprintable() and ch not in '/\\:*?"<>|')
+
+
 def _combo(labels: dict[str, str]) -> QComboBox:
     box = QComboBox()
     for key, label in labels.items():
@@ -179,6 +185,13 @@ class OptionsPanel(QWidget):
         fmt_row.addWidget(self.format_combo, 1)
         fmt_row.addWidget(self.quality_spin)
         form3.addRow(_buddy("F&ormat:", self.format_combo), fmt_row)
+        self.suffix_edit = QLineEdit()
+        self.suffix_edit.setAccessibleName("Name suffix")
+        self.suffix_edit.setPlaceholderText("none (e.g. _x2)")
+        self.suffix_edit.setMaxLength(40)
+        self.suffix_edit.setToolTip("Added to every output's file name: photo.jpg becomes photo_x2.jpg. With a suffix "
+                                    "the outputs can go into the folder of their originals.")
+        form3.addRow(_buddy("Name suffi&x:", self.suffix_edit), self.suffix_edit)
         self.existing_combo = QComboBox()
         self.existing_combo.addItem("Skip (keep the existing file)", False)
         self.existing_combo.addItem("Overwrite", True)
@@ -197,6 +210,7 @@ class OptionsPanel(QWidget):
         self.model_combo.currentIndexChanged.connect(self._model_changed)
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
+        self.suffix_edit.editingFinished.connect(self._save)
         for signal in (self.strength_spin.valueChanged, self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
                        self.format_combo.currentIndexChanged,
@@ -313,6 +327,7 @@ class OptionsPanel(QWidget):
         self.output_edit.setText(str(s.output_dir))
         _set_data(self.format_combo, s.get_str("output/format", "same", FORMATS))
         self.quality_spin.setValue(s.get_int("output/jpeg_quality", 95, 1, 100))
+        self.suffix_edit.setText(name_suffix(s.get_str("output/suffix", "")))
         _set_data(self.existing_combo, s.get_bool("output/overwrite", False))
         self.keep_tree_check.setChecked(s.get_bool("output/keep_tree", True))
         self.recursive_check.setChecked(s.get_bool("input/recursive", True))
@@ -332,6 +347,7 @@ class OptionsPanel(QWidget):
         s.set("output/dir", self.output_edit.text().strip())
         s.set("output/format", self.format_combo.currentData())
         s.set("output/jpeg_quality", self.quality_spin.value())
+        s.set("output/suffix", self.name_suffix())
         s.set("output/overwrite", bool(self.existing_combo.currentData()))
         s.set("output/keep_tree", self.keep_tree_check.isChecked())
         s.set("input/recursive", self.recursive_check.isChecked())
@@ -380,7 +396,7 @@ class OptionsPanel(QWidget):
     def set_running(self, running: bool) -> None:
         for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_size_spin, self.tile_combo, self.tile_spin,
                   self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo, self.quality_spin,
-                  self.existing_combo, self.keep_tree_check, self.recursive_check):
+                  self.suffix_edit, self.existing_combo, self.keep_tree_check, self.recursive_check):
             w.setEnabled(not running)
         if not running:
             self._update_enabled()
@@ -390,6 +406,9 @@ class OptionsPanel(QWidget):
         text = self.output_edit.text().strip()
         return Path(text).expanduser() if text else self.settings.output_dir
 
+    def name_suffix(self) -> str:
+        return name_suffix(self.suffix_edit.text())
+
     def convert_options(self) -> ConvertOptions:
         tile_mode = self.tile_combo.currentData()
         entry = self.current_entry()
@@ -398,6 +417,7 @@ class OptionsPanel(QWidget):
             fmt=self.format_combo.currentData(),
             jpeg_quality=self.quality_spin.value(),
             overwrite=bool(self.existing_combo.currentData()),
+            suffix=self.name_suffix(),
             recursive=self.recursive_check.isChecked(),
             keep_tree=self.keep_tree_check.isChecked(),
             tile=None if tile_mode == "auto" else (0 if tile_mode == "off" else self.tile_spin.value()),

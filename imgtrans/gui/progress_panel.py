@@ -92,8 +92,13 @@ class ProgressPanel(QWidget):
         self._total = 0
 
     # -- run state ----------------------------------------------------------------------------
-    def set_queue_size(self, n: int) -> None:
-        self.start_button.setText(f"&Convert {n} image{'s' if n != 1 else ''}" if n else "&Convert")
+    def set_queue_size(self, n: int, pending: int | None = None) -> None:
+        """``n`` images a Convert would run, ``pending`` of them not converted yet (default: all)."""
+        pending = n if pending is None else pending
+        if pending:
+            self.start_button.setText(f"&Convert {pending} image{'s' if pending != 1 else ''}")
+        else:  # everything in the queue is done: a new run keeps or replaces the outputs (If it exists)
+            self.start_button.setText("&Convert again" if n else "&Convert")
 
     def begin(self) -> None:
         self._t0 = 0.0

@@ -123,8 +123,9 @@ class QueueModel(QAbstractTableModel):
         if s == Status.RUNNING:
             return f"Converting {item.fraction * 100:.0f}%"
         if s == Status.DONE:
-            return f"Done ({item.seconds:.1f} s)" if item.seconds else "Done"
-        if s in (Status.FAILED, Status.SKIPPED, Status.UNREADABLE, Status.EXISTS) and item.message:
+            done = f"Done ({item.seconds:.1f} s)" if item.seconds else "Done"
+            return f"{done}; note: {item.message}" if item.message else done
+        if s in (Status.FAILED, Status.SKIPPED, Status.UNREADABLE, Status.EXISTS, Status.CANCELLED) and item.message:
             return f"{s.value}: {item.message}"
         return s.value
 
@@ -234,7 +235,7 @@ def _status_icon(status: Status) -> QIcon | None:
         Status.UNREADABLE: QStyle.StandardPixmap.SP_MessageBoxCritical,
         Status.SKIPPED: QStyle.StandardPixmap.SP_MessageBoxWarning,
         Status.EXISTS: QStyle.StandardPixmap.SP_MessageBoxInformation,
-        Status.CANCELLED: QStyle.StandardPixmap.SP_BrowserStop,
+        Status.CANCELLED: QStyle.StandardPixmap.SP_MediaPause,  # not an error: converting it again goes on
         Status.RUNNING: QStyle.StandardPixmap.SP_MediaPlay,
     }
     if status not in pixmaps:

@@ -39,7 +39,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All
 
 class QueuePanel(QWidget):
     currentChanged = Signal(object)  # noqa: N815 - the QueueItem, or None
-    countsChanged = Signal(int)  # noqa: N815 - images that a Convert would run
+    countsChanged = Signal(int, int)  # noqa: N815 - images that a Convert would run, and those of them not done yet
     itemProbed = Signal(str)  # noqa: N815 - key of a row whose size/thumbnail/status just arrived
     notify = Signal(str, str, int)  # text (HTML), level, timeout in ms (0: until dismissed)
 
@@ -257,7 +257,8 @@ class QueuePanel(QWidget):
             if n:
                 parts.append(f"{n} {label}")
         self.count_label.setText(" \u00b7 ".join(parts) if total else "")
-        emit(self.countsChanged, runnable)
+        pending = sum(1 for item in self.model.items if item.status in (Status.QUEUED, Status.FAILED, Status.CANCELLED))
+        emit(self.countsChanged, runnable, pending)
 
     def select_row(self, row: int) -> None:
         index = self.model.index(row, 0)

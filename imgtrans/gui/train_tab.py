@@ -77,6 +77,18 @@ class TrainThread(QThread):
             emit(self.run_done, done)
 
 
+def _model_label(path: Path) -> str:
+    """How an exported model appears in the model list: its name, and the id the command line takes."""
+    from imgtrans.catalog import read_safetensors_metadata
+
+    try:
+        meta = read_safetensors_metadata(path)
+    except (OSError, ValueError):
+        meta = {}
+    ident = meta.get("id") or path.stem
+    return f"{meta.get('name') or ident} (id {ident})"
+
+
 def _folder_row(edit: QLineEdit, title: str, parent: QWidget) -> QHBoxLayout:
     button = QToolButton()
     button.setText("\u2026")
@@ -419,7 +431,7 @@ class TrainTab(QWidget):
         elif isinstance(e, ev.CheckpointSaved):
             self.log_view.appendPlainText(f"Checkpoint saved at iteration {e.step} ({e.reason}).")
         elif isinstance(e, ev.Exported):
-            names = ", ".join(p.stem for p in e.paths)
+            names = ", ".join(_model_label(p) for p in e.paths)
             self.log_view.appendPlainText(f"Model saved: {names}. It is in the model list now.")
             self.message.show_message(f"Training finished: {html.escape(names)} is now in the model list "
                                       "(Convert tab and Models tab).", "info")

@@ -32,6 +32,20 @@ from imgtrans.paths import resources_dir
 
 log = logging.getLogger(__name__)
 
+EMPTY_QUEUE = "The queue is empty:"
+# the engine speaks in command-line options; the window names its own controls instead
+_GUI_WORDS = (("use --overwrite to replace it", "choose Overwrite under \u201cIf it exists\u201d to replace it"),
+              ("--overwrite", "Overwrite"), ("a --suffix", "a name suffix"), ("--suffix", "a name suffix"),
+              ("--format png or tiff", "Format PNG or TIFF"), ("--format png", "Format PNG"))
+
+
+def gui_wording(message: str) -> str:
+    """An engine message with its command-line hints (``--overwrite``, ``--suffix``) put in the
+    window's terms."""
+    for cli, gui in _GUI_WORDS:
+        message = message.replace(cli, gui)
+    return message
+
 
 def app_icon() -> QIcon:
     icon = QIcon()
@@ -53,6 +67,7 @@ class MainWindow(QMainWindow):
         self.log_file = log_file
         self.device = DeviceInfo()
         self.batch: BatchThread | None = None
+        self._batch_keys: set[str] = set()  # the queue rows the running (or last) batch was given
         self._processed = 0
         self._fraction = 0.0
         self._close_after_training = False
@@ -115,6 +130,7 @@ class MainWindow(QMainWindow):
         qp, pp = self.queue_panel, self.preview_panel
         qp.currentChanged.connect(self._current_changed)
         qp.countsChanged.connect(self.progress.set_queue_size)
+        qp.countsChanged.connect(self._queue_counts_changed)
         qp.itemProbed.connect(self._item_probed)
         qp.notify.connect(self.message.show_message)
         qp.view.doubleClicked.connect(lambda _i: self.run_preview())
@@ -246,6 +262,10 @@ class MainWindow(QMainWindow):
         if item is not None and item.key == key and item.status == Status.UNREADABLE:
             self.preview_panel.show_item(item, self.options.convert_options().max_pixels)
 
+    def _queue_counts_changed(self, runnable: int, _pending: int) -> None:
+        if runnable and self.message.text().startswith(EMPTY_QUEUE):
+            self.message.hide()  # files arrived: the hint about an empty queue is stale
+
     def run_preview(self) -> None:
         item = self.queue_panel.current_item()
         if item is None:
@@ -264,7 +284,7 @@ class MainWindow(QMainWindow):
             return
         items = self.queue.runnable()
         if not items:
-            self.message.show_message("The queue is empty: drop images or folders here, or use Add images.", "info", 6000)
+            self.message.show_message(f"{EMPTY_QUEUE} drop images or folders here, or use Add images.", "info", 6000)
             return
         ref = self.options.model_ref()
         if not ref:
@@ -273,7 +293,8 @@ class MainWindow(QMainWindow):
         options = self.options.convert_options()
         for item in items:
             self.queue.update(item.key, status=Status.QUEUED, message="", fraction=0.0, seconds=0.0)
-        request = BatchRequest(self.queue_panel.roots_of(items), {item.key for item in items}, ref, options)
+        self._batch_keys = {item.key for item in items}
+        request = BatchRequest(self.queue_panel.roots_of(items), self._batch_keys, ref, options)
         self.message.hide()
         self.batch = BatchThread(request, self)
         self.batch.status.connect(self.progress.set_status)
@@ -322,6 +343,8 @@ class MainWindow(QMainWindow):
         elif kind == "progress":
             self._fraction = ev.fraction
             queue.update(key, fraction=ev.fraction)
+        elif kind == "note":  # converted, but the format loses something: said on the row
+            queue.update(key, message=gui_wording(ev.message))
         elif kind == "done":
             self._processed += 1
             self._fraction = 0.0
@@ -332,14 +355,14 @@ class MainWindow(QMainWindow):
         elif kind == "skipped":
             exists = ev.message.startswith("output exists")
             self._processed += ev.dst is not None
-            message = "output already exists (choose Overwrite to replace it)" if exists else ev.message
+            message = "output already exists (choose Overwrite to replace it)" if exists else gui_wording(ev.message)
             queue.update(key, status=Status.EXISTS if exists else Status.SKIPPED, message=message, dst=ev.dst)
         elif kind == "failed":
             if key == "<batch>":  # the batch as a whole (e.g. CUDA asked for, none there)
                 self.message.show_message(html.escape(ev.message), "error")
             else:
                 self._processed += ev.dst is not None
-                queue.update(key, status=Status.FAILED, message=ev.message)
+                queue.update(key, status=Status.FAILED, message=gui_wording(ev.message))
         elif kind == "cancelled" and self.queue_panel.running_key:
             queue.update(self.queue_panel.running_key, status=Status.CANCELLED, fraction=0.0)
         if kind in ("plan", "start", "progress", "done", "skipped", "failed"):
@@ -356,9 +379,12 @@ class MainWindow(QMainWindow):
         if thread is not None:
             thread.wait(2000)
             thread.deleteLater()
+        cancelled = summary is not None and summary.cancelled
         for item in self.queue.items:
-            if item.status == Status.RUNNING:
-                self.queue.update(item.key, status=Status.CANCELLED, fraction=0.0)
+            never_started = cancelled and item.status == Status.QUEUED and item.key in self._batch_keys
+            if item.status == Status.RUNNING or never_started:
+                self.queue.update(item.key, status=Status.CANCELLED, fraction=0.0,
+                                  message="" if item.status == Status.RUNNING else "not started")
         self._set_running(False)
         if summary is None:
             self.progress.end("Not started: see the message above.", complete=False)
