@@ -131,6 +131,21 @@ def test_data_check_report_counts_and_skips(tmp_path):
     assert check_folder(folder, "A", min_side=32, small_policy="upscaled").usable == 8
 
 
+def test_a_small_folder_holds_nothing_out_and_counts_each_image_once(tmp_path):
+    from imgtrans.training.data import MIN_HASH_SPLIT, check_folder, held_out_files
+
+    few = make_folder(tmp_path / "few", n=4)
+    report = check_folder(few, "domain B", min_side=32)
+    assert (report.usable, len(report.train)) == (4, 4) and report.val_from_train and report.val
+    first, second = report.lines()[:2]
+    assert "4 image file(s), 4 usable: 4 train [" in first and "held out" not in first, first
+    assert f"evaluating on {len(report.val)} training image(s)" in second
+    assert held_out_files(few) == []
+    many = make_folder(tmp_path / "many", n=MIN_HASH_SPLIT + 30)
+    report = check_folder(many, "domain A", min_side=32)
+    assert report.val and not report.val_from_train and report.usable == MIN_HASH_SPLIT + 30
+
+
 def test_data_check_refuses_missing_empty_and_too_few(tmp_path):
     from imgtrans.training.data import check_folder
 
@@ -404,6 +419,18 @@ def test_resume_into_a_different_architecture_is_refused(domains, tmp_path, isol
     res = cli("--domain-a", a, "--domain-b", b, "--name", "arch", "--steps", "2", "--quiet", "--no-export")
     assert res.returncode == 0, res.stderr
     assert len(losses_of("arch")) == 2
+
+
+def test_a_longer_resumed_run_says_its_learning_rate_goes_back_up(domains, cli):
+    a, b = domains
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "longer", *TINY_ARGS, "--steps", "2", "--no-export")
+    assert res.returncode == 0, res.stderr
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "longer", *TINY_ARGS, "--steps", "8", "--no-export")
+    assert res.returncode == 0, res.stderr
+    assert "run length changed from 2 iterations to 8 iterations" in res.stderr
+    assert "iteration 2 continues at 100% of the peak LR" in res.stderr
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "longer", *TINY_ARGS, "--steps", "8", "--no-export")
+    assert "run length changed" not in res.stderr  # same length: nothing to say
 
 
 # ------------------------------------------------------------------------------------ checkpoints

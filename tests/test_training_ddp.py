@@ -24,12 +24,15 @@ def _losses(run: Path) -> list[list[float]]:
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed support")
 def test_two_gloo_processes_match_single_process(tmp_path, isolated_home):
     a, b = make_folder(tmp_path / "A", seed=1), make_folder(tmp_path / "B", seed=2)
-    common = ["--domain-a", a, "--domain-b", b, *TINY_ARGS, "--steps", "3", "--batch-size", "2", "--no-export",
+    common = ["--domain-a", a, "--domain-b", b, *TINY_ARGS, "--steps", "3", "--batch-size", "2", "--no-export", "--save-every-steps", "1",
               "--gan-mode", "wgangp", "--upsample", "deconv"]  # fmt: skip  (WGAN-GP: the double backward must work under DDP too)
-    # The transposed-conv generator: its runs agree to 1e-4 for all 3 steps. With the default resize + conv
-    # generator they agree to float rounding for 2 steps, then drift by up to 0.5 % at step 3 (measured):
-    # Adam divides each gradient by its running size, so rounding in near-zero gradients becomes whole
-    # steps. This test is about the distributed machinery, so it takes the architecture that shows it.
+    # The two runs agree to float rounding (~1e-6) for 2 iterations; after that they drift: Adam divides each
+    # gradient by its running size, so rounding in near-zero gradients becomes a sizeable part of a step.
+    # Measured at iteration 3: up to 0.05 % in the losses and 2e-5 in the weights (a tenth of one Adam
+    # step at lr 2e-4) with the transposed-conv generator on these six images; up to 0.5 % with the resize
+    # + conv generator. A broken batch split, gradient average or per-rank RNG shows up at iteration 1
+    # (percent-level differences), so the first two iterations, and the weights after the first update,
+    # are held to float rounding; at iteration 3, the losses to 0.2 % and the generators' outputs to 1e-3.
     env = dict(os.environ, OMP_NUM_THREADS="1")
     single = subprocess.run([sys.executable, "-m", "imgtrans.training.cli", *map(str, common), "--name", "one"],
                             capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)  # fmt: skip
@@ -44,13 +47,16 @@ def test_two_gloo_processes_match_single_process(tmp_path, isolated_home):
     one, two = isolated_home / "runs" / "one", isolated_home / "runs" / "two"
     l1, l2 = _losses(one), _losses(two)
     assert len(l1) == len(l2) == 3
-    for r1, r2 in zip(l1, l2):
+    for r1, r2 in zip(l1[:2], l2[:2]):
         assert r1 == pytest.approx(r2, rel=1e-4, abs=1e-5)
+    assert l1[2] == pytest.approx(l2[2], rel=2e-3, abs=1e-5)
 
     from imgtrans.training.checkpoint import load_checkpoint
 
-    w1 = load_checkpoint(one / "checkpoints" / "step_00000003", load_state=False).weights
-    w2 = load_checkpoint(two / "checkpoints" / "step_00000003", load_state=False).weights
+    def weights(run: Path, step: int) -> dict:
+        return load_checkpoint(run / "checkpoints" / f"step_{step:08d}", load_state=False).weights
+
+    w1, w2 = weights(one, 1), weights(two, 1)
     for net in w1:
         for key, value in w1[net].items():
             # Conv biases right before a (non-affine) instance norm get a gradient of exactly zero in
@@ -61,9 +67,11 @@ def test_two_gloo_processes_match_single_process(tmp_path, isolated_home):
     from imgtrans.archs import ResnetGenerator
 
     x = torch.rand(2, 3, 32, 32) * 2 - 1
-    for net in ("G_A", "G_B"):
-        g1, g2 = ResnetGenerator(ngf=8, n_blocks=2), ResnetGenerator(ngf=8, n_blocks=2)
-        g1.load_state_dict(w1[net]), g2.load_state_dict(w2[net])
-        with torch.no_grad():
-            torch.testing.assert_close(g2(x), g1(x), rtol=1e-4, atol=1e-4)
-    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["step_00000003"]
+    for step, tol in ((1, 1e-4), (3, 1e-3)):
+        w1, w2 = weights(one, step), weights(two, step)
+        for net in ("G_A", "G_B"):
+            g1, g2 = ResnetGenerator(ngf=8, n_blocks=2), ResnetGenerator(ngf=8, n_blocks=2)
+            g1.load_state_dict(w1[net]), g2.load_state_dict(w2[net])
+            with torch.no_grad():
+                torch.testing.assert_close(g2(x), g1(x), rtol=tol, atol=tol)
+    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == [f"step_{k:08d}" for k in (1, 2, 3)]

@@ -248,7 +248,8 @@ class CycleGANTask(Task):
                     id=f"{run_name}{suffix.replace('_', '-')}",
                     name=f"{run_name} ({arrow})",
                     direction=arrow,
-                    description=f"CycleGAN trained with imgtrans-train: {src.root.name} -> {dst.root.name} ({arrow})",
+                    description=f"CycleGAN trained with imgtrans-train: {src.root.name} -> {dst.root.name}"
+                                + ("" if (src.root.name, dst.root.name) == tuple(arrow.split("->")) else f" ({arrow})"),
                 ),
             ))  # fmt: skip
         return items

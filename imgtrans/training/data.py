@@ -27,6 +27,7 @@ IMAGE_SUFFIXES = (
 MIN_IMAGES = 4  # fewer usable images than this is refused: nothing useful can be learned
 SPLITS_FILE = "splits.json"  # written by training/data/split.py: {"train": [...], "val": [...], "test": [...]}
 VAL_FRACTION = 0.1  # without splits.json: this share of files (by name hash) is held out
+MIN_HASH_SPLIT = 10  # ... from folders of at least this many image files (of 4, the hash could take 2)
 
 
 def mix_seed(*parts: object) -> int:
@@ -73,18 +74,19 @@ class FolderReport:
 
     @property
     def usable(self) -> int:
-        return len(self.train) + len(self.val)
+        return len(self.train) + (0 if self.val_from_train else len(self.val))
 
     def lines(self) -> list[str]:
         """The short report printed before the first step."""
         out = [
-            f"{self.label}: {self.root} - {self.found} image file(s), {self.usable} usable: "
-            f"{len(self.train)} train, {len(self.val)} held out for evaluation"
+            f"{self.label}: {self.root} - {self.found} image file(s), {self.usable} usable: {len(self.train)} train"
+            + ("" if self.val_from_train else f", {len(self.val)} held out for evaluation")
             + (f", {self.test_held_out} test (not used)" if self.test_held_out else "")
             + f" [split: {self.split_source}]"
         ]
         if self.val_from_train:
-            out.append("  no held-out images: evaluating on training images (add more images or a splits.json)")
+            out.append(f"  no held-out images: evaluating on {len(self.val)} training image(s) "
+                       f"(folders of {MIN_HASH_SPLIT}+ images hold 10 % out; or add a splits.json)")
         if self.undecodable:
             out.append(f"  skipped {len(self.undecodable)} file(s) that do not decode:")
             out += [f"    {name}: {reason}" for name, reason in self.undecodable[:20]]
@@ -129,7 +131,12 @@ def held_out_files(root: str | Path) -> list[Path]:
     files = list_image_files(root)
     if splits is not None and splits["test"]:
         return [p for p in files if p.relative_to(root).as_posix() in splits["test"]]
-    return [p for p in files if _name_fraction(p.relative_to(root).as_posix()) < VAL_FRACTION]
+    return [p for p in files if _hash_held_out(p.relative_to(root).as_posix(), len(files))]
+
+
+def _hash_held_out(rel: str, n_files: int) -> bool:
+    """Whether a file that no splits.json places is held out: by name hash, in folders big enough."""
+    return n_files >= MIN_HASH_SPLIT and _name_fraction(rel) < VAL_FRACTION
 
 
 def _read_splits(root: Path) -> dict[str, set[str]] | None:
@@ -213,7 +220,7 @@ def check_folder(
             report.train.append(record)
         else:
             unlisted += splits is not None
-            (report.val if _name_fraction(rel) < VAL_FRACTION else report.train).append(record)
+            (report.val if _hash_held_out(rel, len(files)) else report.train).append(record)
     if unlisted:
         report.split_source += f" (+{unlisted} unlisted file(s) split by name hash)"
     if report.usable < min_images:

@@ -69,6 +69,22 @@ def train(cfg: TrainConfig, cancel: threading.Event | None = None, resume: str |
         teardown(env)
 
 
+def _schedule_change_note(saved_config: Path, cfg: TrainConfig, schedule: int, start: int) -> str | None:
+    """A note when a resumed run's length changed (``--steps``/``--epochs``): the LR schedule follows
+    the new length, so the LR at the resumed iteration can be higher than where the run stopped."""
+    try:
+        old = json.loads(saved_config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no or unreadable config: nothing to compare
+        return None
+    if not isinstance(old, dict) or (old.get("steps"), old.get("epochs")) == (cfg.steps, cfg.epochs):
+        return None
+    lengths = ((old.get("steps"), old.get("epochs")), (cfg.steps, cfg.epochs))
+    then, now = (f"{epochs} epochs" if epochs else f"{steps} iterations" for steps, epochs in lengths)
+    factor = linear_decay(start, schedule, cfg.decay_start)
+    return (f"run length changed from {then} to {now}: the learning-rate schedule follows the new length, "
+            f"so iteration {start} continues at {factor:.0%} of the peak LR")
+
+
 def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None, env: Env) -> Iterator[ev.Event]:
     from imgtrans.training.checkpoint import find_checkpoint
 
@@ -132,6 +148,9 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
         start, last_eval = restore(task, resume_path)
         for msg in getattr(task, "_restore_notes", []):
             yield ev.Info(msg)
+        note = _schedule_change_note(run / "config.json", cfg, schedule, start)
+        if note:
+            yield ev.Info(note)
     if main:
         try:
             run.mkdir(parents=True, exist_ok=True)
