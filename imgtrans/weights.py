@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import os
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,10 @@ def _read_pickle_checkpoint(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch bolds parts of it with terminal codes
+        # torch's advice (weights_only=False) is not for us; what the file wants to import is worth saying
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        detail = f"it imports {found.group(1)}" if found else ""
         raise ModelLoadError(
             f"{path.name}: refused: this checkpoint needs full unpickling, which can run arbitrary code; "
             f"only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"

@@ -67,9 +67,12 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     torch.save({"model.1.weight": torch.zeros(1), "payload": _Evil(str(marker))}, path)
-    with pytest.raises(ModelLoadError, match="refused"):
+    with pytest.raises(ModelLoadError, match="refused") as info:
         load_model(path)
     assert not marker.exists()
+    # what the file wants to import, without torch's advice to unpickle it or its terminal colour codes
+    message = str(info.value)
+    assert "\x1b" not in message and "weights_only" not in message and "it imports " in message, message
 
 
 def test_metadata_that_lies_about_the_arch_is_caught(tmp_path):
