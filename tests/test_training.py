@@ -421,6 +421,29 @@ def test_resume_into_a_different_architecture_is_refused(domains, tmp_path, isol
     assert len(losses_of("arch")) == 2
 
 
+def test_cpu_bf16_autocast_is_taken_only_where_the_cpu_has_it(domains, cli, isolated_home, monkeypatch):
+    """--amp bf16 on the CPU: bf16 autocast where oneDNN has native bf16 (the style recipes use it),
+    fp32 with a warning elsewhere; the run, its checkpoint and its export are ordinary fp32 weights."""
+    import imgtrans.training.distributed as dist
+    from imgtrans.training.checkpoint import load_checkpoint
+
+    a, b = domains
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "bf", *TINY_ARGS, "--steps", "2", "--amp", "bf16")
+    assert res.returncode == 0, res.stderr
+    if dist.cpu_has_native_bf16():
+        assert "device cpu (bf16 autocast)" in res.stderr
+    else:
+        assert "device cpu (fp32)" in res.stderr and "no native bf16" in res.stderr
+    weights = load_checkpoint(isolated_home / "runs" / "bf" / "checkpoints" / "step_00000002", load_state=False).weights
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for net in weights.values() for t in net.values())
+    assert sorted(p.name for p in (isolated_home / "models").iterdir()) == ["bf_a2b.safetensors", "bf_b2a.safetensors"]
+
+    monkeypatch.setattr(dist, "cpu_has_native_bf16", lambda: False)
+    amp = dist.Amp(torch.device("cpu"), "bf16")
+    assert amp.dtype is None and "no native bf16" in amp.note
+    assert dist.Amp(torch.device("cpu"), "auto").dtype is None  # the CPU default stays fp32
+
+
 def test_a_longer_resumed_run_says_its_learning_rate_goes_back_up(domains, cli):
     a, b = domains
     res = cli("--domain-a", a, "--domain-b", b, "--name", "longer", *TINY_ARGS, "--steps", "2", "--no-export")

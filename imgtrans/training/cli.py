@@ -63,7 +63,8 @@ def _common(p: argparse.ArgumentParser, task: str) -> None:
                    help="continue the run (default when --name has checkpoints), or from a checkpoint/run folder")  # fmt: skip
     g = p.add_argument_group("hardware")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S, help="mixed precision on CUDA (default auto; CPU is always fp32)")
+    g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S, help="mixed precision: auto (CUDA: bf16 or fp16; CPU: fp32), bf16 (also on CPUs with native bf16, "
+                        "AVX512-BF16/AMX: ~1.6x faster), fp16 (CUDA), off")
     g.add_argument("--no-amp", dest="amp", action="store_const", const="off", default=S, help="same as --amp off")
     g.add_argument("--workers", type=int, default=S, help="data loader processes (default 0 on CPU, 4 on CUDA)")
     g.add_argument("--cache-mb", type=int, default=S, help="memory for decoded images (default 2048)")

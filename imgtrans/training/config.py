@@ -77,7 +77,7 @@ class TrainConfig:
     spectral: bool = False
     # where and how
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 if supported, else fp16) | bf16 | fp16 | off; CUDA only
+    amp: str = "auto"  # auto (CUDA: bf16 if supported, else fp16; CPU: fp32) | bf16 (CPU too) | fp16 | off
     workers: int | None = None  # data loader processes; None: 0 on CPU, 4 on CUDA
     cache_mb: int = 2048  # decoded images kept in memory
     # progress and checkpoints

@@ -138,6 +138,8 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
         f" (LR decays linearly to 0 over iterations {int(schedule * cfg.decay_start)}-{schedule}); "
         + ", ".join(f"{k} {v / 1e6:.2f}M params" for k, v in params.items())
     )
+    if env.amp.note:
+        yield ev.Warning(env.amp.note)
     for note in task.notes:
         yield ev.Info(note)
 

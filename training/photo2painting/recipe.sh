@@ -7,5 +7,6 @@ fetch space-photos paintings
 domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
 carry_in photo2painting
 "${RUN[@]}" --domain-a "$DATA/domains/landscape" --domain-b "$DATA/paintings" --name photo2painting \
-    --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-12000}" --device "$DEVICE" --eval-every 2000 --quiet
+    --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-12000}" --device "$DEVICE" --amp "${AMP:-bf16}" \
+    --eval-every 2000 --quiet
 export_to_resources photo2painting
