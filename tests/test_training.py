@@ -669,3 +669,39 @@ def test_cyclegan_keeps_the_aspect_of_its_images_by_default(tmp_path):
     assert resolve("cyclegan", {}, stored=old).resize == "square"
     with pytest.raises(ValueError, match="--resize"):
         resolve("cyclegan", {"name": "x", "resize": "stretch"})
+
+
+def test_a_small_held_out_set_is_evaluated_on_a_grid_of_crops(tmp_path):
+    """arid2green's domain B holds out one image: one centre crop gave no FID at all. A small
+    held-out set is cut into up to 3x3 crops per image (spanning it); samples stay the centre crop."""
+    from imgtrans.training import events as ev
+    from imgtrans.training.cyclegan import eval_grid
+    from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import UnpairedDataset
+    from imgtrans.training.loop import train
+    from imgtrans.training.metrics import inception_path
+
+    a = make_folder(tmp_path / "A", n=8, w=96, h=48)
+    b = make_folder(tmp_path / "B", n=8, seed=3)
+    for folder, val in ((a, ["img0.png", "img1.png", "img2.png", "img3.png"]), (b, ["img7.png"])):
+        names = sorted(p.name for p in folder.glob("*.png"))
+        (folder / "splits.json").write_text(json.dumps({"train": [n for n in names if n not in val], "val": val, "test": []}))
+    reports = {k: check_folder(str(f), k, min_side=32) for k, f in (("A", a), ("B", b))}
+    assert [eval_grid(reports[k], 16) for k in "AB"] == [2, 3]
+    few = check_folder(str(make_folder(tmp_path / "few", n=4)), "C", min_side=32)
+    assert few.val_from_train and eval_grid(few, 16) == 1  # training images: more crops would not make them unseen
+
+    ds = UnpairedDataset(reports["A"].train, reports["B"].train, size=32, load_size=40, seed=0, keep_aspect=True)
+    img = ds._prepared(reports["A"].val[0])  # 40 x 80
+    crops = ds.fixed(reports["A"].val[:1], grid=3)
+    assert crops.shape == (9, 3, 32, 32)
+    unit = lambda t: t.float() / 255 * 2 - 1  # noqa: E731
+    assert torch.equal(crops[0], unit(img[:, :32, :32])) and torch.equal(crops[8], unit(img[:, 8:40, 48:80]))
+    assert torch.equal(crops[4], ds.fixed(reports["A"].val[:1])[0])  # the middle one is the centre crop
+
+    cfg = resolve("cyclegan", {**TINY_GAN, **QUIET, "domain_a": str(a), "domain_b": str(b), "name": "grid",
+                               "steps": 1, "eval_every": 1, "sample_every": 1})  # fmt: skip
+    evals = [e for e in train(cfg) if isinstance(e, ev.Evaluated)]
+    assert evals and "cycle_psnr" in evals[-1].metrics
+    if inception_path() is not None:  # 9 crops of B's single held-out image give FID/KID now
+        assert "fid_A2B" in evals[-1].metrics and "kid_B2A" in evals[-1].metrics

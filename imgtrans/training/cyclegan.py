@@ -14,6 +14,7 @@ Images are ``(B,3,H,W)`` in [-1,1] throughout.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -70,6 +71,17 @@ def to01(x: torch.Tensor) -> torch.Tensor:
     return (x.float() + 1.0) / 2.0
 
 
+def eval_grid(report: FolderReport, eval_images: int) -> int:
+    """Crops per side taken from each held-out image of a domain so that a small held-out set still
+    gives about ``eval_images`` crops (FID/KID and cycle PSNR on one centre crop of a few images say
+    little): 1 for a full set, up to 3x3 for a single image. A domain with no held-out images
+    (evaluated on a few training images) keeps one crop each: more crops would not make them unseen."""
+    n = min(len(report.val), eval_images)
+    if report.val_from_train or n <= 0 or n >= eval_images:
+        return 1
+    return min(3, math.ceil(math.sqrt(eval_images / n)))
+
+
 class CycleGANTask(Task):
     name = "cyclegan"
     loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
@@ -95,6 +107,8 @@ class CycleGANTask(Task):
         )
         self._val: dict[str, torch.Tensor] | None = None
         self._inception: Any = None
+        self._real_feats: dict[str, torch.Tensor] | None = None
+        self._samples: dict[str, torch.Tensor] | None = None
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
@@ -163,7 +177,7 @@ class CycleGANTask(Task):
     def val_images(self) -> dict[str, torch.Tensor]:
         if self._val is None:
             n = self.cfg.eval_images
-            self._val = {k: self.dataset.fixed(self.reports[k].val[:n]) for k in ("A", "B")}
+            self._val = {k: self.dataset.fixed(self.reports[k].val[:n], eval_grid(self.reports[k], n)) for k in ("A", "B")}
         return self._val
 
     @torch.no_grad()
@@ -202,8 +216,12 @@ class CycleGANTask(Task):
         if inception_path() is not None and min(len(val["A"]), len(val["B"])) >= 2:  # FID/KID need 2+ images
             if self._inception is None:
                 self._inception = InceptionFeatures().to(self.device)
-            feats = {name: torch.cat([self._inception.pooled(to01(x).to(self.device)).cpu() for x in chunks(t, 8)])
-                     for name, t in (("real_A", val["A"]), ("real_B", val["B"]), ("fake_A", fake_A), ("fake_B", fake_B))}  # fmt: skip
+            def pooled(t: torch.Tensor) -> torch.Tensor:
+                return torch.cat([self._inception.pooled(to01(x).to(self.device)).cpu() for x in chunks(t, 8)])
+
+            if self._real_feats is None:  # the held-out images never change: their features once per run
+                self._real_feats = {"real_A": pooled(val["A"]), "real_B": pooled(val["B"])}
+            feats = dict(self._real_feats, fake_A=pooled(fake_A), fake_B=pooled(fake_B))
             m["fid_A2B"] = fid(feats["fake_B"], feats["real_B"])
             m["fid_B2A"] = fid(feats["fake_A"], feats["real_A"])
             m["kid_A2B"] = kid(feats["fake_B"], feats["real_B"])
@@ -215,8 +233,9 @@ class CycleGANTask(Task):
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
-        val = self.val_images()
-        a, b = val["A"][:1], val["B"][:1]
+        if self._samples is None:  # the centre of the first held-out image of each domain
+            self._samples = {k: self.dataset.fixed(self.reports[k].val[:1]) for k in ("A", "B")}
+        a, b = self._samples["A"], self._samples["B"]
         G_A, G_B = bare(self.G_A), bare(self.G_B)
         G_A.eval(), G_B.eval()
         try:

@@ -107,14 +107,24 @@ class UnpairedDataset:
             out[name] = to_unit(crop) * 2.0 - 1.0
         return out
 
-    def fixed(self, records: Sequence[ImageRecord]) -> torch.Tensor:
-        """Held-out images, resized and center-cropped: ``(N,3,size,size)`` in [-1,1]."""
+    def fixed(self, records: Sequence[ImageRecord], grid: int = 1) -> torch.Tensor:
+        """Held-out images, resized as for training, then center-cropped (``grid`` 1), or cut into a
+        ``grid x grid`` set of evenly spaced crops spanning each image (overlapping where the image is
+        less than ``grid`` crops wide): ``(N*grid*grid,3,size,size)`` in [-1,1], image by image."""
         crops = []
         for r in records:
             img = self._prepared(r)
-            top, left = (img.shape[1] - self.size) // 2, (img.shape[2] - self.size) // 2
-            crops.append(img[:, top : top + self.size, left : left + self.size])
+            for top in _spaced(img.shape[1] - self.size, grid):
+                for left in _spaced(img.shape[2] - self.size, grid):
+                    crops.append(img[:, top : top + self.size, left : left + self.size])
         return torch.stack([to_unit(c) * 2.0 - 1.0 for c in crops])
+
+
+def _spaced(room: int, n: int) -> list[int]:
+    """``n`` offsets from 0 to ``room`` evenly spaced (the centre for ``n == 1``)."""
+    if n == 1:
+        return [room // 2]
+    return [round(room * i / (n - 1)) for i in range(n)]
 
 
 class PatchDataset:
