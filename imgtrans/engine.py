@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 SAME_FILE = "same file as"
 OUTPUT_OF = "output of another input"  # a file this tool wrote from another file among the inputs
 EXISTS = "output exists"  # benign: this model with these settings made it (a resumed batch)
-MADE_BY_OTHER = "output exists, made by"  # an error: keeping it would hand the user another model's result
 OVERWRITES_INPUT = "would overwrite an input"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 SUFFIX_FORMAT = {
@@ -777,5 +776,5 @@ def format_losses(img, out_suffix: str) -> list[str]:
 
 def _is_error(reason: str) -> bool:
     """Skips that the user should treat as failures (the input exists but cannot be used)."""
-    benign = ("not an image file", "folder already visited", "output exists", SAME_FILE, OUTPUT_OF)
+    benign = ("not an image file", "folder already visited", EXISTS, SAME_FILE, OUTPUT_OF)
     return not reason.startswith(benign)

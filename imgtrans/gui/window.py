@@ -16,6 +16,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from imgtrans.engine import EXISTS
 from imgtrans.gui import tasks
 from imgtrans.gui.about import DeviceInfo, probe_device, show_about
 from imgtrans.gui.models_tab import ModelsTab
@@ -353,7 +354,7 @@ class MainWindow(QMainWindow):
             if current is not None and current.key == key:
                 self._current_changed(current)
         elif kind == "skipped":
-            exists = ev.message.startswith("output exists")
+            exists = ev.message.startswith(EXISTS)
             self._processed += ev.dst is not None
             message = "output already exists (choose Overwrite to replace it)" if exists else gui_wording(ev.message)
             queue.update(key, status=Status.EXISTS if exists else Status.SKIPPED, message=message, dst=ev.dst)
@@ -404,7 +405,7 @@ class MainWindow(QMainWindow):
     @staticmethod
     def _summary_text(summary) -> str:
         parts = [f"{len(summary.converted)} converted"]
-        exists = sum(1 for _p, reason in summary.skipped if reason.startswith("output exists"))
+        exists = sum(1 for _p, reason in summary.skipped if reason.startswith(EXISTS))
         if exists:
             parts.append(f"{exists} kept (output existed)")
         if summary.failed:
