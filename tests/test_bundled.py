@@ -53,6 +53,27 @@ def test_sr_models_beat_bicubic(entry):
     assert np.mean(gains) > 0.3
 
 
+@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task in ("sr", "style")], ids=lambda e: e.id)
+def test_no_visible_checkerboard(entry):
+    """Strided and upsampling layers can leave a pattern repeating every 2 or 4 pixels: measured in
+    grey levels per channel (imgtrans.training.metrics.grid_artifact_amplitude), a bundled model's
+    outputs stay below one level, the edge of what can be seen, and near what the photos have anyway."""
+    from imgtrans.training.metrics import grid_artifact_amplitude
+
+    model, _ = open_model(entry.id)
+    amps, own = [], []
+    for path in PHOTOS:
+        x = _photo(path)
+        if entry.task == "sr":  # the photo as the model's input, its output at the photo's size
+            h, w = x.shape[2] // model.scale * model.scale, x.shape[3] // model.scale * model.scale
+            x = F.interpolate(x[:, :, :h, :w], scale_factor=1 / model.scale, mode="bicubic", antialias=True).clamp(0, 1)
+        out = run_model(model, x, tile=0)
+        amps.append(float(grid_artifact_amplitude(out)[0]))
+        own.append(float(grid_artifact_amplitude(_photo(path))[0]))
+    print(f"{entry.id}: periodic pattern {np.median(amps):.2f} grey levels (the photos: {np.median(own):.2f})")
+    assert np.median(amps) < 1.0
+
+
 @pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "denoise"], ids=lambda e: e.id)
 def test_denoise_models_beat_noisy_input(entry):
     model, _ = open_model(entry.id)
