@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import math
 import os
 import shutil
 import signal
@@ -725,3 +726,35 @@ def test_grid_artifact_ratio_finds_periodic_patterns_and_not_photos():
     assert float(grid_artifact_amplitude((x + fringe).clamp(0, 1))[0]) > 1.5
     noise = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     assert (grid_artifact_ratio(noise) < 8).all()  # white noise has no period
+
+
+def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isolated_home):
+    from imgtrans.training.losses import grid_loss, lattice_magnitudes
+
+    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    x = (photo.permute(2, 0, 1)[None].float() / 255)[:, :, :128, :128] * 2 - 1
+    yy, xx = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    hatch = ((yy // 2 + xx // 2) % 2).float() * 0.04  # 2 % of the [-1,1] range, period 4
+    assert float(grid_loss(x, x)) == 0.0 and float(grid_loss(x * 0.5, x)) == 0.0  # nothing added: no loss
+    assert float(grid_loss(x + hatch, x)) > 0.002
+    wave = 0.03 * torch.cos(2 * math.pi * xx.float() / 4)  # amplitude 0.03 at 1/4 cycle per pixel
+    assert float(lattice_magnitudes(wave[None, None]).max()) == pytest.approx(0.03, rel=0.05)
+    # its gradient takes the pattern away
+    y = (x + hatch).clone().requires_grad_(True)
+    opt = torch.optim.SGD([y], lr=50.0)
+    before = float(grid_loss(y, x))
+    for _ in range(20):
+        opt.zero_grad()
+        grid_loss(y, x).backward()
+        opt.step()
+    assert float(grid_loss(y, x)) < 0.5 * before
+
+    # a run logs it once switched on, also when switched on while resuming
+    a, b = domains
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "1", "--no-export")
+    assert res.returncode == 0, res.stderr
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "2", "--lambda-grid", "10", "--no-export")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.reader((isolated_home / "runs" / "g" / "losses.csv").read_text().splitlines()))
+    assert rows[0][-2:] == ["grid_A", "grid_B"] and len(rows[1]) == len(rows[0]) - 2 and len(rows[2]) == len(rows[0])
+    assert float(rows[2][-1]) >= 0

@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "as the app runs the model) or square (the reference's resize_and_crop: squashes them)")
     g.add_argument("--lambda-cycle", type=float, default=S)
     g.add_argument("--lambda-identity", type=float, default=S)
+    g.add_argument("--lambda-grid", type=float, default=S,
+                   help="weight of a loss on what the translations add at 2- and 4-pixel periods beyond their "
+                        "source (the checkerboard/hatching frequencies); default 0: the reference objective")
     g.add_argument("--pool-size", type=int, default=S)
     g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
     g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S)

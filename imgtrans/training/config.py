@@ -102,6 +102,7 @@ class TrainConfig:
     resize: str = "short-side"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
+    lambda_grid: float = 0.0  # CycleGAN: weight of losses.grid_loss (periodic patterns beyond the source's); 0 = off
     pool_size: int = 50
     use_dropout: bool = False
     upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)

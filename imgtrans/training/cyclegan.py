@@ -29,7 +29,7 @@ from imgtrans.training.config import TrainConfig
 from imgtrans.training.data import FolderReport, generator
 from imgtrans.training.datasets import UnpairedDataset
 from imgtrans.training.distributed import Env
-from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, init_weights
+from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, grid_loss, init_weights
 
 
 class GeneratorPair(nn.Module):
@@ -84,7 +84,7 @@ def eval_grid(report: FolderReport, eval_images: int) -> int:
 
 class CycleGANTask(Task):
     name = "cyclegan"
-    loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+    loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")  # + grid_A/B with lambda_grid
 
     def __init__(self, cfg: TrainConfig, env: Env, reports: dict[str, FolderReport]):
         super().__init__(cfg, env)
@@ -105,6 +105,8 @@ class CycleGANTask(Task):
             reports["A"].train, reports["B"].train, cfg.size, cfg.effective_load_size, cfg.seed, cfg.flip, cfg.cache_mb,
             keep_aspect=cfg.resize == "short-side",
         )
+        if cfg.lambda_grid > 0:
+            self.loss_names = (*type(self).loss_names, "grid_A", "grid_B")
         self._val: dict[str, torch.Tensor] | None = None
         self._inception: Any = None
         self._real_feats: dict[str, torch.Tensor] | None = None
@@ -141,6 +143,9 @@ class CycleGANTask(Task):
                 w = cfg.lambda_cycle * cfg.lambda_identity
                 losses["idt_A"] = F.l1_loss(out["idt_A"].float(), real_B) * w
                 losses["idt_B"] = F.l1_loss(out["idt_B"].float(), real_A) * w
+            if cfg.lambda_grid > 0:
+                losses["grid_A"] = grid_loss(out["fake_B"], real_A) * cfg.lambda_grid
+                losses["grid_B"] = grid_loss(out["fake_A"], real_B) * cfg.lambda_grid
             loss_G = sum(losses.values())
         amp.backward(loss_G)
         amp.step(opt_G)

@@ -368,6 +368,8 @@ class RunLog:
         self._truncate(self.path, start)
         self._truncate(self.eval_path, start)
         new = not self.path.exists()
+        if not new:
+            self._extend_header(self.path, self.columns)
         self.fh = open(self.path, "a", newline="", encoding="utf-8")
         self.csv = csv.writer(self.fh)
         if new:
@@ -381,6 +383,16 @@ class RunLog:
                 self.tb = SummaryWriter(str(run / "tb"), purge_step=start + 1 if start else None)
             except Exception:  # tensorboard not installed (ImportError) or broken: CSV only
                 self.tb = None
+
+    @staticmethod
+    def _extend_header(path: Path, columns: list[str]) -> None:
+        """A resumed run that logs more losses than before (e.g. a loss switched on): the new columns
+        are appended to the header; earlier rows keep their fields (the new ones empty)."""
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+        if rows and rows[0] != columns and columns[: len(rows[0])] == rows[0]:
+            rows[0] = columns
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows(rows)
 
     @staticmethod
     def _truncate(path: Path, start: int) -> None:

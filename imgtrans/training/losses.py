@@ -25,6 +25,39 @@ def gan_loss(pred: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tenso
     raise ValueError(f"unknown GAN loss {mode!r}")
 
 
+def lattice_magnitudes(x: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """``(B,C,H,W)`` float -> ``(B,C,K)``: each channel's spectrum magnitude (mean removed, 2-D Hann
+    window) at the frequencies ``(ky/period, kx/period)`` cycles per pixel (not both 0) and their
+    8 neighbouring bins, in amplitude units (a sinusoid of amplitude ``a`` there gives ``a``).
+    Differentiable; computed in fp32."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float()
+        h, w = x.shape[-2:]
+        win = torch.outer(torch.hann_window(h, periodic=False, device=x.device), torch.hann_window(w, periodic=False, device=x.device))
+        spec = torch.fft.fft2((x - x.mean((-2, -1), keepdim=True)) * win).abs() * (2.0 / win.sum())
+        ys, xs = [], []
+        for ky in range(period):
+            for kx in range(period):
+                if (ky, kx) == (0, 0):
+                    continue
+                by, bx = round(ky * h / period), round(kx * w / period)
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        ys.append((by + dy) % h)
+                        xs.append((bx + dx) % w)
+        idx = torch.tensor(ys, device=x.device) * w + torch.tensor(xs, device=x.device)
+        return spec.flatten(-2)[..., idx]
+
+
+def grid_loss(fake: torch.Tensor, source: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """What a translation adds at the frequencies where strided and upsampling layers leave their
+    periodic patterns (checkerboard, hatching), beyond what its source image has there: the mean
+    of ``relu(|F(fake)| - |F(source)|)`` over those few bins (:func:`lattice_magnitudes`), in
+    amplitude units of the images' range. Both ``(B,C,H,W)`` in the same range ([-1,1] here); a
+    scalar. Texture at every other frequency is left to the GAN."""
+    return F.relu(lattice_magnitudes(fake, period) - lattice_magnitudes(source.detach(), period)).mean()
+
+
 def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): ``mean((||grad D(x_hat)||_2 - 1)^2)`` at
     ``x_hat = alpha*real + (1-alpha)*fake``; ``alpha`` is ``(B,1,1,1)`` in [0,1]. Computed in fp32."""
