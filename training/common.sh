@@ -2,7 +2,8 @@
 # Environment knobs: PY (python with imgtrans installed, default .venv/bin/python), IMGTRANS_DATA
 # (data cache, default ~/.cache/imgtrans/data), DEVICE (auto|cpu|cuda), NICE (1 = low CPU priority),
 # THREADS (torch's CPU threads; 1 when two recipes share a 2-core machine, see README.md), AMP (the style
-# recipes' --amp: bf16 by default; a CPU without native bf16 trains in fp32 anyway; off: fp32).
+# recipes' --amp: bf16 by default; a CPU without native bf16 trains in fp32 anyway; off: fp32), LAMBDA_GRID
+# (the style recipes' --lambda-grid, default 300; 0 for the reference objective).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
