@@ -11,5 +11,5 @@ fetch space-photos
 carry_in sr-x4-sharp
 "${RUN[@]}" sr --data "$DATA/space-photos" --scale 4 --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
     --init-from "$OUT/sr-x4.safetensors" --gan-after 0 --perceptual inception \
-    --steps "${STEPS:-3000}" --lr 1e-4 --name sr-x4-sharp --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --quiet
+    --steps "${STEPS:-3000}" --lr 1e-4 --name sr-x4-sharp --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet
 export_to_resources sr-x4-sharp
