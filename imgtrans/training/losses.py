@@ -26,27 +26,16 @@ def gan_loss(pred: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tenso
 
 
 def lattice_magnitudes(x: torch.Tensor, period: int = 4) -> torch.Tensor:
-    """``(B,C,H,W)`` float -> ``(B,C,K)``: each channel's spectrum magnitude (mean removed, 2-D Hann
-    window) at the frequencies ``(ky/period, kx/period)`` cycles per pixel (not both 0) and their
-    8 neighbouring bins, in amplitude units (a sinusoid of amplitude ``a`` there gives ``a``).
-    Differentiable; computed in fp32."""
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        x = x.float()
-        h, w = x.shape[-2:]
-        win = torch.outer(torch.hann_window(h, periodic=False, device=x.device), torch.hann_window(w, periodic=False, device=x.device))
-        spec = torch.fft.fft2((x - x.mean((-2, -1), keepdim=True)) * win).abs() * (2.0 / win.sum())
-        ys, xs = [], []
-        for ky in range(period):
-            for kx in range(period):
-                if (ky, kx) == (0, 0):
-                    continue
-                by, bx = round(ky * h / period), round(kx * w / period)
-                for dy in (-1, 0, 1):
-                    for dx in (-1, 0, 1):
-                        ys.append((by + dy) % h)
-                        xs.append((bx + dx) % w)
-        idx = torch.tensor(ys, device=x.device) * w + torch.tensor(xs, device=x.device)
-        return spec.flatten(-2)[..., idx]
+    """``(B,C,H,W)`` float -> ``(B,C,K)``: each channel's :func:`~imgtrans.training.metrics.amplitude_spectrum`
+    at the :func:`~imgtrans.training.metrics.lattice_bins` for ``period`` and their 8 neighbouring
+    bins (amplitude units: a sinusoid of amplitude ``a`` there gives ``a``). Differentiable, fp32."""
+    from imgtrans.training.metrics import amplitude_spectrum, around, lattice_bins
+
+    h, w = x.shape[-2:]
+    spec = amplitude_spectrum(x)
+    rows, cols = zip(*(around(by, bx, h, w, 1) for by, bx in lattice_bins(h, w, period)))
+    idx = torch.cat([(r * w + c).flatten() for r, c in zip(rows, cols)]).to(x.device)
+    return spec.flatten(-2)[..., idx]
 
 
 def grid_loss(fake: torch.Tensor, source: torch.Tensor, period: int = 4) -> torch.Tensor:

@@ -56,39 +56,56 @@ def ssim(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     return s.flatten(1).mean(1)
 
 
-def _lattice_spectrum(x: torch.Tensor, period: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+def amplitude_spectrum(x: torch.Tensor) -> torch.Tensor:
+    """``(B,C,H,W)`` float -> ``(B,C,H,W)``: each channel's spectrum magnitude, mean removed and 2-D
+    Hann windowed, in amplitude units (a sinusoid of amplitude ``a`` on a bin gives ``a`` there).
+    Differentiable; computed in fp32."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float()
+        h, w = x.shape[-2:]
+        win = torch.outer(torch.hann_window(h, periodic=False, device=x.device),
+                          torch.hann_window(w, periodic=False, device=x.device))  # fmt: skip
+        return torch.fft.fft2((x - x.mean((-2, -1), keepdim=True)) * win).abs() * (2.0 / win.sum())
+
+
+def lattice_bins(h: int, w: int, period: int) -> list[tuple[int, int]]:
+    """Spectrum bins ``(row, col)`` of an ``h x w`` image at the frequencies ``(ky/period, kx/period)``
+    cycles per pixel, ``ky, kx`` in ``0..period-1``, not both 0: where patterns repeating every
+    ``period`` pixels (or a divisor) put their energy."""
+    return [(round(ky * h / period) % h, round(kx * w / period) % w)
+            for ky in range(period) for kx in range(period) if (ky, kx) != (0, 0)]  # fmt: skip
+
+
+def around(by: int, bx: int, h: int, w: int, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices (shaped to broadcast) of the ``(2r+1)^2`` bins around ``(by, bx)``, wrapped."""
+    return (torch.arange(by - r, by + r + 1) % h).view(-1, 1), (torch.arange(bx - r, bx + r + 1) % w).view(1, -1)
+
+
+def _lattice_spectrum(x: torch.Tensor, period: int) -> tuple[torch.Tensor, torch.Tensor]:
     """For :func:`grid_artifact_ratio` and :func:`grid_artifact_amplitude`: each channel's spectrum
-    magnitude at each frequency ``(ky/period, kx/period)`` (largest of its 3x3 bins) and the median
-    magnitude at the same radial frequency away from those points, both ``(B,C,P)`` (per channel:
-    red/green fringes cancel in luminance but not to the eye), and the sum of the 2-D Hann window
-    (a sinusoid of amplitude ``a`` peaks at ``a/2`` times it)."""
-    x = x.float()
-    n, c = x.shape[:2]
-    g = x.reshape(n * c, *x.shape[2:])
-    b, h, w = g.shape
-    g = g - g.mean((-2, -1), keepdim=True)
-    window = torch.outer(torch.hann_window(h, periodic=False, dtype=g.dtype), torch.hann_window(w, periodic=False, dtype=g.dtype))
-    mag = torch.fft.fft2(g * window).abs()  # (B,H,W)
+    magnitude (:func:`amplitude_spectrum`) at each of the :func:`lattice_bins` (largest of its 3x3
+    bins) and the median magnitude at the same radial frequency away from those points, both
+    ``(B,C,P)`` (per channel: red/green fringes cancel in luminance but not to the eye)."""
+    n, c, h, w = x.shape
+    mag = amplitude_spectrum(x).reshape(n * c, h, w)
     fy = torch.fft.fftfreq(h, dtype=torch.float64).abs().view(-1, 1)
     fx = torch.fft.fftfreq(w, dtype=torch.float64).abs().view(1, -1)
     radius = torch.sqrt(fy**2 + fx**2)
     step = 1.0 / min(h, w)
-    points = [(ky, kx) for ky in range(period) for kx in range(period) if (ky, kx) != (0, 0)]
-    bins = [(round(ky * h / period) % h, round(kx * w / period) % w) for ky, kx in points]
+    bins = lattice_bins(h, w, period)
     near = torch.zeros(h, w, dtype=torch.bool)
     for by, bx in bins:
-        near[(torch.arange(by - 3, by + 4) % h).view(-1, 1), (torch.arange(bx - 3, bx + 4) % w).view(1, -1)] = True
-    peaks = torch.zeros(b, len(bins), dtype=mag.dtype)
-    refs = torch.zeros(b, len(bins), dtype=mag.dtype)
+        near[around(by, bx, h, w, 3)] = True
+    peaks = torch.zeros(n * c, len(bins), dtype=mag.dtype)
+    refs = torch.zeros(n * c, len(bins), dtype=mag.dtype)
     for j, (by, bx) in enumerate(bins):
-        ys, xs = torch.arange(by - 1, by + 2) % h, torch.arange(bx - 1, bx + 2) % w
-        peaks[:, j] = mag[:, ys.view(-1, 1), xs.view(1, -1)].flatten(1).amax(1)
+        peaks[:, j] = mag[(slice(None), *around(by, bx, h, w, 1))].flatten(1).amax(1)
         r = float(radius[by, bx])
         ref_mask = ((radius - r).abs() <= 1.5 * step) & ~near
         if int(ref_mask.sum()) < 16:  # at the corners the ring is short: widen it
             ref_mask = ((radius - r).abs() <= 6 * step) & ~near
         refs[:, j] = (mag[:, ref_mask] if bool(ref_mask.any()) else mag.flatten(1)).median(1).values
-    return peaks.view(n, c, -1), refs.view(n, c, -1), float(window.sum())
+    return peaks.view(n, c, -1), refs.view(n, c, -1)
 
 
 def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
@@ -100,7 +117,7 @@ def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     hundreds. Relative to the image's own detail at that frequency, so a smooth image (an SR output,
     a style model's) shows even a pattern far below one grey level: read it with
     :func:`grid_artifact_amplitude`, and compare a model's outputs with its inputs."""
-    peaks, refs, _ = _lattice_spectrum(x, period)
+    peaks, refs = _lattice_spectrum(x, period)
     return (peaks / refs.clamp_min(1e-12)).flatten(1).amax(1)
 
 
@@ -109,8 +126,8 @@ def grid_artifact_amplitude(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     [0,1] that repeats with ``period`` pixels or a divisor of it, above what the image has at that
     frequency anyway (the ring median of :func:`grid_artifact_ratio`): ``(B,)``. A pattern well under
     one grey level cannot be seen; a visible checkerboard or hatching is several."""
-    peaks, refs, window_sum = _lattice_spectrum(x, period)
-    return (2.0 * (peaks - refs).clamp_min(0) / window_sum * 255.0).flatten(1).amax(1)
+    peaks, refs = _lattice_spectrum(x, period)
+    return ((peaks - refs).clamp_min(0) * 255.0).flatten(1).amax(1)
 
 
 # ------------------------------------------------------------------------------------ Inception
