@@ -300,9 +300,9 @@ def _derived_from_inputs(found: list[tuple[Path, Path]], explicit: set[Path]) ->
 
 
 def output_dir_problem(folder: Path) -> str | None:
-    """None if outputs can be written into ``folder``, else why not. Creates nothing: an existing
-    folder is tried with a temporary file, a missing one is judged by its nearest existing parent
-    (which must let folders be made in it)."""
+    """None if outputs can be written into ``folder``, else why not (a phrase for after the folder's
+    name). Creates nothing: an existing folder is tried with a temporary file, a missing one is
+    judged by its nearest existing parent (which must let folders be made in it)."""
     import tempfile
 
     folder = Path(folder).expanduser()
@@ -317,11 +317,11 @@ def output_dir_problem(folder: Path) -> str | None:
             os.close(fd)
             os.unlink(tmp)
         except OSError as exc:
-            return f"cannot write into {folder}: {exc.strerror or exc}"
+            return str(exc.strerror or exc)
         return None
     if not os.access(probe, os.W_OK | os.X_OK):
         read_only = hasattr(os, "statvfs") and bool(os.statvfs(probe).f_flag & getattr(os, "ST_RDONLY", 1))
-        return f"cannot create {folder}: {probe} is {'on a read-only file system' if read_only else 'not writable'}"
+        return f"{probe} is {'on a read-only file system' if read_only else 'not writable'}"
     return None
 
 

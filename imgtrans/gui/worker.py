@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from imgtrans.engine import ConvertOptions, Summary, convert, plan_jobs
+from imgtrans.engine import ConvertOptions, Summary, convert, output_dir_problem, plan_jobs
 from imgtrans.gui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,13 @@ def check_output_dir(folder: Path) -> str | None:
     """None if outputs can be written into ``folder`` (created if missing), else a readable reason."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".imgtrans-write-test-", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return f"Cannot write to the output folder {folder}: {reason}. Choose another output folder."
-    return None
+    else:
+        reason = output_dir_problem(folder)  # the engine's write test, shared with the command line
+        if reason is None:
+            return None
+    return f"Cannot write to the output folder {folder}: {reason}. Choose another output folder."
 
 
 class BatchThread(QThread):
