@@ -257,7 +257,7 @@ class QueuePanel(QWidget):
             if n:
                 parts.append(f"{n} {label}")
         self.count_label.setText(" \u00b7 ".join(parts) if total else "")
-        pending = sum(1 for item in self.model.items if item.status in (Status.QUEUED, Status.FAILED, Status.CANCELLED))
+        pending = sum(self.model.count(status) for status in (Status.QUEUED, Status.FAILED, Status.CANCELLED))
         emit(self.countsChanged, runnable, pending)
 
     def select_row(self, row: int) -> None:

@@ -110,6 +110,7 @@ class CycleGANTask(Task):
         self._val: dict[str, torch.Tensor] | None = None
         self._inception: Any = None
         self._real_feats: dict[str, torch.Tensor] | None = None
+        self._grid_real: float | None = None
         self._samples: dict[str, torch.Tensor] | None = None
 
     @staticmethod
@@ -222,7 +223,9 @@ class CycleGANTask(Task):
         m["grid_A2B"] = float(grid_artifact_amplitude(to01(fake_B)).median())
         m["grid_B2A"] = float(grid_artifact_amplitude(to01(fake_A)).median())
         m["grid"] = (m["grid_A2B"] + m["grid_B2A"]) / 2
-        m["grid_real"] = float(grid_artifact_amplitude(to01(torch.cat([val["A"], val["B"]]))).median())
+        if self._grid_real is None:  # the held-out images never change
+            self._grid_real = float(grid_artifact_amplitude(to01(torch.cat([val["A"], val["B"]]))).median())
+        m["grid_real"] = self._grid_real
         if inception_path() is not None and min(len(val["A"]), len(val["B"])) >= 2:  # FID/KID need 2+ images
             if self._inception is None:
                 self._inception = InceptionFeatures().to(self.device)
