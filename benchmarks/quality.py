@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgtrans.catalog import list_models  # noqa: E402
 from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
+from imgtrans.training.datasets import spaced_offsets  # noqa: E402
 from imgtrans.training.metrics import grid_artifact_amplitude, grid_artifact_ratio, psnr, ssim  # noqa: E402
 from imgtrans.weights import LoadedModel, load_model  # noqa: E402
 
@@ -372,9 +373,7 @@ def grid_crops(img: np.ndarray, n: int = 3) -> torch.Tensor:
     x = to_tensor(img)[0]
     h, w = x.shape[-2:]
     s = int(min(h, w) * 0.6)
-    tops = np.linspace(0, h - s, n).round().astype(int)
-    lefts = np.linspace(0, w - s, n).round().astype(int)
-    return torch.stack([x[:, t : t + s, l : l + s] for t in tops for l in lefts])
+    return torch.stack([x[:, t : t + s, l : l + s] for t in spaced_offsets(h - s, n) for l in spaced_offsets(w - s, n)])
 
 
 def inception_features(images: list[np.ndarray], net) -> torch.Tensor:

@@ -114,13 +114,13 @@ class UnpairedDataset:
         crops = []
         for r in records:
             img = self._prepared(r)
-            for top in _spaced(img.shape[1] - self.size, grid):
-                for left in _spaced(img.shape[2] - self.size, grid):
+            for top in spaced_offsets(img.shape[1] - self.size, grid):
+                for left in spaced_offsets(img.shape[2] - self.size, grid):
                     crops.append(img[:, top : top + self.size, left : left + self.size])
         return torch.stack([to_unit(c) * 2.0 - 1.0 for c in crops])
 
 
-def _spaced(room: int, n: int) -> list[int]:
+def spaced_offsets(room: int, n: int) -> list[int]:
     """``n`` offsets from 0 to ``room`` evenly spaced (the centre for ``n == 1``)."""
     if n == 1:
         return [room // 2]
