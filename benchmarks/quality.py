@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imgtrans.catalog import list_models  # noqa: E402
 from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
 from imgtrans.training.datasets import spaced_offsets  # noqa: E402
-from imgtrans.training.metrics import grid_artifact_amplitude, grid_artifact_ratio, psnr, ssim  # noqa: E402
+from imgtrans.training.metrics import detail_ratio, grid_artifact_amplitude, grid_artifact_ratio, psnr, ssim  # noqa: E402
 from imgtrans.weights import LoadedModel, load_model  # noqa: E402
 
 SIGMAS = (15, 25, 50)
@@ -257,7 +257,8 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
             hr_grid.add(**grid_scores(hr))
             for m, out in outs.items():
                 y = y_channel(out)
-                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0], **grid_scores(out))
+                scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0],
+                              detail=float(detail_ratio(to_tensor(out), to_tensor(hr), border=scale)[0]), **grid_scores(out))
             if k < 3:
                 save_example(examples, f"sr_x{scale}_{path.stem}",
                              [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
@@ -267,11 +268,12 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
         for m in methods:
             s = scores[m]
             rows.append([m, fmt(s.mean("psnr")), f"{s.mean('psnr') - base:+.2f}", fmt(s.mean("ssim"), 4),
-                         grid_text(s), fmt(s.s_per_mp, 3), str(s.count())]
+                         fmt(s.median("detail")), grid_text(s), fmt(s.s_per_mp, 3), str(s.count())]
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
         print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; periodic "
-                    f"pattern: grey levels (ratio), median; the originals: {grid_text(hr_grid)}",
-                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "periodic pattern", "s / output MP", "images"]
+                    f"pattern: grey levels (ratio), median; the originals: {grid_text(hr_grid)}; detail: fine detail "
+                    f"relative to the original (metrics.detail_ratio, 1 = as detailed), median",
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "detail", "periodic pattern", "s / output MP", "images"]
                     + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
