@@ -33,7 +33,8 @@ def _perturb(module, scale: float = 0.05, seed: int = 0):
 
 @pytest.fixture
 def tiny_models(tmp_path):
-    """Paths of tiny saved models of each family: {"style", "style_resize", "sr", "denoise", "denoise_map"}."""
+    """Paths of tiny saved models of each family: {"style", "style_resize", "style_skip", "sr", "denoise",
+    "denoise_map"}."""
     from imgtrans.archs import DnCNN, ResnetGenerator, SRResNet
     from imgtrans.weights import save_model
 
@@ -41,6 +42,7 @@ def tiny_models(tmp_path):
     specs = {
         "style": ("cyclegan_resnet", ResnetGenerator, {"ngf": 8, "n_blocks": 2}),
         "style_resize": ("cyclegan_resnet", ResnetGenerator, {"ngf": 8, "n_blocks": 2, "upsample": "resize"}),
+        "style_skip": ("cyclegan_resnet", ResnetGenerator, {"ngf": 8, "n_blocks": 2, "upsample": "resize", "input_skip": True}),
         "sr": ("srresnet", SRResNet, {"nf": 8, "n_blocks": 2, "scale": 2}),
         "denoise": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": False}),
         "denoise_map": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": True, "noise_map": True}),

@@ -728,6 +728,26 @@ def test_grid_artifact_ratio_finds_periodic_patterns_and_not_photos():
     assert (grid_artifact_ratio(noise) < 8).all()  # white noise has no period
 
 
+def test_new_style_runs_use_the_input_skip_and_older_runs_keep_their_generator(tmp_path):
+    """``input_skip`` is the default for new CycleGAN runs; a run stored before the option existed
+    resumes with the generator it was trained with (the reference's, without the skip), and a
+    resume that switches it is refused like any other shape change."""
+    from imgtrans.training.checkpoint import check_compatible
+    from imgtrans.training.cyclegan import CycleGANTask
+
+    new = resolve("cyclegan", {"domain_a": "a", "domain_b": "b", "name": "x"})
+    assert new.input_skip is True
+    old_cfg = {k: v for k, v in new.to_dict().items() if k != "input_skip"}
+    old = resolve("cyclegan", {}, old_cfg)
+    assert old.input_skip is False
+    nets = CycleGANTask.describe(old)
+    before = {"task": "cyclegan", "nets": {n: {"arch": d["arch"], "hparams": {k: v for k, v in d["hparams"].items()
+                                                                             if k != "input_skip"}} for n, d in nets.items()}}  # fmt: skip
+    check_compatible(before, "cyclegan", nets, tmp_path)  # the option's absence means the reference generator
+    with pytest.raises(CheckpointError, match="input_skip: False in the checkpoint, True now"):
+        check_compatible(before, "cyclegan", CycleGANTask.describe(new), tmp_path)
+
+
 def test_detail_ratio_ranks_blur_below_and_noise_above_the_photo():
     """The SR sharpness proxy: 1 for the photo itself, well under 1 for a bicubic x4 round trip,
     over 1 when noise is added."""

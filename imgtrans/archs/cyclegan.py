@@ -65,6 +65,12 @@ class ResnetGenerator(nn.Module):
     ``n_down`` x2 upsampling convs (``upsample``: ``"deconv"`` as the reference, or ``"resize"``:
     nearest x2 + conv, free of checkerboard artifacts), c7s1-out, tanh. Instance norm throughout.
 
+    ``input_skip=True`` adds the input to the last conv's output inside the tanh:
+    ``tanh(net(x) + atanh(x))``, so the network learns a change to its input and starts near the
+    identity. Without it the instance norms discard each image's mean colour and contrast, which the
+    network must then re-guess: a small generator trained on a CPU budget reconstructs its input (the
+    cycle) with visible colour shifts and blur. Needs ``in_ch == out_ch``.
+
     Input ``(B,in_ch,H,W)`` float in [-1,1], ``H,W`` multiples of ``2**n_down``;
     output ``(B,out_ch,H,W)`` float in [-1,1].
     """
@@ -79,10 +85,14 @@ class ResnetGenerator(nn.Module):
         affine: bool = False,
         use_dropout: bool = False,
         upsample: str = "deconv",
+        input_skip: bool = False,
     ):
         super().__init__()
+        if input_skip and in_ch != out_ch:
+            raise ValueError(f"input_skip needs as many output channels as input channels, not {in_ch} -> {out_ch}")
         self.n_blocks = n_blocks
         self.n_down = n_down
+        self.input_skip = input_skip
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_ch, ngf, kernel_size=7, padding=0, bias=True),
@@ -105,7 +115,9 @@ class ResnetGenerator(nn.Module):
                 _instance_norm(ngf * mult // 2, affine),
                 nn.ReLU(True),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, kernel_size=7, padding=0), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, kernel_size=7, padding=0)]
+        if not input_skip:
+            layers.append(nn.Tanh())
         self.model = nn.Sequential(*layers)
 
     @property
@@ -123,7 +135,16 @@ class ResnetGenerator(nn.Module):
         return list(self.model[self.first_block + self.n_blocks :])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_skip:
+            return torch.tanh(self.model(x) + _atanh(x))
         return self.model(x)
+
+
+def _atanh(x: torch.Tensor) -> torch.Tensor:
+    """``atanh`` of ``x`` clamped to +-0.999 (atanh of +-1 is infinite; 0.999 is 0.13 grey levels from
+    white/black), written with ``log`` because the TorchScript ONNX exporter has no ``atanh``."""
+    x = x.clamp(-0.999, 0.999)
+    return 0.5 * torch.log((1 + x) / (1 - x))
 
 
 class NLayerDiscriminator(nn.Module):
@@ -235,7 +256,7 @@ CYCLEGAN_RESNET = ArchSpec(
     build=lambda hp: ResnetGenerator(**hp),
     detect=detect_resnet_generator,
     default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False, "use_dropout": False,
-                     "upsample": "deconv"},
+                     "upsample": "deconv", "input_skip": False},
     size_multiple=_size_multiple,
     receptive_radius=_radius,
     tile_safe=False,  # instance norm: statistics span the whole image

@@ -291,6 +291,16 @@ def load_checkpoint(path: str | Path, load_state: bool = True) -> Loaded:
     return Loaded(path=path, info=info, weights=weights, state=state)
 
 
+def _default_hparams(arch: str | None) -> dict[str, Any]:
+    """The registered generator family's defaults (discriminators are not registered: none)."""
+    from imgtrans.archs import get_arch
+
+    try:
+        return dict(get_arch(str(arch)).default_hparams)
+    except KeyError:
+        return {}
+
+
 def check_compatible(info: Mapping[str, Any], task: str, nets: Mapping[str, Mapping[str, Any]], path: Path) -> None:
     """Refuse a checkpoint whose task or network shapes differ from this run's ``nets``
     (name -> {"arch", "hparams"}). Networks missing on either side are not compared."""
@@ -308,8 +318,9 @@ def check_compatible(info: Mapping[str, Any], task: str, nets: Mapping[str, Mapp
         if old.get("arch") != desc.get("arch"):
             diffs.append(f"{name}: {old.get('arch')} in the checkpoint, {desc.get('arch')} now")
             continue
+        default = _default_hparams(desc.get("arch"))  # what a checkpoint from before an option existed used
         for key in sorted(set(old.get("hparams", {})) | set(desc.get("hparams", {}))):
-            a, b = old.get("hparams", {}).get(key), desc.get("hparams", {}).get(key)
+            a, b = old.get("hparams", {}).get(key, default.get(key)), desc.get("hparams", {}).get(key, default.get(key))
             if a != b:
                 diffs.append(f"{name} {key}: {a} in the checkpoint, {b} now")
     if diffs:

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--upsample", choices=["resize", "deconv"], default=S,
                    help="generator upsampling: resize (nearest x2 + conv; default: no checkerboard artifacts) or "
                         "deconv (the reference's transposed convs)")
+    g.add_argument("--no-input-skip", dest="input_skip", action="store_false", default=S,
+                   help="the reference generator: without the default input skip (output tanh(net(x) + atanh(x)), "
+                        "which starts at the identity and keeps each image's colours through the cycle)")
     _gan(p)
     _common(p, "cyclegan")
 

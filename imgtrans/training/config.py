@@ -106,6 +106,7 @@ class TrainConfig:
     pool_size: int = 50
     use_dropout: bool = False
     upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)
+    input_skip: bool = True  # generator output tanh(net(x) + atanh(x)): learns a change to its input (False: reference)
     flip: bool = True
     # SR and denoise
     data: str | None = None
@@ -195,6 +196,8 @@ def resolve(
         values.update({k: v for k, v in stored.items() if k in TrainConfig.fields()})
         if task == "cyclegan" and "upsample" not in stored:
             values["upsample"] = "deconv"  # runs started before the option existed used the reference's
+        if task == "cyclegan" and "input_skip" not in stored:
+            values["input_skip"] = False  # likewise: the reference's generator, without the input skip
         if task == "cyclegan" and "resize" not in stored:
             values["resize"] = "square"  # likewise: they squashed every image to the load size
     given = explicit.get("preset", preset)
@@ -263,11 +266,3 @@ def _cuda_available() -> bool:
         return torch.cuda.is_available()
     except ImportError:  # pragma: no cover
         return False
-
-
-# Options that decide the networks' shapes, per task: a resume that changes one of them is refused.
-ARCH_OPTIONS: dict[str, tuple[str, ...]] = {
-    "cyclegan": ("ngf", "n_blocks", "ndf", "n_layers_d", "use_dropout", "upsample", "spectral"),
-    "sr": ("scale", "nf", "n_blocks", "d_nf", "spectral"),
-    "denoise": ("nf", "depth", "bn", "noise_map"),
-}

@@ -116,7 +116,8 @@ class CycleGANTask(Task):
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
         g = {"arch": "cyclegan_resnet", "hparams": dict(in_ch=3, out_ch=3, ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=2,
-                                                        affine=False, use_dropout=cfg.use_dropout, upsample=cfg.upsample)}  # fmt: skip
+                                                        affine=False, use_dropout=cfg.use_dropout, upsample=cfg.upsample,
+                                                        input_skip=cfg.input_skip)}  # fmt: skip
         d = {"arch": "patchgan", "hparams": dict(in_ch=3, ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm="instance",
                                                  spectral=cfg.spectral)}  # fmt: skip
         return {"G_A": g, "G_B": g, "D_A": d, "D_B": d}
