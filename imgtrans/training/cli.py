@@ -104,8 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=raw, epilog=_presets_help("cyclegan"),
-                       description="CycleGAN (reference settings: LSGAN, lambda_cycle 10, lambda_identity 0.5, pool 50, "
-                       "Adam 2e-4 (0.5, 0.999), LR decays linearly to 0 over the second half).")  # fmt: skip
+                       description="CycleGAN: LSGAN, lambda_cycle 10, pool 50, Adam 2e-4 (0.5, 0.999), LR decays linearly to 0 "
+                       "over the second half, as the reference. Three defaults differ from it: the generator learns "
+                       "a change to its input (--no-input-skip for the reference's), no identity loss (the "
+                       "reference's --lambda-identity 0.5), and nearest x2 + conv upsampling (--upsample deconv).")  # fmt: skip
     g = p.add_argument_group("data and model")
     g.add_argument("--domain-a", required=True, help="folder of domain A images (searched recursively)")
     g.add_argument("--domain-b", required=True, help="folder of domain B images")

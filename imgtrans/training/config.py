@@ -101,7 +101,7 @@ class TrainConfig:
     # app does at inference) | square (the reference's resize_and_crop, squashes non-square photos)
     resize: str = "short-side"
     lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5
+    lambda_identity: float = 0.0  # the reference's 0.5 held input-skip generators at the identity (training/README.md)
     lambda_grid: float = 0.0  # CycleGAN: weight of losses.grid_loss (periodic patterns beyond the source's); 0 = off
     pool_size: int = 50
     use_dropout: bool = False

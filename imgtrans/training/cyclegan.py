@@ -9,7 +9,9 @@
 2. discriminators on fakes drawn from 50-image pools: ``(GAN(D(real), 1) + GAN(D(fake), 0)) / 2`` each
    (WGAN-GP: critic loss + 10 * gradient penalty), one Adam step.
 
-Images are ``(B,3,H,W)`` in [-1,1] throughout.
+Images are ``(B,3,H,W)`` in [-1,1] throughout. By default the generators have the input skip
+(``ResnetGenerator(input_skip=True)``) and ``lambda_identity`` is 0; the reference's generator and
+its identity weight 0.5 are options (``--no-input-skip --lambda-identity 0.5``).
 """
 
 from __future__ import annotations
