@@ -309,9 +309,13 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
     got, want = load_file(isolated_home / "models" / "init.safetensors"), load_file(start)
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
 
-    cfg = resolve("sr", dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), export=True))
+    cfg = resolve("sr", dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), lambda_grid=300.0, export=True))
     run_events(cfg)
+    with open(isolated_home / "runs" / "sharp" / "losses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(r["grid"]) >= 0 for r in rows)  # the SRGAN phase's periodic-pattern loss
     meta = read_safetensors_metadata(isolated_home / "models" / "sharp.safetensors")
+    assert json.loads(meta["train_options"])["lambda_grid"] == 300.0
     info = json.loads(meta["initialised_from"])
     assert info == {"file": "start.safetensors", "sha256": hashlib.sha256(start.read_bytes()).hexdigest(),
                     "id": "start-x2", "steps": "77"}

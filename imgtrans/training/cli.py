@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lambda-pixel", type=float, default=S)
     g.add_argument("--lambda-perceptual", type=float, default=S)
     g.add_argument("--lambda-adv", type=float, default=S)
+    g.add_argument("--lambda-grid", type=float, default=S,
+                   help="SRGAN phase: weight of a loss on what the output has at 2- and 4-pixel periods beyond the "
+                        "high-res patch (the checkerboard that GAN and perceptual losses leave); default 0: off")
     _gan(p)
     _common(p, "sr")
 

