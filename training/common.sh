@@ -4,7 +4,8 @@
 # THREADS (torch's CPU threads; 1 when two recipes share a 2-core machine, see README.md), AMP (the style
 # recipes' --amp: bf16 by default; a CPU without native bf16 trains in fp32 anyway; off: fp32), LAMBDA_GRID
 # (the style and sr_x4_sharp recipes' --lambda-grid, default 300; 0 for the reference objective), LAMBDA_IDENTITY (their
-# --lambda-identity, default 0; the reference's is 0.5).
+# --lambda-identity, default 0; the reference's is 0.5), LAMBDA_CYCLE (their --lambda-cycle, default 5; the
+# reference's is 10).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

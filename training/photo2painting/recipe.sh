@@ -10,6 +10,6 @@ domain space-photos landscape mountain valley fields hills canyon forest sea bea
 carry_in photo2painting
 "${RUN[@]}" --domain-a "$DATA/domains/landscape" --domain-b "$DATA/paintings" --name photo2painting \
     --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-12000}" --device "$DEVICE" --amp "${AMP:-bf16}" \
-    --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" \
+    --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
     --eval-every 2000 --no-export --quiet
 export_to_resources photo2painting
