@@ -15,7 +15,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 LOGS="$ROOT/training/logs"
-LANES=(photo2painting arid2green sr_x4_sharp)  # sr_x4 finished on 2026-12-02 (its recipe now only re-exports)
+LANES=(photo2painting arid2green)  # sr_x4 and sr_x4_sharp finished on 2026-12-02 (bundled)
 # recipe folder -> run name (as in each recipe's --name)
 run_name() { grep -o -- '--name [^ ]*' "$ROOT/training/$1/recipe.sh" | head -1 | cut -d' ' -f2; }
 trainer_pids() { pgrep -f "imgtrans.training.cli.* --name $1( |$)" || true; }
