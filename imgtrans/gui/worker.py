@@ -9,8 +9,6 @@ model with many tiny tiles cannot flood the GUI thread.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
