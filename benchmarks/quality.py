@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -152,8 +153,8 @@ class Score:
         return sum(v) / len(v) if v else math.nan
 
     def median(self, key: str) -> float:
-        v = sorted(self.values.get(key, []))
-        return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else math.nan
+        v = self.values.get(key, [])
+        return statistics.median(v) if v else math.nan
 
     def count(self, key: str = "psnr") -> int:
         return len(self.values.get(key, []))
@@ -163,9 +164,8 @@ class Score:
         return self.seconds / self.megapixels if self.megapixels else math.nan
 
 
-def grid_scores(img: np.ndarray) -> dict[str, float]:
-    """The periodic-pattern measures of one picture: amplitude in grey levels and ratio."""
-    x = to_tensor(img)
+def grid_scores(x: torch.Tensor) -> dict[str, float]:
+    """The periodic-pattern measures of one picture ``(1,3,H,W)`` in [0,1]: amplitude in grey levels and ratio."""
     return {"grid_amp": float(grid_artifact_amplitude(x)[0]), "grid_ratio": float(grid_artifact_ratio(x)[0])}
 
 
@@ -253,12 +253,12 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                     outs[mid] = timed(scores[mid], mp, run_model, model, lr)
                 if dat is not None and k < dat_limit:
                     outs["DAT-light"] = timed(scores["DAT-light"], mp, run_model, dat, lr)
-            ref = y_channel(hr)
-            hr_grid.add(**grid_scores(hr))
+            ref, hr_t = y_channel(hr), to_tensor(hr)
+            hr_grid.add(**grid_scores(hr_t))
             for m, out in outs.items():
-                y = y_channel(out)
+                y, out_t = y_channel(out), to_tensor(out)
                 scores[m].add(psnr=psnr(y, ref, border=scale)[0], ssim=ssim(y, ref, border=scale)[0],
-                              detail=float(detail_ratio(to_tensor(out), to_tensor(hr), border=scale)[0]), **grid_scores(out))
+                              detail=float(detail_ratio(out_t, hr_t, border=scale)[0]), **grid_scores(out_t))
             if k < 3:
                 save_example(examples, f"sr_x{scale}_{path.stem}",
                              [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
@@ -404,8 +404,9 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                     mp = img.shape[0] * img.shape[1] / 1e6
                     fake = timed(score, mp, run_model, g[fwd], img)
                     rec = run_model(g[back], fake)
-                    score.add(cycle_psnr=float(psnr(to_tensor(rec), to_tensor(img))[0]), **grid_scores(fake))
-                    inputs.add(**grid_scores(img))
+                    img_t = to_tensor(img)
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(to_tensor(fake)))
+                    inputs.add(**grid_scores(img_t))
                     outs.append(fake)
                     if k < 3:
                         save_example(examples, f"style_{pair}_{fwd}_{domains[src][k].stem}", [img, fake, rec])
