@@ -365,11 +365,9 @@ class RunLog:
         self.columns = ["step", "epoch", "lr", "seconds", *self.loss_names]
         self.path = run / "losses.csv"
         self.eval_path = run / "eval.csv"
-        self._truncate(self.path, start)
+        self._truncate(self.path, start, self.columns)
         self._truncate(self.eval_path, start)
         new = not self.path.exists()
-        if not new:
-            self._extend_header(self.path, self.columns)
         self.fh = open(self.path, "a", newline="", encoding="utf-8")
         self.csv = csv.writer(self.fh)
         if new:
@@ -385,24 +383,19 @@ class RunLog:
                 self.tb = None
 
     @staticmethod
-    def _extend_header(path: Path, columns: list[str]) -> None:
-        """A resumed run that logs more losses than before (e.g. a loss switched on): the new columns
-        are appended to the header; earlier rows keep their fields (the new ones empty)."""
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-        if rows and rows[0] != columns and columns[: len(rows[0])] == rows[0]:
-            rows[0] = columns
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerows(rows)
-
-    @staticmethod
-    def _truncate(path: Path, start: int) -> None:
+    def _truncate(path: Path, start: int, columns: list[str] | None = None) -> None:
+        """Drop the rows after iteration ``start`` (left by a killed run). With ``columns``: a resumed
+        run that logs more losses than before (e.g. a loss switched on) gets the new columns appended
+        to the header; earlier rows keep their fields (the new ones empty). One read, one rewrite."""
         if not path.exists():
             return
         rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
         if not rows:
             return
         kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= start]
-        if len(kept) != len(rows):
+        if columns is not None and rows[0] != columns and columns[: len(rows[0])] == rows[0]:
+            kept[0] = columns
+        if kept != rows:
             with open(path, "w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerows(kept)
 
