@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imgtrans.catalog import list_models  # noqa: E402
 from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
 from imgtrans.training.datasets import spaced_offsets  # noqa: E402
-from imgtrans.training.metrics import detail_ratio, grid_artifact_amplitude, grid_artifact_ratio, psnr, ssim  # noqa: E402
+from imgtrans.training.metrics import detail_ratio, grid_artifact_measures, psnr, ssim  # noqa: E402
 from imgtrans.weights import LoadedModel, load_model  # noqa: E402
 
 SIGMAS = (15, 25, 50)
@@ -166,7 +166,8 @@ class Score:
 
 def grid_scores(x: torch.Tensor) -> dict[str, float]:
     """The periodic-pattern measures of one picture ``(1,3,H,W)`` in [0,1]: amplitude in grey levels and ratio."""
-    return {"grid_amp": float(grid_artifact_amplitude(x)[0]), "grid_ratio": float(grid_artifact_ratio(x)[0])}
+    amplitude, ratio = grid_artifact_measures(x)
+    return {"grid_amp": float(amplitude[0]), "grid_ratio": float(ratio[0])}
 
 
 def grid_text(score: Score) -> str:

