@@ -57,10 +57,9 @@ def test_resize_upsampling_has_no_checkerboard_where_deconv_does():
 
 
 def test_input_skip_generator_learns_a_change_to_its_input():
-    """``input_skip``: with the last conv at zero the generator is the identity (up to the +-0.999
-    clamp), it saves and loads through the model file's hyper-parameters (the weights alone cannot
-    tell), and it refuses a channel count change."""
-
+    """``input_skip``: the same weights as without it; with the last conv at zero the generator is
+    the identity (up to the +-0.999 clamp), and a change before the tanh stays in range; it refuses
+    a channel count change."""
     g = ResnetGenerator(ngf=8, n_blocks=2, upsample="resize", input_skip=True)
     assert set(g.state_dict()) == set(ResnetGenerator(ngf=8, n_blocks=2, upsample="resize").state_dict())
     x = torch.rand(1, 3, 20, 28) * 2 - 1
@@ -74,7 +73,9 @@ def test_input_skip_generator_learns_a_change_to_its_input():
     with pytest.raises(ValueError, match="input_skip"):
         ResnetGenerator(in_ch=3, out_ch=1, ngf=8, n_blocks=2, input_skip=True)
 
+
 def test_input_skip_survives_a_model_file(tmp_path):
+    """The weights alone cannot tell a skip generator: its model file's hyper-parameters carry it."""
     from imgtrans.weights import load_model, save_model
 
     torch.manual_seed(0)
@@ -85,6 +86,7 @@ def test_input_skip_survives_a_model_file(tmp_path):
     x = torch.rand(1, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(loaded.module(x), g(x), atol=1e-6)
+
 
 def test_third_party_cyclegan_layouts_normalise():
     """vintagify-style (affine IN, `.block.`) and old reference files (IN running stats) load."""
@@ -99,9 +101,11 @@ def test_third_party_cyclegan_layouts_normalise():
     model = ResnetGenerator(**hp)
     model.load_state_dict(norm, strict=True)
 
+
 def test_dropout_generator_detected():
     sd = ResnetGenerator(ngf=8, n_blocks=3, use_dropout=True).state_dict()
     assert detect_resnet_generator(sd)["use_dropout"] is True
+
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_srresnet_shapes_and_detection(scale):
@@ -109,6 +113,7 @@ def test_srresnet_shapes_and_detection(scale):
     out = model(torch.rand(1, 3, 11, 13))
     assert out.shape == (1, 3, 11 * scale, 13 * scale)
     assert detect_srresnet(model.state_dict()) == {"in_ch": 3, "out_ch": 3, "nf": 8, "n_blocks": 3, "scale": scale}
+
 
 def test_fresh_srresnet_has_no_checkerboard():
     """ICNR makes each PixelShuffle start as nearest-neighbour upsampling of one conv: on a flat
@@ -121,6 +126,7 @@ def test_fresh_srresnet_has_no_checkerboard():
     blocks = out.unfold(2, 2, 2).unfold(3, 2, 2)  # (1,C,6,6,2,2)
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
+
 @pytest.mark.parametrize("channels,noise_map,bn", [(3, False, True), (1, False, False), (3, True, True)])
 def test_dncnn_variants(channels, noise_map, bn):
     model = DnCNN(channels=channels, nf=8, depth=5, bn=bn, noise_map=noise_map).eval()
@@ -129,9 +135,11 @@ def test_dncnn_variants(channels, noise_map, bn):
     assert out.shape == x.shape
     assert detect_dncnn(model.state_dict()) == {"channels": channels, "nf": 8, "depth": 5, "bn": bn, "noise_map": noise_map}
 
+
 def test_noise_map_model_needs_sigma():
     with pytest.raises(ValueError, match="noise level"):
         DnCNN(nf=8, depth=3, noise_map=True)(torch.rand(1, 3, 8, 8))
+
 
 def test_detectors_reject_other_families():
     sr = SRResNet(nf=8, n_blocks=2, scale=2).state_dict()
@@ -140,6 +148,7 @@ def test_detectors_reject_other_families():
     assert detect_resnet_generator(sr) is None and detect_resnet_generator(dn) is None
     assert detect_srresnet(gan) is None and detect_srresnet(dn) is None
     assert detect_dncnn(gan) is None and detect_dncnn(sr) is None
+
 
 def test_discriminators():
     assert NLayerDiscriminator(ndf=8)(torch.rand(1, 3, 70, 70)).shape == (1, 1, 6, 6)
