@@ -101,17 +101,25 @@ SETS: dict[str, DataSet] = {
     "paintings": DataSet(
         name="paintings",
         what="Painted story art of Battle for Wesnoth: core landscape backgrounds (1280x960 / "
-             "1300x970) and The Rise of Wesnoth's story paintings (1920x1080). Units, "
-             "portraits, terrain tiles, icons, maps and logos are left out.",
+             "1300x970), The Rise of Wesnoth's story paintings (1920x1080) and the story paintings of "
+             "five more campaigns (Heir to the Throne, Descent into Darkness, Liberty, The South Guard, "
+             "A Tale of Two Brothers; 600-1024 px). Units, portraits, terrain tiles, icons, maps, logos and "
+             "the in-game map views of Secrets of the Ancients are left out; a picture shipped twice is "
+             "taken once.",
         sources=(
             Source("wesnoth-1.16-data", WES, ("data/core/images/story",), (".jpg",), 700,
                    licence="gpl-wesnoth"),
             Source("wesnoth-1.16-trow", WES,
                    ("data/campaigns/The_Rise_Of_Wesnoth/images/story",), (".jpg",), 700,
                    licence="gpl-wesnoth"),
+            *(Source(f"wesnoth-1.16-{pkg}", WES, (f"data/campaigns/{folder}/images/story",), (".jpg", ".png"), 380,
+                     licence="gpl-wesnoth")
+              for pkg, folder in (("httt", "Heir_To_The_Throne"), ("did", "Descent_Into_Darkness"),
+                                  ("l", "Liberty"), ("tsg", "The_South_Guard"), ("ttb", "Two_Brothers"))),
         ),
         licence_summary="GPL-2+ (all Wesnoth art; Debian copyright file of the packages)",
-        expected="37 images (18 core 1280x960..1300x970, 19 TRoW 1920x1080), ~13 MB",
+        expected="61 images (18 core 1280x960..1300x970, 19 TRoW 1920x1080, 24 from five campaigns "
+                 "600x600..1024x768), ~20 MB",
     ),
     "puzzle-photos": DataSet(
         name="puzzle-photos",
@@ -547,6 +555,10 @@ def fetch_set(name: str, dest: Path, force=False, keep_debs=False, pd_only=False
     out_name = name + ("-pd" if pd_only else "")
     folder = dest / out_name
     info = None if force else is_complete(folder)
+    wanted = {src.package for src in ds.sources}
+    if info is not None and ds.kind == "deb" and set(info.get("packages", {})) != wanted:
+        print(f"{out_name}: the set now takes images from {', '.join(sorted(wanted))}; rebuilding", flush=True)
+        info = None
     if info is not None:
         if not (folder / _split.SPLITS_FILE).is_file():
             _split.make_splits(folder, ratios, seed)
