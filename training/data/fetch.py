@@ -104,8 +104,8 @@ SETS: dict[str, DataSet] = {
              "1300x970), The Rise of Wesnoth's story paintings (1920x1080) and the story paintings of "
              "five more campaigns (Heir to the Throne, Descent into Darkness, Liberty, The South Guard, "
              "A Tale of Two Brothers; 600-1024 px). Units, portraits, terrain tiles, icons, maps, logos and "
-             "the in-game map views of Secrets of the Ancients are left out; a picture shipped twice is "
-             "taken once.",
+             "the in-game map views of Secrets of the Ancients are left out, and Delfador's Memoirs, whose "
+             "one story picture is a copy of Heir to the Throne's.",
         sources=(
             Source("wesnoth-1.16-data", WES, ("data/core/images/story",), (".jpg",), 700,
                    licence="gpl-wesnoth"),
@@ -119,7 +119,7 @@ SETS: dict[str, DataSet] = {
         ),
         licence_summary="GPL-2+ (all Wesnoth art; Debian copyright file of the packages)",
         expected="61 images (18 core 1280x960..1300x970, 19 TRoW 1920x1080, 24 from five campaigns "
-                 "600x600..1024x768), ~20 MB",
+                 "600x600..1024x768), ~16 MB",
     ),
     "puzzle-photos": DataSet(
         name="puzzle-photos",
