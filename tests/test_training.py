@@ -620,11 +620,14 @@ def test_fid_kid_evaluation_with_the_offline_inception(tmp_path):
         folder = make_folder(tmp_path / key, n=6, seed=seed)
         (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(4)], "val": ["img4.png", "img5.png"]}))
         domains.append(folder)
-    events = run_events(cyclegan_cfg(domains, "fid", steps=1, eval_every=1))
-    evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-1]
+    events = run_events(cyclegan_cfg(domains, "fid", steps=2, eval_every=1))
+    first, evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-2:]
     assert evaluated.metric == "kid" and not evaluated.higher_is_better
-    assert {"fid", "kid", "fid_A2B", "kid_B2A", "cycle_psnr"} <= set(evaluated.metrics)
+    assert {"fid", "kid", "fid_A2B", "kid_B2A", "cycle_psnr", "fid_copy", "kid_copy"} <= set(evaluated.metrics)
     assert evaluated.metrics["fid"] >= 0
+    # the copy baseline compares the two held-out sets, which do not change: the same at every evaluation
+    assert evaluated.metrics["fid_copy"] > 0 and evaluated.metrics["fid_copy"] == first.metrics["fid_copy"]
+    assert evaluated.metrics["kid_copy"] == first.metrics["kid_copy"]
 
 
 def test_export_records_data_provenance_without_local_paths(tmp_path):

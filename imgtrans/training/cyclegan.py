@@ -112,6 +112,7 @@ class CycleGANTask(Task):
         self._val: dict[str, torch.Tensor] | None = None
         self._inception: Any = None
         self._real_feats: dict[str, torch.Tensor] | None = None
+        self._copy_scores: dict[str, float] = {}
         self._grid_real: float | None = None
         self._samples: dict[str, torch.Tensor] | None = None
 
@@ -237,6 +238,10 @@ class CycleGANTask(Task):
 
             if self._real_feats is None:  # the held-out images never change: their features once per run
                 self._real_feats = {"real_A": pooled(val["A"]), "real_B": pooled(val["B"])}
+                # the copy baseline: what handing each image back unchanged scores (FID and KID are
+                # symmetric, so one figure for both directions); a translation has to beat it
+                self._copy_scores = {"fid_copy": fid(self._real_feats["real_A"], self._real_feats["real_B"]),
+                                     "kid_copy": kid(self._real_feats["real_A"], self._real_feats["real_B"])}
             feats = dict(self._real_feats, fake_A=pooled(fake_A), fake_B=pooled(fake_B))
             m["fid_A2B"] = fid(feats["fake_B"], feats["real_B"])
             m["fid_B2A"] = fid(feats["fake_A"], feats["real_A"])
@@ -244,6 +249,7 @@ class CycleGANTask(Task):
             m["kid_B2A"] = kid(feats["fake_A"], feats["real_A"])
             m["fid"] = (m["fid_A2B"] + m["fid_B2A"]) / 2
             m["kid"] = (m["kid_A2B"] + m["kid_B2A"]) / 2
+            m.update(self._copy_scores)
             return Evaluation(m, "kid", higher_is_better=False)
         return Evaluation(m, "cycle_psnr", higher_is_better=True)
 
