@@ -15,7 +15,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 LOGS="$ROOT/training/logs"
-LANES=(photo2painting arid2green)  # sr_x4 and sr_x4_sharp finished on 2026-12-02 (bundled)
+LANES=()  # none: sr_x4 and sr_x4_sharp finished and are bundled; photo2painting and arid2green finished 12000 iterations on 2026-12-02 (not bundled, training/README.md)
 # recipe folder -> run name (as in each recipe's --name)
 run_name() { grep -o -- '--name [^ ]*' "$ROOT/training/$1/recipe.sh" | head -1 | cut -d' ' -f2; }
 trainer_pids() { pgrep -f "imgtrans.training.cli.* --name $1( |$)" || true; }
@@ -24,6 +24,7 @@ cmd="${1:-status}"
 shift || true
 recipes=("$@")
 [ ${#recipes[@]} -eq 0 ] && recipes=("${LANES[@]}")
+if [ ${#recipes[@]} -eq 0 ]; then echo "no lanes: name the recipes, e.g. $0 $cmd photo2painting" >&2; exit 2; fi
 
 case "$cmd" in
 start)
