@@ -12,16 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def fetch():
-    sys.path.insert(0, str(ROOT / "training" / "data"))  # fetch.py imports its sibling split.py
+    """training/data/fetch.py as a module (it puts its own folder on sys.path for split.py)."""
+    spec = importlib.util.spec_from_file_location("imgtrans_fetch", ROOT / "training" / "data" / "fetch.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
     try:
-        spec = importlib.util.spec_from_file_location("imgtrans_fetch", ROOT / "training" / "data" / "fetch.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod  # its dataclasses look their module up there
         spec.loader.exec_module(mod)
         yield mod
     finally:
-        sys.modules.pop("imgtrans_fetch", None)
-        sys.path.remove(str(ROOT / "training" / "data"))
+        sys.modules.pop(spec.name, None)
 
 
 class Built(Exception):
