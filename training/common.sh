@@ -17,7 +17,8 @@ RUN=("$PY" -m imgtrans.training.cli)
 if [ "${NICE:-0}" = 1 ]; then RUN=(nice -n 19 "${RUN[@]}"); fi
 if [ -n "${THREADS:-}" ]; then export OMP_NUM_THREADS="$THREADS"; fi
 
-fetch() { python3 "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
+# the venv python: fetch.py is stdlib-only, but the GCompris sets (vangogh, ukiyoe) put puzzle pieces together with Pillow
+fetch() { "$PY" "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
 domain() { python3 "$ROOT/training/make_domain.py" --src "$DATA/$1" --out "$DATA/domains/$2" --prefix "${@:3}"; }
 # carry_in NAME: continue the run from training/carry/NAME when this machine has nothing newer (carry.py)
 carry_in() { "$PY" "$ROOT/training/carry.py" unpack "$1"; }

@@ -5,7 +5,8 @@
     python training/data/fetch.py all
     python training/data/fetch.py --list
 
-SET is one of: space-photos, space-photos-lowres, paintings, puzzle-photos, skimage, all.
+SET is one of: space-photos, space-photos-lowres, paintings, vangogh, ukiyoe, puzzle-photos, skimage, all.
+vangogh and ukiyoe put puzzle pieces together with Pillow: run those with the project's venv python.
 
 Each set is downloaded with ``apt-get download PKG`` (no root needed for that; as root a
 missing package list is fixed by running ``apt-get update`` once), unpacked with
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,10 @@ class Source:
     min_side: int = 0         # drop images whose shorter side is below this
     strip: str = ""           # suffix removed from the stem (e.g. "@2x") so sets pair up
     licence: str = "dep5"     # "dep5" | "gpl-wesnoth" | "kde-desktop"
+    rcc: str = ""             # a Qt resource file under root: dirs are folders inside it (read_rcc)
+    rcc_prefix: str = ""      # leading part of the paths inside rcc that the copyright file omits
+    name_re: str = ""         # only file names that match this regular expression (whole name)
+    puzzles: str = ""         # dirs hold GCompris puzzle boards: assemble those whose title matches this
 
 
 @dataclass
@@ -77,6 +83,7 @@ class DataSet:
 ES_HI = "usr/share/games/endless-sky/plugins/endless-sky-high-dpi"
 ES_LO = "usr/share/games/endless-sky"
 WES = "usr/share/games/wesnoth/1.16"
+GC = "usr/share/gcompris-qt"
 
 SETS: dict[str, DataSet] = {
     "space-photos": DataSet(
@@ -120,6 +127,40 @@ SETS: dict[str, DataSet] = {
         licence_summary="GPL-2+ (all Wesnoth art; Debian copyright file of the packages)",
         expected="61 images (18 core 1280x960..1300x970, 19 TRoW 1920x1080, 24 from five campaigns "
                  "600x600..1024x768), ~16 MB",
+    ),
+    "vangogh": DataSet(
+        name="vangogh",
+        what="Nine paintings by Vincent van Gogh (The Church at Auvers, Cafe Terrace at Night, The "
+             "Night Cafe, Portrait of Pere Tanguy, The Langlois Bridge, Village Street in Auvers, and three "
+             "more), 376-668 x 469-500 px, from GCompris's data package: eight WebP files of its 'find the "
+             "details' activity (the whole painting it shows behind the pieces, Qt resource file "
+             "details.rcc), and one PNG put together from the pieces of its painting puzzle (paintings.rcc). "
+             "The castle and monument photos of that activity are left out.",
+        sources=(Source("gcompris-qt-data", GC, ("gcompris/src/activities/details/resource/image",),
+                        (".webp",), 350, "_background", rcc="rcc/details.rcc", rcc_prefix="gcompris/",
+                        name_re=r"(?i)(.*gogh.*|eglise_dauvers-sur-oise|portraitofperetanguy)_background\.webp"),
+                 Source("gcompris-qt-data", GC, ("gcompris/src/activities/paintings/resource/board",),
+                        (".qml",), 300, rcc="rcc/paintings.rcc", rcc_prefix="gcompris/",
+                        puzzles=r"Vincent Van Gogh,.*")),
+        licence_summary="GPL-3 / GPL-3+ (GCompris's Debian copyright file: src/activities/details/resource/"
+                        "image/*, Bruno Coudoin and others; paintings/resource/image/*, WebMuseum); the "
+                        "paintings themselves are in the public domain",
+        expected="9 images, 376x500..668x500 WebP and one 600x469 PNG, ~1.2 MB; needs Pillow (the project's "
+                 "venv python) for the puzzle",
+    ),
+    "ukiyoe": DataSet(
+        name="ukiyoe",
+        what="Nine Japanese woodblock prints (ukiyo-e) by Katsushika Hokusai and Utagawa Hiroshige: The Great "
+             "Wave off Kanagawa, Ejiri in Suruga Province, Kazusa Sea Route, Sunset over the Ryogoku Bridge, the "
+             "Benzaiten Shrine at Inokashira in Snow, Poppies, Horse-mackerel and Prawn, Oiran and Kamuro, Woman "
+             "holding a fan; 306-702 x 449-499 px PNG, each put together from the pieces of GCompris's painting "
+             "puzzle (Qt resource file paintings.rcc, board positions from the puzzle's QML).",
+        sources=(Source("gcompris-qt-data", GC, ("gcompris/src/activities/paintings/resource/board",),
+                        (".qml",), 300, rcc="rcc/paintings.rcc", rcc_prefix="gcompris/",
+                        puzzles=r"(Katsushika Hokusai?|Utagawa Hiroshige),.*"),),
+        licence_summary="GPL-3+ (GCompris's Debian copyright file: src/activities/paintings/resource/image/*, "
+                        "from the WebMuseum); the prints themselves are in the public domain",
+        expected="9 images, 306x449..702x499 PNG, ~2.5 MB; needs Pillow (the project's venv python)",
     ),
     "puzzle-photos": DataSet(
         name="puzzle-photos",
@@ -171,11 +212,13 @@ WESNOTH_GPL = (
 # --------------------------------------------------------------------------- image headers
 
 def image_size(path: Path):
-    """(width, height) of a PNG or JPEG from its header, or None (stdlib only)."""
+    """(width, height) of a PNG, JPEG or WebP from its header, or None (stdlib only)."""
     with open(path, "rb") as f:
         head = f.read(32)
         if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
             return struct.unpack(">II", head[16:24])
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_size(head[12:])
         if not head.startswith(b"\xff\xd8"):
             return None
         f.seek(2)
@@ -197,6 +240,58 @@ def image_size(path: Path):
                 _prec, h, w = struct.unpack(">BHH", f.read(5))
                 return (w, h)
             f.seek(seglen - 2, 1)
+
+
+def _webp_size(chunk: bytes):
+    """(width, height) from the first chunk of a WebP file (after "RIFF....WEBP")."""
+    kind = chunk[:4]
+    if kind == b"VP8 " and chunk[11:14] == b"\x9d\x01\x2a":  # lossy: frame tag, start code, 14-bit sizes
+        w, h = struct.unpack("<HH", chunk[14:18])
+        return (w & 0x3FFF, h & 0x3FFF)
+    if kind == b"VP8L" and chunk[8:9] == b"\x2f":  # lossless: signature, then 14+14 bits of size - 1
+        bits = int.from_bytes(chunk[9:13], "little")
+        return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if kind == b"VP8X":  # extended: 24-bit canvas size - 1
+        return (int.from_bytes(chunk[12:15], "little") + 1, int.from_bytes(chunk[15:18], "little") + 1)
+    return None
+
+
+def read_rcc(data: bytes) -> dict:
+    """The files of a compiled Qt resource file (rcc format 1-3) as {path: bytes} (stdlib only).
+
+    Layout: a "qres" header (version, then the offsets of the node tree, the file data and the
+    names), a tree of 14-byte nodes (22 from version 2, which add a modification time), names
+    as length + hash + UTF-16BE, and each file's data as a 4-byte length and the bytes, which
+    are zlib-compressed (after a 4-byte uncompressed length) when the node's flag 1 is set.
+    """
+    if data[:4] != b"qres":
+        raise FetchError("not a Qt resource file (no 'qres' header)")
+    version, tree, payload, names = struct.unpack(">IIII", data[4:20])
+    if version not in (1, 2, 3):
+        raise FetchError(f"Qt resource format {version} is not supported")
+    node_size = 14 if version == 1 else 22
+
+    def name_at(off: int) -> str:
+        n = struct.unpack(">H", data[names + off: names + off + 2])[0]
+        return data[names + off + 6: names + off + 6 + 2 * n].decode("utf-16-be")
+
+    files, stack = {}, [(0, "")]
+    while stack:
+        index, folder = stack.pop()
+        base = tree + index * node_size
+        name_off, flags = struct.unpack(">IH", data[base: base + 6])
+        path = f"{folder}{name_at(name_off)}" if index else ""
+        if flags & 2:  # directory: child count, first child index
+            count, first = struct.unpack(">II", data[base + 6: base + 14])
+            stack.extend((c, f"{path}/" if index else "") for c in range(first, first + count))
+            continue
+        off = payload + struct.unpack(">I", data[base + 10: base + 14])[0]
+        size = struct.unpack(">I", data[off: off + 4])[0]
+        blob = data[off + 4: off + 4 + size]
+        if flags & 4:
+            raise FetchError(f"{path}: zstd-compressed resource (not readable with the stdlib)")
+        files[path] = zlib.decompress(blob[4:]) if flags & 1 else blob
+    return files
 
 
 def sha256_file(path: Path) -> str:
@@ -390,7 +485,9 @@ def build_deb_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs:
             (stage / f"copyright-{src.package}.txt").write_text(ctext, encoding="utf-8")
             dep5 = Dep5(ctext) if src.licence == "dep5" else None
             root = tmp / src.root
-            for d in src.dirs:
+            if src.rcc:
+                records += _take_from_rcc(src, root / src.rcc, version, dep5, stage, used)
+            for d in () if src.rcc else src.dirs:
                 folder = root / d
                 if not folder.is_dir():
                     raise FetchError(f"{src.package}: {src.root}/{d} not found in the package")
@@ -422,6 +519,104 @@ def build_deb_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs:
         if not keep_debs:
             deb.unlink(missing_ok=True)
     return records, packages
+
+
+def _take_from_rcc(src: Source, rcc: Path, version: str, dep5, stage: Path, used: set) -> list:
+    """The images of src.dirs inside the Qt resource file rcc, copied into stage as records."""
+    if not rcc.is_file():
+        raise FetchError(f"{src.package}: {src.root}/{src.rcc} not found in the package")
+    files, records = read_rcc(rcc.read_bytes()), []
+    if src.puzzles:
+        return _assemble_puzzles(src, files, version, dep5, stage, used)
+    for d in src.dirs:
+        inside = sorted(p for p in files if p.rpartition("/")[0] == d)
+        if not inside:
+            raise FetchError(f"{src.package}: {d} not found in {src.rcc}")
+        for p in inside:
+            name = p.rpartition("/")[2]
+            stem, ext = os.path.splitext(name)
+            if ext.lower() not in src.exts or (src.name_re and not re.fullmatch(src.name_re, name)):
+                continue
+            tmp = stage / f".tmp-{name}"
+            tmp.write_bytes(files[p])
+            size = image_size(tmp)
+            if size is None or min(size) < src.min_side:
+                tmp.unlink()
+                continue
+            if src.strip and stem.endswith(src.strip):
+                name = stem[: -len(src.strip)] + ext
+            rec = {"source_package": src.package, "package_version": version,
+                   "source_path": f"/{src.root}/{src.rcc}:{p}"}
+            if dep5 is not None:
+                rec.update(dep5.lookup(p.removeprefix(src.rcc_prefix)))
+            records.append(_copy_record(tmp, stage, name, rec, used))
+            tmp.unlink()
+    return records
+
+
+_BOARD_TITLE = re.compile(r'instruction:\s*qsTr\("([^"]*)"\)')
+_BOARD_SIZE = re.compile(r'"type"\s*:\s*"SHAPE_BACKGROUND_IMAGE",\s*"width"\s*:\s*(\d+),\s*"height"\s*:\s*(\d+)')
+_BOARD_PIECE = re.compile(r'"pixmapfile"\s*:\s*"(image/[^"]+)",\s*"x"\s*:\s*"([\d.]+)",\s*"y"\s*:\s*"([\d.]+)"')
+
+
+def _assemble_puzzles(src: Source, files: dict, version: str, dep5, stage: Path, used: set) -> list:
+    """One PNG per GCompris puzzle board (in src.dirs) whose title matches src.puzzles.
+
+    A board (babymatch QML) names a background size and, per piece, its image and the position of its
+    centre as fractions of that size; the pieces are cut from one picture with no overlap. They are
+    pasted back, the picture is cropped to the pieces, and the few pixels that no piece covers (0.2 %
+    along the cuts) are filled from their neighbours. Needs Pillow and NumPy, so run fetch.py with the
+    project's venv python for these sets.
+    """
+    try:
+        import numpy as np
+        from PIL import Image, ImageFilter
+    except ImportError as e:
+        raise FetchError(f"assembling GCompris puzzles needs Pillow and NumPy ({e}): run fetch.py with "
+                         "the project's venv python (.venv/bin/python)") from None
+    import io
+    records = []
+    for d in src.dirs:
+        boards = sorted(p for p in files if p.rpartition("/")[0] == d and p.endswith(".qml"))
+        if not boards:
+            raise FetchError(f"{src.package}: no puzzle boards in {d} of {src.rcc}")
+        for b in boards:
+            text = files[b].decode("utf-8")
+            title, size = _BOARD_TITLE.search(text), _BOARD_SIZE.search(text)
+            pieces = _BOARD_PIECE.findall(text)
+            if not (title and size and pieces) or not re.fullmatch(src.puzzles, title.group(1)):
+                continue
+            w, h = int(size.group(1)), int(size.group(2))
+            canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+            folder = d.rpartition("/")[0]
+            for rel, fx, fy in pieces:
+                piece = Image.open(io.BytesIO(files[f"{folder}/{rel}"])).convert("RGBA")
+                canvas.alpha_composite(piece, (round(float(fx) * w - piece.width / 2),
+                                               round(float(fy) * h - piece.height / 2)))
+            canvas = canvas.crop(canvas.getbbox())
+            rgba = np.asarray(canvas).astype(np.float32)
+            alpha = rgba[..., 3:] / 255.0
+            rgb = Image.fromarray((rgba[..., :3] * alpha).round().astype(np.uint8))
+            weight = Image.fromarray((alpha[..., 0] * 255).astype(np.uint8))
+            blur = ImageFilter.BoxBlur(2)
+            near = np.asarray(rgb.filter(blur)).astype(np.float32)
+            near_w = np.asarray(weight.filter(blur)).astype(np.float32)[..., None] / 255.0
+            filled = np.where(alpha > 0, rgba[..., :3], near / np.maximum(near_w, 1e-3))
+            picture = Image.fromarray(filled.clip(0, 255).round().astype(np.uint8), "RGB")
+            if min(picture.size) < src.min_side:
+                continue
+            name = re.sub(r"[_-]([a-e]\d|\d+)\.\w+$", "", pieces[0][0].rpartition("/")[2]) + ".png"
+            tmp = stage / f".tmp-{name}"
+            picture.save(tmp, optimize=True)
+            rec = {"source_package": src.package, "package_version": version,
+                   "source_path": f"/{src.root}/{src.rcc}:{b}",
+                   "title": title.group(1), "assembled_from": len(pieces),
+                   "uncovered_pixels_filled": int((alpha == 0).sum())}
+            if dep5 is not None:
+                rec.update(dep5.lookup(f"{folder}/{pieces[0][0]}".removeprefix(src.rcc_prefix)))
+            records.append(_copy_record(tmp, stage, name, rec, used))
+            tmp.unlink()
+    return records
 
 
 def _skimage_source(work: Path, debdir: Path):
@@ -549,6 +744,13 @@ def summarise(folder: Path, records: list) -> str:
     return f"{len(records)} images, {mb:.1f} MB, sizes {top}; licences {lic}"
 
 
+def definition_key(ds: DataSet) -> str:
+    """A short hash of what a set takes (its sources: packages, folders, filters), kept in the set's
+    marker, so a set whose selection changed is fetched again. Markers written before it existed
+    have none and are checked by their package list only."""
+    return hashlib.sha256(repr(ds.sources).encode("utf-8")).hexdigest()[:16]
+
+
 def fetch_set(name: str, dest: Path, force=False, keep_debs=False, pd_only=False,
               ratios=_split.DEFAULT_RATIOS, seed=_split.DEFAULT_SEED) -> Path:
     ds = SETS[name]
@@ -558,6 +760,9 @@ def fetch_set(name: str, dest: Path, force=False, keep_debs=False, pd_only=False
     wanted = {src.package for src in ds.sources}
     if info is not None and ds.kind == "deb" and set(info.get("packages", {})) != wanted:
         print(f"{out_name}: the set now takes images from {', '.join(sorted(wanted))}; rebuilding", flush=True)
+        info = None
+    elif info is not None and info.get("definition", definition_key(ds)) != definition_key(ds):
+        print(f"{out_name}: the set's definition changed since it was fetched; rebuilding", flush=True)
         info = None
     if info is not None:
         if not (folder / _split.SPLITS_FILE).is_file():
@@ -589,7 +794,8 @@ def fetch_set(name: str, dest: Path, force=False, keep_debs=False, pd_only=False
         _split.make_splits(stage, ratios, seed, files=[r["file"] for r in records])
         (stage / MARKER).write_text(json.dumps({
             "set": out_name, "count": len(records), "packages": packages,
-            "bytes": sum(r["bytes"] for r in records), "fetch_version": FETCH_VERSION}) + "\n",
+            "bytes": sum(r["bytes"] for r in records), "fetch_version": FETCH_VERSION,
+            "definition": definition_key(ds)}) + "\n",
             encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
