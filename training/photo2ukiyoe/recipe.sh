@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# CycleGAN photo <-> ukiyo-e: landscape photos (Endless Sky landing photos, PD + CC-BY-SA) vs nine Japanese
+# woodblock prints by Hokusai and Hiroshige (from GCompris's data package, GPL-3+ as packaged; public-domain
+# prints), split 7/1/1 by file. Flat colour areas, dark outlines and paper tone: a style unlike both the photos
+# and photo2vangogh's brushwork. cpu-small preset (ngf 32, 6 blocks, 128 px crops); on a GPU set PRESET=paper.
+# Both directions are exported. Same objective as photo2painting (training/README.md).
+source "$(dirname "$0")/../common.sh"
+fetch space-photos ukiyoe
+domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
+carry_in photo2ukiyoe
+"${RUN[@]}" --domain-a "$DATA/domains/landscape" --domain-b "$DATA/ukiyoe" --name photo2ukiyoe \
+    --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-10000}" --device "$DEVICE" --amp "${AMP:-bf16}" \
+    --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
+    --eval-every 2000 --no-export --quiet
+export_to_resources photo2ukiyoe
