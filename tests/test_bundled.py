@@ -75,7 +75,9 @@ def test_sr_models_beat_bicubic(entry):
 def test_no_visible_checkerboard(entry):
     """Strided and upsampling layers can leave a pattern repeating every 2 or 4 pixels: measured in
     grey levels per channel (imgtrans.training.metrics.grid_artifact_amplitude), a bundled model's
-    outputs stay below one level, the edge of what can be seen, and near what the photos have anyway."""
+    outputs stay below one level, the edge of what can be seen, or within 20 % of what the photo itself
+    has there (a style model keeps the photo's own fine structure: the unchanged test photos measure
+    1.18, so a copy of its input must pass too)."""
     from imgtrans.training.metrics import grid_artifact_amplitude
 
     model, _ = open_model(entry.id)
@@ -89,7 +91,7 @@ def test_no_visible_checkerboard(entry):
         amps.append(float(grid_artifact_amplitude(out)[0]))
         own.append(float(grid_artifact_amplitude(_photo(path))[0]))
     print(f"{entry.id}: periodic pattern {np.median(amps):.2f} grey levels (the photos: {np.median(own):.2f})")
-    assert np.median(amps) < 1.0
+    assert np.median(amps) < max(1.0, 1.2 * np.median(own))
 
 
 @pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "denoise"], ids=lambda e: e.id)
