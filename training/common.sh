@@ -24,3 +24,14 @@ domain() { python3 "$ROOT/training/make_domain.py" --src "$DATA/$1" --out "$DATA
 carry_in() { "$PY" "$ROOT/training/carry.py" unpack "$1"; }
 # export NAME FILE...: write the run's generator(s) into resources/models (the catalog points there)
 export_to_resources() { "$PY" -m imgtrans.training.cli export --name "$1" --out "$OUT"; }
+# style_pair NAME DOMAIN_A DOMAIN_B STEPS: the CycleGAN recipes' shared objective (training/README.md): the
+# cpu-small preset at 286 px unless PRESET/LOAD_SIZE say otherwise, no identity loss, cycle 5, periodic-pattern
+# penalty 300, evaluation every 2000; continues from training/carry/NAME, exports both directions.
+style_pair() {
+    carry_in "$1"
+    "${RUN[@]}" --domain-a "$2" --domain-b "$3" --name "$1" \
+        --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-$4}" --device "$DEVICE" --amp "${AMP:-bf16}" \
+        --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
+        --eval-every 2000 --no-export --quiet
+    export_to_resources "$1"
+}

@@ -8,9 +8,4 @@ source "$(dirname "$0")/../common.sh"
 fetch space-photos
 domain space-photos arid desert dune badlands canyon
 domain space-photos green fields forest hills valley
-carry_in arid2green
-"${RUN[@]}" --domain-a "$DATA/domains/arid" --domain-b "$DATA/domains/green" --name arid2green \
-    --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-12000}" --device "$DEVICE" --amp "${AMP:-bf16}" \
-    --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
-    --eval-every 2000 --no-export --quiet
-export_to_resources arid2green
+style_pair arid2green "$DATA/domains/arid" "$DATA/domains/green" 12000

@@ -7,9 +7,4 @@
 source "$(dirname "$0")/../common.sh"
 fetch space-photos ukiyoe
 domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
-carry_in photo2ukiyoe
-"${RUN[@]}" --domain-a "$DATA/domains/landscape" --domain-b "$DATA/ukiyoe" --name photo2ukiyoe \
-    --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-10000}" --device "$DEVICE" --amp "${AMP:-bf16}" \
-    --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
-    --eval-every 2000 --no-export --quiet
-export_to_resources photo2ukiyoe
+style_pair photo2ukiyoe "$DATA/domains/landscape" "$DATA/ukiyoe" 10000
