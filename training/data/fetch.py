@@ -145,7 +145,7 @@ SETS: dict[str, DataSet] = {
         licence_summary="GPL-3 / GPL-3+ (GCompris's Debian copyright file: src/activities/details/resource/"
                         "image/*, Bruno Coudoin and others; paintings/resource/image/*, WebMuseum); the "
                         "paintings themselves are in the public domain",
-        expected="9 images, 376x500..668x500 WebP and one 600x469 PNG, ~1.2 MB; needs Pillow (the project's "
+        expected="9 images, 376x500..668x500 WebP and one 600x469 PNG, ~1.3 MB; needs Pillow (the project's "
                  "venv python) for the puzzle",
     ),
     "ukiyoe": DataSet(
@@ -160,7 +160,7 @@ SETS: dict[str, DataSet] = {
                         puzzles=r"(Katsushika Hokusai?|Utagawa Hiroshige),.*"),),
         licence_summary="GPL-3+ (GCompris's Debian copyright file: src/activities/paintings/resource/image/*, "
                         "from the WebMuseum); the prints themselves are in the public domain",
-        expected="9 images, 306x449..702x499 PNG, ~2.5 MB; needs Pillow (the project's venv python)",
+        expected="9 images, 306x449..702x499 PNG, ~4.2 MB; needs Pillow (the project's venv python)",
     ),
     "puzzle-photos": DataSet(
         name="puzzle-photos",
