@@ -176,7 +176,8 @@ def test_puzzle_boards_are_put_back_together(fetch, tmp_path):
                        rcc="res.rcc", rcc_prefix="gcompris/", puzzles=r"Test Painter,.*")
     stage = tmp_path / "stage"
     stage.mkdir()
-    records = fetch._take_from_rcc(src, rcc, "1", None, stage, set())
+    root = fetch.unpack_rcc(rcc, tmp_path / "unpacked", src)
+    records = fetch._assemble_puzzles(src, root, "/root/res.rcc:", "1", None, stage, set())
     assert [r["file"] for r in records] == ["Test.png"]
     rec = records[0]
     assert rec["title"] == "Test Painter, A Test - 1900" and rec["assembled_from"] == 4

@@ -484,15 +484,19 @@ def build_deb_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs:
             ctext = cfile.read_text(encoding="utf-8", errors="replace") if cfile.is_file() else ""
             (stage / f"copyright-{src.package}.txt").write_text(ctext, encoding="utf-8")
             dep5 = Dep5(ctext) if src.licence == "dep5" else None
-            root = tmp / src.root
-            if src.rcc:
-                records += _take_from_rcc(src, root / src.rcc, version, dep5, stage, used)
-            for d in () if src.rcc else src.dirs:
+            root, where = tmp / src.root, f"/{src.root}/"
+            if src.rcc:  # a Qt resource file inside the package: unpacked like the package itself
+                root, where = unpack_rcc(root / src.rcc, tmp / ".rcc", src), f"/{src.root}/{src.rcc}:"
+            if src.puzzles:
+                records += _assemble_puzzles(src, root, where, version, dep5, stage, used)
+            for d in () if src.puzzles else src.dirs:
                 folder = root / d
                 if not folder.is_dir():
-                    raise FetchError(f"{src.package}: {src.root}/{d} not found in the package")
+                    raise FetchError(f"{src.package}: {where}{d} not found in the package")
                 for p in sorted(folder.iterdir()):
                     if not p.is_file() or p.suffix.lower() not in src.exts:
+                        continue
+                    if src.name_re and not re.fullmatch(src.name_re, p.name):
                         continue
                     size = image_size(p)
                     if size is None or min(size) < src.min_side:
@@ -504,9 +508,9 @@ def build_deb_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs:
                         if stem.endswith(src.strip):
                             name = stem[: -len(src.strip)] + ext
                     rec = {"source_package": src.package, "package_version": version,
-                           "source_path": f"/{src.root}/{rel}"}
+                           "source_path": f"{where}{rel}"}
                     if dep5 is not None:
-                        rec.update(dep5.lookup(rel))
+                        rec.update(dep5.lookup(rel.removeprefix(src.rcc_prefix)))
                     elif src.licence == "gpl-wesnoth":
                         rec.update(licence=WESNOTH_GPL[0], copyright=WESNOTH_GPL[1], note="")
                     elif src.licence == "kde-desktop":
@@ -521,37 +525,14 @@ def build_deb_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs:
     return records, packages
 
 
-def _take_from_rcc(src: Source, rcc: Path, version: str, dep5, stage: Path, used: set) -> list:
-    """The images of src.dirs inside the Qt resource file rcc, copied into stage as records."""
+def unpack_rcc(rcc: Path, into: Path, src: Source) -> Path:
+    """Write the files of the Qt resource file rcc under into (paths as inside it); returns into."""
     if not rcc.is_file():
         raise FetchError(f"{src.package}: {src.root}/{src.rcc} not found in the package")
-    files, records = read_rcc(rcc.read_bytes()), []
-    if src.puzzles:
-        return _assemble_puzzles(src, files, version, dep5, stage, used)
-    for d in src.dirs:
-        inside = sorted(p for p in files if p.rpartition("/")[0] == d)
-        if not inside:
-            raise FetchError(f"{src.package}: {d} not found in {src.rcc}")
-        for p in inside:
-            name = p.rpartition("/")[2]
-            stem, ext = os.path.splitext(name)
-            if ext.lower() not in src.exts or (src.name_re and not re.fullmatch(src.name_re, name)):
-                continue
-            tmp = stage / f".tmp-{name}"
-            tmp.write_bytes(files[p])
-            size = image_size(tmp)
-            if size is None or min(size) < src.min_side:
-                tmp.unlink()
-                continue
-            if src.strip and stem.endswith(src.strip):
-                name = stem[: -len(src.strip)] + ext
-            rec = {"source_package": src.package, "package_version": version,
-                   "source_path": f"/{src.root}/{src.rcc}:{p}"}
-            if dep5 is not None:
-                rec.update(dep5.lookup(p.removeprefix(src.rcc_prefix)))
-            records.append(_copy_record(tmp, stage, name, rec, used))
-            tmp.unlink()
-    return records
+    for rel, data in read_rcc(rcc.read_bytes()).items():
+        (into / rel).parent.mkdir(parents=True, exist_ok=True)
+        (into / rel).write_bytes(data)
+    return into
 
 
 _BOARD_TITLE = re.compile(r'instruction:\s*qsTr\("([^"]*)"\)')
@@ -559,7 +540,7 @@ _BOARD_SIZE = re.compile(r'"type"\s*:\s*"SHAPE_BACKGROUND_IMAGE",\s*"width"\s*:\
 _BOARD_PIECE = re.compile(r'"pixmapfile"\s*:\s*"(image/[^"]+)",\s*"x"\s*:\s*"([\d.]+)",\s*"y"\s*:\s*"([\d.]+)"')
 
 
-def _assemble_puzzles(src: Source, files: dict, version: str, dep5, stage: Path, used: set) -> list:
+def _assemble_puzzles(src: Source, root: Path, where: str, version: str, dep5, stage: Path, used: set) -> list:
     """One PNG per GCompris puzzle board (in src.dirs) whose title matches src.puzzles.
 
     A board (babymatch QML) names a background size and, per piece, its image and the position of its
@@ -574,14 +555,13 @@ def _assemble_puzzles(src: Source, files: dict, version: str, dep5, stage: Path,
     except ImportError as e:
         raise FetchError(f"assembling GCompris puzzles needs Pillow and NumPy ({e}): run fetch.py with "
                          "the project's venv python (.venv/bin/python)") from None
-    import io
     records = []
     for d in src.dirs:
-        boards = sorted(p for p in files if p.rpartition("/")[0] == d and p.endswith(".qml"))
+        boards = sorted((root / d).glob("*.qml"))
         if not boards:
-            raise FetchError(f"{src.package}: no puzzle boards in {d} of {src.rcc}")
+            raise FetchError(f"{src.package}: no puzzle boards in {where}{d}")
         for b in boards:
-            text = files[b].decode("utf-8")
+            text = b.read_text(encoding="utf-8")
             title, size = _BOARD_TITLE.search(text), _BOARD_SIZE.search(text)
             pieces = _BOARD_PIECE.findall(text)
             if not (title and size and pieces) or not re.fullmatch(src.puzzles, title.group(1)):
@@ -590,7 +570,7 @@ def _assemble_puzzles(src: Source, files: dict, version: str, dep5, stage: Path,
             canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
             folder = d.rpartition("/")[0]
             for rel, fx, fy in pieces:
-                piece = Image.open(io.BytesIO(files[f"{folder}/{rel}"])).convert("RGBA")
+                piece = Image.open(root / folder / rel).convert("RGBA")
                 canvas.alpha_composite(piece, (round(float(fx) * w - piece.width / 2),
                                                round(float(fy) * h - piece.height / 2)))
             canvas = canvas.crop(canvas.getbbox())
@@ -609,7 +589,7 @@ def _assemble_puzzles(src: Source, files: dict, version: str, dep5, stage: Path,
             tmp = stage / f".tmp-{name}"
             picture.save(tmp, optimize=True)
             rec = {"source_package": src.package, "package_version": version,
-                   "source_path": f"/{src.root}/{src.rcc}:{b}",
+                   "source_path": f"{where}{d}/{b.name}",
                    "title": title.group(1), "assembled_from": len(pieces),
                    "uncovered_pixels_filled": int((alpha == 0).sum())}
             if dep5 is not None:
