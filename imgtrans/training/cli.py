@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of a loss on what the translations add at 2- and 4-pixel periods beyond their "
                         "source (the checkerboard/hatching frequencies); default 0: the reference objective")
     g.add_argument("--pool-size", type=int, default=S)
+    g.add_argument("--d-augment", default=S, metavar="POLICY",
+                   help="DiffAugment for the discriminators, comma-separated: color, translation, cutout (default "
+                        "none). Transforms reals and fakes alike on their way into D, so a few target images "
+                        "are not learnt by heart; the generator and exported models are unchanged")
     g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
     g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S)
     g.add_argument("--upsample", choices=["resize", "deconv"], default=S,

@@ -104,6 +104,7 @@ class TrainConfig:
     lambda_identity: float = 0.0  # the reference's 0.5 held input-skip generators at the identity (training/README.md)
     lambda_grid: float = 0.0  # CycleGAN, SRGAN phase: weight of losses.grid_loss (periodic patterns beyond the source's/HR's); 0 = off
     pool_size: int = 50
+    d_augment: str = ""  # CycleGAN: DiffAugment policy for the discriminators' inputs (training.augment), "" = none
     use_dropout: bool = False
     upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)
     input_skip: bool = True  # generator output tanh(net(x) + atanh(x)): learns a change to its input (False: reference)
@@ -253,6 +254,13 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(f"--sigma must be a level or range within 0-255, not {lo}-{hi}")
         if cfg.jpeg is not None and not 1 <= cfg.jpeg[0] <= cfg.jpeg[1] <= 100:
             raise ValueError(f"--jpeg must be a quality range within 1-100, not {cfg.jpeg}")
+    if cfg.d_augment:
+        from imgtrans.training.augment import parse_policy
+
+        try:
+            parse_policy(cfg.d_augment)
+        except ValueError as e:
+            raise ValueError(f"--d-augment: {e}") from None
     if cfg.pixel_loss not in ("l1", "mse"):
         raise ValueError(f"--pixel-loss must be l1 or mse, not {cfg.pixel_loss!r}")
     if cfg.amp not in ("auto", "bf16", "fp16", "off"):

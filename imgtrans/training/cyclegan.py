@@ -9,6 +9,9 @@
 2. discriminators on fakes drawn from 50-image pools: ``(GAN(D(real), 1) + GAN(D(fake), 0)) / 2`` each
    (WGAN-GP: critic loss + 10 * gradient penalty), one Adam step.
 
+With ``--d-augment`` every image on its way into a discriminator, real or fake, in both steps,
+passes through the same family of random differentiable transforms (:mod:`imgtrans.training.augment`).
+
 Images are ``(B,3,H,W)`` in [-1,1] throughout. By default the generators have the input skip
 (``ResnetGenerator(input_skip=True)``) and ``lambda_identity`` is 0; the reference's generator and
 its identity weight 0.5 are options (``--no-input-skip --lambda-identity 0.5``).
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgtrans.archs import NLayerDiscriminator, ResnetGenerator
+from imgtrans.training.augment import diff_augment, parse_policy
 from imgtrans.training.base import (
     Evaluation, ExportItem, Task, adam, bare, chunks, grid, set_requires_grad,
 )  # fmt: skip
@@ -103,6 +107,7 @@ class CycleGANTask(Task):
         self.dlosses = env.wrap(DiscriminatorLosses({"A": self.D_A, "B": self.D_B}, cfg.gan_mode, cfg.lambda_gp))
         self.optimizers = {"G": adam([self.G_A, self.G_B], cfg), "D": adam([self.D_A, self.D_B], cfg)}
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
+        self.augment_policy = parse_policy(cfg.d_augment)
         self.dataset = UnpairedDataset(
             reports["A"].train, reports["B"].train, cfg.size, cfg.effective_load_size, cfg.seed, cfg.flip, cfg.cache_mb,
             keep_aspect=cfg.resize == "short-side",
@@ -126,6 +131,15 @@ class CycleGANTask(Task):
         return {"G_A": g, "G_B": g, "D_A": d, "D_B": d}
 
     # ------------------------------------------------------------------------------------ training
+    def augmenter(self, step: int, phase: str):
+        """What the discriminators see of an image in ``phase`` ("G" or "D") of iteration ``step``:
+        :func:`~imgtrans.training.augment.diff_augment` with draws from ``(seed, phase, step, rank)``, so
+        a resumed run draws the same; the identity without ``--d-augment``."""
+        if not self.augment_policy:
+            return lambda x: x
+        g = generator(self.cfg.seed, "augment", phase, step, self.env.rank)
+        return lambda x: diff_augment(x, self.augment_policy, g)
+
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         cfg, amp, env = self.cfg, self.env.amp, self.env
         real_A = batch["A"].to(self.device, non_blocking=True)
@@ -136,11 +150,12 @@ class CycleGANTask(Task):
         # 1. generators, with the discriminators frozen
         set_requires_grad([self.D_A, self.D_B], False)
         opt_G.zero_grad(set_to_none=True)
+        aug = self.augmenter(step, "G")
         with amp.autocast():
             out = self.gens(real_A, real_B, identity)
             losses = {
-                "G_A": gan_loss(self.D_A(out["fake_B"]), True, cfg.gan_mode),
-                "G_B": gan_loss(self.D_B(out["fake_A"]), True, cfg.gan_mode),
+                "G_A": gan_loss(self.D_A(aug(out["fake_B"])), True, cfg.gan_mode),
+                "G_B": gan_loss(self.D_B(aug(out["fake_A"])), True, cfg.gan_mode),
                 "cycle_A": F.l1_loss(out["rec_A"].float(), real_A) * cfg.lambda_cycle,
                 "cycle_B": F.l1_loss(out["rec_B"].float(), real_B) * cfg.lambda_cycle,
             }
@@ -167,8 +182,9 @@ class CycleGANTask(Task):
             n = real_A.shape[0] * env.world
             alpha_A = env.shard(torch.rand(n, 1, 1, 1, generator=gp)).to(self.device)
             alpha_B = env.shard(torch.rand(n, 1, 1, 1, generator=gp)).to(self.device)
+        aug = self.augmenter(step, "D")
         with amp.autocast():
-            d = self.dlosses({"A": (real_B, fake_B, alpha_A), "B": (real_A, fake_A, alpha_B)})
+            d = self.dlosses({"A": (aug(real_B), aug(fake_B), alpha_A), "B": (aug(real_A), aug(fake_A), alpha_B)})
         amp.backward(d["A"] + d["B"])
         amp.step(opt_D)
         amp.update()
@@ -275,7 +291,7 @@ class CycleGANTask(Task):
             "training_data": data,
             "trainer": "imgtrans-train cyclegan",
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "gan_mode",
-                                                           "lambda_cycle", "lambda_identity", "spectral", "seed")},  # fmt: skip
+                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment", "seed")},  # fmt: skip
         }
         items = []
         for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):
