@@ -188,3 +188,28 @@ def test_puzzle_boards_are_put_back_together(fetch, tmp_path):
     assert diff.max() == 0  # every covered pixel is the original (lossless pieces)
     assert np.abs(got[120 // 3, 160 // 5] - smooth[120 // 3, 160 // 5].astype(int)).max() <= 6
     assert sorted(p.name for p in stage.iterdir()) == ["Test.png"]  # no temporary files left
+
+
+def test_trimmed_sources_lose_their_margins_and_become_png(fetch, tmp_path):
+    """A source with trim: each picture is cut by that fraction of its long side on every side (the
+    scans' paper margins and frame lines), saved as PNG, and the manifest record says how much."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    inner = rng.integers(0, 255, (80, 140, 3), dtype=np.uint8)
+    framed = np.full((100, 160, 3), 250, np.uint8)  # a white 10-px paper margin around a picture
+    framed[10:90, 10:150] = inner
+    framed[10, 10:150] = 0  # and a black frame line inside it
+    Image.fromarray(framed).save(tmp_path / "scan.webp", lossless=True)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    rec = fetch._copy_record(tmp_path / "scan.webp", stage, "scan.webp", {"source_package": "pkg"}, set(), trim=0.075)
+    assert rec["file"] == "scan.png" and rec["trimmed_px"] == [12, 12, 12, 12]  # round(160 * 0.075)
+    assert (rec["width"], rec["height"]) == (136, 76)
+    got = np.asarray(Image.open(stage / "scan.png"))
+    assert np.array_equal(got, framed[12:88, 12:148])  # lossless, nothing of the margin or the line left
+    assert sorted(p.name for p in stage.iterdir()) == ["scan.png"]
+    # without trim the file is copied byte for byte under its own name
+    plain = fetch._copy_record(tmp_path / "scan.webp", stage, "scan.webp", {"source_package": "pkg"}, set())
+    assert plain["file"] == "scan.webp" and "trimmed_px" not in plain
+    assert (stage / "scan.webp").read_bytes() == (tmp_path / "scan.webp").read_bytes()
