@@ -202,13 +202,14 @@ def fmt(v: float, digits: int = 2) -> str:
 
 
 def save_example(out: Path | None, name: str, panels: list[np.ndarray]) -> None:
-    """Panels side by side (each padded to the tallest), saved as PNG."""
+    """Panels side by side (each padded to the tallest), saved as ``out/name.png``; a ``/`` in ``name``
+    (a user model's id, ``user/NAME``) becomes ``_``."""
     if out is None:
         return
     h = max(p.shape[0] for p in panels)
     padded = [np.pad(p, ((0, h - p.shape[0]), (0, 8), (0, 0)), constant_values=255) for p in panels]
     out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(padded, axis=1)).save(out / f"{name}.png")
+    Image.fromarray(np.concatenate(padded, axis=1)).save(out / f"{name.replace('/', '_')}.png")
 
 
 # ------------------------------------------------------------------------------------ SR
