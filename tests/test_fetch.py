@@ -213,3 +213,46 @@ def test_trimmed_sources_lose_their_margins_and_become_png(fetch, tmp_path):
     plain = fetch._copy_record(tmp_path / "scan.webp", stage, "scan.webp", {"source_package": "pkg"}, set())
     assert plain["file"] == "scan.webp" and "trimmed_px" not in plain
     assert (stage / "scan.webp").read_bytes() == (tmp_path / "scan.webp").read_bytes()
+
+
+def test_a_new_source_option_left_unset_keeps_every_other_sets_cache(fetch):
+    """Adding Source.trim (used by vangogh and ukiyoe) changed the key of every set once, and two
+    recipes then rebuilt space-photos at the same time. A later option counts only where it is set."""
+    ds = fetch.SETS["space-photos"]
+    assert fetch.definition_key(ds) == "969096b1235c6be2"  # the key before Source had trim
+    trimmed = fetch.DataSet(ds.name, ds.what, tuple(fetch.dataclasses.replace(s, trim=0.03) for s in ds.sources))
+    assert fetch.definition_key(trimmed) != fetch.definition_key(ds)
+
+
+def test_two_fetches_of_one_set_take_turns(fetch, tmp_path, monkeypatch):
+    """Two recipes side by side fetch the same set: the second waits for the first and finds the set
+    complete, instead of deleting the folder the first has just put in place."""
+    import threading
+    import time
+
+    calls = []
+
+    def slow_builder(ds, stage, debdir, work, keep_debs):
+        calls.append(threading.current_thread().name)
+        time.sleep(0.3)  # long enough for the other thread to reach the lock
+        (stage / "a.png").write_bytes(b"x")
+        rec = {"file": "a.png", "bytes": 1, "licence": "public-domain", "width": 1, "height": 1}
+        return [rec], {s.package: "1" for s in ds.sources}
+
+    monkeypatch.setattr(fetch, "build_deb_set", slow_builder)
+    monkeypatch.setattr(fetch, "write_licence", lambda *a, **k: None)
+    errors = []
+
+    def run():
+        try:
+            fetch.fetch_set("paintings", tmp_path)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, name=f"recipe{i}") for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and len(calls) == 1
+    assert fetch.is_complete(tmp_path / "paintings") is not None

@@ -27,6 +27,9 @@ go to ``DEST/.debs/`` and are deleted after unpacking unless ``--keep-debs``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -747,17 +750,46 @@ def summarise(folder: Path, records: list) -> str:
     return f"{len(records)} images, {mb:.1f} MB, sizes {top}; licences {lic}"
 
 
+# Source fields added after definition_key existed: they count only when set, so adding one does not
+# change the key of (and refetch) every set that does not use it.
+_LATER_FIELDS = ("trim",)
+
+
 def definition_key(ds: DataSet) -> str:
     """A short hash of what a set takes (its sources: packages, folders, filters), kept in the set's
     marker, so a set whose selection changed is fetched again. Markers written before it existed
     have none and are checked by their package list only."""
-    return hashlib.sha256(repr(ds.sources).encode("utf-8")).hexdigest()[:16]
+    parts = []
+    for src in ds.sources:
+        fields = [(f.name, getattr(src, f.name)) for f in dataclasses.fields(src)]
+        shown = [(k, v) for k, v in fields if k not in _LATER_FIELDS or v != getattr(Source, k)]
+        parts.append(f"Source({', '.join(f'{k}={v!r}' for k, v in shown)})")
+    return hashlib.sha256(f"({', '.join(parts)}{',' if len(parts) == 1 else ''})".encode("utf-8")).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _set_lock(dest: Path, name: str):
+    """Hold an exclusive lock on DEST/.NAME.lock: two recipes that fetch the same set at once (the
+    style recipes side by side) take turns, and the second finds the set complete instead of
+    deleting the folder the first has just put in place."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / f".{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def fetch_set(name: str, dest: Path, force=False, keep_debs=False, pd_only=False,
               ratios=_split.DEFAULT_RATIOS, seed=_split.DEFAULT_SEED) -> Path:
-    ds = SETS[name]
     out_name = name + ("-pd" if pd_only else "")
+    with _set_lock(dest, out_name):
+        return _fetch_set(name, out_name, dest, force, keep_debs, pd_only, ratios, seed)
+
+
+def _fetch_set(name: str, out_name: str, dest: Path, force, keep_debs, pd_only, ratios, seed) -> Path:
+    ds = SETS[name]
     folder = dest / out_name
     info = None if force else is_complete(folder)
     wanted = {src.package for src in ds.sources}
