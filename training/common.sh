@@ -5,7 +5,7 @@
 # recipes' --amp: bf16 by default; a CPU without native bf16 trains in fp32 anyway; off: fp32), LAMBDA_GRID
 # (the style and sr_x4_sharp recipes' --lambda-grid, default 300; 0 for the reference objective), LAMBDA_IDENTITY (their
 # --lambda-identity, default 0; the reference's is 0.5), LAMBDA_CYCLE (their --lambda-cycle, default 5; the
-# reference's is 10), D_AUGMENT (their --d-augment, default translation,cutout; none: off).
+# reference's is 10), D_AUGMENT (their --d-augment, default none; e.g. translation,cutout: training/README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,13 +26,13 @@ carry_in() { "$PY" "$ROOT/training/carry.py" unpack "$1"; }
 export_to_resources() { "$PY" -m imgtrans.training.cli export --name "$1" --out "$OUT"; }
 # style_pair NAME DOMAIN_A DOMAIN_B STEPS: the CycleGAN recipes' shared objective (training/README.md): the
 # cpu-small preset at 286 px unless PRESET/LOAD_SIZE say otherwise, no identity loss, cycle 5, periodic-pattern
-# penalty 300, DiffAugment translation+cutout for the discriminators, evaluation every 2000; continues from training/carry/NAME, exports both directions.
+# penalty 300, evaluation every 2000; continues from training/carry/NAME, exports both directions.
 style_pair() {
     carry_in "$1"
     "${RUN[@]}" --domain-a "$2" --domain-b "$3" --name "$1" \
         --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-$4}" --device "$DEVICE" --amp "${AMP:-bf16}" \
         --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
-        --d-augment "${D_AUGMENT:-translation,cutout}" \
+        --d-augment "${D_AUGMENT:-none}" \
         --eval-every 2000 --no-export --quiet
     export_to_resources "$1"
 }

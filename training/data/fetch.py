@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import fcntl
 import hashlib
 import importlib.metadata
@@ -70,7 +69,6 @@ class Source:
     rcc_prefix: str = ""      # leading part of the paths inside rcc that the copyright file omits
     name_re: str = ""         # only file names that match this regular expression (whole name)
     puzzles: str = ""         # dirs hold GCompris puzzle boards: assemble those whose title matches this
-    trim: float = 0.0         # cut this fraction of the long side off every side, saved as PNG (_trim_to_png)
 
 
 @dataclass
@@ -138,35 +136,33 @@ SETS: dict[str, DataSet] = {
              "Night Cafe, Portrait of Pere Tanguy, The Langlois Bridge, Village Street in Auvers, and three "
              "more), 376-668 x 469-500 px, from GCompris's data package: eight WebP files of its 'find the "
              "details' activity (the whole painting it shows behind the pieces, Qt resource file "
-             "details.rcc), and one put together from the pieces of its painting puzzle (paintings.rcc). "
-             "The castle and monument photos of that activity are left out. Each is saved as PNG without the "
-             "outer 3 % of its long side on every side, where the scans have paper margins and frame lines.",
+             "details.rcc), and one PNG put together from the pieces of its painting puzzle (paintings.rcc). "
+             "The castle and monument photos of that activity are left out.",
         sources=(Source("gcompris-qt-data", GC, ("gcompris/src/activities/details/resource/image",),
                         (".webp",), 350, "_background", rcc="rcc/details.rcc", rcc_prefix="gcompris/",
-                        name_re=r"(?i)(.*gogh.*|eglise_dauvers-sur-oise|portraitofperetanguy)_background\.webp", trim=0.03),
+                        name_re=r"(?i)(.*gogh.*|eglise_dauvers-sur-oise|portraitofperetanguy)_background\.webp"),
                  Source("gcompris-qt-data", GC, ("gcompris/src/activities/paintings/resource/board",),
                         (".qml",), 300, rcc="rcc/paintings.rcc", rcc_prefix="gcompris/",
-                        puzzles=r"Vincent Van Gogh,.*", trim=0.03)),
+                        puzzles=r"Vincent Van Gogh,.*")),
         licence_summary="GPL-3 / GPL-3+ (GCompris's Debian copyright file: src/activities/details/resource/"
                         "image/*, Bruno Coudoin and others; paintings/resource/image/*, WebMuseum); the "
                         "paintings themselves are in the public domain",
-        expected="9 images, 346x470..628x460 PNG, ~3.9 MB; needs Pillow (the project's venv python) for the "
-                 "puzzle and the trim",
+        expected="9 images, 376x500..668x500 WebP and one 600x469 PNG, ~1.3 MB; needs Pillow (the project's "
+                 "venv python) for the puzzle",
     ),
     "ukiyoe": DataSet(
         name="ukiyoe",
         what="Nine Japanese woodblock prints (ukiyo-e) by Katsushika Hokusai and Utagawa Hiroshige: The Great "
              "Wave off Kanagawa, Ejiri in Suruga Province, Kazusa Sea Route, Sunset over the Ryogoku Bridge, the "
              "Benzaiten Shrine at Inokashira in Snow, Poppies, Horse-mackerel and Prawn, Oiran and Kamuro, Woman "
-             "holding a fan; each put together from the pieces of GCompris's painting puzzle (Qt resource file "
-             "paintings.rcc, board positions from the puzzle's QML) and saved without the outer 3 % of its long "
-             "side on every side (paper margins, frame lines): 280-660 x 408-457 px PNG.",
+             "holding a fan; 306-702 x 449-499 px PNG, each put together from the pieces of GCompris's painting "
+             "puzzle (Qt resource file paintings.rcc, board positions from the puzzle's QML).",
         sources=(Source("gcompris-qt-data", GC, ("gcompris/src/activities/paintings/resource/board",),
                         (".qml",), 300, rcc="rcc/paintings.rcc", rcc_prefix="gcompris/",
-                        puzzles=r"(Katsushika Hokusai?|Utagawa Hiroshige),.*", trim=0.03),),
+                        puzzles=r"(Katsushika Hokusai?|Utagawa Hiroshige),.*"),),
         licence_summary="GPL-3+ (GCompris's Debian copyright file: src/activities/paintings/resource/image/*, "
                         "from the WebMuseum); the prints themselves are in the public domain",
-        expected="9 images, 280x423..660x457 PNG, ~3.7 MB; needs Pillow (the project's venv python)",
+        expected="9 images, 306x449..702x499 PNG, ~4.2 MB; needs Pillow (the project's venv python)",
     ),
     "puzzle-photos": DataSet(
         name="puzzle-photos",
@@ -464,33 +460,13 @@ def deb_unpack(deb: Path, into: Path) -> None:
 
 # --------------------------------------------------------------------------- building a set
 
-def _trim_to_png(src: Path, dst: Path, trim: float) -> list:
-    """Save src without the outer ``trim`` x its long side on every side, as PNG at dst; returns the
-    pixels cut [top, bottom, left, right]. Scanned paintings and prints carry paper margins and frame
-    lines there (the vangogh and ukiyoe sets: up to 13 px of 450-700), which a discriminator learns as
-    part of the style and a generator then paints along every output's edges. Needs Pillow."""
-    try:
-        from PIL import Image
-    except ImportError as e:
-        raise FetchError(f"trimming images needs Pillow ({e}): run fetch.py with the project's venv python") from None
-    with Image.open(src) as im:
-        cut = round(max(im.size) * trim)
-        im.convert("RGB").crop((cut, cut, im.width - cut, im.height - cut)).save(dst, optimize=True)
-    return [cut] * 4
-
-
-def _copy_record(src: Path, dst_dir: Path, name: str, rec: dict, used: set, trim: float = 0.0) -> dict:
-    if trim:
-        name = os.path.splitext(name)[0] + ".png"
+def _copy_record(src: Path, dst_dir: Path, name: str, rec: dict, used: set) -> dict:
     if name in used:
         stem, ext = os.path.splitext(name)
         name = f"{rec['source_package'].split('-')[-1]}_{stem}{ext}"
     used.add(name)
     dst = dst_dir / name
-    if trim:
-        rec["trimmed_px"] = _trim_to_png(src, dst, trim)
-    else:
-        shutil.copyfile(src, dst)
+    shutil.copyfile(src, dst)
     w, h = image_size(dst) or (0, 0)
     rec.update(file=name, width=w, height=h, bytes=dst.stat().st_size, sha256=sha256_file(dst))
     return rec
@@ -545,7 +521,7 @@ def build_deb_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs:
                                    copyright=meta.get("X-KDE-PluginInfo-Author", ""),
                                    note=" - ".join(x for x in (meta.get("Name", ""),
                                                                meta.get("Comment", "")) if x))
-                    records.append(_copy_record(p, stage, name, rec, used, src.trim))
+                    records.append(_copy_record(p, stage, name, rec, used))
         if not keep_debs:
             deb.unlink(missing_ok=True)
     return records, packages
@@ -620,7 +596,7 @@ def _assemble_puzzles(src: Source, root: Path, where: str, version: str, dep5, s
                    "uncovered_pixels_filled": int((alpha == 0).sum())}
             if dep5 is not None:
                 rec.update(dep5.lookup(f"{folder}/{pieces[0][0]}".removeprefix(src.rcc_prefix)))
-            records.append(_copy_record(tmp, stage, name, rec, used, src.trim))
+            records.append(_copy_record(tmp, stage, name, rec, used))
             tmp.unlink()
     return records
 
@@ -750,21 +726,11 @@ def summarise(folder: Path, records: list) -> str:
     return f"{len(records)} images, {mb:.1f} MB, sizes {top}; licences {lic}"
 
 
-# Source fields added after definition_key existed: they count only when set, so adding one does not
-# change the key of (and refetch) every set that does not use it.
-_LATER_FIELDS = ("trim",)
-
-
 def definition_key(ds: DataSet) -> str:
     """A short hash of what a set takes (its sources: packages, folders, filters), kept in the set's
     marker, so a set whose selection changed is fetched again. Markers written before it existed
     have none and are checked by their package list only."""
-    parts = []
-    for src in ds.sources:
-        fields = [(f.name, getattr(src, f.name)) for f in dataclasses.fields(src)]
-        shown = [(k, v) for k, v in fields if k not in _LATER_FIELDS or v != getattr(Source, k)]
-        parts.append(f"Source({', '.join(f'{k}={v!r}' for k, v in shown)})")
-    return hashlib.sha256(f"({', '.join(parts)}{',' if len(parts) == 1 else ''})".encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(repr(ds.sources).encode("utf-8")).hexdigest()[:16]
 
 
 @contextlib.contextmanager

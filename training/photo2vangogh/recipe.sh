@@ -7,4 +7,4 @@
 source "$(dirname "$0")/../common.sh"
 fetch space-photos vangogh
 domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
-style_pair photo2vangogh "$DATA/domains/landscape" "$DATA/vangogh" 18000
+style_pair photo2vangogh "$DATA/domains/landscape" "$DATA/vangogh" 10000
