@@ -50,7 +50,6 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -121,15 +120,11 @@ def warm_up(*models: LoadedModel | None) -> None:
 
 
 def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
-    """Run on a whole ``(H,W,3)`` uint8 image (padded by reflection to the model's size multiple)."""
-    x = to_tensor(img)
-    m = model.size_multiple
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-    y = model.run(x, noise_level=noise_level)
-    return to_uint8(y[..., : h * model.scale, : w * model.scale])
+    """Run on a whole ``(H,W,3)`` uint8 image in one call, as the app does (imgtrans.tiling.run_model:
+    padded by reflection to the model's size multiple, plus the family's mirrored edge context)."""
+    from imgtrans.tiling import run_model as run_whole
+
+    return to_uint8(run_whole(model, to_tensor(img), tile=0, noise_level=noise_level))
 
 
 # ------------------------------------------------------------------------------------ results

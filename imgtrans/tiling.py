@@ -431,7 +431,7 @@ def run_model_quantized(
     s = model.scale
     _, _, h, w = x.shape
     direct = (tile != 0 and model.tile_safe and model.receptive_radius is not None
-              and model.arch != "cyclegan_resnet")
+              and model.arch != "cyclegan_resnet" and not getattr(model, "edge_context", 0))
     if not direct:
         y = _dispatch(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
         return np.ascontiguousarray(_quantize(y[0].numpy().transpose(1, 2, 0), bits))
@@ -457,7 +457,25 @@ def run_model_quantized(
     return arr
 
 
+def add_edge_context(x: torch.Tensor, context: int) -> torch.Tensor:
+    """``(B,C,H,W)`` -> ``(B,C,H+2c,W+2c)``: ``context`` pixels mirrored onto every side (reflect;
+    replicate where the image is too small to mirror)."""
+    if context <= 0:
+        return x
+    mode = "reflect" if min(x.shape[-2:]) > context else "replicate"
+    return F.pad(x, (context, context, context, context), mode=mode)
+
+
 def _dispatch(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
+    c = int(getattr(model, "edge_context", 0) or 0)
+    if c:  # run on the image with a mirrored border, then cut the border's output away
+        y = _dispatch_padded(model, add_edge_context(x, c), tile=tile, noise_level=noise_level, step=step, budget=budget)
+        s = model.scale
+        return y[:, :, c * s : y.shape[2] - c * s, c * s : y.shape[3] - c * s]
+    return _dispatch_padded(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
+
+
+def _dispatch_padded(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
     m = max(model.size_multiple, 1)
     padded, h, w = pad_to_multiple(x, m, minimum=max(m, 8 * m if model.arch == "cyclegan_resnet" else m))
     s = model.scale

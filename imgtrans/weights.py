@@ -59,6 +59,7 @@ class LoadedModel:
     spec: ArchSpec | None = None
     source: Path | None = None
     bytes_per_pixel: int = 2048
+    edge_context: int = 0  # ArchSpec.edge_context: mirrored border added by imgtrans.tiling.run_model
 
     @property
     def device(self) -> torch.device:
@@ -282,6 +283,7 @@ def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: d
         spec=spec,
         source=path,
         bytes_per_pixel=spec.bytes_per_pixel(hp),
+        edge_context=int(spec.edge_context(hp)),
     )
 
 

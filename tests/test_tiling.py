@@ -134,3 +134,29 @@ def test_pad_to_multiple_tiny_inputs():
     padded, h, w = pad_to_multiple(x, 4, minimum=32)
     assert padded.shape == (1, 3, 32, 32) and (h, w) == (1, 1)
     assert torch.allclose(padded, x.expand_as(padded))
+
+
+@pytest.mark.parametrize("tile", [0, 32])
+def test_style_generators_run_with_a_mirrored_border_that_is_cut_away(tiny_models, tile):
+    """run_model mirrors ArchSpec.edge_context pixels onto every side of a CycleGAN generator's input
+    and crops them off its output, on the whole-image and the band-streamed path alike."""
+    import torch.nn.functional as F
+
+    model = load_model(tiny_models["style"])
+    c = model.edge_context
+    assert c == 32 and c % model.size_multiple == 0
+    x = _image(60, 84)
+    out = run_model(model, x, tile=tile)
+    assert out.shape == x.shape
+    padded = F.pad(x, (c, c, c, c), mode="reflect")
+    with torch.no_grad():
+        expect = model.run(padded)[:, :, c:-c, c:-c]
+    assert (out - expect).abs().max() < 1e-4
+    assert (out - model.run(x)).abs().mean() > 1e-4  # and that is not what the bare network gives
+    tiny = _image(12, 20)  # smaller than the border: replicated instead of mirrored
+    assert run_model(model, tiny, tile=tile).shape == tiny.shape
+
+
+def test_local_models_get_no_border(tiny_models):
+    for key in ("sr", "denoise"):
+        assert load_model(tiny_models[key]).edge_context == 0

@@ -41,6 +41,9 @@ class ArchSpec:
         value_range: the range the network reads and writes (``(-1, 1)`` for tanh generators).
         bytes_per_pixel: hyper-parameters -> rough peak activation bytes per *input* pixel in
             float32, used to size tiles from a memory budget.
+        edge_context: hyper-parameters -> input pixels mirrored onto every side before the network
+            runs and cut from its output after (a multiple of ``size_multiple``), for families that
+            draw artifacts along image borders; 0 for none.
     """
 
     name: str
@@ -56,6 +59,7 @@ class ArchSpec:
     value_range: tuple[float, float] = (0.0, 1.0)
     bytes_per_pixel: Callable[[Mapping[str, Any]], int] = lambda hp: 2048
     normalize_keys: Callable[[StateDict], dict[str, torch.Tensor]] = lambda sd: dict(sd)
+    edge_context: Callable[[Mapping[str, Any]], int] = lambda hp: 0
 
     def hparams(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults completed with ``given``."""

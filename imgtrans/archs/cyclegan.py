@@ -264,4 +264,9 @@ CYCLEGAN_RESNET = ArchSpec(
     value_range=(-1.0, 1.0),
     bytes_per_pixel=lambda hp: 16 * int(hp["ngf"]),
     normalize_keys=normalize_cyclegan_keys,
+    # the stride-2 convs zero-pad a row/column on the top/left only (padding 1, even sizes), and the
+    # trained generators answer it with bands along the top and left edges and a glitch in the top-left
+    # corner; 32 mirrored pixels per side (for 2 downsamplings) move that into what is cut away
+    # (benchmarks/README.md, "Style edges")
+    edge_context=lambda hp: 8 * 2 ** int(hp["n_down"]),
 )
