@@ -85,6 +85,7 @@ class LiteModel:
     in_channels: int = 3
     out_channels: int = 3
     size_multiple: int = 1
+    edge_context: int = 0  # mirrored border added before and cut after a run (ArchSpec.edge_context)
     halo: int | None = DEFAULT_HALO
     tile_safe: bool = True
     takes_noise_level: bool = False
@@ -110,6 +111,7 @@ class LiteModel:
             in_channels=int(entry.get("in_channels", 3)),
             out_channels=int(entry.get("out_channels", 3)),
             size_multiple=max(1, int(entry.get("size_multiple", 1))),
+            edge_context=max(0, int(entry.get("edge_context", 0))),
             halo=int(halo) if halo is not None else (DEFAULT_HALO if entry.get("tile_safe", True) else None),
             tile_safe=bool(entry.get("tile_safe", True)),
             takes_noise_level=bool(entry.get("takes_noise_level", False)),
@@ -256,9 +258,11 @@ def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, til
                             f"in one piece up to {WHOLE_IMAGE_MAX_PIXELS / 1e6:.0f} megapixels; this image has "
                             f"{h * w / 1e6:.1f} (the full bundle streams larger images)")
         minimum = 8 * m if model.arch == "cyclegan_resnet" else m
-        y = model.run(pad_to_multiple(np.ascontiguousarray(x, dtype=np.float32), m, minimum), noise_level)
+        c = model.edge_context  # as imgtrans.tiling.add_edge_context: mirrored, replicated if too small
+        xc = np.pad(x, ((0, 0), (0, 0), (c, c), (c, c)), mode="reflect" if min(h, w) > c else "edge") if c else x
+        y = model.run(pad_to_multiple(np.ascontiguousarray(xc, dtype=np.float32), m, minimum), noise_level)
         step(1, 1)
-        return np.ascontiguousarray(quantize(y[0, :, : h * s, : w * s].transpose(1, 2, 0), bits))
+        return np.ascontiguousarray(quantize(y[0, :, c * s : (c + h) * s, c * s : (c + w) * s].transpose(1, 2, 0), bits))
     xp = pad_to_multiple(x, m, m)
     ph, pw = xp.shape[2], xp.shape[3]
     out = np.empty((ph * s, pw * s, model.out_channels), dtype=dtype)

@@ -42,6 +42,7 @@ def index_entry(model, file_name: str, catalog_entry=None) -> dict:
         "in_channels": int(model.in_channels),
         "out_channels": int(model.out_channels),
         "size_multiple": int(max(model.size_multiple, 1)),
+        "edge_context": int(model.edge_context),
         "halo": int(model.receptive_radius) if model.receptive_radius is not None else None,
         "tile_safe": bool(model.tile_safe),
         "takes_noise_level": bool(model.takes_noise_level),
