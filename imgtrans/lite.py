@@ -245,10 +245,25 @@ def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, til
     Local networks: tiles of ``tile`` input pixels (default :data:`DEFAULT_TILE`; 0 = whole image)
     read with ``halo`` pixels of context on every side that has a neighbour; each tile's core is
     quantised into the output array, so no float copy of the whole output exists. Instance-norm
-    generators: the whole (padded) image in one call, refused above :data:`WHOLE_IMAGE_MAX_PIXELS`."""
+    generators: the whole (padded) image in one call, refused above :data:`WHOLE_IMAGE_MAX_PIXELS`.
+    A model with an ``edge_context`` runs on the image with that many pixels mirrored onto every side
+    (replicated when the image is too small), cut off the output again, as :mod:`imgtrans.tiling`."""
     h, w, c = pixels.shape
     if c != model.in_channels:
         raise ValueError(f"{model.id} takes {model.in_channels} channel(s), got {c}")
+    s, m = model.scale, model.size_multiple
+    ctx = model.edge_context
+    if ctx:
+        mode = "reflect" if min(h, w) > ctx else "edge"
+        padded = np.pad(pixels, ((ctx, ctx), (ctx, ctx), (0, 0)), mode=mode)
+        out = _run_array(model, padded, bits=bits, tile=tile, noise_level=noise_level, step=step)
+        return np.ascontiguousarray(out[ctx * s : (ctx + h) * s, ctx * s : (ctx + w) * s])
+    return _run_array(model, pixels, bits=bits, tile=tile, noise_level=noise_level, step=step)
+
+
+def _run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None, tile: int | None,
+               noise_level: float | None, step: StepFn) -> np.ndarray:
+    h, w, _ = pixels.shape
     s, m = model.scale, model.size_multiple
     x = pixels.transpose(2, 0, 1)[None]  # (1,C,H,W) view, tiles are copied as they are cut
     dtype = np.float32 if bits is None else (np.uint8 if bits == 8 else np.uint16)
@@ -258,11 +273,9 @@ def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, til
                             f"in one piece up to {WHOLE_IMAGE_MAX_PIXELS / 1e6:.0f} megapixels; this image has "
                             f"{h * w / 1e6:.1f} (the full bundle streams larger images)")
         minimum = 8 * m if model.arch == "cyclegan_resnet" else m
-        c = model.edge_context  # as imgtrans.tiling.add_edge_context: mirrored, replicated if too small
-        xc = np.pad(x, ((0, 0), (0, 0), (c, c), (c, c)), mode="reflect" if min(h, w) > c else "edge") if c else x
-        y = model.run(pad_to_multiple(np.ascontiguousarray(xc, dtype=np.float32), m, minimum), noise_level)
+        y = model.run(pad_to_multiple(np.ascontiguousarray(x, dtype=np.float32), m, minimum), noise_level)
         step(1, 1)
-        return np.ascontiguousarray(quantize(y[0, :, c * s : (c + h) * s, c * s : (c + w) * s].transpose(1, 2, 0), bits))
+        return np.ascontiguousarray(quantize(y[0, :, : h * s, : w * s].transpose(1, 2, 0), bits))
     xp = pad_to_multiple(x, m, m)
     ph, pw = xp.shape[2], xp.shape[3]
     out = np.empty((ph * s, pw * s, model.out_channels), dtype=dtype)

@@ -14,7 +14,9 @@ Policies (comma-separated, applied in this order): ``color`` (brightness, satura
 same jitter hits reals and fakes, so colour must still match, but the discriminator judges it less
 sharply), ``translation`` (shift by up to 1/8 of the side, zero = mid-grey fill), ``cutout`` (a
 mid-grey square of half the side). Random parameters come from a ``torch.Generator`` the caller
-seeds, so a resumed run makes the same draws.
+seeds, so a resumed run makes the same draws. The trainer seeds it per process (rank): with
+``--d-augment`` a run on N processes is reproducible, but does not repeat the 1-process run's draws
+(without it, it does: the pool and gradient-penalty draws are made for the global batch).
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ def _rand(n: int, g: torch.Generator, like: torch.Tensor) -> torch.Tensor:
 
 
 def color(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """``(B,C,H,W)`` in [-1,1] -> same: per image, brightness + U(-0.5,0.5) (of the [0,1] range),
-    saturation x U(0,2), contrast x U(0.5,1.5), as DiffAugment's ``rand_*`` on [-1,1] images."""
+    """``(B,C,H,W)`` in [-1,1] -> same: per image, brightness + U(-0.5,0.5) on the [-1,1] scale (a
+    quarter of the range each way), saturation x U(0,2), contrast x U(0.5,1.5), as DiffAugment's
+    ``rand_*`` on [-1,1] images."""
     n = x.shape[0]
-    x = x + (_rand(n, g, x) - 0.5)  # DiffAugment adds U(-0.5,0.5) to [-1,1] images: a quarter of the range
+    x = x + (_rand(n, g, x) - 0.5)
     mean = x.mean(dim=1, keepdim=True)
     x = (x - mean) * (_rand(n, g, x) * 2) + mean
     mean = x.mean(dim=(1, 2, 3), keepdim=True)

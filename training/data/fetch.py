@@ -734,12 +734,13 @@ def definition_key(ds: DataSet) -> str:
 
 
 @contextlib.contextmanager
-def _set_lock(dest: Path, name: str):
-    """Hold an exclusive lock on DEST/.NAME.lock: two recipes that fetch the same set at once (the
-    style recipes side by side) take turns, and the second finds the set complete instead of
-    deleting the folder the first has just put in place."""
+def _dest_lock(dest: Path):
+    """Hold an exclusive lock on DEST/.fetch.lock: fetches into one DEST take turns. Two recipes side
+    by side fetch the same set (the second then finds it complete instead of deleting the folder the
+    first has just put in place) or two sets that share DEST/.work and a downloaded .deb (vangogh and
+    ukiyoe both come from gcompris-qt-data; each fetch deletes both when it ends)."""
     dest.mkdir(parents=True, exist_ok=True)
-    with open(dest / f".{name}.lock", "w") as fh:
+    with open(dest / ".fetch.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -750,7 +751,7 @@ def _set_lock(dest: Path, name: str):
 def fetch_set(name: str, dest: Path, force=False, keep_debs=False, pd_only=False,
               ratios=_split.DEFAULT_RATIOS, seed=_split.DEFAULT_SEED) -> Path:
     out_name = name + ("-pd" if pd_only else "")
-    with _set_lock(dest, out_name):
+    with _dest_lock(dest):
         return _fetch_set(name, out_name, dest, force, keep_debs, pd_only, ratios, seed)
 
 
