@@ -121,9 +121,12 @@ def warm_up(*models: LoadedModel | None) -> None:
 
 def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
     """Run on a whole ``(H,W,3)`` uint8 image in one call, as the app does (imgtrans.tiling.run_model:
-    padded by reflection to the model's size multiple, plus the family's mirrored edge context)."""
+    padded by reflection to the model's size multiple, plus the family's mirrored edge context; a grey
+    model runs on each channel)."""
     from imgtrans.tiling import run_model as run_whole
 
+    if model.in_channels == 1 and img.shape[2] == 3:  # a grey model on a colour picture: each channel (as the app)
+        return np.concatenate([run_model(model, img[..., c : c + 1], noise_level) for c in range(3)], axis=2)
     return to_uint8(run_whole(model, to_tensor(img), tile=0, noise_level=noise_level))
 
 

@@ -799,3 +799,35 @@ def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isola
     rows = list(csv.reader((isolated_home / "runs" / "g" / "losses.csv").read_text().splitlines()))
     assert rows[0][-2:] == ["grid_A", "grid_B"] and len(rows[1]) == len(rows[0]) - 2 and len(rows[2]) == len(rows[0])
     assert float(rows[2][-1]) >= 0
+
+
+def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_photos(tmp_path, isolated_home, cli):
+    """--gray: one-channel DnCNN trained on the patches' luma (with JPEG in grey too); the exported model
+    runs through the app on a colour photo (each channel) and on a grey one."""
+    from imgtrans.engine import ConvertOptions, process_image, prepare_runner
+    from imgtrans.imageio import read_image
+    from imgtrans.training.datasets import DenoiseDataset, luma
+    from imgtrans.training.data import check_folder
+    from imgtrans.weights import load_model
+
+    data = make_folder(tmp_path / "clean", n=6)
+    report = check_folder(data, "data", min_side=24)
+    ds = DenoiseDataset(report.train, 24, (25.0, 25.0), 0, jpeg=(50, 90), channels=1)
+    item = ds.sample(0, 0)
+    assert item["clean"].shape == item["noisy"].shape == (1, 24, 24)
+    rgb = torch.rand(3, 4, 4)
+    assert torch.allclose(luma(rgb)[0], 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+    res = cli("denoise", "--data", data, "--name", "dng", "--gray", "--nf", "8", "--depth", "4", "--size", "24",
+              "--batch-size", "4", "--steps", "3", "--sigma", "5-50", "--noise-map", "--no-tensorboard",
+              "--eval-every", "3", "--sample-every", "3", "--quiet")
+    assert res.returncode == 0, res.stderr
+    model = load_model(isolated_home / "models" / "dng.safetensors")
+    assert model.in_channels == model.out_channels == 1 and "grey" in model.metadata["description"]
+    opts = ConvertOptions(output_dir=tmp_path / "out", backend="eager")
+    runner = prepare_runner(model, opts)
+    for f in (PHOTOS / "cat.png",):
+        img = read_image(f)
+        out = process_image(runner, img, opts, out_format="png")
+        assert out.pixels.shape == img.pixels.shape
+    with pytest.raises(ValueError, match="1 .--gray. or 3 channels"):
+        resolve("denoise", {"data": str(data), "channels": 2})

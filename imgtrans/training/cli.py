@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--poisson", action="store_true", default=S, help="also add Poisson (shot) noise")
     g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
     g.add_argument("--noise-map", action="store_true", default=S, help="the network takes the noise level as an input")
+    g.add_argument("--gray", dest="channels", action="store_const", const=1, default=S,
+                   help="a one-channel (grey) model, trained on the patches' luma; the app runs it on grey images "
+                        "and on each colour channel")
     g.add_argument("--nf", type=int, default=S)
     g.add_argument("--depth", type=int, default=S)
     g.add_argument("--no-bn", dest="bn", action="store_false", default=S)

@@ -126,6 +126,7 @@ class TrainConfig:
     depth: int = 17
     bn: bool = True
     noise_map: bool = False
+    channels: int = 3  # denoise: 3 = colour, 1 = grey (trained on luma; the app runs it on each plane)
     sigma: tuple[float, float] = (5.0, 50.0)
     jpeg: tuple[int, int] | None = None  # denoise: also JPEG-compress with quality in this range
     poisson: bool = False  # denoise: also add Poisson (shot) noise
@@ -249,6 +250,8 @@ def validate(cfg: TrainConfig) -> None:
         if cfg.perceptual not in ("auto", "inception", "feature-matching"):
             raise ValueError(f"--perceptual must be auto, inception or feature-matching, not {cfg.perceptual!r}")
     if cfg.task == "denoise":
+        if cfg.channels not in (1, 3):
+            raise ValueError(f"denoise models have 1 (--gray) or 3 channels, not {cfg.channels}")
         lo, hi = cfg.sigma
         if not 0 <= lo <= hi <= 255:
             raise ValueError(f"--sigma must be a level or range within 0-255, not {lo}-{hi}")

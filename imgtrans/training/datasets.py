@@ -221,16 +221,26 @@ class SRDataset(PatchDataset):
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """``(3,H,W)`` in [0,1] -> the same after 8-bit JPEG compression at ``quality`` (in memory)."""
+    """``(3,H,W)`` or ``(1,H,W)`` in [0,1] -> the same after 8-bit JPEG compression at ``quality``
+    (in memory; grey JPEG for one channel)."""
     from PIL import Image
 
+    c = x.shape[0]
+    mode = "RGB" if c == 3 else "L"
     arr = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     buf = io.BytesIO()
-    Image.fromarray(arr, "RGB").save(buf, format="JPEG", quality=int(quality))
+    Image.fromarray(arr if c == 3 else arr[:, :, 0], mode).save(buf, format="JPEG", quality=int(quality))
     buf.seek(0)
     with Image.open(buf) as im:
-        out = torch.frombuffer(bytearray(im.convert("RGB").tobytes()), dtype=torch.uint8)
-    return out.view(x.shape[1], x.shape[2], 3).permute(2, 0, 1).float() / 255.0
+        out = torch.frombuffer(bytearray(im.convert(mode).tobytes()), dtype=torch.uint8)
+    return out.view(x.shape[1], x.shape[2], c).permute(2, 0, 1).float() / 255.0
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """``(3,H,W)`` RGB in [0,1] -> ``(1,H,W)`` Rec.601 luma (0.299, 0.587, 0.114), as
+    :func:`imgtrans.imageio.to_gray` makes grey images."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(3, 1, 1)
+    return (x * w).sum(0, keepdim=True)
 
 
 def add_noise(
@@ -258,16 +268,23 @@ EVAL_SIGMAS = (15.0, 25.0, 50.0)
 
 
 class DenoiseDataset(PatchDataset):
-    """``sample(e, i)`` -> ``{"noisy": (3,size,size), "clean": (3,size,size), "sigma": ()}``; images in
-    [0,1] (noisy may leave it), ``sigma`` the Gaussian level on the [0,1] scale."""
+    """``sample(e, i)`` -> ``{"noisy": (C,size,size), "clean": (C,size,size), "sigma": ()}``; images in
+    [0,1] (noisy may leave it), ``sigma`` the Gaussian level on the [0,1] scale. ``channels`` 3: the
+    colour patch; 1: its luma (:func:`luma`), noise added to that."""
 
     def __init__(self, records, size: int, sigma: tuple[float, float], seed: int, poisson: bool = False,
-                 jpeg: tuple[int, int] | None = None, cache_mb: int = 2048, patches_per_image: int = 1):  # fmt: skip
+                 jpeg: tuple[int, int] | None = None, cache_mb: int = 2048, patches_per_image: int = 1,
+                 channels: int = 3):  # fmt: skip
         super().__init__(records, size, seed, cache_mb, patches_per_image)
         self.sigma, self.poisson, self.jpeg = sigma, poisson, jpeg
+        self.channels = channels
+
+    def _planes(self, clean: torch.Tensor) -> torch.Tensor:
+        return luma(clean) if self.channels == 1 else clean
 
     def sample(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
         clean, g = self.clean_patch(epoch, index)
+        clean = self._planes(clean)
         lo, hi = self.sigma
         sigma = lo + float(torch.rand((), generator=g)) * (hi - lo)
         noisy = add_noise(clean, sigma, g, self.poisson, self.jpeg)
@@ -284,7 +301,7 @@ class DenoiseDataset(PatchDataset):
         levels = self.eval_levels()
         out = []
         for k, rec in enumerate(records):
-            clean = self.center(rec, side)
+            clean = self._planes(self.center(rec, side))
             for sigma in levels:
                 g = generator(self.seed, "val-noise", k, sigma)
                 noisy = add_noise(clean, sigma, g, self.poisson, self.jpeg)

@@ -5,7 +5,8 @@ specific-level model), optionally Poisson (shot) noise first and JPEG compressio
 ``noise_map`` the network also receives the Gaussian level as an extra input plane (FFDNet-style),
 so one model can be steered at inference. Loss: MSE (DnCNN) or L1 between output and clean patch.
 
-Images are ``(B,3,H,W)`` float in [0,1] (noisy inputs may leave that range).
+Images are ``(B,C,H,W)`` float in [0,1] (noisy inputs may leave that range); ``C`` is 3, or 1 for a
+grey model (``--gray``: trained on the patches' Rec.601 luma).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ class DenoiseTask(Task):
         self.g = env.wrap(self.G)
         self.optimizers = {"G": adam([self.G], cfg)}
         self.dataset = DenoiseDataset(self.report.train, cfg.size, tuple(cfg.sigma), cfg.seed, cfg.poisson, cfg.jpeg,
-                                      cfg.cache_mb, cfg.patches_per_image)
+                                      cfg.cache_mb, cfg.patches_per_image, cfg.channels)
         self._val: list[dict[str, torch.Tensor]] | None = None
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        return {"G": {"arch": "dncnn", "hparams": dict(channels=3, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn, noise_map=cfg.noise_map)}}
+        return {"G": {"arch": "dncnn", "hparams": dict(channels=cfg.channels, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn, noise_map=cfg.noise_map)}}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         amp, opt = self.env.amp, self.optimizers["G"]
@@ -106,7 +107,8 @@ class DenoiseTask(Task):
             "id": run_name,
             "name": f"{run_name} (denoise, {level})",
             "description": f"DnCNN trained with imgtrans-train on {self.report.root.name}: Gaussian {level}"
-            + (f" + {' + '.join(extras)}" if extras else "") + (", noise-level map input" if cfg.noise_map else ""),
+            + (f" + {' + '.join(extras)}" if extras else "") + (", noise-level map input" if cfg.noise_map else "")
+            + (", grey (one channel)" if cfg.channels == 1 else ""),
             "training_data": {"data": str(self.report.root), "images": len(self.report.train)},
             "trainer": "imgtrans-train denoise",
             "noise": {"sigma": [lo, hi], "poisson": cfg.poisson, "jpeg": list(cfg.jpeg) if cfg.jpeg else None},
