@@ -127,6 +127,8 @@ def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = N
 
     if model.in_channels == 1 and img.shape[2] == 3:  # a grey model on a colour picture: each channel (as the app)
         return np.concatenate([run_model(model, img[..., c : c + 1], noise_level) for c in range(3)], axis=2)
+    if model.in_channels == 3 and img.shape[2] == 1:  # a colour model on a grey picture: as RGB, back to grey (the app)
+        return to_luma(run_model(model, np.repeat(img, 3, axis=2), noise_level))
     return to_uint8(run_whole(model, to_tensor(img), tile=0, noise_level=noise_level))
 
 
@@ -299,9 +301,17 @@ def add_noise(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
+def to_luma(img: np.ndarray) -> np.ndarray:
+    """``(H,W,3)`` uint8 -> ``(H,W,1)`` uint8 Rec.601 luma (as imgtrans.imageio.to_gray)."""
+    y = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.clip(np.round(y), 0, 255).astype(np.uint8)[..., None]
+
+
 def nlm(noisy: np.ndarray, h: float) -> np.ndarray:
     import cv2
 
+    if noisy.shape[2] == 1:
+        return cv2.fastNlMeansDenoising(np.ascontiguousarray(noisy[..., 0]), None, h, 7, 21)[..., None]
     bgr = np.ascontiguousarray(noisy[..., ::-1])
     out = cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)
     return np.ascontiguousarray(out[..., ::-1])
@@ -314,6 +324,9 @@ def bm3d_fn():
         return None
 
     def run(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        if noisy.shape[2] == 1:
+            out = bm3d.bm3d(noisy[..., 0].astype(np.float64) / 255.0, sigma_psd=sigma / 255.0)[..., None]
+            return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
         out = bm3d.bm3d_rgb(noisy.astype(np.float64) / 255.0, sigma_psd=sigma / 255.0)
         return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
@@ -331,7 +344,10 @@ def tune_nlm(pairs: list[tuple[np.ndarray, np.ndarray]], sigma: float) -> float:
     return best * sigma
 
 
-def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_limit: int, tune_images: int) -> None:
+def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_limit: int, tune_images: int,
+                  gray: bool = False) -> None:
+    """The denoise table on colour crops, or with ``gray`` on their luma (grey noise, grey NLM/BM3D;
+    colour models run as the app runs them on a grey picture)."""
     models = {e.id: load_model(e.path) for e in list_models("denoise")}
     if not models:
         print("\n(no denoise model in the catalog)")
@@ -339,6 +355,8 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
     bm3d = bm3d_fn()
     warm_up(*models.values())
     cleans = [center_crop(load_rgb(p), crop) for p in images]
+    if gray:
+        cleans = [to_luma(c) for c in cleans]
     rows, subs = [], set()
     for sigma in SIGMAS:
         noisy = [add_noise(c, sigma, seed=1000 * sigma + k) for k, c in enumerate(cleans)]
@@ -357,7 +375,8 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
             for m, out in outs.items():
                 scores[m].add(**rgb_scores(out, clean))
             if k < 2 and sigma == 25:
-                save_example(examples, f"denoise_s{sigma}_{images[k].stem}", [n, outs[methods[1]], *(outs[m] for m in models), clean])
+                save_example(examples, f"denoise{'_gray' if gray else ''}_s{sigma}_{images[k].stem}",
+                             [np.repeat(a, 3 // a.shape[2], axis=2) for a in (n, outs[methods[1]], *(outs[m] for m in models), clean)])
         nlm_psnr = scores[methods[1]].mean("psnr")
         sub = subset_column(scores)
         subs.add(sub)
@@ -367,7 +386,8 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
                          fmt(s.s_per_mp, 3) if m != "noisy input" else "", str(s.count())]
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
     sub = max((n for n in subs if n), default=None)
-    print_table(f"Denoising: PSNR / SSIM on RGB, {crop} px crops, noisy input clipped to 8 bits",
+    what = "grey (the crops' luma)" if gray else "RGB"
+    print_table(f"Denoising: PSNR / SSIM on {what}, {crop} px crops, noisy input clipped to 8 bits",
                 ["sigma", "method", "PSNR dB", "vs NLM", "SSIM", "s / MP", "images"]
                 + ([f"PSNR, first {sub} images"] if sub else []), rows)  # fmt: skip
 
@@ -448,8 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))  # fmt: skip
     ap.add_argument("folder", type=Path, help="clean images (its splits.json test list when it has one)")
-    ap.add_argument("--task", nargs="*", choices=["sr", "denoise"], default=["sr", "denoise"],
-                    help="which of the SR and denoise benchmarks to run (default both; --task alone: neither, e.g. with --style)")
+    ap.add_argument("--task", nargs="*", choices=["sr", "denoise", "denoise-gray"], default=["sr", "denoise"],
+                    help="which of the SR and denoise benchmarks to run (default sr and denoise; denoise-gray: the denoise "
+                         "table on the crops' luma; --task alone: none, e.g. with --style)")
     ap.add_argument("--style", nargs=3, action="append", default=[], metavar=("ID", "A_DIR", "B_DIR"),
                     help="also measure the style pair ID on the held-out images of two domain folders")  # fmt: skip
     ap.add_argument("--crop", type=int, default=256, help="centre crop for SR (HR side) and denoise (default 256)")
@@ -477,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_sr(images, args.crop, args.examples, args.dat_limit)
     if "denoise" in args.task:
         bench_denoise(images, args.crop, args.examples, args.bm3d_limit, args.nlm_tune_images)
+    if "denoise-gray" in args.task:
+        bench_denoise(images, args.crop, args.examples, args.bm3d_limit, args.nlm_tune_images, gray=True)
     if args.style:
         bench_style([(i, Path(a), Path(b)) for i, a, b in args.style], args.style_size, args.examples)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
