@@ -55,6 +55,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imgtrans.catalog import list_models  # noqa: E402
+from imgtrans.imageio import to_gray  # noqa: E402
 from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
 from imgtrans.training.datasets import spaced_offsets  # noqa: E402
 from imgtrans.training.metrics import detail_ratio, grid_artifact_measures, psnr, ssim  # noqa: E402
@@ -94,9 +95,9 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255.0
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """``(1,3,H,W)`` float in [0,1] -> ``(H,W,3)`` uint8 (what a saved file holds)."""
-    return (x[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).numpy()
+def to_8bit(img: np.ndarray) -> np.ndarray:
+    """``(H,W,C)`` float in [0,1] -> uint8 (what a saved file holds)."""
+    return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
 
 def y_channel(img: np.ndarray) -> torch.Tensor:
@@ -120,16 +121,17 @@ def warm_up(*models: LoadedModel | None) -> None:
 
 
 def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
-    """Run on a whole ``(H,W,3)`` uint8 image in one call, as the app does (imgtrans.tiling.run_model:
-    padded by reflection to the model's size multiple, plus the family's mirrored edge context; a grey
-    model runs on each channel)."""
+    """Run on a whole ``(H,W,1|3)`` uint8 image in one call per plane, as the app does: the planes of
+    imgtrans.channels (a grey picture as RGB for a colour model, each channel for a grey one) through
+    imgtrans.tiling.run_model (padded by reflection to the model's size multiple, plus the family's
+    mirrored edge context), merged back."""
+    from imgtrans.channels import merge_planes, model_planes
     from imgtrans.tiling import run_model as run_whole
 
-    if model.in_channels == 1 and img.shape[2] == 3:  # a grey model on a colour picture: each channel (as the app)
-        return np.concatenate([run_model(model, img[..., c : c + 1], noise_level) for c in range(3)], axis=2)
-    if model.in_channels == 3 and img.shape[2] == 1:  # a colour model on a grey picture: as RGB, back to grey (the app)
-        return to_luma(run_model(model, np.repeat(img, 3, axis=2), noise_level))
-    return to_uint8(run_whole(model, to_tensor(img), tile=0, noise_level=noise_level))
+    planes = model_planes(img.astype(np.float32) / 255.0, model.in_channels)
+    outs = [run_whole(model, torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)))[None], tile=0,
+                      noise_level=noise_level)[0].permute(1, 2, 0).numpy() for p in planes]  # fmt: skip
+    return to_8bit(merge_planes(outs, gray_in=img.shape[2] == 1))
 
 
 # ------------------------------------------------------------------------------------ results
@@ -301,12 +303,6 @@ def add_noise(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
-def to_luma(img: np.ndarray) -> np.ndarray:
-    """``(H,W,3)`` uint8 -> ``(H,W,1)`` uint8 Rec.601 luma (as imgtrans.imageio.to_gray)."""
-    y = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    return np.clip(np.round(y), 0, 255).astype(np.uint8)[..., None]
-
-
 def nlm(noisy: np.ndarray, h: float) -> np.ndarray:
     import cv2
 
@@ -356,7 +352,7 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
     warm_up(*models.values())
     cleans = [center_crop(load_rgb(p), crop) for p in images]
     if gray:
-        cleans = [to_luma(c) for c in cleans]
+        cleans = [to_8bit(to_gray(c / 255.0)) for c in cleans]
     rows, subs = [], set()
     for sigma in SIGMAS:
         noisy = [add_noise(c, sigma, seed=1000 * sigma + k) for k, c in enumerate(cleans)]
