@@ -431,7 +431,7 @@ def run_model_quantized(
     s = model.scale
     _, _, h, w = x.shape
     direct = (tile != 0 and model.tile_safe and model.receptive_radius is not None
-              and model.arch != "cyclegan_resnet" and not getattr(model, "edge_context", 0))
+              and model.arch != "cyclegan_resnet" and not model.edge_context)
     if not direct:
         y = _dispatch(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
         return np.ascontiguousarray(_quantize(y[0].numpy().transpose(1, 2, 0), bits))
@@ -467,7 +467,7 @@ def add_edge_context(x: torch.Tensor, context: int) -> torch.Tensor:
 
 
 def _dispatch(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
-    c = int(getattr(model, "edge_context", 0) or 0)
+    c = model.edge_context
     if c:  # run on the image with a mirrored border, then cut the border's output away
         y = _dispatch_padded(model, add_edge_context(x, c), tile=tile, noise_level=noise_level, step=step, budget=budget)
         s = model.scale
