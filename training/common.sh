@@ -5,7 +5,8 @@
 # recipes' --amp: bf16 by default; a CPU without native bf16 trains in fp32 anyway; off: fp32), LAMBDA_GRID
 # (the style and sr_x4_sharp recipes' --lambda-grid, default 300; 0 for the reference objective), LAMBDA_IDENTITY (their
 # --lambda-identity, default 0; the reference's is 0.5), LAMBDA_CYCLE (their --lambda-cycle, default 5; the
-# reference's is 10), D_AUGMENT (their --d-augment, default none; e.g. translation,cutout: training/README.md).
+# reference's is 10), D_AUGMENT (their --d-augment, default none; e.g. translation,cutout: training/README.md),
+# EDGE_CONTEXT (their --edge-context, default 0; 32 trains with the border the app runs them with).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -32,7 +33,7 @@ style_pair() {
     "${RUN[@]}" --domain-a "$2" --domain-b "$3" --name "$1" \
         --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-$4}" --device "$DEVICE" --amp "${AMP:-bf16}" \
         --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
-        --d-augment "${D_AUGMENT:-none}" \
+        --d-augment "${D_AUGMENT:-none}" --edge-context "${EDGE_CONTEXT:-0}" \
         --eval-every 2000 --no-export --quiet
     export_to_resources "$1"
 }

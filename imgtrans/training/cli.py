@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DiffAugment for the discriminators, comma-separated: color, translation, cutout (default "
                         "none). Transforms reals and fakes alike on their way into D, so a few target images "
                         "are not learnt by heart; the generator and exported models are unchanged")
+    g.add_argument("--edge-context", type=int, default=S, metavar="PX",
+                   help="run the generators as the app does: on each crop with PX pixels mirrored onto every "
+                        "side, the border's output cut away (the app's border for these generators is 32; "
+                        "default 0: on the bare crop). Costs (1 + 2*PX/size)^2 the generator compute")
     g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
     g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S)
     g.add_argument("--upsample", choices=["resize", "deconv"], default=S,

@@ -105,6 +105,7 @@ class TrainConfig:
     lambda_grid: float = 0.0  # CycleGAN, SRGAN phase: weight of losses.grid_loss (periodic patterns beyond the source's/HR's); 0 = off
     pool_size: int = 50
     d_augment: str = ""  # CycleGAN: DiffAugment policy for the discriminators' inputs (training.augment), "" = none
+    edge_context: int = 0  # CycleGAN: train on crops with this many mirrored pixels per side, cut from the output (the app's ArchSpec.edge_context)
     use_dropout: bool = False
     upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)
     input_skip: bool = True  # generator output tanh(net(x) + atanh(x)): learns a change to its input (False: reference)
@@ -264,6 +265,8 @@ def validate(cfg: TrainConfig) -> None:
             parse_policy(cfg.d_augment)
         except ValueError as e:
             raise ValueError(f"--d-augment: {e}") from None
+    if cfg.task == "cyclegan" and not 0 <= cfg.edge_context < cfg.size:
+        raise ValueError(f"--edge-context must be 0 or more and under the crop size {cfg.size}, not {cfg.edge_context}")
     if cfg.pixel_loss not in ("l1", "mse"):
         raise ValueError(f"--pixel-loss must be l1 or mse, not {cfg.pixel_loss!r}")
     if cfg.amp not in ("auto", "bf16", "fp16", "off"):

@@ -11,6 +11,8 @@
 
 With ``--d-augment`` every image on its way into a discriminator, real or fake, in both steps,
 passes through the same family of random differentiable transforms (:mod:`imgtrans.training.augment`).
+With ``--edge-context PX`` every generator call runs on the crop with a PX-pixel mirrored border and
+its output loses that border, as :func:`imgtrans.tiling.run_model` runs the exported models.
 
 Images are ``(B,3,H,W)`` in [-1,1] throughout. By default the generators have the input skip
 (``ResnetGenerator(input_skip=True)``) and ``lambda_identity`` is 0; the reference's generator and
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgtrans.archs import NLayerDiscriminator, ResnetGenerator
+from imgtrans.tiling import add_edge_context
 from imgtrans.training.augment import diff_augment, parse_policy
 from imgtrans.training.base import (
     Evaluation, ExportItem, Task, adam, bare, chunks, grid, set_requires_grad,
@@ -38,22 +41,40 @@ from imgtrans.training.distributed import Env
 from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, grid_loss, init_weights
 
 
+def run_with_border(net: nn.Module, x: torch.Tensor, context: int) -> torch.Tensor:
+    """``net`` on ``(B,C,H,W)`` ``x`` as the app runs a generator with an edge context: ``context`` pixels
+    mirrored onto every side (:func:`imgtrans.tiling.add_edge_context`), the border's output cut away
+    -> ``(B,C',H,W)``. ``context`` 0: ``net(x)``."""
+    if context <= 0:
+        return net(x)
+    y = net(add_edge_context(x, context))
+    return y[:, :, context : y.shape[2] - context, context : y.shape[3] - context]
+
+
 class GeneratorPair(nn.Module):
     """Both generators in one module, so one (DDP) forward computes everything the generator loss
     needs. ``forward(real_A, real_B)`` -> dict of ``fake_B, rec_A, fake_A, rec_B`` (+ ``idt_A = G_A(B)``,
-    ``idt_B = G_B(A)`` when ``identity``)."""
+    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through :func:`run_with_border`
+    with ``context`` (``--edge-context``)."""
 
-    def __init__(self, G_A: nn.Module, G_B: nn.Module):
+    def __init__(self, G_A: nn.Module, G_B: nn.Module, context: int = 0):
         super().__init__()
         self.G_A, self.G_B = G_A, G_B
+        self.context = context
 
     def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
-        out = {"fake_B": self.G_A(real_A), "fake_A": self.G_B(real_B)}
-        out["rec_A"] = self.G_B(out["fake_B"])
-        out["rec_B"] = self.G_A(out["fake_A"])
+        def G_A(x: torch.Tensor) -> torch.Tensor:
+            return run_with_border(self.G_A, x, self.context)
+
+        def G_B(x: torch.Tensor) -> torch.Tensor:
+            return run_with_border(self.G_B, x, self.context)
+
+        out = {"fake_B": G_A(real_A), "fake_A": G_B(real_B)}
+        out["rec_A"] = G_B(out["fake_B"])
+        out["rec_B"] = G_A(out["fake_A"])
         if identity:
-            out["idt_A"] = self.G_A(real_B)
-            out["idt_B"] = self.G_B(real_A)
+            out["idt_A"] = G_A(real_B)
+            out["idt_B"] = G_B(real_A)
         return out
 
 
@@ -103,7 +124,7 @@ class CycleGANTask(Task):
         self.nets = {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
         for net in self.nets.values():
             net.to(self.device).train()
-        self.gens = env.wrap(GeneratorPair(self.G_A, self.G_B))
+        self.gens = env.wrap(GeneratorPair(self.G_A, self.G_B, cfg.edge_context))
         self.dlosses = env.wrap(DiscriminatorLosses({"A": self.D_A, "B": self.D_B}, cfg.gan_mode, cfg.lambda_gp))
         self.optimizers = {"G": adam([self.G_A, self.G_B], cfg), "D": adam([self.D_A, self.D_B], cfg)}
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
@@ -213,8 +234,8 @@ class CycleGANTask(Task):
         for x in chunks(images, 4):
             x = x.to(self.device)
             with self.env.amp.autocast():
-                fake = forward(x)
-                rec = backward(fake)
+                fake = run_with_border(forward, x, self.cfg.edge_context)
+                rec = run_with_border(backward, fake, self.cfg.edge_context)
             fakes.append(fake.float().cpu())
             recs.append(rec.float().cpu())
         return torch.cat(fakes), torch.cat(recs)
@@ -291,7 +312,7 @@ class CycleGANTask(Task):
             "training_data": data,
             "trainer": "imgtrans-train cyclegan",
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "gan_mode",
-                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment", "seed")},  # fmt: skip
+                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment", "edge_context", "seed")},  # fmt: skip
         }
         items = []
         for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):
