@@ -13,6 +13,7 @@ from PIL import Image
 
 from imgtrans.training.augment import color, cutout, diff_augment, parse_policy, translation
 from imgtrans.training.config import resolve
+from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,28 +89,22 @@ def test_diff_augment_is_differentiable_and_empty_policy_is_the_identity(photo):
     assert torch.equal(diff_augment(photo, ("translation", "cutout"), g(7)), diff_augment(photo, ("translation", "cutout"), g(7)))
 
 
-def test_a_run_with_d_augment_reaches_the_discriminators_and_resumes_exactly(tmp_path, isolated_home):
+def test_a_run_with_d_augment_reaches_the_discriminators_and_resumes_exactly(domains, isolated_home):
     import threading
 
     from imgtrans.training import events as ev
     from imgtrans.training.loop import train
-    from test_training import QUIET, TINY_GAN, losses_of, make_folder
 
-    a, b = make_folder(tmp_path / "A", seed=1), make_folder(tmp_path / "B", seed=2)
+    a, b = domains
     base = {**TINY_GAN, **QUIET, "domain_a": str(a), "domain_b": str(b), "steps": 4}
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        list(train(resolve("cyclegan", dict(base, name="plain"))))
-        list(train(resolve("cyclegan", dict(base, name="aug", d_augment="translation,cutout"))))
-        cfg = resolve("cyclegan", dict(base, name="aug-stopped", d_augment="translation,cutout"))
-        cancel = threading.Event()
-        for e in train(cfg, cancel):
-            if isinstance(e, ev.Step) and e.step == 2:
-                cancel.set()
-        list(train(cfg))  # continues from iteration 2
-    finally:
-        torch.set_num_threads(old)
+    list(train(resolve("cyclegan", dict(base, name="plain"))))
+    list(train(resolve("cyclegan", dict(base, name="aug", d_augment="translation,cutout"))))
+    cfg = resolve("cyclegan", dict(base, name="aug-stopped", d_augment="translation,cutout"))
+    cancel = threading.Event()
+    for e in train(cfg, cancel):
+        if isinstance(e, ev.Step) and e.step == 2:
+            cancel.set()
+    list(train(cfg))  # continues from iteration 2
     plain, aug = losses_of("plain"), losses_of("aug")
     assert plain[0] != aug[0]  # the first iteration's losses already differ: D saw augmented images
     assert losses_of("aug-stopped") == aug

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from imgtrans.training.config import resolve
-from test_training import QUIET, TINY_GAN, losses_of, make_folder, pattern
+from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread, pattern  # noqa: F401 - fixtures
 
 
 def test_edge_context_is_validated():
@@ -20,21 +20,16 @@ def test_edge_context_is_validated():
     assert resolve("cyclegan", {"domain_a": "a", "domain_b": "b", "size": 64, "edge_context": 32}).edge_context == 32
 
 
-def test_a_run_with_a_border_trains_and_matches_the_apps_path(tmp_path, isolated_home):
+def test_a_run_with_a_border_trains_and_matches_the_apps_path(domains, isolated_home):
     from imgtrans.tiling import run_model
     from imgtrans.training.cyclegan import run_with_border
     from imgtrans.training.loop import train
     from imgtrans.weights import load_model, read_safetensors_metadata
 
-    a, b = make_folder(tmp_path / "A", seed=1), make_folder(tmp_path / "B", seed=2)
+    a, b = domains
     base = {**TINY_GAN, **QUIET, "domain_a": str(a), "domain_b": str(b), "steps": 3}
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        list(train(resolve("cyclegan", dict(base, name="bare"))))
-        list(train(resolve("cyclegan", dict(base, name="border", edge_context=16, export=True))))
-    finally:
-        torch.set_num_threads(old)
+    list(train(resolve("cyclegan", dict(base, name="bare"))))
+    list(train(resolve("cyclegan", dict(base, name="border", edge_context=16, export=True))))
     bare, border = losses_of("bare"), losses_of("border")
     assert len(border) == 3
     assert all(np.isfinite(float(v)) for row in border for v in row[1:] if v)
