@@ -466,13 +466,24 @@ def add_edge_context(x: torch.Tensor, context: int) -> torch.Tensor:
     return F.pad(x, (context, context, context, context), mode=mode)
 
 
+def run_with_edge_context(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, context: int,
+                          scale: int = 1) -> torch.Tensor:
+    """``fn`` on ``(B,C,H,W)`` ``x`` with ``context`` pixels mirrored onto every side
+    (:func:`add_edge_context`), the border's output (``context * scale`` pixels) cut away ->
+    ``(B,C',H*scale,W*scale)``. ``context`` 0: ``fn(x)``. The app's path and the trainer's
+    (``--edge-context``) both run through here."""
+    if context <= 0:
+        return fn(x)
+    y = fn(add_edge_context(x, context))
+    c = context * scale
+    return y[:, :, c : y.shape[2] - c, c : y.shape[3] - c]
+
+
 def _dispatch(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
-    c = model.edge_context
-    if c:  # run on the image with a mirrored border, then cut the border's output away
-        y = _dispatch_padded(model, add_edge_context(x, c), tile=tile, noise_level=noise_level, step=step, budget=budget)
-        s = model.scale
-        return y[:, :, c * s : y.shape[2] - c * s, c * s : y.shape[3] - c * s]
-    return _dispatch_padded(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
+    def run(padded: torch.Tensor) -> torch.Tensor:
+        return _dispatch_padded(model, padded, tile=tile, noise_level=noise_level, step=step, budget=budget)
+
+    return run_with_edge_context(run, x, model.edge_context, model.scale)
 
 
 def _dispatch_padded(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:

@@ -21,8 +21,7 @@ def test_edge_context_is_validated():
 
 
 def test_a_run_with_a_border_trains_and_matches_the_apps_path(domains, isolated_home):
-    from imgtrans.tiling import run_model
-    from imgtrans.training.cyclegan import run_with_border
+    from imgtrans.tiling import run_model, run_with_edge_context
     from imgtrans.training.loop import train
     from imgtrans.weights import load_model, read_safetensors_metadata
 
@@ -44,6 +43,6 @@ def test_a_run_with_a_border_trains_and_matches_the_apps_path(domains, isolated_
     x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
         app = run_model(model, x, tile=0)
-        ours = model.from_model_range(run_with_border(model.module, model.to_model_range(x), 32))
+        ours = model.from_model_range(run_with_edge_context(model.module, model.to_model_range(x), 32))
     assert app.shape == ours.shape == x.shape
     assert float((app - ours).abs().max()) < 1e-4

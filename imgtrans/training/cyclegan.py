@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgtrans.archs import NLayerDiscriminator, ResnetGenerator
-from imgtrans.tiling import add_edge_context
+from imgtrans.tiling import run_with_edge_context
 from imgtrans.training.augment import diff_augment, parse_policy
 from imgtrans.training.base import (
     Evaluation, ExportItem, Task, adam, bare, chunks, grid, set_requires_grad,
@@ -41,20 +41,10 @@ from imgtrans.training.distributed import Env
 from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, grid_loss, init_weights
 
 
-def run_with_border(net: nn.Module, x: torch.Tensor, context: int) -> torch.Tensor:
-    """``net`` on ``(B,C,H,W)`` ``x`` as the app runs a generator with an edge context: ``context`` pixels
-    mirrored onto every side (:func:`imgtrans.tiling.add_edge_context`), the border's output cut away
-    -> ``(B,C',H,W)``. ``context`` 0: ``net(x)``."""
-    if context <= 0:
-        return net(x)
-    y = net(add_edge_context(x, context))
-    return y[:, :, context : y.shape[2] - context, context : y.shape[3] - context]
-
-
 class GeneratorPair(nn.Module):
     """Both generators in one module, so one (DDP) forward computes everything the generator loss
     needs. ``forward(real_A, real_B)`` -> dict of ``fake_B, rec_A, fake_A, rec_B`` (+ ``idt_A = G_A(B)``,
-    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through :func:`run_with_border`
+    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through :func:`~imgtrans.tiling.run_with_edge_context`
     with ``context`` (``--edge-context``)."""
 
     def __init__(self, G_A: nn.Module, G_B: nn.Module, context: int = 0):
@@ -64,10 +54,10 @@ class GeneratorPair(nn.Module):
 
     def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
         def G_A(x: torch.Tensor) -> torch.Tensor:
-            return run_with_border(self.G_A, x, self.context)
+            return run_with_edge_context(self.G_A, x, self.context)
 
         def G_B(x: torch.Tensor) -> torch.Tensor:
-            return run_with_border(self.G_B, x, self.context)
+            return run_with_edge_context(self.G_B, x, self.context)
 
         out = {"fake_B": G_A(real_A), "fake_A": G_B(real_B)}
         out["rec_A"] = G_B(out["fake_B"])
@@ -234,8 +224,8 @@ class CycleGANTask(Task):
         for x in chunks(images, 4):
             x = x.to(self.device)
             with self.env.amp.autocast():
-                fake = run_with_border(forward, x, self.cfg.edge_context)
-                rec = run_with_border(backward, fake, self.cfg.edge_context)
+                fake = run_with_edge_context(forward, x, self.cfg.edge_context)
+                rec = run_with_edge_context(backward, fake, self.cfg.edge_context)
             fakes.append(fake.float().cpu())
             recs.append(rec.float().cpu())
         return torch.cat(fakes), torch.cat(recs)
