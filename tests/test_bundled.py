@@ -45,9 +45,11 @@ def _adversarial(entry) -> bool:
 
 @pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "sr"], ids=lambda e: e.id)
 def test_sr_models_beat_bicubic(entry):
-    """An L1 model beats bicubic in PSNR. An SRGAN model trades PSNR for detail: it must restore far
-    more fine detail than bicubic (metrics.detail_ratio against the original: 4x bicubic's, where the
-    L1 sr-x4 reaches ~2x) without losing more than 1 dB to it, which a broken export would."""
+    """An L1 model beats bicubic in PSNR. An SRGAN model trades PSNR for detail: it must close at least
+    half of bicubic's gap to the original's fine detail (metrics.detail_ratio against the original, 1 =
+    as detailed; measured on these photos: bicubic 0.15 at x4 and 0.37 at x2, the L1 models 0.29 and
+    0.57, the SRGAN ones 0.63 and 0.76) without losing more than 1 dB to bicubic, which a broken export
+    would."""
     from imgtrans.training.metrics import detail_ratio
 
     model, _ = open_model(entry.id)
@@ -67,7 +69,8 @@ def test_sr_models_beat_bicubic(entry):
     print(f"{entry.id}: mean PSNR gain over bicubic on {len(gains)} photos: {np.mean(gains):+.2f} dB; "
           f"detail {np.median(details):.2f} (bicubic {np.median(bicubic_details):.2f})")
     if _adversarial(entry):
-        assert np.mean(gains) > -1.0 and np.median(details) > 4 * np.median(bicubic_details)
+        bicubic_detail = np.median(bicubic_details)
+        assert np.mean(gains) > -1.0 and np.median(details) > bicubic_detail + 0.5 * (1 - bicubic_detail)
     else:
         assert np.mean(gains) > 0.3
 
