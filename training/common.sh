@@ -26,18 +26,23 @@ domain() { python3 "$ROOT/training/make_domain.py" --src "$DATA/$1" --out "$DATA
 carry_in() { "$PY" "$ROOT/training/carry.py" unpack "$1"; }
 # export NAME FILE...: write the run's generator(s) into resources/models (the catalog points there)
 export_to_resources() { "$PY" -m imgtrans.training.cli export --name "$1" --out "$OUT"; }
-# style_pair NAME DOMAIN_A DOMAIN_B STEPS [EDGE_PX]: the CycleGAN recipes' shared objective (training/README.md): the
-# cpu-small preset at 286 px unless PRESET/LOAD_SIZE say otherwise, no identity loss, cycle 5, periodic-pattern
+# style_train NAME DOMAIN_A DOMAIN_B STEPS [EDGE_PX]: the CycleGAN recipes' shared objective (training/README.md):
+# the cpu-small preset at 286 px unless PRESET/LOAD_SIZE say otherwise, no identity loss, cycle 5, periodic-pattern
 # penalty 300, evaluation every 2000, --edge-context EDGE_PX (default 0); continues the run NAME (from
-# training/carry/NAME on a fresh machine) up to iteration STEPS and exports both directions. A recipe calls it
-# once per stage with a growing STEPS; the knobs STEPS and EDGE_CONTEXT override every stage's value.
-style_pair() {
+# training/carry/NAME on a fresh machine) up to iteration STEPS. A recipe with several stages calls it once per
+# stage with a growing STEPS and ends with style_pair; the knobs STEPS and EDGE_CONTEXT override every stage's value.
+style_train() {
     carry_in "$1"
     "${RUN[@]}" --domain-a "$2" --domain-b "$3" --name "$1" \
         --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-$4}" --device "$DEVICE" --amp "${AMP:-bf16}" \
         --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
         --d-augment "${D_AUGMENT:-none}" --edge-context "${EDGE_CONTEXT:-${5:-0}}" \
         --eval-every 2000 --no-export --quiet
+}
+# style_pair NAME DOMAIN_A DOMAIN_B STEPS [EDGE_PX]: style_train's last (or only) stage, then both directions
+# exported into resources/models (earlier stages export nothing, so the bundled files never hold a half-done run)
+style_pair() {
+    style_train "$@"
     export_to_resources "$1"
 }
 

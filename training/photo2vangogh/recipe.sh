@@ -8,7 +8,7 @@ source "$(dirname "$0")/../common.sh"
 fetch space-photos vangogh
 domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
 # stage 1: 10000 iterations as photo2painting, the generators padding with zeros at the crop edges
-style_pair photo2vangogh "$DATA/domains/landscape" "$DATA/vangogh" 10000
+style_train photo2vangogh "$DATA/domains/landscape" "$DATA/vangogh" 10000
 # stage 2: 2000 more with the 32-px mirrored border the app runs style models with (--edge-context 32): without
 # it the pair learns to reconstruct relative to the zero padding, which the app never shows it (training/README.md)
 style_pair photo2vangogh "$DATA/domains/landscape" "$DATA/vangogh" 12000 32
