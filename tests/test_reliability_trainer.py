@@ -163,3 +163,32 @@ def test_kill_during_checkpoint_writes_then_resume(reference, tmp_path, isolated
     load_checkpoint(find_checkpoint(run))
     assert losses(run) == ref_losses
     print()
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_the_same_command_continues(tmp_path, isolated_home):
+    """``--max-minutes``: the run stops itself with a checkpoint and exit status 75 (a session that ends
+    at a fixed time does not kill it mid-way and lose what came after the last checkpoint); the same
+    command continues from that checkpoint and is stopped by its own time limit again."""
+    from imgtrans.training.checkpoint import Checkpointer
+
+    a, b = make_folder(tmp_path / "A", 6, 1), make_folder(tmp_path / "B", 6, 2)
+    args = ["--domain-a", a, "--domain-b", b, "--name", "boxed", *TINY_ARGS, "--steps", 100000, "--max-minutes", 0.03]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    folder = isolated_home / "runs" / "boxed" / "checkpoints"
+    steps = []
+    for attempt in range(2):
+        res = subprocess.run([sys.executable, "-m", "imgtrans.training.cli", *map(str, args)], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert res.returncode == 75, res.stderr
+        assert "after --max-minutes 0.03; checkpoint saved" in res.stderr and "Traceback" not in res.stderr
+        latest = Checkpointer(folder).latest()
+        assert latest is not None and 0 < latest.step < 100000
+        assert f"stopped at iteration {latest.step} " in res.stderr
+        if attempt:
+            assert f"(iteration {steps[-1]})" in res.stderr, res.stderr  # continued, did not restart
+            assert latest.step > steps[-1]
+        steps.append(latest.step)
+    bad = subprocess.run([sys.executable, "-m", "imgtrans.training.cli", *map(str, args[:-1]), "0"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "--max-minutes must be more than 0" in bad.stderr
+    assert Checkpointer(folder).latest().step == steps[-1]  # a refused command changes nothing

@@ -11,6 +11,7 @@
 # continues from this machine's run or from training/carry/ (carry.py). Logs: training/logs/<recipe>.log.
 # Kernel autogrouping is switched off when possible, so that nice 19 really yields to interactive
 # work and tests (with autogrouping, nice only counts inside one session).
+# MAX_MINUTES=N in the environment reaches the recipes (common.sh): each run stops itself with a checkpoint.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"

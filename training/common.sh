@@ -7,7 +7,7 @@
 # --lambda-identity, default 0; the reference's is 0.5), LAMBDA_CYCLE (their --lambda-cycle, default 5; the
 # reference's is 10), D_AUGMENT (their --d-augment, default none; e.g. translation,cutout: training/README.md),
 # EDGE_CONTEXT (their --edge-context, default: the stage's own, see style_pair; 32 trains with the border the app
-# runs them with).
+# runs them with), MAX_MINUTES (below).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,6 +18,10 @@ OUT="$ROOT/resources/models"
 RUN=("$PY" -m imgtrans.training.cli)
 if [ "${NICE:-0}" = 1 ]; then RUN=(nice -n 19 "${RUN[@]}"); fi
 if [ -n "${THREADS:-}" ]; then export OMP_NUM_THREADS="$THREADS"; fi
+# MAX_MINUTES: each training command stops itself after that many minutes with a checkpoint (exit 75, which
+# ends the recipe before its export); the same recipe continues. For sessions that end at a fixed time.
+LIMIT=()
+if [ -n "${MAX_MINUTES:-}" ]; then LIMIT=(--max-minutes "$MAX_MINUTES"); fi
 
 # the venv python: fetch.py is stdlib-only, but the GCompris sets (vangogh, ukiyoe) put puzzle pieces together with Pillow
 fetch() { "$PY" "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
@@ -37,7 +41,7 @@ style_train() {
         --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-$4}" --device "$DEVICE" --amp "${AMP:-bf16}" \
         --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
         --d-augment "${D_AUGMENT:-none}" --edge-context "${EDGE_CONTEXT:-${5:-0}}" \
-        --eval-every 2000 --no-export --quiet
+        --eval-every 2000 --no-export --quiet "${LIMIT[@]}"
 }
 # style_pair NAME DOMAIN_A DOMAIN_B STEPS [EDGE_PX]: style_train's last (or only) stage, then both directions
 # exported into resources/models (earlier stages export nothing, so the bundled files never hold a half-done run)
@@ -57,6 +61,6 @@ srgan_sharp() {
     carry_in "$1"
     "${RUN[@]}" sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
         --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \
-        --steps "${STEPS:-$3}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet
+        --steps "${STEPS:-$3}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet "${LIMIT[@]}"
     export_to_resources "$1"
 }

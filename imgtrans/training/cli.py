@@ -8,8 +8,9 @@
 
 Running the same command again (or ``--resume``) continues the run exactly where it stopped.
 Ctrl-C saves a checkpoint and exits (a second Ctrl-C aborts without saving; the last checkpoint is
-kept intact either way). Exit codes: 0 done, 1 training error, 2 bad usage, 130 stopped by Ctrl-C
-(checkpoint saved).
+kept intact either way); so does ``--max-minutes MIN`` when the time is up. Exit codes: 0 done, 1
+training error, 2 bad usage, 75 stopped by --max-minutes and 130 by Ctrl-C/SIGTERM (checkpoint saved
+in both cases).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from imgtrans.training.config import PRESETS, SECONDS_PER_IT, TrainConfig, resolve
 
 SUBCOMMANDS = ("cyclegan", "sr", "denoise", "export")
+EXIT_TIME_UP = 75  # --max-minutes ran out: checkpoint saved, run again to continue (EX_TEMPFAIL: "try again later")
 S = argparse.SUPPRESS  # options not given stay out of the namespace: only explicit ones override
 
 
@@ -72,6 +74,10 @@ def _common(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--save-every", dest="save_every_min", type=float, default=S, metavar="MIN", help="checkpoint every MIN minutes (default 10)")
     g.add_argument("--save-every-steps", type=int, default=S, metavar="N", help="also checkpoint every N iterations")
     g.add_argument("--keep", type=int, default=S, help="keep the last K checkpoints plus the best (default 3)")
+    g.add_argument("--max-minutes", type=float, default=None, metavar="MIN",
+                   help="stop after MIN minutes of wall time with a checkpoint, exit status 75; the same command "
+                        "continues (for time-boxed sessions: a run that is killed instead loses everything since its "
+                        "last checkpoint)")  # fmt: skip
     g.add_argument("--eval-every", type=int, default=S, metavar="N", help="evaluate on held-out images every N iterations (default 1000)")
     g.add_argument("--eval-images", type=int, default=S, metavar="N", help="held-out images per evaluation (default 16)")
     g.add_argument("--sample-every", type=int, default=S, metavar="N", help="save a sample grid every N iterations (default 200)")
@@ -231,6 +237,9 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
     from imgtrans.training.errors import TrainingError
     from imgtrans.training.loop import train
 
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        _err("--max-minutes must be more than 0")
+        return 2
     explicit = {k: v for k, v in vars(args).items() if k in TrainConfig.fields() and k != "task"}
     main_rank = int(os.environ.get("RANK", "0")) == 0
     try:
@@ -266,6 +275,16 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     bar = None
+    timer = None
+    if args.max_minutes is not None:
+
+        def time_up() -> None:  # same path as a first Ctrl-C: finish the iteration, save, stop
+            interrupted["time_up"] = True
+            cancel.set()
+
+        timer = threading.Timer(args.max_minutes * 60, time_up)
+        timer.daemon = True
+        timer.start()
 
     def say(msg: str) -> None:
         if not main_rank:
@@ -318,10 +337,16 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
         _err("aborted without saving; the last checkpoint is intact")
         return 130
     finally:
+        if timer is not None:
+            timer.cancel()
         if bar is not None:
             bar.close()
         for s, h in old.items():
             signal.signal(s, h)
+    if result is not None and result.reason == "cancelled" and interrupted.get("time_up") and not interrupted["n"]:
+        say(f"stopped at iteration {result.step} after --max-minutes {args.max_minutes:g}; checkpoint saved. "
+            "Run the same command again to continue.")
+        return EXIT_TIME_UP
     if result is not None and result.reason == "cancelled":
         say(f"stopped at iteration {result.step}; checkpoint saved. Run the same command again to continue.")
         return 130

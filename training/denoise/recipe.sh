@@ -5,5 +5,5 @@ source "$(dirname "$0")/../common.sh"
 fetch space-photos
 carry_in denoise-color
 "${RUN[@]}" denoise --data "$DATA/space-photos" --sigma 0-50 --noise-map --nf 32 --depth 12 --size 64 --batch-size 16 \
-    --steps "${STEPS:-8000}" --name denoise-color --device "$DEVICE" --eval-every 1000 --no-export --quiet
+    --steps "${STEPS:-8000}" --name denoise-color --device "$DEVICE" --eval-every 1000 --no-export --quiet "${LIMIT[@]}"
 export_to_resources denoise-color
