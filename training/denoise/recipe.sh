@@ -4,6 +4,6 @@
 source "$(dirname "$0")/../common.sh"
 fetch space-photos
 carry_in denoise-color
-"${RUN[@]}" denoise --data "$DATA/space-photos" --sigma 0-50 --noise-map --nf 32 --depth 12 --size 64 --batch-size 16 \
-    --steps "${STEPS:-8000}" --name denoise-color --device "$DEVICE" --eval-every 1000 --no-export --quiet "${LIMIT[@]}"
+train denoise --data "$DATA/space-photos" --sigma 0-50 --noise-map --nf 32 --depth 12 --size 64 --batch-size 16 \
+    --steps "${STEPS:-8000}" --name denoise-color --device "$DEVICE" --eval-every 1000 --no-export --quiet
 export_to_resources denoise-color

@@ -5,6 +5,6 @@
 source "$(dirname "$0")/../common.sh"
 fetch space-photos
 carry_in denoise-gray
-"${RUN[@]}" denoise --data "$DATA/space-photos" --gray --sigma 0-50 --noise-map --nf 32 --depth 12 --size 64 --batch-size 16 \
-    --steps "${STEPS:-6000}" --name denoise-gray --device "$DEVICE" --eval-every 1000 --no-export --quiet "${LIMIT[@]}"
+train denoise --data "$DATA/space-photos" --gray --sigma 0-50 --noise-map --nf 32 --depth 12 --size 64 --batch-size 16 \
+    --steps "${STEPS:-6000}" --name denoise-gray --device "$DEVICE" --eval-every 1000 --no-export --quiet
 export_to_resources denoise-gray

@@ -5,6 +5,6 @@
 source "$(dirname "$0")/../common.sh"
 fetch space-photos
 carry_in sr-x2
-"${RUN[@]}" sr --data "$DATA/space-photos" --scale 2 --nf 32 --n-blocks 8 --size 96 --batch-size 16 \
-    --steps "${STEPS:-8000}" --lr 2e-4 --name sr-x2 --device "$DEVICE" --eval-every 1000 --no-export --quiet "${LIMIT[@]}"
+train sr --data "$DATA/space-photos" --scale 2 --nf 32 --n-blocks 8 --size 96 --batch-size 16 \
+    --steps "${STEPS:-8000}" --lr 2e-4 --name sr-x2 --device "$DEVICE" --eval-every 1000 --no-export --quiet
 export_to_resources sr-x2
