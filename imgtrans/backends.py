@@ -8,8 +8,8 @@ generator therefore work unchanged on top of any backend. The band-streamed path
 access to the network, so it always runs the PyTorch modules (eager); a backend serves it only when
 the whole image fits one band, in which case ``tiling.run_model`` runs the network in one call.
 
-``auto`` picks per architecture and device from :data:`AUTO_TABLE` (measured on a 2-core AVX2 CPU,
-see ``benchmarks/README.md``); a per-machine calibration (:func:`calibrate`) cached in the user
+``auto`` picks per architecture and device what the architecture's descriptor prefers
+(``ArchSpec.backends``, measured on a 2-core AVX2 CPU, see ``benchmarks/README.md``); a per-machine calibration (:func:`calibrate`) cached in the user
 cache folder overrides the table when present. ``auto`` never picks ``compile`` (its first call
 compiles for tens of seconds and needs a C compiler) and silently falls back to eager when
 onnxruntime is missing. ``--backend onnx`` without onnxruntime is a one-line :class:`BackendError`.
@@ -38,6 +38,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from imgtrans.archs.base import BackendChoice as Choice
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "eager", "compile", "onnx")
@@ -49,57 +51,19 @@ class BackendError(Exception):
     """A backend that was asked for explicitly cannot be used; ``str(e)`` is one line."""
 
 
-@dataclass(frozen=True)
-class Choice:
-    """What ``auto`` runs for one architecture on one device kind."""
-
-    backend: str  # eager | onnx
-    channels_last: bool
-    why: str
-
-
-# Measured on the development machine (2 cores AMD EPYC, AVX2, torch 2.14.1, onnxruntime 1.32), batch 1,
-# ms/image (benchmarks/speed.py; table in benchmarks/README.md):
-#   SRResNet x4 nf64/16 at 128: eager 698, eager+channels_last 509, onnx 490 (+330 MB RSS), compile 738
-#   SRResNet x2 nf32/6 at 256:  eager 302, eager+channels_last 240, onnx 204, compile 246
-#   DnCNN nf64/17 at 256:       eager 701, eager+channels_last 467, onnx 404, compile 415
-#   ResNet-9 ngf64 at 256:      eager 704, eager+channels_last 690, onnx 673, compile 594 (35 s warm-up)
-#                      at 512:  eager 3712, onnx 2947 (+560 MB RSS)
-# CUDA rows are not measured here (no GPU): the usual practice (fp16 where the architecture allows it,
-# channels_last for convolution stacks).
-AUTO_TABLE: dict[tuple[str, str], Choice] = {
-    ("srresnet", "cpu"): Choice("eager", True, "eager + channels_last: as fast as onnxruntime for the full-size "
-                                "SRResNet with ~330 MB less memory, 1.4x faster than eager NCHW"),
-    ("dncnn", "cpu"): Choice("onnx", False, "onnxruntime runs DnCNN 1.7x faster than eager (1.15x faster than "
-                             "eager + channels_last) at the same memory"),
-    ("cyclegan_resnet", "cpu"): Choice("onnx", False, "onnxruntime runs ResNet-9 1.26x faster than eager at 512x512 "
-                                       "(more memory); torch.compile is faster still but compiles for ~35 s first; "
-                                       "images larger than one band use the exact band-streamed path, eager per layer"),
-    ("srresnet", "cuda"): Choice("eager", True, "fp16 + channels_last (tensor cores)"),
-    ("dncnn", "cuda"): Choice("eager", True, "channels_last; fp32 (DnCNN is not half-safe)"),
-    ("cyclegan_resnet", "cuda"): Choice("eager", True, "fp16 + channels_last"),
-}
-# whether eager runs in channels_last (also when onnx is unavailable or another backend is asked for)
-CHANNELS_LAST: dict[tuple[str, str], bool] = {
-    ("srresnet", "cpu"): True,  # 1.4x
-    ("dncnn", "cpu"): True,  # 1.5x
-    ("cyclegan_resnet", "cpu"): False,  # no gain (690 vs 704 ms), and it slowed ResNet-9 in earlier runs
-    ("srresnet", "cuda"): True,
-    ("dncnn", "cuda"): True,
-    ("cyclegan_resnet", "cuda"): True,
-}
-# Thin SRResNets (32 features: every bundled SR model) run faster per image under onnxruntime
-# (interleaved A/B, median of 8, eager+channels_last vs onnx ms: bundled sr-x4 at 128 159 vs 117,
-# sr-x2 at 256 286 vs 219; 2026-12-01), but auto keeps them on eager: in the batch pipeline the gain
-# was 4 % (sr-x4, 50 images: 141 vs 135 ms/image), while x4 SR of a 4096x4096 image peaked at
-# 3278 MB under onnxruntime (smaller tiles for its arena included) against the < 3 GB bound.
 DEFAULT_CHOICE = Choice("eager", False, "no measurements for this architecture: eager")
 # onnxruntime's CPU arena grows to its peak and keeps it (disabling it costs SRResNets 17-29 % speed):
-# one 384x384 tile of the bundled sr-x4 added 1496 MB RSS under onnxruntime against 674 MB in eager
-# (the descriptor's estimate: 679 MB); a 768x768 denoise-color tile 346 vs 198 MB (estimate 302 MB).
+# tiles are sized for about this many times what eager PyTorch needs (benchmarks/README.md, Memory)
 ONNX_MEMORY_FACTOR = 2.25
-# architectures whose onnx export we test; others (spandrel) are tried only when asked for
-EXPORTABLE = {"srresnet", "dncnn", "cyclegan_resnet"}
+
+
+def _choice(model, device_type: str) -> Choice:
+    """The architecture's measured preference for ``device_type`` (``ArchSpec.backends``)."""
+    return model.spec.backends.get(device_type, DEFAULT_CHOICE)
+
+
+def _channels_last(model, device_type: str) -> bool:
+    return bool(model.spec.channels_last.get(device_type, False))
 
 
 def onnxruntime_available() -> bool:
@@ -173,10 +137,6 @@ class BackendModel:
         return f"{self.name}{' + channels_last' if self.channels_last else ''}"
 
 
-def _sigma(model, noise_level: float | None) -> float:
-    return (noise_level if noise_level is not None else 25.0) / 255.0
-
-
 def _eager_runner(model, channels_last: bool) -> Callable:
     module = model.module
     if channels_last:
@@ -188,7 +148,7 @@ def _eager_runner(model, channels_last: bool) -> Callable:
         inp = model.to_model_range(x)
         if channels_last:
             inp = inp.contiguous(memory_format=torch.channels_last)
-        out = module(inp, _sigma(model, noise_level)) if model.takes_noise_level else module(inp)
+        out = model.forward(module, inp, noise_level)
         return model.from_model_range(out.float()).contiguous()
 
     return run
@@ -223,7 +183,7 @@ def _compile_runner(model, channels_last: bool) -> Callable:
             inp = model.to_model_range(x)
             if channels_last:
                 inp = inp.contiguous(memory_format=torch.channels_last)
-            out = fn(inp, _sigma(model, noise_level)) if model.takes_noise_level else fn(inp)
+            out = model.forward(fn, inp, noise_level)
             return model.from_model_range(out.float()).contiguous()
         except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eager
             from imgtrans.tiling import is_oom
@@ -277,21 +237,22 @@ def onnx_cache_path(model) -> Path:
 
 
 class _OnnxWrapper(nn.Module):
-    """Model-range in, model-range out; the noise level is a (1,) input for noise-map denoisers."""
+    """The architecture's forward (``ArchSpec.forward``), model range in and out; the noise level is
+    a (1,) input for networks that take one."""
 
-    def __init__(self, module: nn.Module, takes_noise: bool):
+    def __init__(self, module: nn.Module, spec, takes_noise: bool):
         super().__init__()
         self.module = module
+        self.spec = spec
         self.takes_noise = takes_noise
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        return self.module(x, sigma) if self.takes_noise else self.module(x)
+        return self.spec.forward(self.module, x, sigma if self.takes_noise else None)
 
 
 def _example_input(model) -> torch.Tensor:
     m = max(int(model.size_multiple), 1)
-    edge = max(32, 8 * m if model.arch == "cyclegan_resnet" else m)
-    edge = -(-edge // m) * m
+    edge = -(-max(32, model.min_size) // m) * m
     return torch.rand(1, model.in_channels, edge, edge)
 
 
@@ -301,7 +262,7 @@ def export_onnx(model, path: Path) -> Path:
 
     module = copy.deepcopy(model.module).to("cpu", torch.float32).eval()
     module.to(memory_format=torch.contiguous_format)
-    wrapper = _OnnxWrapper(module, model.takes_noise_level).eval()
+    wrapper = _OnnxWrapper(module, model.spec, model.takes_noise_level).eval()
     x = _example_input(model)
     args: tuple = (x, torch.tensor([25.0 / 255.0])) if model.takes_noise_level else (x,)
     names = ["x", "sigma"] if model.takes_noise_level else ["x"]
@@ -372,7 +333,7 @@ def _onnx_runner(model, threads: int | None) -> Callable:
         inp = model.to_model_range(x.detach().to("cpu", torch.float32))
         feeds = {"x": np.ascontiguousarray(inp.numpy())}
         if takes_noise:
-            feeds["sigma"] = np.array([_sigma(model, noise_level)], dtype=np.float32)
+            feeds["sigma"] = np.array([model.sigma(noise_level)], dtype=np.float32)
         (out,) = session.run(None, feeds)
         return model.from_model_range(torch.from_numpy(out))
 
@@ -409,9 +370,9 @@ def auto_choice(model, device: torch.device) -> Choice:
     if isinstance(cal, dict) and cal.get("backend") in ("eager", "onnx"):
         choice = Choice(cal["backend"], bool(cal.get("channels_last")), f"calibrated on this machine: {cal.get('why', '')}")
     else:
-        choice = AUTO_TABLE.get((model.arch, device.type), DEFAULT_CHOICE)
-    if choice.backend == "onnx" and (device.type != "cpu" or model.arch not in EXPORTABLE or not onnxruntime_available()):
-        cl = CHANNELS_LAST.get((model.arch, device.type), False)
+        choice = _choice(model, device.type)
+    if choice.backend == "onnx" and (device.type != "cpu" or not model.spec.onnx_export or not onnxruntime_available()):
+        cl = _channels_last(model, device.type)
         why = "onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available() else "onnx runs on the CPU only"
         return Choice("eager", cl, f"{why}: eager")
     return choice
@@ -431,7 +392,7 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
     threads = threads or default_threads()
     if device.type == "cpu":
         configure_threads(threads)
-    default_cl = CHANNELS_LAST.get((model.arch, device.type), False)
+    default_cl = _channels_last(model, device.type)
     if backend == "auto":
         choice = auto_choice(model, device)
         if choice.backend == "onnx":
@@ -488,7 +449,7 @@ def calibrate(model, *, size: int = 256, repeats: int = 2, write: bool = True) -
     timings["eager"] = bench(_eager_runner(trial, False))
     trial.module = copy.deepcopy(base)
     timings["eager+channels_last"] = bench(_eager_runner(trial, True))
-    if device.type == "cpu" and onnxruntime_available() and model.arch in EXPORTABLE:
+    if device.type == "cpu" and onnxruntime_available() and model.spec.onnx_export:
         try:
             timings["onnx"] = bench(_onnx_runner(model, None))
         except Exception as exc:  # noqa: BLE001
@@ -513,7 +474,6 @@ def calibrate(model, *, size: int = 256, repeats: int = 2, write: bool = True) -
 
 
 __all__ = [
-    "AUTO_TABLE",
     "BACKENDS",
     "BackendError",
     "BackendModel",

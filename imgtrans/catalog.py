@@ -136,6 +136,33 @@ def takes_noise_input(meta: dict[str, str]) -> bool | None:
     return bool(hp.get("noise_map", False)) if isinstance(hp, dict) else None
 
 
+def declared_edge_context(meta: dict[str, str]) -> int | None:
+    """The mirrored border (pixels per side) a weight file's metadata declares, ``0`` for a file that
+    is not ours (third-party weights run without one), ``None`` for one of ours written before the
+    key existed (its family's border applies; :func:`imgtrans.weights.load_model` decides).
+    Raises ``ValueError`` for a value that is not a whole number from 0 to 1024."""
+    if "edge_context" in meta:
+        try:
+            value = int(str(meta["edge_context"]).strip())
+        except ValueError:
+            raise ValueError("metadata 'edge_context' is not a whole number") from None
+        if not 0 <= value <= 1024:
+            raise ValueError(f"metadata 'edge_context' must be between 0 and 1024, not {value}")
+        return value
+    if meta.get("format", "").startswith("imgtrans/") and "imported_from" not in meta:
+        return None
+    return 0
+
+
+def border_label(pixels: int | None) -> str:
+    """How a model's edge border reads in the app and ``imgtrans info``."""
+    if pixels is None:
+        return "its architecture's default (an imgtrans file from before borders were recorded)"
+    if pixels == 0:
+        return "none: the network's own padding, as its authors ran it"
+    return f"{pixels} px mirrored on each side, cut from the output"
+
+
 def user_model_problems() -> list[tuple[Path, str]]:
     """``(file, reason)`` for each file in the user models folder that :func:`list_models` leaves out
     because it cannot be read as a model."""

@@ -13,9 +13,16 @@ import threading
 from pathlib import Path
 
 from imgtrans import __version__
+from imgtrans.catalog import border_label
 from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+EXECUTION_LABELS = {  # imgtrans.archs.base.EXECUTIONS, as `imgtrans info` says them
+    "tiles": "local (exact tiles)",
+    "stream": "whole-image statistics (exact band streaming)",
+    "whole": "whole image in one piece",
+    "whole_if_fits": "whole image when it fits in memory (tiling discouraged), else blended tiles",
+}
 EXISTING_NAMED = 5  # a re-run names this many "output exists" skips, then counts the rest
 
 
@@ -161,6 +168,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "hparams": model.hparams,
         "parameters": count_parameters(model.module),
         "tile_safe": model.tile_safe,
+        "execution": model.execution,
+        "edge_context": model.edge_context,
         "half_ok": model.half_ok,
         "metadata": meta,
     }
@@ -172,9 +181,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         "architecture": model.describe(),
         "parameters": f"{report['parameters']:,}",
         "channels": f"{model.in_channels} -> {model.out_channels}",
-        "tiling": "local (exact tiles)" if model.tile_safe else "whole-image statistics (exact band streaming)",
+        "tiling": EXECUTION_LABELS.get(model.execution, model.execution),
+        "edge border": border_label(model.edge_context),
     }
-    meta = {k: v for k, v in meta.items() if k not in ("hparams", "arch", "scale", "task")}
+    meta = {k: v for k, v in meta.items() if k not in ("hparams", "arch", "scale", "task", "edge_context")}
     width = max(len(k) for k in [*rows, *meta])
     for key, value in rows.items():
         print(f"  {key:<{width}}: {value}")

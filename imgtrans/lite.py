@@ -5,16 +5,18 @@ no Qt, a command line only. ``packaging/export_onnx.py`` (run where torch is ins
 bundled models with :func:`imgtrans.backends.export_onnx` into a folder with an ``index.json``::
 
     {"format": 1, "models": {"sr-x2-quick": {"file": "sr-x2-quick.onnx", "task": "sr", "scale": 2,
-     "size_multiple": 1, "halo": 17, "tile_safe": true, "takes_noise_level": false,
+     "size_multiple": 1, "min_size": 1, "halo": 17, "execution": "tiles", "takes_noise_level": false,
      "value_range": [0.0, 1.0], "in_channels": 3, "out_channels": 3, ...}}}
 
-Images are read and written with :mod:`imgtrans.imageio` (written atomically). Local networks
-(SRResNet, DnCNN: ``tile_safe``) run over tiles read with a margin of ``halo`` input pixels (the
-architecture's receptive radius, stored in the index at export time) that is thrown away, so the
-tiles are exact, and each finished tile is quantised straight into the integer output array.
-Instance-norm generators (CycleGAN) need whole-image statistics: they run in one call on the whole
-image, up to :data:`WHOLE_IMAGE_MAX_PIXELS` (the full bundle streams larger ones in bands; this
-module does not).
+Images are read and written with :mod:`imgtrans.imageio` (written atomically). How an image is cut,
+padded and bordered comes from :mod:`imgtrans.tilegrid`, the same torch-free code the torch engine
+uses, with what the architecture's descriptor said at export time (``execution``, size multiple and
+minimum, ``edge_context``, ``halo``). Local networks (``execution`` ``tiles``) run over tiles read
+with a margin of ``halo`` input pixels (the receptive radius) that is thrown away, so the tiles are
+exact, and each finished tile is quantised straight into the integer output array. Networks with
+whole-image statistics run in one call on the whole image, up to :data:`WHOLE_IMAGE_MAX_PIXELS` (the
+full bundle streams larger ones in bands through the architecture's own streamed forward, which
+needs torch).
 
 Importing this module never imports torch (``tests/test_lite.py`` checks it).
 """
@@ -34,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from imgtrans import __version__
+from imgtrans import __version__, tilegrid
 from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
 
@@ -85,9 +87,10 @@ class LiteModel:
     in_channels: int = 3
     out_channels: int = 3
     size_multiple: int = 1
-    edge_context: int = 0  # mirrored border added before and cut after a run (ArchSpec.edge_context)
+    min_size: int = 1
+    edge_context: int = 0  # mirrored border added before and cut after a run (the weights' metadata)
     halo: int | None = DEFAULT_HALO
-    tile_safe: bool = True
+    execution: str = "tiles"  # ArchSpec.execution at export time
     takes_noise_level: bool = False
     value_range: tuple[float, float] = (0.0, 1.0)
     name: str = ""
@@ -102,6 +105,11 @@ class LiteModel:
     def from_index(cls, model_id: str, entry: dict[str, Any], folder: Path) -> "LiteModel":
         vr = entry.get("value_range") or (0.0, 1.0)
         halo = entry.get("halo")
+        tile_safe = bool(entry.get("tile_safe", True))
+        multiple = max(1, int(entry.get("size_multiple", 1)))
+        # indexes written before "execution"/"min_size" existed: tile_safe, and a CycleGAN's 8 x multiple
+        execution = str(entry.get("execution") or ("tiles" if tile_safe else "stream"))
+        minimum = int(entry.get("min_size") or (multiple if tile_safe else 8 * multiple))
         return cls(
             id=model_id,
             path=folder / entry["file"],
@@ -110,10 +118,11 @@ class LiteModel:
             scale=int(entry.get("scale", 1)),
             in_channels=int(entry.get("in_channels", 3)),
             out_channels=int(entry.get("out_channels", 3)),
-            size_multiple=max(1, int(entry.get("size_multiple", 1))),
+            size_multiple=multiple,
+            min_size=max(multiple, minimum),
             edge_context=max(0, int(entry.get("edge_context", 0))),
-            halo=int(halo) if halo is not None else (DEFAULT_HALO if entry.get("tile_safe", True) else None),
-            tile_safe=bool(entry.get("tile_safe", True)),
+            halo=int(halo) if halo is not None else (DEFAULT_HALO if tile_safe else None),
+            execution=execution,
             takes_noise_level=bool(entry.get("takes_noise_level", False)),
             value_range=(float(vr[0]), float(vr[1])),
             name=str(entry.get("name", model_id)),
@@ -205,36 +214,15 @@ def default_threads() -> int:
 # --------------------------------------------------------------------------------------- tiling
 
 
-def _starts(size: int, tile: int, multiple: int) -> list[tuple[int, int]]:
-    """Split ``[0, size)`` into about equal pieces of at most ``tile`` (multiples of ``multiple``)."""
-    n = max(1, -(-size // tile))
-    cuts = sorted({min(size, round(i * size / n / multiple) * multiple) for i in range(n + 1)} | {0, size})
-    return [(a, b - a) for a, b in zip(cuts, cuts[1:]) if b > a]
-
-
-def pad_to_multiple(x: np.ndarray, multiple: int, minimum: int = 1) -> np.ndarray:
-    """Pad ``(1,C,H,W)`` at the bottom/right to multiples of ``multiple`` (at least ``minimum``);
-    reflect where the image is big enough, replicate otherwise (as :mod:`imgtrans.tiling`)."""
-    _, _, h, w = x.shape
-    th = -(-max(minimum, -(-h // multiple) * multiple) // multiple) * multiple
-    tw = -(-max(minimum, -(-w // multiple) * multiple) // multiple) * multiple
-    ph, pw = th - h, tw - w
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if (ph < h and pw < w) else "edge"
-    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
-
-
 def quantize(y: np.ndarray, bits: int | None) -> np.ndarray:
-    """float [0,1] -> uint8/uint16 as ``imageio.write_image`` stores it (``round(clip(y) * max)``,
-    NaN -> 0); ``bits`` None keeps float32."""
-    y = np.nan_to_num(np.asarray(y, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(y, 0.0, 1.0, out=y)
+    """float [0,1] -> uint8/uint16 exactly as :mod:`imgtrans.imageio` stores it; ``bits`` None keeps
+    float32 (clipped to [0,1], NaN -> 0)."""
     if bits is None:
-        return y
-    y *= np.float32(255 if bits == 8 else 65535)
-    np.rint(y, out=y)
-    return y.astype(np.uint8 if bits == 8 else np.uint16)
+        y = np.nan_to_num(np.asarray(y, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        return np.clip(y, 0.0, 1.0, out=y)
+    from imgtrans.imageio import _quantize
+
+    return _quantize(y, bits)
 
 
 def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, tile: int | None = None,
@@ -251,14 +239,10 @@ def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, til
     h, w, c = pixels.shape
     if c != model.in_channels:
         raise ValueError(f"{model.id} takes {model.in_channels} channel(s), got {c}")
-    s, m = model.scale, model.size_multiple
     ctx = model.edge_context
-    if ctx:
-        mode = "reflect" if min(h, w) > ctx else "edge"
-        padded = np.pad(pixels, ((ctx, ctx), (ctx, ctx), (0, 0)), mode=mode)
-        out = _run_array(model, padded, bits=bits, tile=tile, noise_level=noise_level, step=step)
-        return np.ascontiguousarray(out[ctx * s : (ctx + h) * s, ctx * s : (ctx + w) * s])
-    return _run_array(model, pixels, bits=bits, tile=tile, noise_level=noise_level, step=step)
+    padded = tilegrid.add_border_array(pixels, ctx)
+    out = _run_array(model, padded, bits=bits, tile=tile, noise_level=noise_level, step=step)
+    return tilegrid.cut_border(out, ctx, model.scale, h, w)
 
 
 def _run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None, tile: int | None,
@@ -267,25 +251,22 @@ def _run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None, tile: 
     s, m = model.scale, model.size_multiple
     x = pixels.transpose(2, 0, 1)[None]  # (1,C,H,W) view, tiles are copied as they are cut
     dtype = np.float32 if bits is None else (np.uint8 if bits == 8 else np.uint16)
-    if not model.tile_safe or model.halo is None:
-        if h * w > WHOLE_IMAGE_MAX_PIXELS:
+    if model.execution != "tiles" or model.halo is None or tile == 0:
+        if model.execution != "tiles" and h * w > WHOLE_IMAGE_MAX_PIXELS:
             raise LiteError(f"{model.id} ({model.arch}) needs whole-image statistics and the lite variant runs it "
                             f"in one piece up to {WHOLE_IMAGE_MAX_PIXELS / 1e6:.0f} megapixels; this image has "
                             f"{h * w / 1e6:.1f} (the full bundle streams larger images)")
-        minimum = 8 * m if model.arch == "cyclegan_resnet" else m
-        y = model.run(pad_to_multiple(np.ascontiguousarray(x, dtype=np.float32), m, minimum), noise_level)
+        y = model.run(tilegrid.pad_array(np.ascontiguousarray(x, dtype=np.float32), m, model.min_size), noise_level)
         step(1, 1)
         return np.ascontiguousarray(quantize(y[0, :, : h * s, : w * s].transpose(1, 2, 0), bits))
-    xp = pad_to_multiple(x, m, m)
+    xp = tilegrid.pad_array(x, m, model.min_size)
     ph, pw = xp.shape[2], xp.shape[3]
     out = np.empty((ph * s, pw * s, model.out_channels), dtype=dtype)
-    edge = tile if tile else (DEFAULT_TILE if tile is None else max(ph, pw))
-    edge = max(m, edge // m * m)
-    halo = -(-model.halo // m) * m
-    regions = [(y0, th, x0, tw) for y0, th in _starts(ph, edge, m) for x0, tw in _starts(pw, edge, m)]
-    for i, (y0, th, x0, tw) in enumerate(regions):
-        cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
-        cy1, cx1 = min(ph, y0 + th + halo), min(pw, x0 + tw + halo)
+    edge = max(m, (tile or DEFAULT_TILE) // m * m)
+    halo = tilegrid.round_up(model.halo, m)
+    regions = tilegrid.regions(ph, pw, edge, m)
+    for i, (y0, x0, th, tw) in enumerate(regions):
+        _kept, (cy0, cx0, cy1, cx1) = tilegrid.tile_window(y0, x0, th, tw, ph, pw, halo)
         y = model.run(np.ascontiguousarray(xp[:, :, cy0:cy1, cx0:cx1], dtype=np.float32), noise_level)
         core = y[0, :, (y0 - cy0) * s : (y0 - cy0 + th) * s, (x0 - cx0) * s : (x0 - cx0 + tw) * s]
         out[y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] = quantize(core.transpose(1, 2, 0), bits)

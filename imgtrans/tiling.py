@@ -1,19 +1,20 @@
 """Tiled inference: any image size, bounded memory, no seams.
 
-Two paths, chosen from the model's descriptor:
+How a model's image is split comes from its architecture's descriptor (``model.execution``,
+:mod:`imgtrans.archs.base`); this module runs the split, it never looks at which family a model is:
 
-* **Local networks** (``tile_safe``: SRResNet, DnCNN, most third-party SR models) run on 2D tiles.
-  Each tile is read with a context margin of at least the network's receptive radius and only its
-  core is kept, so tiles are exact; when the radius is unknown (third-party models) neighbouring
-  tiles also overlap by a blend zone with raised-cosine weights, which hides what little differs.
-* **Instance-norm generators** (CycleGAN ``ResnetGenerator``) normalise with statistics over the
-  whole image, so independent tiles would each get their own colours. They run as a stream of
-  full-width row bands, one instance-norm layer at a time: a pass over the bands accumulates that
-  layer's exact mean and variance (Chan's parallel update, float64), after which the layer is
-  frozen with those statistics and the next pass goes one layer deeper. The quarter-resolution
-  feature map between encoder and decoder is kept (``3 * 4*ngf/16`` floats per input pixel at the
-  peak), the rest is recomputed band by band. The result equals the untiled network's up to float
-  rounding, at about 1.3x its cost.
+* ``tiles`` (local networks: SRResNet, DnCNN, most third-party SR models) run on 2D tiles. Each
+  tile is read with a context margin of at least the network's receptive radius and only its core
+  is kept, so tiles are exact; when the radius is unknown (third-party models) neighbouring tiles
+  also overlap by a blend zone with raised-cosine weights, which hides what little differs.
+* ``stream`` (networks with image-wide statistics: the instance-norm ResNet generator) run in one
+  call when the image fits the memory budget, else through the family's own exact band-streamed
+  forward (``spec.stream``), which equals the one-call result up to float rounding.
+* ``whole`` runs in one call; ``whole_if_fits`` in one call when the budget allows, else in blended
+  tiles, with a warning.
+
+Tile cut points, padding to a size multiple and the mirrored edge border come from
+:mod:`imgtrans.tilegrid`, which the torch-free lite engine uses too.
 
 Tensors are ``(1,C,H,W)`` float in [0,1] on the CPU at the interface; work happens on the model's
 device. ``step(done, total)`` is called after every tile or band; it may raise to cancel.
@@ -21,6 +22,7 @@ device. ``step(done, total)`` is called after every tile or band; it may raise t
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import Callable
@@ -28,11 +30,12 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from imgtrans import tilegrid
 from imgtrans.weights import LoadedModel
 
 StepFn = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 DEFAULT_CPU_BUDGET = 1_500_000_000  # bytes of activations per tile on the CPU
 MIN_CPU_BUDGET = 256_000_000  # what is left for tiles when a huge output takes the rest
@@ -51,18 +54,34 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def available_memory(meminfo: str = "/proc/meminfo") -> int | None:
+    """Bytes of RAM that can be used without swapping: ``MemAvailable`` from ``meminfo`` (free pages
+    plus reclaimable page cache), else free pages from ``sysconf``, else ``None``."""
+    try:
+        with open(meminfo, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def memory_budget(device: torch.device) -> int:
     """Bytes of activations one tile may use on ``device``: 60% of free CUDA memory, or on the CPU
-    ``IMGTRANS_CPU_BUDGET`` (bytes) if set, else 1.5 GB capped at a quarter of available RAM."""
+    ``IMGTRANS_CPU_BUDGET`` (bytes) if set, else 1.5 GB capped at a quarter of available RAM
+    (:func:`available_memory`: page cache the kernel would give back counts as available)."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free * 0.6)
     env = os.environ.get("IMGTRANS_CPU_BUDGET")
     if env:
         return int(env)
-    try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+    avail = available_memory()
+    if avail is None:
         avail = 8 * DEFAULT_CPU_BUDGET
     return int(min(DEFAULT_CPU_BUDGET, avail // 4))
 
@@ -79,17 +98,14 @@ def auto_tile(model: LoadedModel, budget: int | None = None) -> int:
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 1) -> tuple[torch.Tensor, int, int]:
     """Pad ``(B,C,H,W)`` at the bottom/right so H and W are multiples of ``multiple`` and at least
-    ``minimum``; reflect where the image is big enough, replicate otherwise.
-    Returns the padded tensor and the original H, W."""
+    ``minimum`` (:func:`imgtrans.tilegrid.padded_size`; reflect where the image is big enough,
+    replicate otherwise). Returns the padded tensor and the original H, W."""
     _, _, h, w = x.shape
-    th = max(minimum, -(-h // multiple) * multiple)
-    tw = max(minimum, -(-w // multiple) * multiple)
-    th, tw = -(-th // multiple) * multiple, -(-tw // multiple) * multiple
+    th, tw = tilegrid.padded_size(h, w, multiple, minimum)
     ph, pw = th - h, tw - w
     if ph == 0 and pw == 0:
         return x, h, w
-    mode = "reflect" if (ph < h and pw < w) else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+    return F.pad(x, (0, pw, 0, ph), mode=tilegrid.pad_mode(h, w, ph, pw)), h, w
 
 
 # --------------------------------------------------------------------------------- local networks
@@ -109,13 +125,6 @@ def _edge_weights(lo: int, hi: int, core_lo: int, core_hi: int, blend: int, size
         t = ((p - (core_hi - blend)) / (2 * blend)).clamp(0, 1)
         w = w * (0.5 + 0.5 * torch.cos(math.pi * t))
     return w
-
-
-def _starts(size: int, tile: int, multiple: int) -> list[tuple[int, int]]:
-    """Split ``[0, size)`` into about equal pieces of at most ``tile`` (multiples of ``multiple``)."""
-    n = max(1, -(-size // tile))
-    cuts = sorted({min(size, round(i * size / n / multiple) * multiple) for i in range(n + 1)} | {0, size})
-    return [(a, b - a) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 def run_tiled(
@@ -157,15 +166,11 @@ def run_tiled(
     elif blend:
         raise ValueError("a caller-provided output needs exact tiles (blend 0)")
     weight = torch.zeros(1, 1, h * s, w * s) if blend else None
-    regions = [(y, xx, th, tw) for y, th in _starts(h, tile, m) for xx, tw in _starts(w, tile, m)]
+    regions = tilegrid.regions(h, w, tile, m)
     total = len(regions)
 
     def process(y0: int, x0: int, th: int, tw: int) -> None:
-        # kept area: the core grown by the blend zone where a neighbour exists
-        ky0, kx0 = max(0, y0 - blend), max(0, x0 - blend)
-        ky1, kx1 = min(h, y0 + th + blend), min(w, x0 + tw + blend)
-        cy0, cx0 = max(0, ky0 - context), max(0, kx0 - context)
-        cy1, cx1 = min(h, ky1 + context), min(w, kx1 + context)
+        (ky0, kx0, ky1, kx1), (cy0, cx0, cy1, cx1) = tilegrid.tile_window(y0, x0, th, tw, h, w, context, blend)
         try:
             y = model.run(x[:, :, cy0:cy1, cx0:cx1], noise_level).cpu()
         except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
@@ -201,180 +206,7 @@ def run_tiled(
     return out
 
 
-# ------------------------------------------------------------------- instance-norm generators
-
-
-class _RunningStats:
-    """Per-channel mean and variance over many pieces of a feature map (Chan et al.), float64."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.mean: torch.Tensor | None = None
-        self.m2: torch.Tensor | None = None
-
-    def add(self, t: torch.Tensor) -> None:
-        """``t``: ``(1,C,h,w)``."""
-        t = t.detach().double()
-        n_b = t.shape[2] * t.shape[3]
-        if n_b == 0:
-            return
-        mean_b = t.mean(dim=(0, 2, 3))
-        m2_b = ((t - mean_b.view(1, -1, 1, 1)) ** 2).sum(dim=(0, 2, 3))
-        if self.mean is None:
-            self.n, self.mean, self.m2 = n_b, mean_b, m2_b
-            return
-        n = self.n + n_b
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * (n_b / n)
-        self.m2 = self.m2 + m2_b + delta**2 * (self.n * n_b / n)
-        self.n = n
-
-    def frozen(self) -> tuple[torch.Tensor, torch.Tensor]:
-        assert self.mean is not None and self.m2 is not None, "no data seen"
-        return self.mean, self.m2 / self.n
-
-
-def _normalize(x: torch.Tensor, layer: nn.InstanceNorm2d, stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    mean, var = stats
-    mean = mean.to(x.device, x.dtype).view(1, -1, 1, 1)
-    inv = torch.rsqrt(var + layer.eps).to(x.device, x.dtype).view(1, -1, 1, 1)
-    y = (x - mean) * inv
-    if layer.affine:
-        y = y * layer.weight.view(1, -1, 1, 1) + layer.bias.view(1, -1, 1, 1)
-    return y
-
-
-def _apply_layers(layers: list[nn.Module], x: torch.Tensor, frozen: dict[int, tuple]) -> torch.Tensor:
-    for layer in layers:
-        if isinstance(layer, nn.InstanceNorm2d):
-            x = _normalize(x, layer, frozen[id(layer)])
-        else:
-            x = layer(x)
-    return x
-
-
-class _BandStreamer:
-    """Runs spatially local layer lists over full-width row bands of a feature map."""
-
-    def __init__(self, device: torch.device, dtype: torch.dtype, step: Callable[[], None]):
-        self.device, self.dtype, self.step = device, dtype, step
-
-    def run(
-        self,
-        src: torch.Tensor,
-        layers: list[nn.Module],
-        frozen: dict[int, tuple],
-        *,
-        factor: float,
-        band: int,
-        halo: int,
-        stats: _RunningStats | None = None,
-        dst: torch.Tensor | None = None,
-    ) -> None:
-        """Output rows ``[r0*factor, r1*factor)`` of every band ``[r0, r1)`` of ``src`` are exact: the
-        band is read with ``halo`` extra rows on each side. ``band`` and ``halo`` must be multiples of
-        the layers' total stride. Accumulates the exact rows into ``stats`` and/or writes them to ``dst``."""
-        h = src.shape[2]
-        for r0 in range(0, h, band):
-            r1 = min(h, r0 + band)
-            c0, c1 = max(0, r0 - halo), min(h, r1 + halo)
-            piece = src[:, :, c0:c1].to(self.device, self.dtype)
-            y = _apply_layers(layers, piece, frozen)
-            o0, o1 = int((r0 - c0) * factor), int((r1 - c0) * factor)
-            y = y[:, :, o0:o1]
-            if stats is not None:
-                stats.add(y)
-            if dst is not None:
-                dst[:, :, int(r0 * factor) : int(r1 * factor)] = y.to(dst.device, dst.dtype)
-            self.step()
-
-    @staticmethod
-    def normalize_inplace(t: torch.Tensor, layer: nn.InstanceNorm2d, stats: tuple, band: int, relu: bool) -> None:
-        for r0 in range(0, t.shape[2], band):
-            piece = _normalize(t[:, :, r0 : r0 + band], layer, stats)
-            t[:, :, r0 : r0 + band] = piece.clamp_min(0) if relu else piece
-
-
-def run_resnet_generator_streamed(
-    model: LoadedModel, x: torch.Tensor, *, band: int, step: StepFn = _noop
-) -> torch.Tensor:
-    """Exact band-streamed forward of a CycleGAN ``ResnetGenerator``.
-
-    ``x``: ``(1,C,H,W)`` float in [0,1] on the CPU, H and W multiples of ``2**n_down``; ``band``: rows
-    per band at full resolution (rounded to a multiple of ``2**n_down``). Returns ``(1,C_out,H,W)``
-    float in [0,1] on the CPU, equal to the untiled forward up to float rounding.
-    """
-    gen = model.module
-    from imgtrans.archs.cyclegan import ResnetGenerator
-
-    if not isinstance(gen, ResnetGenerator):
-        raise TypeError("run_resnet_generator_streamed needs a ResnetGenerator")
-    d = 2**gen.n_down
-    _, _, h, w = x.shape
-    if h % d or w % d:
-        raise ValueError(f"H and W must be multiples of {d}, got {h}x{w}")
-    band = max(d, band // d * d)
-    qband = band // d
-    enc_halo = -(-(3 + 2 * d) // d) * d  # conv7 (3) + the stride-2 convs, rounded up to the stride
-    dec_halo = 4  # quarter-res rows: two transposed convs and the last conv7 need < 3
-
-    enc, blocks, dec = gen.encoder(), gen.blocks(), gen.decoder()
-    enc_norms = [i for i, layer in enumerate(enc) if isinstance(layer, nn.InstanceNorm2d)]
-    dec_norms = [i for i, layer in enumerate(dec) if isinstance(layer, nn.InstanceNorm2d)]
-    n_full = -(-h // band)
-    n_q = -(-(h // d) // qband)
-    total = len(enc_norms) * n_full + len(blocks) * 2 * n_q + (len(dec_norms) + 1) * n_q
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        step(done, total)
-
-    device, dtype = model.device, model.dtype
-    streamer = _BandStreamer(device, dtype, tick)
-    frozen: dict[int, tuple] = {}
-    store = device  # feature maps live with the model
-    with torch.inference_mode():
-        src = model.to_model_range(x)
-        quarter: torch.Tensor | None = None
-        for k, pos in enumerate(enc_norms):
-            stats = _RunningStats()
-            last = k == len(enc_norms) - 1
-            if last:
-                quarter = torch.empty(1, enc[pos].num_features, h // d, w // d, device=store, dtype=dtype)
-            streamer.run(src, enc[:pos], frozen, factor=1 / 2**k, band=band, halo=enc_halo, stats=stats,
-                         dst=quarter if last else None)
-            frozen[id(enc[pos])] = stats.frozen()
-        assert quarter is not None
-        streamer.normalize_inplace(quarter, enc[enc_norms[-1]], frozen[id(enc[enc_norms[-1]])], qband, relu=True)
-
-        for block in blocks:
-            layers = list(block.conv_block)
-            norms = [i for i, layer in enumerate(layers) if isinstance(layer, nn.InstanceNorm2d)]
-            first, second = norms[0], norms[-1]
-            s1 = _RunningStats()
-            mid = torch.empty_like(quarter)
-            streamer.run(quarter, layers[:first], frozen, factor=1, band=qband, halo=1, stats=s1, dst=mid)
-            frozen[id(layers[first])] = s1.frozen()
-            streamer.normalize_inplace(mid, layers[first], frozen[id(layers[first])], qband, relu=True)
-            s2 = _RunningStats()
-            res = torch.empty_like(quarter)
-            tail = [layer for layer in layers[first + 2 : second] if not isinstance(layer, nn.Dropout)]
-            streamer.run(mid, tail, frozen, factor=1, band=qband, halo=1, stats=s2, dst=res)
-            del mid
-            frozen[id(layers[second])] = s2.frozen()
-            for r0 in range(0, quarter.shape[2], qband):
-                quarter[:, :, r0 : r0 + qband] += _normalize(res[:, :, r0 : r0 + qband], layers[second], frozen[id(layers[second])])
-            del res
-
-        for k, pos in enumerate(dec_norms):
-            stats = _RunningStats()
-            streamer.run(quarter, dec[:pos], frozen, factor=2 ** (k + 1), band=qband, halo=dec_halo, stats=stats)
-            frozen[id(dec[pos])] = stats.frozen()
-        out = torch.empty(1, model.out_channels, h, w, dtype=torch.float32)
-        streamer.run(quarter, dec, frozen, factor=d, band=qband, halo=dec_halo, dst=out)
-    return model.from_model_range(out)
+# ------------------------------------------------------------------------------ streamed networks
 
 
 def auto_band(model: LoadedModel, width: int, budget: int | None = None) -> int:
@@ -430,8 +262,7 @@ def run_model_quantized(
     m = max(model.size_multiple, 1)
     s = model.scale
     _, _, h, w = x.shape
-    direct = (tile != 0 and model.tile_safe and model.receptive_radius is not None
-              and model.arch != "cyclegan_resnet" and not model.edge_context)
+    direct = tile != 0 and model.tile_safe and model.receptive_radius is not None and not model.edge_context
     if not direct:
         y = _dispatch(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
         return np.ascontiguousarray(_quantize(y[0].numpy().transpose(1, 2, 0), bits))
@@ -458,11 +289,11 @@ def run_model_quantized(
 
 
 def add_edge_context(x: torch.Tensor, context: int) -> torch.Tensor:
-    """``(B,C,H,W)`` -> ``(B,C,H+2c,W+2c)``: ``context`` pixels mirrored onto every side (reflect;
-    replicate where the image is too small to mirror)."""
+    """``(B,C,H,W)`` -> ``(B,C,H+2c,W+2c)``: ``context`` pixels mirrored onto every side
+    (:func:`imgtrans.tilegrid.border_mode`)."""
     if context <= 0:
         return x
-    mode = "reflect" if min(x.shape[-2:]) > context else "replicate"
+    mode = tilegrid.border_mode(x.shape[-2], x.shape[-1], context)
     return F.pad(x, (context, context, context, context), mode=mode)
 
 
@@ -486,45 +317,66 @@ def _dispatch(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
     return run_with_edge_context(run, x, model.edge_context, model.scale)
 
 
+def _whole(model, x, noise_level, step) -> torch.Tensor:
+    y = model.run(x, noise_level).cpu()
+    step(1, 1)
+    return y
+
+
+def _free_cuda(model) -> None:
+    if model.device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def _dispatch_padded(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
     m = max(model.size_multiple, 1)
-    padded, h, w = pad_to_multiple(x, m, minimum=max(m, 8 * m if model.arch == "cyclegan_resnet" else m))
+    padded, h, w = pad_to_multiple(x, m, minimum=max(m, model.min_size))
     s = model.scale
-    band = None
-    if model.arch == "cyclegan_resnet" and tile != 0:
-        band = tile if tile else auto_band(model, padded.shape[3], budget)
-    y = None
-    if band is not None and not tile and band >= padded.shape[2]:
-        # an instance-norm generator whose whole image fits the memory budget: one call, statistics
-        # over the whole image as the network computes them itself (exact, ~1.3x cheaper than
-        # streaming, and served by any backend); streaming with smaller bands if that runs out of memory
-        try:
-            y = model.run(padded, noise_level).cpu()
-            step(1, 1)
-        except Exception as exc:  # noqa: BLE001 - only OOM falls through
-            if not is_oom(exc):
-                raise
-            if model.device.type == "cuda":
-                torch.cuda.empty_cache()
-            band = max(4 * m, padded.shape[2] // 2 // m * m)
-    if y is not None:
-        pass
-    elif tile == 0 or (not model.tile_safe and model.arch != "cyclegan_resnet"):
-        y = model.run(padded, noise_level).cpu()
-        step(1, 1)
-    elif model.arch == "cyclegan_resnet":
-        assert band is not None
-        while True:
-            try:
-                y = run_resnet_generator_streamed(model, padded, band=band, step=step)
-                break
-            except Exception as exc:  # noqa: BLE001 - only OOM is retried
-                if not is_oom(exc) or band <= 4 * m:
-                    raise
-                if model.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                band //= 2
+    if tile == 0 or model.execution == "whole":
+        y = _whole(model, padded, noise_level, step)
+    elif model.execution == "stream":
+        y = _run_streamed(model, padded, tile=tile, noise_level=noise_level, step=step, budget=budget)
+    elif model.execution == "whole_if_fits" and not tile and _fits(model, padded, budget):
+        y = _whole(model, padded, noise_level, step)
     else:
+        if model.execution == "whole_if_fits":
+            log.warning("%s: tiling is discouraged for this model, but the %dx%d image does not fit the memory "
+                        "budget in one piece; running it in blended tiles (--tile 0 forces one piece)",
+                        model.arch, padded.shape[3], padded.shape[2])
         edge = tile if tile else auto_tile(model, budget)
         y = run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step)
     return y[:, :, : h * s, : w * s]
+
+
+def _fits(model, x: torch.Tensor, budget: int | None) -> bool:
+    budget = memory_budget(model.device) if budget is None else budget
+    return x.shape[2] * x.shape[3] * model.bytes_per_pixel <= budget
+
+
+def _run_streamed(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
+    """A network with image-wide statistics: one call when the whole image fits one band of the
+    memory budget (statistics over the whole image as the network computes them itself, ~1.3x
+    cheaper than streaming, and served by any backend), else the architecture's exact band-streamed
+    forward with bands of ``tile`` rows (default: from the budget), halved on out-of-memory."""
+    m = max(model.size_multiple, 1)
+    band = tile if tile else auto_band(model, x.shape[3], budget)
+    if not tile and band >= x.shape[2]:
+        try:
+            return _whole(model, x, noise_level, step)
+        except Exception as exc:  # noqa: BLE001 - only OOM falls through to streaming
+            if not is_oom(exc):
+                raise
+            _free_cuda(model)
+            band = max(4 * m, x.shape[2] // 2 // m * m)
+    stream = model.spec.stream
+    while True:
+        try:
+            with torch.inference_mode():
+                src = model.to_model_range(x.to(torch.float32))
+                y = stream(model.module, src, band, model.device, model.dtype, step)
+            return model.from_model_range(y)
+        except Exception as exc:  # noqa: BLE001 - only OOM is retried
+            if not is_oom(exc) or band <= 4 * m:
+                raise
+            _free_cuda(model)
+            band //= 2

@@ -23,9 +23,10 @@ from torch import nn
 
 from imgtrans import __version__
 from imgtrans.archs import ARCHS, ArchSpec, get_arch
-from imgtrans.catalog import read_safetensors_metadata
+from imgtrans.catalog import declared_edge_context, read_safetensors_metadata
 
 FORMAT_TAG = "imgtrans/1"
+DEFAULT_NOISE_LEVEL = 25.0  # sigma on 0-255 for denoisers with a strength input, when none is given
 CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "netG", "generator", "net", "G")
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 
@@ -38,28 +39,37 @@ class ModelLoadError(Exception):
 class LoadedModel:
     """A network ready to run, with what the engine needs to know about it.
 
-    ``run`` takes ``(B,in_channels,H,W)`` float in [0,1] and returns ``(B,out_channels,H*scale,W*scale)``
-    float in [0,1] (clamped); ``H`` and ``W`` must be multiples of ``size_multiple``.
+    ``spec`` is the network's :class:`~imgtrans.archs.base.ArchSpec` (its family's descriptor, or one
+    made for a spandrel model); the other fields are its values for this network's hyper-parameters
+    and metadata. ``run`` takes ``(B,in_channels,H,W)`` float in [0,1] and returns
+    ``(B,out_channels,H*scale,W*scale)`` float in [0,1] (clamped); ``H`` and ``W`` must be multiples
+    of ``size_multiple``.
     """
 
     module: nn.Module
+    spec: ArchSpec
     arch: str
     task: str
     scale: int
     in_channels: int
     out_channels: int
     size_multiple: int = 1
-    tile_safe: bool = True
+    min_size: int = 1
+    execution: str = "tiles"
     half_ok: bool = False
     receptive_radius: int | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
     takes_noise_level: bool = False
     hparams: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
-    spec: ArchSpec | None = None
     source: Path | None = None
     bytes_per_pixel: int = 2048
-    edge_context: int = 0  # ArchSpec.edge_context: mirrored border added by imgtrans.tiling.run_model
+    edge_context: int = 0  # mirrored border added by imgtrans.tiling.run_model (from our weights' metadata)
+
+    @property
+    def tile_safe(self) -> bool:
+        """Independent tiles give the same result (a local network)."""
+        return self.execution == "tiles"
 
     @property
     def device(self) -> torch.device:
@@ -85,17 +95,24 @@ class LoadedModel:
             y = (y - lo) / (hi - lo)
         return y.clamp(0.0, 1.0)
 
+    def sigma(self, noise_level: float | None) -> float | None:
+        """The noise level (sigma on 0-255, default 25) on the [0,1] scale the forward takes, or
+        ``None`` for a network that takes none."""
+        if not self.takes_noise_level:
+            return None
+        return (noise_level if noise_level is not None else DEFAULT_NOISE_LEVEL) / 255.0
+
+    def forward(self, module: nn.Module, inp: torch.Tensor, noise_level: float | None = None) -> torch.Tensor:
+        """The architecture's forward (:attr:`ArchSpec.forward`) of ``module`` (this network, or a
+        copy of it in another memory format) on ``inp`` in the network's value range."""
+        return self.spec.forward(module, inp, self.sigma(noise_level))
+
     @torch.inference_mode()
     def run(self, x: torch.Tensor, noise_level: float | None = None) -> torch.Tensor:
         """``(B,C,H,W)`` float in [0,1] -> output float in [0,1]. ``noise_level`` is sigma on the 0-255
         scale, used by denoisers that take a noise map."""
         x = x.to(device=self.device, dtype=self.dtype)
-        inp = self.to_model_range(x)
-        if self.takes_noise_level:
-            sigma = (noise_level if noise_level is not None else 25.0) / 255.0
-            out = self.module(inp, sigma)
-        else:
-            out = self.module(inp)
+        out = self.forward(self.module, self.to_model_range(x), noise_level)
         return self.from_model_range(out.float())
 
     def describe(self) -> str:
@@ -120,8 +137,10 @@ def save_model(
 ) -> Path:
     """Write ``module``'s weights to ``path`` as safetensors, atomically, with metadata.
 
-    Metadata always holds ``format``, ``arch``, ``hparams`` (JSON), ``task``, ``scale``, ``date`` and
-    ``imgtrans_version``; ``metadata`` adds e.g. ``name``, ``description``, ``training_data``,
+    Metadata always holds ``format``, ``arch``, ``hparams`` (JSON), ``task``, ``scale``, ``date``,
+    ``imgtrans_version`` and ``edge_context`` (the mirrored border the app runs the network with: the
+    family's :attr:`~imgtrans.archs.base.ArchSpec.edge_context` unless ``metadata`` gives one, as an
+    import of third-party weights does with 0); ``metadata`` adds e.g. ``name``, ``description``, ``training_data``,
     ``licence``, ``steps``, ``metric``. Non-string values are stored as JSON.
     """
     from safetensors.torch import save_file
@@ -136,6 +155,7 @@ def save_model(
         "scale": str(spec.scale(hp)),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "imgtrans_version": __version__,
+        "edge_context": str(int(spec.edge_context(hp))),
     }
     for key, value in (metadata or {}).items():
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
@@ -261,60 +281,64 @@ def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Te
     return module.eval()
 
 
+def _edge_context(spec: ArchSpec, hp: Mapping[str, Any], meta: Mapping[str, str], name: str) -> int:
+    """The mirrored border a model runs with (:func:`~imgtrans.catalog.declared_edge_context`): what
+    our weights' metadata says; for files our trainer wrote before that key existed, the family's
+    border; none for everything else (third-party weights run as their authors ran them). Rounded up
+    to the size multiple."""
+    try:
+        value = declared_edge_context(dict(meta))
+    except ValueError as exc:
+        raise ModelLoadError(f"{name}: {exc}") from None
+    if value is None:
+        value = int(spec.edge_context(hp))
+    m = max(1, int(spec.size_multiple(hp)))
+    return -(-value // m) * m
+
+
+def _loaded(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str], path: Path | None,
+            in_ch: int, out_ch: int, edge_context: int) -> LoadedModel:
+    return LoadedModel(
+        module=module,
+        spec=spec,
+        arch=spec.name,
+        task=spec.task,
+        scale=int(spec.scale(hp)),
+        in_channels=in_ch,
+        out_channels=out_ch,
+        size_multiple=max(1, int(spec.size_multiple(hp))),
+        min_size=spec.smallest_input(hp),
+        execution=spec.execution,
+        half_ok=spec.half_ok,
+        receptive_radius=spec.receptive_radius(hp),
+        value_range=spec.value_range,
+        takes_noise_level=bool(spec.takes_noise_level(hp)),
+        hparams=dict(hp),
+        metadata=meta,
+        source=path,
+        bytes_per_pixel=int(spec.bytes_per_pixel(hp)),
+        edge_context=edge_context,
+    )
+
+
 def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str], path: Path) -> LoadedModel:
     hp = spec.hparams(hp)
     in_ch = int(hp.get("in_ch", hp.get("channels", 3)))
     out_ch = int(hp.get("out_ch", hp.get("channels", 3)))
-    return LoadedModel(
-        module=module,
-        arch=spec.name,
-        task=spec.task,
-        scale=spec.scale(hp),
-        in_channels=in_ch,
-        out_channels=out_ch,
-        size_multiple=spec.size_multiple(hp),
-        tile_safe=spec.tile_safe,
-        half_ok=spec.half_ok,
-        receptive_radius=spec.receptive_radius(hp),
-        value_range=spec.value_range,
-        takes_noise_level=bool(hp.get("noise_map", False)),
-        hparams=dict(hp),
-        metadata=meta,
-        spec=spec,
-        source=path,
-        bytes_per_pixel=spec.bytes_per_pixel(hp),
-        edge_context=int(spec.edge_context(hp)),
-    )
+    return _loaded(spec, hp, module, meta, path, in_ch, out_ch, _edge_context(spec, hp, meta, path.name))
 
 
 def _from_spandrel(sd: dict[str, torch.Tensor], meta: dict[str, str], path: Path) -> LoadedModel | None:
+    from imgtrans.archs.foreign import load_foreign
+
     try:
-        from spandrel import ImageModelDescriptor, ModelLoader, ModelTiling
-    except ImportError:
+        found = load_foreign(sd)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path.name}: {exc}") from None
+    if found is None:
         return None
-    try:
-        desc = ModelLoader().load_from_state_dict(sd)
-    except Exception:  # spandrel raises UnsupportedModelError and assorted errors on odd dicts
-        return None
-    if not isinstance(desc, ImageModelDescriptor):
-        raise ModelLoadError(f"{path.name}: {desc.architecture.name} is not an image-to-image model")
-    task = "sr" if desc.scale > 1 else "denoise"
-    module = desc.model.eval()
-    return LoadedModel(
-        module=module,
-        arch=f"spandrel:{desc.architecture.name}",
-        task=task,
-        scale=int(desc.scale),
-        in_channels=int(desc.input_channels),
-        out_channels=int(desc.output_channels),
-        size_multiple=int(desc.size_requirements.multiple_of),
-        tile_safe=desc.tiling != ModelTiling.INTERNAL,
-        half_ok=bool(desc.supports_half),
-        receptive_radius=None,
-        hparams={},
-        metadata=meta,
-        source=path,
-    )
+    spec, module, facts = found
+    return _loaded(spec, {}, module, meta, path, facts["in_ch"], facts["out_ch"], 0)
 
 
 def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedModel:

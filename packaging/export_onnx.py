@@ -9,8 +9,8 @@ Every model of ``resources/models.toml`` is loaded with :mod:`imgtrans.weights` 
 :func:`imgtrans.backends.export_onnx` (the same exporter, opset and wrapper as the fast backend:
 dynamic H and W, the noise level of a noise-map DnCNN as a second input ``sigma`` of shape (1,),
 sigma/255). ``OUT_DIR/index.json`` maps each model id to its graph and what :mod:`imgtrans.lite`
-needs to run it without torch: task, scale, size multiple, halo (the architecture's receptive
-radius), whether it tiles, whether it takes a noise level, its value range. The lite spec bundles
+needs to run it without torch: task, scale, size multiple and minimum, the mirrored border, halo
+(the architecture's receptive radius), how it is split (the descriptor's execution), whether it takes a noise level, its value range. The lite spec bundles
 ``OUT_DIR`` as ``_internal/resources/onnx``.
 """
 
@@ -42,8 +42,10 @@ def index_entry(model, file_name: str, catalog_entry=None) -> dict:
         "in_channels": int(model.in_channels),
         "out_channels": int(model.out_channels),
         "size_multiple": int(max(model.size_multiple, 1)),
+        "min_size": int(model.min_size),
         "edge_context": int(model.edge_context),
         "halo": int(model.receptive_radius) if model.receptive_radius is not None else None,
+        "execution": model.execution,
         "tile_safe": bool(model.tile_safe),
         "takes_noise_level": bool(model.takes_noise_level),
         "value_range": [float(v) for v in model.value_range],

@@ -17,7 +17,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from imgtrans.archs.base import ArchSpec, StateDict, count_prefixed
+from imgtrans.archs.base import ArchSpec, BackendChoice, StateDict, count_prefixed
+from imgtrans.archs.streaming import BandStreamer, Frozen, RunningStats
+from imgtrans.archs.streaming import normalize as streaming_normalize
 
 
 def _instance_norm(channels: int, affine: bool) -> nn.InstanceNorm2d:
@@ -93,6 +95,7 @@ class ResnetGenerator(nn.Module):
         self.n_blocks = n_blocks
         self.n_down = n_down
         self.input_skip = input_skip
+        self.out_ch = out_ch
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_ch, ngf, kernel_size=7, padding=0, bias=True),
@@ -134,10 +137,15 @@ class ResnetGenerator(nn.Module):
     def decoder(self) -> list[nn.Module]:
         return list(self.model[self.first_block + self.n_blocks :])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def finish(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The output head after ``self.model``: ``y`` is ``self.model``'s output for the input ``x``
+        (the same rows of both, so a band-streamed forward can apply it band by band)."""
         if self.input_skip:
-            return torch.tanh(self.model(x) + _atanh(x))
-        return self.model(x)
+            return torch.tanh(y + _atanh(x))
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.model(x), x)
 
 
 def _atanh(x: torch.Tensor) -> torch.Tensor:
@@ -241,6 +249,92 @@ def detect_resnet_generator(sd: StateDict) -> dict[str, Any] | None:
     }
 
 
+def stream_resnet_generator(gen: nn.Module, x: torch.Tensor, band: int, device: torch.device, dtype: torch.dtype,
+                            tick=lambda done, total: None) -> torch.Tensor:
+    """Exact band-streamed forward of a :class:`ResnetGenerator` (:mod:`imgtrans.archs.streaming`).
+
+    ``x``: ``(1,C,H,W)`` float in [-1,1] (any device), H and W multiples of ``2**n_down``; ``band``:
+    rows per band at full resolution (rounded to a multiple of ``2**n_down``). Returns
+    ``(1,C_out,H,W)`` float32 in [-1,1] on the CPU, equal to ``gen(x)`` up to float rounding, at
+    about 1.3x its cost. Each encoder norm takes one pass over the full-resolution bands; the
+    ``2**n_down``-downscaled feature map between encoder and decoder is kept (the peak:
+    ``3 * ngf * 2**n_down / 4**n_down`` floats per input pixel), the rest is recomputed band by
+    band. ``tick(done, total)`` after every band.
+    """
+    if not isinstance(gen, ResnetGenerator):
+        raise TypeError("stream_resnet_generator needs a ResnetGenerator")
+    d = 2**gen.n_down
+    _, _, h, w = x.shape
+    if h % d or w % d:
+        raise ValueError(f"H and W must be multiples of {d}, got {h}x{w}")
+    band = max(d, band // d * d)
+    qband = band // d
+    enc_halo = -(-(3 + 2 * d) // d) * d  # conv7 (3) + the stride-2 convs, rounded up to the stride
+    dec_halo = 4  # rows at the deepest level: the x2 upsamplers and the last conv7 need < 3
+
+    enc, blocks, dec = gen.encoder(), gen.blocks(), gen.decoder()
+    enc_norms = [i for i, layer in enumerate(enc) if isinstance(layer, nn.InstanceNorm2d)]
+    dec_norms = [i for i, layer in enumerate(dec) if isinstance(layer, nn.InstanceNorm2d)]
+    n_full = -(-h // band)
+    n_q = -(-(h // d) // qband)
+    total = len(enc_norms) * n_full + len(blocks) * 2 * n_q + (len(dec_norms) + 1) * n_q
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        tick(done, total)
+
+    streamer = BandStreamer(device, dtype, step)
+    frozen: Frozen = {}
+    with torch.inference_mode():
+        src = x.to(device, dtype)
+        deep: torch.Tensor | None = None
+        for k, pos in enumerate(enc_norms):
+            stats = RunningStats()
+            last = k == len(enc_norms) - 1
+            if last:
+                deep = torch.empty(1, enc[pos].num_features, h // d, w // d, device=device, dtype=dtype)
+            streamer.run(src, enc[:pos], frozen, factor=1 / 2**k, band=band, halo=enc_halo, stats=stats,
+                         dst=deep if last else None)
+            frozen[id(enc[pos])] = stats.frozen()
+        assert deep is not None
+        streamer.normalize_inplace(deep, enc[enc_norms[-1]], frozen[id(enc[enc_norms[-1]])], qband, relu=True)
+
+        for block in blocks:
+            layers = list(block.conv_block)
+            norms = [i for i, layer in enumerate(layers) if isinstance(layer, nn.InstanceNorm2d)]
+            first, second = norms[0], norms[-1]
+            s1 = RunningStats()
+            mid = torch.empty_like(deep)
+            streamer.run(deep, layers[:first], frozen, factor=1, band=qband, halo=1, stats=s1, dst=mid)
+            frozen[id(layers[first])] = s1.frozen()
+            streamer.normalize_inplace(mid, layers[first], frozen[id(layers[first])], qband, relu=True)
+            s2 = RunningStats()
+            res = torch.empty_like(deep)
+            tail = [layer for layer in layers[first + 2 : second] if not isinstance(layer, nn.Dropout)]
+            streamer.run(mid, tail, frozen, factor=1, band=qband, halo=1, stats=s2, dst=res)
+            del mid
+            frozen[id(layers[second])] = s2.frozen()
+            norm2 = layers[second]
+            for r0 in range(0, deep.shape[2], qband):
+                piece = res[:, :, r0 : r0 + qband]
+                deep[:, :, r0 : r0 + qband] += streaming_normalize(piece, norm2, frozen[id(norm2)])
+            del res
+
+        for k, pos in enumerate(dec_norms):
+            stats = RunningStats()
+            streamer.run(deep, dec[:pos], frozen, factor=2 ** (k + 1), band=qband, halo=dec_halo, stats=stats)
+            frozen[id(dec[pos])] = stats.frozen()
+        out = torch.empty(1, gen.out_ch, h, w, dtype=torch.float32)
+
+        def finish(rows: torch.Tensor, y0: int, y1: int) -> torch.Tensor:
+            return gen.finish(rows, src[:, :, y0:y1])
+
+        streamer.run(deep, dec, frozen, factor=d, band=qband, halo=dec_halo, dst=out, finish=finish)
+    return out
+
+
 def _size_multiple(hp: Mapping[str, Any]) -> int:
     return 2 ** int(hp["n_down"])
 
@@ -258,15 +352,28 @@ CYCLEGAN_RESNET = ArchSpec(
     default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False, "use_dropout": False,
                      "upsample": "deconv", "input_skip": False},
     size_multiple=_size_multiple,
+    # the deepest feature map must be at least 8 rows/columns for the blocks' reflection padding and
+    # for instance-norm statistics worth the name
+    min_size=lambda hp: 8 * _size_multiple(hp),
     receptive_radius=_radius,
-    tile_safe=False,  # instance norm: statistics span the whole image
+    execution="stream",  # instance norm: statistics span the whole image
+    stream=stream_resnet_generator,
     half_ok=True,
     value_range=(-1.0, 1.0),
     bytes_per_pixel=lambda hp: 16 * int(hp["ngf"]),
     normalize_keys=normalize_cyclegan_keys,
-    # the stride-2 convs zero-pad a row/column on the top/left only (padding 1, even sizes), and the
-    # trained generators answer it with bands along the top and left edges and a glitch in the top-left
-    # corner; 32 mirrored pixels per side (for 2 downsamplings) move that into what is cut away
-    # (benchmarks/README.md, "Style edges")
+    # the stride-2 convs zero-pad a row/column on the top/left only (padding 1, even sizes), and
+    # generators trained on crops answer it with bands along the top and left edges and a glitch in
+    # the top-left corner; 8 * 2**n_down mirrored pixels per side move that into what is cut away.
+    # written into the metadata of the weights our trainer exports; third-party weights run without
+    # one, as their authors ran them (benchmarks/README.md, "Style edges")
     edge_context=lambda hp: 8 * 2 ** int(hp["n_down"]),
+    backends={
+        "cpu": BackendChoice("onnx", False, "onnxruntime runs ResNet-9 1.26x faster than eager at 512x512 (more "
+                             "memory); images larger than one band use the exact band-streamed path, eager per layer"),
+        "cuda": BackendChoice("eager", True, "fp16 + channels_last"),
+    },
+    # channels_last: no gain on the CPU (690 vs 704 ms at 256 px), and it slowed ResNet-9 in earlier runs
+    channels_last={"cpu": False, "cuda": True},
+    onnx_export=True,
 )

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imgtrans.archs.base import ArchSpec, StateDict, count_prefixed
+from imgtrans.archs.base import ArchSpec, BackendChoice, StateDict, count_prefixed
 
 
 class DnCNN(nn.Module):
@@ -67,7 +67,15 @@ DNCNN = ArchSpec(
     detect=detect_dncnn,
     default_hparams={"channels": 3, "nf": 64, "depth": 17, "bn": True, "noise_map": False},
     receptive_radius=lambda hp: int(hp["depth"]),
-    tile_safe=True,
     half_ok=False,  # batch-norm statistics and the subtraction of a small residual lose precision in fp16
     bytes_per_pixel=lambda hp: 4 * int(hp["nf"]) * 4,
+    forward=lambda module, x, sigma: module(x, sigma) if module.noise_map else module(x),
+    takes_noise_level=lambda hp: bool(hp.get("noise_map", False)),
+    backends={
+        "cpu": BackendChoice("onnx", False, "onnxruntime runs DnCNN 1.7x faster than eager (1.15x faster than "
+                             "eager + channels_last) at the same memory"),
+        "cuda": BackendChoice("eager", True, "channels_last; fp32 (DnCNN is not half-safe)"),
+    },
+    channels_last={"cpu": True, "cuda": True},  # 1.5x on the CPU
+    onnx_export=True,
 )

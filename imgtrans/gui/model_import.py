@@ -68,9 +68,10 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
         description=model.metadata.get("description") or f"Imported from {src.name}.",
         licence=model.metadata.get("licence") or "unknown (imported file: check its source)",
         imported_from=src.name,
+        edge_context=str(model.edge_context),  # third-party weights: 0, they run as their authors ran them
     )
     dst = folder / f"{model_id}.safetensors"
-    if model.spec is not None:
+    if not model.spec.foreign:
         save_model(dst, model.module, model.arch, model.hparams, meta)
     else:
         _save_foreign(dst, model, meta)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata
+from imgtrans.catalog import CatalogEntry, border_label, declared_edge_context, list_models, read_safetensors_metadata
 from imgtrans.gui import tasks
 from imgtrans.gui.model_import import Imported, import_model, remove_model
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
@@ -57,6 +57,16 @@ def _user_facts(entry: CatalogEntry) -> list[tuple[str, str]]:
         if value:
             facts.append((label, f"{value} iterations" if key == "steps" else value))
     return facts
+
+
+def _border(entry: CatalogEntry) -> str:
+    """The mirrored edge border the model runs with, from its metadata (header only, no torch)."""
+    if entry.path.suffix.lower() != ".safetensors":
+        return border_label(0)
+    try:
+        return border_label(declared_edge_context(read_safetensors_metadata(entry.path)))
+    except (OSError, ValueError):
+        return "unknown (the file's metadata cannot be read)"
 
 
 class ModelsTab(QWidget):
@@ -179,6 +189,7 @@ class ModelsTab(QWidget):
             ("Architecture", arch_label(entry)),
             ("Source", "bundled with imgtrans" if entry.source == "bundled" else "your models folder"),
             ("Licence", entry.licence or "not stated"),
+            ("Edge border", _border(entry)),
             ("Id", entry.id),
             ("File", str(entry.path)),
         ]
