@@ -97,3 +97,37 @@ def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image
     small = dataclasses.replace(img, pixels=resize_pixels(img.pixels, *size), alpha=None)
     out = run(small)
     return dataclasses.replace(img, pixels=resize_pixels(out.pixels, img.height, img.width))
+
+
+def process_image(model, img: Image, *, noise_level: float | None, style_size: int | None, out_format: str | None,
+                  run_integer: Callable[[np.ndarray, int, Callable[[float], None]], np.ndarray],
+                  run_float: Callable[[np.ndarray, Callable[[float], None]], np.ndarray],
+                  step: Callable[[float], None] | None = None) -> Image:
+    """The per-image steps both engines take: ``img`` (an :class:`~imgtrans.imageio.Image`) in, the
+    output Image out, whatever runs the network.
+
+    ``model`` needs ``in_channels``, ``out_channels``, ``scale``, ``task`` and ``takes_noise_level``.
+    A noise level of 0 for a denoiser returns ``img`` itself (nothing to remove, no network run).
+    Style models run at ``style_size`` (long side; 0 or None: full resolution) and come back at the
+    input's size. A colour model on a colour image with an integer output format goes through
+    ``run_integer(pixels (H,W,C) float32 in [0,1], bits, step) -> (H*s,W*s,C_out) uint8/uint16``,
+    assembled as the integers the encoder stores (:func:`direct_bits`); every other case through
+    ``run_float(plane (H,W,C_in) float32, step) -> (H*s,W*s,C_out) float32 in [0,1]`` on each plane
+    (:func:`model_planes`, :func:`merge_planes`). ``step(fraction)`` reports progress in [0, 1]."""
+    if model.takes_noise_level and noise_level == 0 and model.scale == 1:
+        return img
+    long_side = (style_size or 0) if model.task == "style" else 0
+    report = step or (lambda fraction: None)
+    if work_size(img.height, img.width, long_side) is not None:
+        return at_work_size(img, long_side, lambda small: process_image(
+            model, small, noise_level=noise_level, style_size=0, out_format=None, run_integer=run_integer,
+            run_float=run_float, step=step))
+    bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
+    if bits is not None:
+        return with_pixels(img, run_integer(img.pixels, bits, report))
+    # float output: the writer composites alpha onto white / converts to grey before quantising
+    planes = model_planes(img.pixels, model.in_channels)
+    outs = []
+    for i, plane in enumerate(planes):
+        outs.append(run_float(plane, lambda f, i=i: report((i + f) / len(planes))))
+    return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))

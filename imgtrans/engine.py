@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from imgtrans import __version__
 from imgtrans.channels import DEFAULT_STYLE_SIZE
@@ -496,53 +496,35 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, sourc
 def process_image(model, img, options: ConvertOptions, step=None, out_format: str | None = None):
     """Run ``model`` on a decoded :class:`~imgtrans.imageio.Image`; returns the output Image.
 
-    Gray inputs go through colour models as RGB and come back gray; a one-channel model runs on
-    each colour channel. Alpha is resized with the image for SR and passed through otherwise.
-    Style models run at ``options.style_size`` (long side) and come back at the input's size.
+    The per-image steps are :func:`imgtrans.channels.process_image`'s, which the lite engine shares:
+    gray inputs go through colour models as RGB and come back gray; a one-channel model runs on
+    each colour channel; alpha is resized with the image for SR and passed through otherwise; style
+    models run at ``options.style_size`` (long side) and come back at the input's size.
 
     With ``out_format`` (the output file's suffix) the output of a colour model on a colour image
     is assembled directly as the integers the encoder will store (uint8, or uint16 for 16-bit
     PNG/TIFF), tile by tile: same bytes in the file, a quarter of the memory of a float output."""
-    from imgtrans.channels import at_work_size, work_size
-
-    if model.takes_noise_level and options.noise_level == 0 and model.scale == 1:
-        return img  # noise level 0: nothing to remove, the input as it is (no network run)
-    long_side = options.style_size if model.task == "style" else 0
-    if work_size(img.height, img.width, long_side) is None:
-        return _run_on_image(model, img, options, step, out_format)
-    return at_work_size(img, long_side, lambda small: _run_on_image(model, small, options, step, None))
-
-
-def _run_on_image(model, img, options: ConvertOptions, step, out_format: str | None):
     import numpy as np
     import torch
 
-    from imgtrans.channels import direct_bits, merge_planes, model_planes, with_pixels
+    from imgtrans import channels
     from imgtrans.tiling import run_model, run_model_quantized
 
-    bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
-    if bits is not None:
-        # HWC float32 seen as (1,C,H,W) without a copy; tiles are copied as they are cut
-        x = torch.from_numpy(img.pixels).permute(2, 0, 1)[None]
+    def progress(report):
+        return lambda done, total: report(done / max(total, 1))
 
-        def whole_step(done: int, total: int) -> None:
-            if step is not None:
-                step(done / max(total, 1))
+    def run_integer(pixels, bits, report):
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None]  # HWC float32 seen as (1,C,H,W), no copy
+        return run_model_quantized(model, x, bits, tile=options.tile, noise_level=options.noise_level,
+                                   step=progress(report))
 
-        out = run_model_quantized(model, x, bits, tile=options.tile, noise_level=options.noise_level, step=whole_step)
-        return with_pixels(img, out)
-    planes = model_planes(img.pixels, model.in_channels)
-    outs = []
-    for i, plane in enumerate(planes):
+    def run_float(plane, report):
         x = torch.from_numpy(np.ascontiguousarray(plane.transpose(2, 0, 1)))[None]
+        y = run_model(model, x, tile=options.tile, noise_level=options.noise_level, step=progress(report))
+        return y[0].numpy().transpose(1, 2, 0)
 
-        def plane_step(done: int, total: int, i: int = i) -> None:
-            if step is not None:
-                step((i + done / max(total, 1)) / len(planes))
-
-        y = run_model(model, x, tile=options.tile, noise_level=options.noise_level, step=plane_step)
-        outs.append(y[0].numpy().transpose(1, 2, 0))
-    return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))
+    return channels.process_image(model, img, noise_level=options.noise_level, style_size=options.style_size,
+                                  out_format=out_format, run_integer=run_integer, run_float=run_float, step=step)
 
 
 _LARGE_BUFFER = 64 << 20
@@ -577,6 +559,24 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class Runner:
+    """What runs the network inside a batch; the batch itself (planning, resume rules, prefetch,
+    atomic writes, the disk-full stop, events) is the same for every engine.
+
+    ``prepare(model, options)`` returns the model as it will run (with ``describe()`` and ``why``);
+    ``process(model, img, options, step, out_format)`` converts one decoded image
+    (:func:`imgtrans.channels.process_image` does the per-image steps); ``provenance(model,
+    model_ref, options, src, rel)`` is the record written into each output."""
+
+    prepare: Callable
+    process: Callable
+    provenance: Callable
+
+
+TORCH_RUNNER = Runner(prepare=prepare_runner, process=process_image, provenance=_provenance)
+
+
 def convert(
     inputs: Iterable[str | os.PathLike],
     model,
@@ -586,6 +586,7 @@ def convert(
     cancel: threading.Event | None = None,
     plan: tuple[list[Job], list[tuple[Path, str]]] | None = None,
     model_id: str | None = None,
+    runner: Runner | None = None,
 ) -> Iterator[Event]:
     """Convert ``inputs`` with ``model`` (a :class:`~imgtrans.weights.LoadedModel`); yields events.
 
@@ -594,11 +595,12 @@ def convert(
     ``plan`` is what :func:`plan_jobs` returned, when the caller already planned. ``model_id``: the
     id the outputs record (default: the model's ``id`` metadata, else ``model_ref``), needed when
     ``model`` is None because every output exists: an existing output made by another model or
-    with other settings is reported as not converted (:func:`existing_output_problem`)."""
+    with other settings is reported as not converted (:func:`existing_output_problem`). ``runner``:
+    what runs the network (default: PyTorch, :data:`TORCH_RUNNER`; the lite engine passes its own)."""
     cancel = cancel or threading.Event()
     jobs, skipped = plan if plan is not None else plan_jobs(inputs, options)
     events: queue.Queue[Event | None] = queue.Queue(maxsize=256)
-    batch = _Batch(jobs, skipped, model, options, model_ref, cancel, events, model_id)
+    batch = _Batch(jobs, skipped, model, options, model_ref, cancel, events, model_id, runner or TORCH_RUNNER)
     worker = threading.Thread(target=batch.run, name="imgtrans-engine", daemon=True)
     worker.start()
     try:
@@ -622,8 +624,9 @@ class _Batch:
     """The worker side of :func:`convert`: decode ahead, infer, encode behind, report."""
 
     def __init__(self, jobs, skipped, model, options: ConvertOptions, model_ref: str, cancel: threading.Event,
-                 events: queue.Queue, model_id: str | None = None):  # fmt: skip
+                 events: queue.Queue, model_id: str | None = None, runner: Runner | None = None):  # fmt: skip
         self.jobs, self.skipped, self.model, self.options = jobs, skipped, model, options
+        self.runner = runner or TORCH_RUNNER
         self.model_ref, self.cancel, self.events = model_ref, cancel, events
         if model_id is None:
             model_id = (model.metadata.get("id") if model is not None else None) or model_ref
@@ -669,7 +672,7 @@ class _Batch:
             if todo:
                 if self.model is None:  # the caller saw every output existing; one went away since
                     raise RuntimeError("outputs changed while the batch started; run the same command again")
-                self.model = prepare_runner(self.model, self.options)
+                self.model = self.runner.prepare(self.model, self.options)
                 self.emit("backend", message=f"backend: {self.model.describe()} ({self.model.why})")
                 with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
                     try:
@@ -741,11 +744,11 @@ class _Batch:
                 large = img.pixels.nbytes >= _LARGE_BUFFER // 4
                 if large:
                     _trim_memory()  # what the decoder freed
-                out = process_image(self.model, img, self.options, step, out_format=job.dst.suffix)
+                out = self.runner.process(self.model, img, self.options, step, job.dst.suffix)
                 del img  # the decoded input is not needed while the output is encoded
                 if large:
                     _trim_memory()  # what the tiles freed, before the encoder needs room
-                provenance = _provenance(self.model, self.model_ref, self.options, job.src, job.rel)
+                provenance = self.runner.provenance(self.model, self.model_ref, self.options, job.src, job.rel)
                 job.dst.parent.mkdir(parents=True, exist_ok=True)
                 fut = pool.submit(write_image, out, job.dst, fmt=job.dst.suffix.lstrip("."),
                                   jpeg_quality=self.options.jpeg_quality, provenance=provenance)

@@ -153,6 +153,11 @@ class LiteModel:
                     raise LiteError(f"cannot load {self.path.name}: {first}") from None
             return self._session
 
+    why = "the lite bundle runs ONNX graphs exported at build time"
+
+    def describe(self) -> str:
+        return "onnxruntime (imgtrans-lite)"
+
     def run(self, x: np.ndarray, noise_level: float | None = None) -> np.ndarray:
         """``(1,C,H,W)`` float32 in [0,1] (H, W multiples of ``size_multiple``) ->
         ``(1,C_out,H*s,W*s)`` float32 in [0,1], clipped; same as the torch engine's ``model.run``."""
@@ -278,26 +283,24 @@ def _run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None, tile: 
 
 def process_image(model: LiteModel, img, *, out_format: str | None, tile: int | None = None,
                   noise_level: float | None = None, style_size: int | None = None, step: StepFn = _noop):
-    """An :class:`imgtrans.imageio.Image` in, the output Image, with the same channel handling as the
-    torch engine's ``process_image`` (:mod:`imgtrans.channels`); style models run at ``style_size``
-    (long side; default :data:`~imgtrans.channels.DEFAULT_STYLE_SIZE`, 0 = full resolution)."""
-    from imgtrans.channels import (DEFAULT_STYLE_SIZE, at_work_size, direct_bits, merge_planes, model_planes,
-                                   with_pixels, work_size)
+    """An :class:`imgtrans.imageio.Image` in, the output Image: the torch engine's per-image steps
+    (:func:`imgtrans.channels.process_image`) with this module's runner. Style models run at
+    ``style_size`` (long side; default :data:`~imgtrans.channels.DEFAULT_STYLE_SIZE`, 0 = full
+    resolution)."""
+    from imgtrans import channels
 
-    if model.takes_noise_level and noise_level == 0 and model.scale == 1:
-        return img  # noise level 0: nothing to remove (as the torch engine)
-    long_side = (DEFAULT_STYLE_SIZE if style_size is None else style_size) if model.task == "style" else 0
-    if work_size(img.height, img.width, long_side) is not None:
-        return at_work_size(img, long_side, lambda small: process_image(
-            model, small, out_format=None, tile=tile, noise_level=noise_level, style_size=0, step=step))
-    bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
-    if bits is not None:
-        out = run_array(model, img.pixels, bits=bits, tile=tile, noise_level=noise_level, step=step)
-        return with_pixels(img, out)
-    # float output: the writer composites alpha onto white / converts to grey before quantising
-    planes = model_planes(img.pixels, model.in_channels)
-    outs = [run_array(model, p, bits=None, tile=tile, noise_level=noise_level, step=step) for p in planes]
-    return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))
+    def run_integer(pixels, bits, report):
+        return run_array(model, pixels, bits=bits, tile=tile, noise_level=noise_level,
+                         step=lambda done, total: report(done / max(total, 1)))
+
+    def run_float(plane, report):
+        return run_array(model, plane, bits=None, tile=tile, noise_level=noise_level,
+                         step=lambda done, total: report(done / max(total, 1)))
+
+    size = DEFAULT_STYLE_SIZE if style_size is None else style_size
+    return channels.process_image(model, img, noise_level=noise_level, style_size=size, out_format=out_format,
+                                  run_integer=run_integer, run_float=run_float,
+                                  step=lambda fraction: step(round(fraction * 1000), 1000))
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -356,9 +359,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _prepare(model: LiteModel, options) -> LiteModel:
+    return model
+
+
+def _process(model: LiteModel, img, options, step, out_format: str):
+    return process_image(model, img, out_format=out_format, tile=options.tile, noise_level=options.noise_level,
+                         style_size=options.style_size,
+                         step=lambda done, total: step(done / max(total, 1)) if step is not None else None)
+
+
+def _provenance(model: LiteModel, model_ref: str, options, src: Path, rel: Path | None) -> dict[str, str]:
+    settings: dict[str, Any] = {"tile": options.tile if options.tile is not None else DEFAULT_TILE, "device": "cpu",
+                                "backend": "onnxruntime (imgtrans-lite)"}
+    if model.takes_noise_level:
+        settings["noise_level"] = options.noise_level if options.noise_level is not None else DEFAULT_NOISE_LEVEL
+    if model.task == "style":
+        settings["style_size"] = options.style_size or "full"
+    return {"software": f"imgtrans-lite {__version__}", "model": model.id, "model_name": model.name,
+            "arch": model.arch, "task": model.task, "scale": str(model.scale),
+            "settings": json.dumps(settings, sort_keys=True),
+            "source": rel.as_posix() if rel is not None else src.name}
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
-    from imgtrans.engine import ConvertOptions, existing_output_problem, plan_jobs  # torch-free parts: naming, walking
-    from imgtrans.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+    """The torch engine's batch (:func:`imgtrans.engine.convert`: resume rules, prefetch, atomic
+    writes, the disk-full stop) with this module's runner; events printed as plain lines."""
+    from imgtrans.engine import ConvertOptions, Runner, convert, plan_jobs  # torch-free parts
+    from imgtrans.imageio import DEFAULT_MAX_PIXELS
 
     if not 1 <= args.jpeg_quality <= 100:
         _err("--jpeg-quality must be between 1 and 100")
@@ -376,61 +404,32 @@ def cmd_convert(args: argparse.Namespace) -> int:
         _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
         return EXIT_FAILURES
     options = ConvertOptions(output_dir=args.output, fmt=args.fmt, suffix=args.suffix, recursive=args.recursive,
-                             keep_tree=not args.flat, noise_level=args.noise_level)
+                             keep_tree=not args.flat, noise_level=args.noise_level, overwrite=args.overwrite,
+                             tile=args.tile, jpeg_quality=args.jpeg_quality,
+                             max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
     if args.style_size is not None:
         options.style_size = args.style_size
     jobs, skipped = plan_jobs(args.inputs, options)
     print(f"imgtrans-lite: {model.id} ({model.arch}, onnxruntime); {len(jobs)} image(s) -> {args.output}",
           file=sys.stderr)
-    failed: list[tuple[Path, str]] = []
-    for src, reason in skipped:
-        print(f"skipped: {printable(src)}: {printable(reason)}", file=sys.stderr)
-        if not reason.startswith(("not an image file", "folder already visited", "same file as")):
-            failed.append((src, reason))
-    t_all = time.perf_counter()
-    converted = 0
-    settings = {"tile": args.tile if args.tile is not None else DEFAULT_TILE, "device": "cpu",
-                "backend": "onnxruntime (imgtrans-lite)"}
-    if model.takes_noise_level:
-        settings["noise_level"] = args.noise_level if args.noise_level is not None else DEFAULT_NOISE_LEVEL
-    if model.task == "style":
-        settings["style_size"] = DEFAULT_STYLE_SIZE if args.style_size is None else (args.style_size or "full")
-    for job in jobs:
-        if job.dst.exists() and not args.overwrite:
-            problem = existing_output_problem(job.dst, model.id, options)
-            if problem:
-                print(f"failed: {printable(job.src)}: {printable(problem)}", file=sys.stderr)
-                failed.append((job.src, problem))
-            else:
-                print(f"skipped: {printable(job.src)}: output exists ({printable(job.dst)})", file=sys.stderr)
-            continue
-        t0 = time.perf_counter()
-        try:
-            img = read_image(job.src, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
-            out = process_image(model, img, out_format=job.dst.suffix, tile=args.tile, noise_level=args.noise_level,
-                                style_size=args.style_size)
-            del img
-            job.dst.parent.mkdir(parents=True, exist_ok=True)
-            provenance = {"software": f"imgtrans-lite {__version__}", "model": model.id, "model_name": model.name,
-                          "arch": model.arch, "task": model.task, "scale": str(model.scale),
-                          "settings": json.dumps(settings, sort_keys=True), "source": job.src.name}
-            write_image(out, job.dst, fmt=job.dst.suffix.lstrip("."), jpeg_quality=args.jpeg_quality,
-                        provenance=provenance)
-        except LiteError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
-            log.debug("failed on %s", job.src, exc_info=True)
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            print(f"failed: {printable(job.src)}: {printable(reason)}", file=sys.stderr)
-            failed.append((job.src, reason))
-            continue
-        converted += 1
-        if args.verbose:
-            print(f"done: {printable(job.src)} -> {printable(job.dst)} ({time.perf_counter() - t0:.1f} s)",
-                  file=sys.stderr)
-    print(f"imgtrans-lite: {converted} converted, {len(failed)} failed in {time.perf_counter() - t_all:.1f} s; "
+    runner = Runner(prepare=_prepare, process=_process, provenance=_provenance)
+    summary = None
+    for event in convert(args.inputs, model, options, model_ref=model.id, plan=(jobs, skipped), model_id=model.id,
+                         runner=runner):
+        if event.kind in ("skipped", "failed"):
+            print(f"{event.kind}: {printable(event.src)}: {printable(event.message)}", file=sys.stderr)
+        elif event.kind == "stopped":
+            print(f"imgtrans-lite: {event.message}", file=sys.stderr)
+        elif event.kind == "done" and args.verbose:
+            print(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)", file=sys.stderr)
+        elif event.kind == "finished":
+            summary = event.summary
+    assert summary is not None
+    print(f"imgtrans-lite: {len(summary.converted)} converted, {len(summary.failed)} failed in {summary.seconds:.1f} s; "
           f"outputs in {args.output}", file=sys.stderr)
-    return EXIT_FAILURES if failed else EXIT_OK
+    if summary.cancelled:
+        return EXIT_CANCELLED
+    return EXIT_OK if summary.ok else EXIT_FAILURES
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,3 +126,25 @@ def test_importing_lite_does_not_import_torch(lite_dir):
             "sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code, str(lite_dir)], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_lite_cli_stops_on_a_full_disk_and_resumes(lite_dir, tmp_path, monkeypatch, capsys):
+    """The lite CLI runs the torch engine's batch, so a full disk stops it with nothing partial left
+    and the same command finishes the job."""
+    from imgtrans import lite
+    from test_reliability import _fail_part_writes_after
+
+    src = tmp_path / "in"
+    for i in range(5):
+        write_rgb(src / f"img{i}.png", width=24, height=20, seed=i)
+    out = tmp_path / "out"
+    cmd = ["--models-dir", str(lite_dir), "convert", str(src), "-o", str(out), "--model", "tiny-denoise"]
+    with monkeypatch.context() as m:
+        failed = _fail_part_writes_after(m, ok_writes=2)
+        assert lite.main(cmd) == 1 and failed
+    err = capsys.readouterr().err
+    assert "disk full" in err and "Traceback" not in err
+    names = [p.name for p in out.iterdir()]
+    assert len(names) == 2 and all(n.startswith("img") and n.endswith(".png") for n in names)  # no temp file
+    assert lite.main(cmd) == 0
+    assert "3 converted" in capsys.readouterr().err and len(list(out.iterdir())) == 5
