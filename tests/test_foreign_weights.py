@@ -186,3 +186,25 @@ def test_discouraged_tiling_runs_whole_when_it_fits(caplog):
         y = run_model(model, x, budget=32 * 32 * 100)
     assert len(calls) > 1 and "discouraged" in caplog.text
     assert torch.allclose(y, x)
+
+
+def test_info_and_models_tab_say_which_border_a_model_runs_with(tmp_path, capsys, qtbot):
+    import json as _json
+
+    from imgtrans.catalog import find_model
+    from imgtrans.cli import main
+    from imgtrans.gui.models_tab import ModelsTab
+
+    path = tmp_path / "netG.pth"
+    torch.save(_reference_layout(False, False, False, seed=2), path)
+    assert main(["info", str(path), "--json"]) == 0
+    assert _json.loads(capsys.readouterr().out)["edge_context"] == 0
+    bundled = find_model("photo2vangogh-a2b").path
+    assert main(["info", str(bundled)]) == 0
+    assert "32 px mirrored on each side" in capsys.readouterr().out
+    tab = ModelsTab()
+    qtbot.addWidget(tab)
+    tab.refresh(select="photo2vangogh-a2b")
+    assert "32 px mirrored on each side" in tab.details.text()
+    tab.refresh(select="sr-x2")
+    assert "none: the network" in tab.details.text()
