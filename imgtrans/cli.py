@@ -508,7 +508,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if args.json:
             if shard.active:
                 fields["shard"] = shard.label
-            print(json.dumps({"event": event, **fields}), flush=True)
+            # one write per line: the shards under torchrun/srun share one stdout, and a write of
+            # under 4 KiB to a pipe is never split by another process's
+            sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+            sys.stdout.flush()
 
     record = None
     if shard.active:
@@ -530,8 +533,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     done_fraction: dict[int, float] = {}
     tally = _Tally()
 
-    def say(text: str) -> None:
-        (bar.write if bar else print)(text, file=sys.stderr)
+    prefix = f"{tag}: " if shard.active else ""  # torchrun/srun interleave the shards' lines
+
+    def say(text: str, lead: str = prefix) -> None:
+        (bar.write if bar else print)(lead + text, file=sys.stderr)
 
     def advance(index: int, fraction: float) -> None:
         prev = done_fraction.get(index, 0.0)
@@ -541,6 +546,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     summary = None
     existing = 0
+    restore_term = _cancel_on_sigterm()
     try:
         for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=(plan.jobs, plan.skipped),
                              model_id=recorded_id(found, meta)):
@@ -574,11 +580,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
             elif event.kind == "note":
                 emit("note", src=src, dst=dst, message=event.message)
             elif event.kind == "backend":
-                say(f"{tag}: {printable(event.message)}")
+                say(printable(event.message), f"{tag}: ")
             elif event.kind == "stopped":
                 tally.stopped = event.message
                 emit("stopped", reason=event.message)
-                say(f"{tag}: {printable(event.message)}")
+                say(printable(event.message), f"{tag}: ")
             elif event.kind == "finished":
                 summary = event.summary
                 tally.seconds = event.seconds
@@ -591,6 +597,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         emit("summary", **tally.as_json(), cancelled=True, exit_code=EXIT_CANCELLED)
         return EXIT_CANCELLED
     finally:
+        restore_term()
         if bar:
             bar.close()
     assert summary is not None
@@ -607,9 +614,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
             shown += f" and {len(paths) - 4} more"
         print(f"{tag}: note: {printable(what)}: {shown}", file=sys.stderr)
     if summary.failed:
-        print("failures:", file=sys.stderr)
+        print(f"{prefix}failures:", file=sys.stderr)
         for path, reason in summary.failed:
-            print(f"  {printable(path)}: {printable(reason)}", file=sys.stderr)
+            print(f"{prefix}  {printable(path)}: {printable(reason)}", file=sys.stderr)
     if summary.stopped:
         note(summary.stopped)
     if summary.cancelled:
@@ -620,7 +627,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     record = _finish_shard(record, output, status, tally, code, note)
     emit("summary", **tally.as_json(), cancelled=summary.cancelled, exit_code=code)
     if group and record is not None and not summary.cancelled:
-        from imgtrans.run_summary import combine, describe, gather
+        from imgtrans.run_summary import close_group, combine, describe, gather
 
         records = gather(record)
         if records is not None:  # rank 0: the whole run
@@ -628,8 +635,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
             for line in describe(combined, args.output):
                 print(f"imgtrans[all {shard.count} shards]: {printable(line)}", file=sys.stderr)
             emit("combined_summary", **combined)
-            return combined["exit_code"]
+            code = combined["exit_code"]
+        close_group()
     return code
+
+
+def _cancel_on_sigterm():
+    """Treat SIGTERM like Ctrl-C while the batch runs (Slurm's scancel and time limit, torchrun
+    stopping the other ranks when one fails): the current image is abandoned, a shard records
+    itself as cancelled, exit 130. Returns the function that puts the old handler back."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def _finish_shard(record, output: Path, status: str, tally: _Tally, code: int, note) -> dict | None:

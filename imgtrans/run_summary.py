@@ -238,13 +238,22 @@ def all_planned(planned: int) -> list[int]:
 
 
 def gather(record: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Every rank's final record on rank 0 (None on the others), then leave the group."""
+    """Every rank's final record on rank 0 (None on the others)."""
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    records: list[Any] | None = [None] * dist.get_world_size() if rank == 0 else None
+    dist.gather_object(record, records, dst=0)
+    return records
+
+
+def close_group() -> None:
+    """Wait until every rank is here (rank 0 has printed the combined summary), then leave the group:
+    the ranks exit together, so torchrun does not stop a slower one with SIGTERM when rank 0's
+    exit code is not 0."""
     import torch.distributed as dist
 
     try:
-        rank = dist.get_rank()
-        records: list[Any] | None = [None] * dist.get_world_size() if rank == 0 else None
-        dist.gather_object(record, records, dst=0)
-        return records
+        dist.barrier()
     finally:
         dist.destroy_process_group()
