@@ -19,7 +19,7 @@ warm-up run per model (onnxruntime's exported graph is cached then). Reported pe
 * ``rss``: peak resident memory of the largest process (``getrusage`` of the children);
 * ``load``: the 1-minute load average before the run (2 = both CPUs busy with other work).
 
-    .venv/bin/python benchmarks/shard_throughput.py --models sr-x2,photo2vangogh_a2b --images 50 --size 128
+    .venv/bin/python benchmarks/shard_throughput.py --models sr-x2,photo2vangogh-a2b --images 50 --size 128
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def run_once(config: str, model: str, src: Path, out: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="sr-x2,photo2vangogh_a2b")
+    ap.add_argument("--models", default="sr-x2,photo2vangogh-a2b")
     ap.add_argument("--images", type=int, default=50)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=2)

@@ -274,3 +274,32 @@ def test_three_shards_cover_every_input_once_and_a_killed_one_resumes(photos, tm
     assert "3 shard(s):" in text and "1 failed of 20 input(s)" in text and "killed" not in text, text
     combined = json.loads(json.dumps(combine([json.loads(p.read_text()) for p in out.glob("imgtrans-shard-*-of-3.json")])))
     assert combined["converted"] + combined["existing"] == 19
+
+
+def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("cat.png", "mars.png"):
+        PILImage.open(PHOTOS / name).resize((48, 48)).save(src / name)
+    (src / "notes.txt").write_text("not an image")
+    (src / "half.png").write_bytes((src / "cat.png").read_bytes()[:200])
+    out = tmp_path / "out"
+    args = ["convert", str(src), "-o", str(out), "-m", MODEL, "--json"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    events = _events(captured.out)  # stdout holds nothing but the events
+    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "summary"
+    assert events[0]["inputs"] == 3 and "shard" not in events[0]
+    done = {Path(e["dst"]) for e in events if e["event"] == "done"}
+    assert done == {p for p in out.rglob("*") if p.is_file()} == {out / "cat.png", out / "mars.png"}
+    assert [(Path(e["src"]).name, e["reason"].startswith("not an image")) for e in events if e["event"] == "skipped"] == [("notes.txt", True)]
+    assert [Path(e["src"]).name for e in events if e["event"] == "failed"] == ["half.png"]
+    assert {k: events[-1][k] for k in ("converted", "skipped", "failed", "exit_code")} == {
+        "converted": 2, "skipped": 1, "failed": 1, "exit_code": 1}
+    assert "progress 1/3 images" in captured.err and "\r" not in captured.err  # stderr is no terminal: plain lines
+    assert not list(out.glob("imgtrans-shard-*"))  # no shard summary outside a sharded run
+    assert main(args) == 1  # a re-run: the outputs exist
+    again = _events(capsys.readouterr().out)
+    assert sorted(Path(e["dst"]).name for e in again if e["event"] == "skipped" and e["reason"].startswith("output exists")) == [
+        "cat.png", "mars.png"]
+    assert again[-1]["existing"] == 2 and again[-1]["converted"] == 0
