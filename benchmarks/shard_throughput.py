@@ -7,8 +7,10 @@ pixels square, PNG) is converted by
 * ``1x2``: ``imgtrans convert ... --threads 2`` (one process, two compute threads);
 * ``2x1``: ``torchrun --standalone --nproc-per-node 2 -m imgtrans convert ...`` (two shards, one thread
   each: what the CLI picks for two processes on a two-CPU node);
+* ``2x1-shard``: the same two shards started directly (``--shard 0/2`` and ``1/2``, ``--threads 1``),
+  no torchrun: the start-up cost of torchrun and its process group, apart;
 
-alternating ``1x2, 2x1, 1x2, 2x1, ...`` for ``--rounds`` rounds, so that load from other processes on a
+alternating ``1x2, 2x1, 2x1-shard, 1x2, ...`` for ``--rounds`` rounds, so that load from other processes on a
 shared machine falls on both alike. Each run starts from an empty output folder, after one untimed
 warm-up run per model (onnxruntime's exported graph is cached then). Reported per run:
 
@@ -29,6 +31,7 @@ import json
 import os
 import random
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -59,8 +62,12 @@ def run_once(config: str, model: str, src: Path, out: Path) -> dict:
     common = ["-m", "imgtrans", "convert", str(src), "-o", str(out), "-m", model, "--json", "--no-progress"]
     if config == "1x2":
         cmd = [sys.executable, *common, "--threads", "2"]
-    else:
+    elif config == "2x1":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *common]
+    else:  # two plain processes, one shard each; a small shell waits for both and prints both outputs
+        one = " ".join(map(shlex.quote, [sys.executable, *common, "--threads", "1"]))
+        cmd = ["bash", "-c", f"{one} --shard 0/2 > $0.0 & {one} --shard 1/2 > $0.1; wait; cat $0.0 $0.1",
+               str(out) + ".stdout"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("IMGTRANS_THREADS", None)
     # a fresh Python runs the command, so getrusage(CHILDREN) holds only this run's processes
@@ -96,19 +103,19 @@ def main() -> None:
               f"{os.getloadavg()[0]:.2f}", flush=True)
         for model in args.models.split(","):
             run_once("1x2", model, src, work / "warm")  # caches (onnxruntime graph), page cache
-            runs: dict[str, list[dict]] = {"1x2": [], "2x1": []}
+            runs: dict[str, list[dict]] = {"1x2": [], "2x1": [], "2x1-shard": []}
             for _ in range(args.rounds):
-                for config in ("1x2", "2x1"):
+                for config in runs:
                     r = run_once(config, model, src, work / f"out-{config}")
                     assert r["done"] == args.images, r
                     runs[config].append(r)
-                    print(f"  {model:>20} {config}: wall {r['wall']:6.1f} s, batch {r['batch']:6.1f} s "
+                    print(f"  {model:>20} {config:>9}: wall {r['wall']:6.1f} s, batch {r['batch']:6.1f} s "
                           f"({args.images / r['batch']:.2f} img/s), peak RSS {r['rss_mib']:.0f} MiB, load {r['load']:.2f}",
                           flush=True)
             for config, rs in runs.items():
                 b = statistics.median(r["batch"] for r in rs)
                 w = statistics.median(r["wall"] for r in rs)
-                print(f"{model} {config}: median batch {b:.1f} s = {args.images / b:.2f} img/s; "
+                print(f"{model} {config:>9}: median batch {b:.1f} s = {args.images / b:.2f} img/s; "
                       f"median wall {w:.1f} s = {args.images / w:.2f} img/s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

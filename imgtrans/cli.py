@@ -459,7 +459,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     todo = [job for job in jobs if options.overwrite or not job.dst.exists()]
 
     group = False
-    if shard.torchrun and shard.count > 1:
+    if shard.source == "torchrun" and shard.count > 1:  # (in an array task, the group is only part of the run)
         from imgtrans.run_summary import all_planned, open_group
 
         group = open_group()

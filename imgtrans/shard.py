@@ -82,10 +82,6 @@ class Shard:
         return bool(self.source)
 
     @property
-    def torchrun(self) -> bool:
-        return "torchrun" in self.source
-
-    @property
     def label(self) -> str:
         return f"{self.index}/{self.count}"
 
