@@ -546,7 +546,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     summary = None
     existing = 0
-    restore_term = _cancel_on_sigterm()
+    restore_signals = _cancel_on_signals(cancel)
     try:
         for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=(plan.jobs, plan.skipped),
                              model_id=recorded_id(found, meta)):
@@ -585,6 +585,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 tally.stopped = event.message
                 emit("stopped", reason=event.message)
                 say(printable(event.message), f"{tag}: ")
+            elif event.kind == "cancelled":
+                say("cancelled; outputs written so far are complete, re-run the same command to resume", f"{tag}: ")
             elif event.kind == "finished":
                 summary = event.summary
                 tally.seconds = event.seconds
@@ -597,7 +599,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         emit("summary", **tally.as_json(), cancelled=True, exit_code=EXIT_CANCELLED)
         return EXIT_CANCELLED
     finally:
-        restore_term()
+        restore_signals()
         if bar:
             bar.close()
     assert summary is not None
@@ -640,20 +642,29 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return code
 
 
-def _cancel_on_sigterm():
-    """Treat SIGTERM like Ctrl-C while the batch runs (Slurm's scancel and time limit, torchrun
-    stopping the other ranks when one fails): the current image is abandoned, a shard records
-    itself as cancelled, exit 130. Returns the function that puts the old handler back."""
+def _cancel_on_signals(cancel: threading.Event):
+    """While the batch runs, SIGINT (Ctrl-C) and SIGTERM (Slurm's scancel and time limit, torchrun
+    stopping the other ranks when one fails) set ``cancel``: the engine abandons the current image,
+    finishes the writes in flight and reports them, so the summary, the shard's file and ``--json``
+    name every output on disk; exit 130. A second signal interrupts at once. Returns the function
+    that puts the old handlers back."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
 
-    old = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, old)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
 
 
 def _finish_shard(record, output: Path, status: str, tally: _Tally, code: int, note) -> dict | None:

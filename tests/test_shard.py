@@ -303,3 +303,32 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert sorted(Path(e["dst"]).name for e in again if e["event"] == "skipped" and e["reason"].startswith("output exists")) == [
         "cat.png", "mars.png"]
     assert again[-1]["existing"] == 2 and again[-1]["converted"] == 0
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_cancels_and_reports_every_output_written(photos, tmp_path, capsys):
+    """Slurm's time limit and torchrun send SIGTERM: the shard stops within an image, says so in its
+    summary file (cancelled, exit 130) and --json names every output on disk."""
+    import threading
+
+    out = tmp_path / "out"
+
+    def kill_at_first_output():
+        deadline = time.monotonic() + 60
+        while not any(p.suffix in (".png", ".jpg") for p in out.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)  # pytest itself must survive a late signal
+    try:
+        threading.Thread(target=kill_at_first_output, daemon=True).start()
+        code = main(["convert", str(photos), "-o", str(out), "-m", MODEL, "-r", "--json", "--shard", "0/1"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    events = _events(capsys.readouterr().out)
+    assert code == 130 and events[-1]["event"] == "summary" and events[-1]["cancelled"]
+    done = {Path(e["dst"]) for e in events if e["event"] == "done"}
+    assert done == {p for p in out.rglob("*") if p.is_file() and not p.name.startswith("imgtrans-shard")}
+    assert 1 <= len(done) < 19 and not list(out.rglob(".*"))
+    record = json.loads((out / "imgtrans-shard-0-of-1.json").read_text())
+    assert record["status"] == "cancelled" and record["exit_code"] == 130 and record["converted"] == len(done)
