@@ -32,8 +32,8 @@ sizes of 0.3-24 MP, c = 1.1): the busiest shard has 1.55x the mean work at 100 f
 1.03x at 20,000 and 1.01x at 200,000, where greedy pixel balancing reaches 1.00 but moves 50-88 % of
 the existing files between shards when 1 % more files are added (hashing: none). So the imbalance
 matters only for runs that are short anyway; there, fewer processes (or ``--shard`` over fewer
-parts) waste less. Reading a header costs ~300 us per file against ~12 us to hash a path, before
-any shard's file-system traffic.
+parts) waste less. Reading a header cost 63-317 us per file here against 2-12 us to hash a path,
+in every process, before any conversion.
 
 **Launchers** (:func:`from_env`), used when ``--shard`` is not given:
 
