@@ -30,14 +30,12 @@ import argparse
 import json
 import os
 import random
-import resource
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image

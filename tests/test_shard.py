@@ -332,3 +332,11 @@ def test_sigterm_cancels_and_reports_every_output_written(photos, tmp_path, caps
     assert 1 <= len(done) < 19 and not list(out.rglob(".*"))
     record = json.loads((out / "imgtrans-shard-0-of-1.json").read_text())
     assert record["status"] == "cancelled" and record["exit_code"] == 130 and record["converted"] == len(done)
+
+
+def test_help_lists_the_exit_codes(capsys):
+    for argv in (["--help"], ["convert", "--help"], ["summary", "--help"]):
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert "exit codes:" in text and "130  cancelled" in text and "1    some file failed" in text, argv
+    assert main(["summary", "/nonexistent-folder"]) == 2
