@@ -60,8 +60,8 @@ __all__ = [
     "resize_alpha",
     "sweep_stale_temp_files",
     "to_gray",
-    "write_bytes_atomic",
     "to_rgb",
+    "write_bytes_atomic",
     "write_image",
 ]
 
