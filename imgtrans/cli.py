@@ -26,15 +26,48 @@ EXECUTION_LABELS = {  # imgtrans.archs.base.EXECUTIONS, as `imgtrans info` says 
 EXISTING_NAMED = 5  # a re-run names this many "output exists" skips, then counts the rest
 
 
+EXIT_CODES_TEXT = """exit codes:
+  0    everything converted (or already there)
+  1    some file failed, the batch stopped early (disk full), or a shard was killed or never ran
+  2    usage error (nothing was converted)
+  130  cancelled (Ctrl-C); re-run the same command to resume
+"""
+
+CONVERT_EPILOG = EXIT_CODES_TEXT + """
+many processes (each writes OUTPUT/imgtrans-shard-I-of-N.json; `imgtrans summary OUTPUT` combines them):
+  torchrun --nproc-per-node 8 -m imgtrans convert scans/ -o out/ -m sr-x2 -r
+  sbatch --array=0-15 --wrap 'imgtrans convert scans/ -o out/ -m sr-x2 -r'
+  srun -n 16 imgtrans convert scans/ -o out/ -m sr-x2 -r
+  imgtrans convert scans/ -o out/ -m sr-x2 -r --shard 3/16
+"""
+
+
 def _tile_arg(text: str) -> int | None:
     return None if text == "auto" else pixels_or_zero(text)
+
+
+def _device_arg(text: str) -> str:
+    import re
+
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+
+
+def _shard_arg(text: str):
+    from imgtrans.shard import ShardError, parse_shard
+
+    try:
+        return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgtrans",
         description="Style transfer, super-resolution and denoising with GANs.",
-        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2\n",
+        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2\n\n" + EXIT_CODES_TEXT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--over` must not silently mean --overwrite
     )
@@ -45,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser("convert", help="convert images or folders with a model",
                           description="Convert images and folders. Existing outputs are skipped, so re-running a killed batch resumes it.",
+                          epilog=CONVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                           allow_abbrev=False)
     conv.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     conv.add_argument("-m", "--model", required=True, help="model id from `imgtrans models`, or a weight file path")
@@ -55,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--flat", action="store_true", help="do not recreate the input folder tree under OUTPUT")
     conv.add_argument("--tile", type=_tile_arg, default=None, metavar="N|auto",
                       help="tile size in pixels (default auto from free memory; 0 = whole image)")
-    conv.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default auto)")
+    conv.add_argument("--device", default="auto", type=_device_arg, metavar="auto|cpu|cuda|cuda:N",
+                      help="where to run (default auto: a CUDA GPU when there is one; under torchrun/srun each "
+                           "process takes cuda:LOCAL_RANK)")
     conv.add_argument("--fp32", action="store_true", help="never use half precision on CUDA")
     conv.add_argument("--backend", default="auto", choices=["auto", "eager", "compile", "onnx"],
                       help="how the network runs: auto (fastest known for the model and device), eager PyTorch, "
@@ -79,7 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
                            "does not run); above the range a model was trained on, results degrade")
     conv.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (decompression-bomb guard; default 200 million)")
-    conv.add_argument("--no-progress", action="store_true", help="no progress bar")
+    conv.add_argument("--no-progress", action="store_true",
+                      help="no progress on stderr (a bar on a terminal, else a plain line every few seconds)")
+    conv.add_argument("--json", action="store_true",
+                      help="one JSON object per line on stdout for each event: start, done, skipped, failed "
+                           "(with its reason), note, summary (and combined_summary from torchrun's rank 0)")
+    conv.add_argument("--shard", type=_shard_arg, default=None, metavar="I/N",
+                      help="convert only shard I of N (0-based): a fixed part of the inputs chosen by a hash of "
+                           "each input's path relative to its input folder; default: from torchrun "
+                           "(RANK/WORLD_SIZE), a Slurm array (SLURM_ARRAY_TASK_ID) or srun (SLURM_PROCID)")
+
+    summ = sub.add_parser("summary", help="combine the shard summaries of a sharded convert in OUTPUT",
+                          description="Combine the imgtrans-shard-I-of-N.json files that the shards of a sharded "
+                                      "`imgtrans convert` wrote into their output folder: counts, failures, "
+                                      "shards that were killed or never ran.",
+                          epilog=EXIT_CODES_TEXT, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          allow_abbrev=False)
+    summ.add_argument("output", type=Path, metavar="OUTPUT", help="the output folder of the sharded run")
+    summ.add_argument("--json", action="store_true", help="machine-readable (one JSON object)")
 
     models = sub.add_parser("models", help="list available models", allow_abbrev=False)
     models.add_argument("--json", action="store_true", help="machine-readable list")
@@ -236,10 +289,94 @@ class _ProgressBar:
                    bar_format="{l_bar}{bar}| {done}/{total} [{elapsed}<{remaining}, {per_image}]", **kw)
 
 
+class _PlainProgress:
+    """Progress for a log file or pipe (stderr is not a terminal): a plain line when an image
+    completes, at most one every ``every`` seconds (and one for the last), with the count, the rate
+    and the time left. Same calls as :class:`_ProgressBar` (``update``, ``write``, ``close``)."""
+
+    def __init__(self, total: int, tag: str = "imgtrans", every: float = 10.0, file=None):
+        import time
+
+        self._time = time.monotonic
+        self.total, self.tag, self.every = total, tag, every
+        self.file = file if file is not None else sys.stderr
+        self.n, self.t0, self.last, self.shown = 0.0, self._time(), None, 0
+
+    def update(self, amount: float) -> None:
+        self.n += amount
+        done, now = int(self.n + 1e-9), self._time()
+        if done <= self.shown or (self.last is not None and now - self.last < self.every and done < self.total):
+            return
+        self.shown, self.last = done, now
+        per = (now - self.t0) / max(self.n, 1e-9)
+        left = int(per * max(self.total - self.n, 0))
+        print(f"{self.tag}: progress {done}/{self.total} images ({100 * done // max(self.total, 1)}%), "
+              f"{per:.2f} s/image, about {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left",
+              file=self.file, flush=True)
+
+    def write(self, text: str, file=None) -> None:
+        print(text, file=file if file is not None else self.file, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _node_threads(local_world: int) -> int:
+    """Compute threads for one of ``local_world`` processes on this node: the CPUs this process may
+    use, divided among the node's processes unless the launcher already bound each to its own CPUs
+    (srun's CPU binding leaves fewer CPUs in the affinity mask than the machine has)."""
+    import os
+
+    try:
+        mine = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        mine = os.cpu_count() or 1
+    if mine >= (os.cpu_count() or mine):
+        return max(1, mine // max(local_world, 1))
+    return max(1, mine)
+
+
+def _shard_plan(plan, shard, inputs: list[str]):
+    """The part of ``plan`` (a :class:`~imgtrans.engine.Plan`) that ``shard`` converts and reports:
+    its jobs, and the planning skips keyed the same way, so each is reported by one shard only."""
+    from imgtrans.engine import Plan
+    from imgtrans.shard import relative_key
+
+    roots = [Path(raw).expanduser() for raw in inputs]
+    jobs = [job for job in plan.jobs if shard.owns(job.rel if job.rel is not None else Path(job.src.name))]
+    kept = {id(job) for job in jobs}
+    return Plan(jobs=jobs,
+                skipped=[(p, r) for p, r in plan.skipped if shard.owns(relative_key(p, roots))],
+                unsearched=plan.unsearched if shard.index == 0 else [],
+                renamed=[job for job in plan.renamed if id(job) in kept])
+
+
+class _Tally:
+    """What a convert run did, counted from its events (so a cancelled run, whose engine summary
+    never arrives, still reports it)."""
+
+    def __init__(self) -> None:
+        self.converted = 0
+        self.existing = 0
+        self.skipped: list[tuple[str, str]] = []  # every skip but "output exists"
+        self.failed: list[tuple[str, str]] = []
+        self.stopped = ""
+        self.seconds = 0.0
+
+    def as_json(self) -> dict:
+        return {"converted": self.converted, "existing": self.existing, "skipped": len(self.skipped),
+                "failed": len(self.failed), "failures": [{"path": p, "reason": r} for p, r in self.failed],
+                "stopped": self.stopped, "seconds": round(self.seconds, 3)}
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
+    import os
+
     from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata, recorded_id
-    from imgtrans.engine import EXISTS, OVERWRITES_INPUT, ConvertOptions, convert, make_plan, output_dir_problem
-    from imgtrans.imageio import DEFAULT_MAX_PIXELS
+    from imgtrans.engine import (EXISTS, OVERWRITES_INPUT, ConvertOptions, convert, device_problem, make_plan,
+                                 output_dir_problem)
+    from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageWriteError
+    from imgtrans.shard import ShardError, from_env
 
     # setup errors first, cheap, before torch or the model is loaded and before anything is created
     if not 1 <= args.jpeg_quality <= 100:
@@ -248,6 +385,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if noise_level_problem(args.noise_level):
         _err(noise_level_problem(args.noise_level))
         return EXIT_USAGE
+    try:
+        launcher = from_env()
+    except ShardError as exc:
+        if args.shard is None:
+            _err(str(exc))
+            return EXIT_USAGE
+        launcher = None
+    shard = args.shard or launcher
+    tag = f"imgtrans[{shard.label}]" if shard.active else "imgtrans"
+
+    def note(text: str) -> None:
+        print(f"{tag}: {printable(text)}", file=sys.stderr)
+
+    if args.shard is not None and launcher is not None and launcher.active:
+        note(f"--shard {args.shard.label} given: the {launcher.source} shard {launcher.label} is not used")
+        shard = type(shard)(shard.index, shard.count, shard.source, launcher.local_rank, launcher.local_world)
     missing = [raw for raw in args.inputs if not Path(raw).expanduser().exists()]
     if missing:
         _err(f"no such file or folder: {', '.join(missing)}")
@@ -279,6 +432,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         meta = {}  # loading the model says what is wrong with it
     facts = _model_facts(meta, found.task if isinstance(found, CatalogEntry) else "")
 
+    threads = args.threads
+    if threads is None and (shard.local_world or 0) > 1 and not os.environ.get("IMGTRANS_THREADS"):
+        threads = _node_threads(shard.local_world)  # the node's processes share its CPUs
     options = ConvertOptions(
         output_dir=args.output,
         fmt=args.fmt,
@@ -293,32 +449,48 @@ def cmd_convert(args: argparse.Namespace) -> int:
         noise_level=args.noise_level,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
         backend=args.backend,
-        threads=args.threads,
+        threads=threads,
     )
     if args.style_size is not None:
         options.style_size = args.style_size
     plan = make_plan(args.inputs, options)
-    jobs = plan.jobs
+    planned = len(plan.jobs)
     refused = [path for path, reason in plan.skipped if OVERWRITES_INPUT in reason]
-    if refused and not jobs:
+    if refused and not plan.jobs:
         _err(f"every output in {args.output} would overwrite its own input; choose another output folder or a --suffix")
         return EXIT_USAGE
+    if shard.count > 1:
+        plan = _shard_plan(plan, shard, args.inputs)
+    jobs = plan.jobs
     for root, count in plan.unsearched:
-        print(f"imgtrans: {count} sub-folder{'s' if count != 1 else ''} of {printable(root)} not searched "
-              f"(use --recursive)", file=sys.stderr)
+        note(f"{count} sub-folder{'s' if count != 1 else ''} of {root} not searched (use --recursive)")
     for job in plan.renamed:
-        print(f"imgtrans: {printable(job.src)} -> {printable(job.dst.name)} (another input has the same output name)",
-              file=sys.stderr)
+        note(f"{job.src} -> {job.dst.name} (another input has the same output name)")
     todo = [job for job in jobs if options.overwrite or not job.dst.exists()]
+
+    group = False
+    if shard.source == "torchrun" and shard.count > 1:  # (in an array task, the group is only part of the run)
+        from imgtrans.run_summary import all_planned, open_group
+
+        group = open_group()
+        if group:
+            seen = all_planned(planned)
+            if len(set(seen)) > 1 and shard.index == 0:
+                note(f"warning: the processes found different numbers of inputs ({', '.join(map(str, seen))}): "
+                     "are the input paths the same on every node? Files that arrive during the run are "
+                     "converted by the next run")
 
     model = None
     if todo:
-        if args.device == "cuda":  # only now that the device will be used, and only then import torch
-            import torch
+        if shard.local_rank is not None and options.device in ("auto", "cuda"):
+            import torch  # a launcher's process: its own GPU, cuda:LOCAL_RANK (modulo the GPUs it can see)
 
-            if not torch.cuda.is_available():
-                _err("--device cuda: no CUDA GPU is available on this machine (use --device cpu or auto)")
-                return EXIT_USAGE
+            if torch.cuda.is_available():
+                options.device = f"cuda:{shard.local_rank % torch.cuda.device_count()}"
+        problem = device_problem(options.device)  # imports torch only for a CUDA choice
+        if problem:
+            _err(problem)
+            return EXIT_USAGE
         from imgtrans.weights import ModelLoadError, load_found
 
         try:
@@ -329,23 +501,52 @@ def cmd_convert(args: argparse.Namespace) -> int:
         facts["task"] = facts["task"] or model.task  # the loaded model fills what the metadata did not say
         if facts["takes_noise"] is None:
             facts["takes_noise"] = model.takes_noise_level
-    _warn_unused_options(args, label, facts)
-    if model is not None:
+    _warn_unused_options(args, label, facts, tag)
+    if model is not None or shard.active:
         try:
             output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _err(f"cannot create output folder {args.output}: {exc.strerror or exc}")
             return EXIT_USAGE
-        print(f"imgtrans: {model.describe()} from {label}; {len(jobs)} image(s) -> {args.output}", file=sys.stderr)
+    where = f"shard {shard.label} ({shard.source}): {len(jobs)} of {planned}" if shard.active else f"{len(jobs)}"
+    if model is not None:
+        note(f"{model.describe()} from {label}; {where} image(s) -> {args.output}")
     else:
-        print(f"imgtrans: {label}; {len(jobs)} image(s) -> {args.output}, nothing to convert", file=sys.stderr)
+        note(f"{label}; {where} image(s) -> {args.output}, nothing to convert")
+
+    def emit(event: str, **fields) -> None:
+        if args.json:
+            if shard.active:
+                fields["shard"] = shard.label
+            # one write per line: the shards under torchrun/srun share one stdout, and a write of
+            # under 4 KiB to a pipe is never split by another process's
+            sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+            sys.stdout.flush()
+
+    record = None
+    if shard.active:
+        from imgtrans.run_summary import new_record, write_record
+
+        record = new_record(shard, command=sys.argv[1:], model=recorded_id(found, meta), device=options.device,
+                            output=args.output, planned=planned, assigned=len(jobs), to_convert=len(todo))
+        try:
+            write_record(output, record)
+        except ImageWriteError as exc:
+            note(f"warning: cannot write the shard summary: {exc}")
+    emit("start", model=label, output=str(args.output), device=options.device, inputs=planned, assigned=len(jobs),
+         to_convert=len(todo))
 
     cancel = threading.Event()
-    bar = _ProgressBar(len(todo)) if not args.no_progress and todo else None
+    bar = None
+    if not args.no_progress and todo:
+        bar = _ProgressBar(len(todo)) if sys.stderr.isatty() else _PlainProgress(len(todo), tag)
     done_fraction: dict[int, float] = {}
+    tally = _Tally()
 
-    def say(text: str) -> None:
-        (bar.write if bar else print)(text, file=sys.stderr)
+    prefix = f"{tag}: " if shard.active else ""  # torchrun/srun interleave the shards' lines
+
+    def say(text: str, lead: str = prefix) -> None:
+        (bar.write if bar else print)(lead + text, file=sys.stderr)
 
     def advance(index: int, fraction: float) -> None:
         prev = done_fraction.get(index, 0.0)
@@ -355,73 +556,171 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     summary = None
     existing = 0
+    restore_signals = _cancel_on_signals(cancel)
     try:
         for event in convert(args.inputs, model, options, model_ref=label, cancel=cancel, plan=(plan.jobs, plan.skipped),
                              model_id=recorded_id(found, meta)):
+            src = str(event.src) if event.src is not None else None
+            dst = str(event.dst) if event.dst is not None else None
             if event.kind == "progress":
                 advance(event.index, event.fraction)
             elif event.kind == "done":
+                tally.converted += 1
+                emit("done", src=src, dst=dst, seconds=round(event.seconds, 3))
                 advance(event.index, 1.0)
                 if args.verbose:
                     say(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)")
             elif event.kind == "skipped":
+                if event.message.startswith(EXISTS):
+                    tally.existing += 1
+                else:
+                    tally.skipped.append((src, event.message))
+                emit("skipped", src=src, dst=dst, reason=event.message)
                 if event.message.startswith(EXISTS) and not args.verbose:
                     existing += 1  # a resumed batch: the first few are named, the rest counted
                     if existing > EXISTING_NAMED:
                         continue
                 say(f"skipped: {printable(event.src)}: {printable(event.message)}")
             elif event.kind == "failed":
+                tally.failed.append((src or "<batch>", event.message))
+                emit("failed", src=src or "<batch>", dst=dst, reason=event.message)
                 if event.dst is not None:
                     advance(event.index, 1.0)
                 say(f"failed: {printable(event.src or 'batch')}: {printable(event.message)}")
+            elif event.kind == "note":
+                emit("note", src=src, dst=dst, message=event.message)
             elif event.kind == "backend":
-                say(f"imgtrans: {printable(event.message)}")
+                say(printable(event.message), f"{tag}: ")
             elif event.kind == "stopped":
-                say(f"imgtrans: {printable(event.message)}")
+                tally.stopped = event.message
+                emit("stopped", reason=event.message)
+                say(printable(event.message), f"{tag}: ")
+            elif event.kind == "cancelled":
+                say("cancelled; outputs written so far are complete, re-run the same command to resume", f"{tag}: ")
             elif event.kind == "finished":
                 summary = event.summary
+                tally.seconds = event.seconds
     except KeyboardInterrupt:
         cancel.set()
         if bar:
             bar.close()
-        print("imgtrans: cancelled; outputs written so far are complete, re-run the same command to resume", file=sys.stderr)
+        print(f"{tag}: cancelled; outputs written so far are complete, re-run the same command to resume", file=sys.stderr)
+        _finish_shard(record, output, "cancelled", tally, EXIT_CANCELLED, note)
+        emit("summary", **tally.as_json(), cancelled=True, exit_code=EXIT_CANCELLED)
         return EXIT_CANCELLED
     finally:
+        restore_signals()
         if bar:
             bar.close()
     assert summary is not None
     if existing > EXISTING_NAMED:
-        print(f"imgtrans: {existing - EXISTING_NAMED} more input(s) skipped: output exists (--verbose names them)",
-              file=sys.stderr)
-    print(
-        f"imgtrans: {len(summary.converted)} converted, {len(summary.skipped)} skipped, "
-        f"{len(summary.failed)} failed in {summary.seconds:.1f} s; outputs in {args.output}",
-        file=sys.stderr,
-    )
+        note(f"{existing - EXISTING_NAMED} more input(s) skipped: output exists (--verbose names them)")
+    note(f"{len(summary.converted)} converted, {len(summary.skipped)} skipped, "
+         f"{len(summary.failed)} failed in {summary.seconds:.1f} s; outputs in {args.output}")
     notes: dict[str, list[Path]] = {}
-    for path, note in summary.notes:
-        notes.setdefault(note, []).append(path)
-    for note, paths in notes.items():
+    for path, what in summary.notes:
+        notes.setdefault(what, []).append(path)
+    for what, paths in notes.items():
         shown = ", ".join(printable(p.name) for p in paths[:4])
         if len(paths) > 4:
             shown += f" and {len(paths) - 4} more"
-        print(f"imgtrans: note: {note}: {shown}", file=sys.stderr)
+        print(f"{tag}: note: {printable(what)}: {shown}", file=sys.stderr)
     if summary.failed:
-        print("failures:", file=sys.stderr)
+        print(f"{prefix}failures:", file=sys.stderr)
         for path, reason in summary.failed:
-            print(f"  {printable(path)}: {printable(reason)}", file=sys.stderr)
+            print(f"{prefix}  {printable(path)}: {printable(reason)}", file=sys.stderr)
     if summary.stopped:
-        print(f"imgtrans: {printable(summary.stopped)}", file=sys.stderr)
+        note(summary.stopped)
     if summary.cancelled:
-        return EXIT_CANCELLED
-    return EXIT_FAILURES if (summary.failed or summary.stopped) else EXIT_OK
+        code, status = EXIT_CANCELLED, "cancelled"
+    else:
+        code = EXIT_FAILURES if (summary.failed or summary.stopped) else EXIT_OK
+        status = "stopped" if summary.stopped else "finished"
+    record = _finish_shard(record, output, status, tally, code, note)
+    emit("summary", **tally.as_json(), cancelled=summary.cancelled, exit_code=code)
+    if group and record is not None and not summary.cancelled:
+        from imgtrans.run_summary import close_group, combine, describe, gather
+
+        records = gather(record)
+        if records is not None:  # rank 0: the whole run
+            combined = combine(records)
+            for line in describe(combined, args.output):
+                print(f"imgtrans[all {shard.count} shards]: {printable(line)}", file=sys.stderr)
+            emit("combined_summary", **combined)
+            code = combined["exit_code"]
+        close_group()
+    return code
 
 
-def _warn_unused_options(args: argparse.Namespace, label: str, facts: dict) -> None:
+def _cancel_on_signals(cancel: threading.Event):
+    """While the batch runs, SIGINT (Ctrl-C) and SIGTERM (Slurm's scancel and time limit, torchrun
+    stopping the other ranks when one fails) set ``cancel``: the engine abandons the current image,
+    finishes the writes in flight and reports them, so the summary, the shard's file and ``--json``
+    name every output on disk; exit 130. A second signal interrupts at once. Returns the function
+    that puts the old handlers back."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
+
+
+def _finish_shard(record, output: Path, status: str, tally: _Tally, code: int, note) -> dict | None:
+    """Write a shard's final summary file (nothing outside a sharded run)."""
+    if record is None:
+        return None
+    from imgtrans.imageio import ImageWriteError
+    from imgtrans.run_summary import finish_record, write_record
+
+    finish_record(record, status=status, converted=tally.converted, existing=tally.existing, skipped=tally.skipped,
+                  failed=tally.failed, stopped=tally.stopped, seconds=tally.seconds, exit_code=code)
+    try:
+        write_record(output, record)
+    except ImageWriteError as exc:
+        note(f"warning: cannot write the shard summary: {exc}")
+    return record
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from imgtrans.run_summary import combine, describe, read_records
+
+    folder = args.output.expanduser()
+    if not folder.is_dir():
+        _err(f"{args.output} is not a folder")
+        return EXIT_USAGE
+    records, problems = read_records(folder)
+    for problem in problems:
+        print(f"imgtrans: {printable(problem)}", file=sys.stderr)
+    if not records:
+        _err(f"no shard summaries (imgtrans-shard-I-of-N.json) in {args.output}: was it the output folder "
+             "of a sharded convert (--shard, torchrun, Slurm)?")
+        return EXIT_USAGE
+    combined = combine(records)
+    if args.json:
+        print(json.dumps(combined, indent=2))
+    else:
+        for line in describe(combined, args.output):
+            print(printable(line))
+    return combined["exit_code"]
+
+
+def _warn_unused_options(args: argparse.Namespace, label: str, facts: dict, tag: str = "imgtrans") -> None:
     """One line per option that does nothing with this model, and a noise level above what the
     model was trained on."""
     def warn(text: str) -> None:
-        print(f"imgtrans: {printable(text)}", file=sys.stderr)
+        print(f"{tag}: {printable(text)}", file=sys.stderr)
 
     if args.noise_level is not None:
         if facts["takes_noise"] is False:
@@ -472,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return cmd_gui(argparse.Namespace(paths=[]))
     handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui,
-               "calibrate": cmd_calibrate}[args.command]
+               "calibrate": cmd_calibrate, "summary": cmd_summary}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

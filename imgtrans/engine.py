@@ -65,7 +65,7 @@ class ConvertOptions:
     recursive: bool = False
     keep_tree: bool = True
     tile: int | None = None
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     half: bool | None = None  # None: fp16 on CUDA when the model allows it
     noise_level: float | None = None  # denoisers with a noise-level input, sigma on 0-255
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -404,22 +404,56 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> t
 # ------------------------------------------------------------------------------------------ running
 
 
+def cuda_devices() -> list[str]:
+    """The CUDA devices this process can use, as ``cuda:N (name, memory)``; empty without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    found = []
+    for i in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(i)
+        found.append(f"cuda:{i} ({props.name}, {props.total_memory / 2**30:.0f} GiB)")
+    return found
+
+
+def device_problem(choice: str) -> str | None:
+    """Why ``--device choice`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``) cannot be used here, naming the
+    devices there are; None when it can. Imports torch only for a CUDA choice."""
+    if not choice.startswith("cuda"):
+        return None
+    devices = cuda_devices()
+    if not devices:
+        return f"--device {choice}: no CUDA GPU is available on this machine (use --device cpu or auto)"
+    index = choice.partition(":")[2]
+    if index and int(index) >= len(devices):
+        return (f"--device {choice}: there is no such device; this machine has {len(devices)} CUDA device(s): "
+                f"{', '.join(devices)}")
+    return None
+
+
 def pick_device(choice: str):
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` -> CUDA when available, else CPU; ``cuda``/``cuda:N`` without such a GPU is an error
+    (:func:`device_problem` says which devices there are)."""
     import torch
 
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but no CUDA device is available")
+    problem = device_problem(choice)
+    if problem:
+        raise RuntimeError(problem)
     return torch.device(choice)
 
 
 def prepare_model(model, options: ConvertOptions):
-    """Move a :class:`~imgtrans.weights.LoadedModel` to the chosen device and precision."""
+    """Move a :class:`~imgtrans.weights.LoadedModel` to the chosen device and precision. A numbered
+    GPU (``cuda:1``) also becomes the process's current device, so the caches and streams that
+    torch keeps per current device (and ``empty_cache`` between tiles) are that GPU's."""
     import torch
 
     device = pick_device(options.device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
     half = options.half if options.half is not None else (device.type == "cuda" and model.half_ok)
     model.to(device, torch.float16 if (half and device.type == "cuda") else torch.float32)
     return model

@@ -61,6 +61,7 @@ __all__ = [
     "sweep_stale_temp_files",
     "to_gray",
     "to_rgb",
+    "write_bytes_atomic",
     "write_image",
 ]
 
@@ -1524,8 +1525,9 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-# Temp files are ``.<name>.<8 random chars>.part`` (tempfile.mkstemp) next to the target.
-_PART_RE = re.compile(r"^\..+\.(?:png|jpg|jpeg|webp|tif|tiff|bmp)\.[a-z0-9_]{8}\.part$", re.IGNORECASE)
+# Temp files are ``.<name>.<8 random chars>.part`` (tempfile.mkstemp) next to the target; images, and
+# the JSON shard summaries the batch writes through write_bytes_atomic.
+_PART_RE = re.compile(r"^\..+\.(?:png|jpg|jpeg|webp|tif|tiff|bmp|json)\.[a-z0-9_]{8}\.part$", re.IGNORECASE)
 _SWEPT_DIRS: set[str] = set()
 _SWEEP_LOCK = threading.Lock()
 _STALE_AFTER_S = 1.0  # a temp file is only swept when unlocked and not modified for this long
@@ -1634,6 +1636,15 @@ def _atomic_write(path: Path, data: bytes) -> None:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write *data* to *path* the way images are written (fsynced temp file, rename, directory fsync;
+    a killed writer's temp file is swept by the next writer): for the small files the batch keeps
+    beside its outputs (shard summaries). Raises :class:`ImageWriteError` (``errno`` set on OS errors)."""
+    p = Path(path)
+    _atomic_write(p, data)
+    return p
 
 
 def write_image(
