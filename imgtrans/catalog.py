@@ -67,7 +67,14 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
 
 
-def _bundled(resources: Path) -> list[CatalogEntry]:
+def bundled_models_file() -> Path:
+    """The bundled catalog, ``models.toml`` in :func:`imgtrans.paths.resources_dir`."""
+    return resources_dir() / "models.toml"
+
+
+def _bundled(resources: Path, problems: list[tuple[Path, str]] | None = None) -> list[CatalogEntry]:
+    """The models of ``resources/models.toml`` whose weight file is there; a listed file that is
+    missing (an installation that left the weights out) is appended to ``problems``, when given."""
     toml_path = resources / "models.toml"
     if not toml_path.is_file():
         return []
@@ -75,6 +82,10 @@ def _bundled(resources: Path) -> list[CatalogEntry]:
         data = tomllib.load(fh)
     entries = []
     for item in data.get("model", []):
+        if not (resources / item["file"]).is_file():
+            if problems is not None:
+                problems.append((resources / item["file"], "bundled model file is missing from this installation"))
+            continue
         entries.append(
             CatalogEntry(
                 id=item["id"],
@@ -136,10 +147,11 @@ def takes_noise_input(meta: dict[str, str]) -> bool | None:
     return bool(hp.get("noise_map", False)) if isinstance(hp, dict) else None
 
 
-def user_model_problems() -> list[tuple[Path, str]]:
-    """``(file, reason)`` for each file in the user models folder that :func:`list_models` leaves out
-    because it cannot be read as a model."""
+def model_problems() -> list[tuple[Path, str]]:
+    """``(file, reason)`` for each bundled model whose file is missing and each file in the user
+    models folder that cannot be read as a model: what :func:`list_models` leaves out."""
     problems: list[tuple[Path, str]] = []
+    _bundled(resources_dir(), problems)
     _user(user_models_dir(), problems)
     return problems
 

@@ -101,22 +101,25 @@ def _err(message: str) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import list_models, user_model_problems
+    from imgtrans.catalog import bundled_models_file, list_models, model_problems
     from imgtrans.paths import user_models_dir
 
     entries = list_models(args.task)
-    for path, reason in user_model_problems():
+    for path, reason in model_problems():
         print(f"imgtrans: left out {printable(path)}: {printable(reason)}", file=sys.stderr)
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
-        return EXIT_OK
+        return EXIT_OK if entries else EXIT_FAILURES
     folder = printable(user_models_dir())
-    if not entries:
+    if not entries:  # an installation without models is broken for every command but this one: say so, exit 1
         what = {"style": "style transfer ", "sr": "super-resolution ", "denoise": "denoising "}.get(args.task or "", "")
         print(f"No {what}models found.")
-        print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS) or put "
-              f".safetensors model files in {folder}")
-        return EXIT_OK
+        if not any(e.source == "bundled" for e in list_models()):
+            print(f"This installation has no bundled models (looked in {printable(bundled_models_file())}); "
+                  f"reinstall imgtrans from a wheel or checkout that includes resources/.")
+        print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS), "
+              f"`imgtrans import FILE`, or put .safetensors model files in {folder}")
+        return EXIT_FAILURES
     width = max(len(e.id) for e in entries)
     for task in ("style", "sr", "denoise"):
         group = [e for e in entries if e.task == task]

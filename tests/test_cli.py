@@ -18,6 +18,8 @@ from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.paths import user_models_dir
 from imgtrans.weights import load_model
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def _tree(root: Path) -> Path:
     write_rgb(root / "a.png", seed=1)
@@ -111,9 +113,24 @@ def test_models_for_an_empty_task_says_how_to_get_one(capsys, monkeypatch, tmp_p
     import imgtrans.catalog as catalog
 
     monkeypatch.setattr(catalog, "resources_dir", lambda: tmp_path)  # no bundled models
-    assert main(["models", "--task", "style"]) == 0
+    assert main(["models", "--task", "style"]) == 1  # an empty listing is a failure scripts can see
     out = capsys.readouterr().out
     assert "No style transfer models found." in out and "imgtrans-train" in out and str(user_models_dir()) in out
+    assert "This installation has no bundled models" in out and str(tmp_path / "models.toml") in out
+    assert main(["models", "--json"]) == 1 and json.loads(capsys.readouterr().out) == []
+
+
+def test_models_leaves_out_a_bundled_model_whose_file_is_missing(capsys, monkeypatch, tmp_path):
+    import imgtrans.catalog as catalog
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(REPO / "resources" / "models" / "sr-x2.safetensors", tmp_path / "models")
+    shutil.copy(REPO / "resources" / "models.toml", tmp_path)
+    monkeypatch.setattr(catalog, "resources_dir", lambda: tmp_path)  # a broken installation: one weight file left
+    assert main(["models"]) == 0
+    out, err = capsys.readouterr()
+    assert "sr-x2 " in out and "sr-x4" not in out
+    assert f"left out {tmp_path / 'models' / 'sr-x4.safetensors'}: bundled model file is missing" in err
 
 
 def test_user_model_by_catalog_id(tmp_path, tiny_models):
