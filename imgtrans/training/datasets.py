@@ -237,10 +237,11 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
-    """``(3,H,W)`` RGB in [0,1] -> ``(1,H,W)`` Rec.601 luma (0.299, 0.587, 0.114), as
-    :func:`imgtrans.imageio.to_gray` makes grey images."""
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(3, 1, 1)
-    return (x * w).sum(0, keepdim=True)
+    """``(3,H,W)`` RGB in [0,1] -> ``(1,H,W)`` Rec.601 luma (0.299, 0.587, 0.114; kornia's
+    ``rgb_to_grayscale``), as :func:`imgtrans.imageio.to_gray` makes grey images."""
+    from kornia.color import rgb_to_grayscale
+
+    return rgb_to_grayscale(x)
 
 
 def add_noise(
