@@ -202,3 +202,67 @@ def find_model(ref: str) -> CatalogEntry | Path:
     close = difflib.get_close_matches(ref.lower(), [e.id.lower() for e in entries], n=1, cutoff=0.75)
     hint = f" (did you mean {next(e.id for e in entries if e.id.lower() == close[0])!r}?)" if close else ""
     raise CatalogError(f"unknown model {ref!r}{hint}; available: {names}")
+
+
+_DATA_KEYS = ("data", "domain_a", "domain_b")  # training_data keys that describe one data set each
+
+
+def metadata_values(meta: dict[str, str]) -> dict:
+    """Safetensors metadata (strings only, by the format) with the values that hold JSON objects,
+    arrays, numbers or booleans given as those values: for ``imgtrans info --json``. Free text
+    (names, descriptions, licences) stays a string even when it reads as a number."""
+    out: dict = {}
+    for key, value in meta.items():
+        out[key] = value
+        if key in ("id", "name", "description", "licence") or not value:
+            continue
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(parsed, (dict, list, bool)) or (isinstance(parsed, (int, float)) and json.dumps(parsed) == value):
+            out[key] = parsed
+    return out
+
+
+def provenance(meta: dict[str, str], entry: CatalogEntry | None = None) -> dict:
+    """Where a model's weights come from and under which licences, from its metadata (and its
+    catalog entry): ``{"origin", "weights_licence", "training_data_licences"}``, all strings except
+    the last, which maps each training set to ``{licence: files}`` when the weights record it (else a
+    string). A file that imgtrans did not train says so, and its licence is unknown unless its
+    metadata names one."""
+    licence = meta.get("licence") or (entry.licence if entry else "")
+    ours = meta.get("format", "").startswith("imgtrans/") and ("trainer" in meta or "recipe" in meta)
+    if meta.get("imported_from"):
+        origin = f"third-party file, imported from {meta['imported_from']}"
+        if meta.get("imported_sha256"):
+            origin += f" (sha256 {meta['imported_sha256']})"
+    elif entry is not None and entry.source == "bundled":
+        origin = f"bundled with imgtrans, trained by {meta.get('trainer') or meta.get('recipe') or 'imgtrans'}"
+    elif ours:
+        origin = f"trained with {meta.get('trainer') or meta.get('recipe')}"
+    else:
+        origin = "third-party file, origin not recorded"
+    weights, _, data_text = licence.partition(";")
+    if not licence:
+        weights = "not recorded" if ours else "unknown (third-party file: check where it came from)"
+    data: dict | str
+    try:
+        recorded = json.loads(meta.get("training_data") or "null")
+    except (ValueError, RecursionError):
+        recorded = meta.get("training_data")
+    if isinstance(recorded, dict):
+        data = {}
+        for key in _DATA_KEYS:
+            d = recorded.get(key)
+            if isinstance(d, dict):
+                label = d.get("folder", key) if d.get("set", d.get("folder")) == d.get("folder") else f"{d['set']}/{d.get('folder')}"
+                data[label] = d.get("licences") or "not recorded"
+        data = data or "not recorded"
+    elif data_text.strip():
+        data = data_text.strip()
+    elif isinstance(recorded, str) and recorded:
+        data = f"{recorded} (licences not recorded)"
+    else:
+        data = "not recorded" if ours else "unknown"
+    return {"origin": origin, "weights_licence": weights.strip(), "training_data_licences": data}

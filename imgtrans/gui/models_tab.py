@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata
 from imgtrans.gui import tasks
-from imgtrans.gui.model_import import Imported, import_model, remove_model
+from imgtrans.model_import import Imported, import_model, remove_model
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
 from imgtrans.gui.qtcompat import emit
 from imgtrans.gui.widgets import MessageBar
