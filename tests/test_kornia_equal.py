@@ -4,6 +4,7 @@ kept here, verbatim, as the reference."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def old_y_channel(img):
     return y[None, None].float()
 
 
+def old_gaussian_blur(x, sigma):
+    """imgtrans.training.datasets.gaussian_blur before kornia (the SR trainer's --degrade blur)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def _pair(seed=0, shape=(3, 3, 40, 52)):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(shape, generator=g)
@@ -75,6 +88,14 @@ def test_luma_is_the_old_luma():
         return torch.stack([F.conv2d(old_luma(i)[None], k).abs().mean() for i in t])
 
     assert torch.allclose(detail_ratio(x, y), old_energy(x) / old_energy(y), rtol=1e-5)
+
+
+def test_gaussian_blur_is_the_old_blur():
+    from imgtrans.training.datasets import gaussian_blur
+
+    x, _ = _pair(3, (2, 3, 37, 30))
+    for sigma in (0.2, 0.7, 1.3, 2.0):  # --degrade blur draws sigma in [0.2, scale/2]
+        assert torch.allclose(gaussian_blur(x, sigma), old_gaussian_blur(x, sigma), atol=1e-6), sigma
 
 
 def test_benchmark_luma_is_the_old_luma(monkeypatch):
