@@ -266,3 +266,13 @@ def provenance(meta: dict[str, str], entry: CatalogEntry | None = None) -> dict:
     else:
         data = "not recorded" if ours else "unknown"
     return {"origin": origin, "weights_licence": weights.strip(), "training_data_licences": data}
+
+
+def data_licences_text(data: dict | str) -> str:
+    """:func:`provenance`'s ``training_data_licences`` as one line: ``"space-photos: public-domain 181,
+    CC-BY-SA-4.0 62 files; vangogh: GPL-3 8 files"``."""
+    if isinstance(data, str):
+        return data
+    return "; ".join(f"{name}: " + (", ".join(f"{lic} {n}" for lic, n in counts.items()) + " files"
+                                    if isinstance(counts, dict) else str(counts))
+                     for name, counts in data.items())

@@ -195,17 +195,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _licence_text(data) -> str:
-    if isinstance(data, str):
-        return data
-    return "; ".join(f"{name}: " + (", ".join(f"{lic} {n}" for lic, n in counts.items()) + " files"
-                                    if isinstance(counts, dict) else str(counts))
-                     for name, counts in data.items())
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import (CatalogEntry, CatalogError, find_model, metadata_values, provenance,
-                                  read_safetensors_metadata)
+    from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
+                                  provenance, read_safetensors_metadata)
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:
@@ -248,7 +240,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "tiling": "local (exact tiles)" if model.tile_safe else "whole-image statistics (exact band streaming)",
         "origin": origin["origin"],
         "weights licence": origin["weights_licence"],
-        "data licences": _licence_text(origin["training_data_licences"]),
+        "data licences": data_licences_text(origin["training_data_licences"]),
     }
     meta = {k: v for k, v in meta.items() if k not in ("hparams", "arch", "scale", "task")}
     width = max(len(k) for k in [*rows, *meta])
