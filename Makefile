@@ -4,14 +4,17 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test clean bundle bundle-check bundle-lite bundle-lite-check
+.PHONY: venv demo test clean dist bundle bundle-check bundle-lite bundle-lite-check
 
-$(STAMP): pyproject.toml
+# constraints.txt holds the exact versions (torch/torchvision: the wheels on this machine's disk; a
+# range that admits newer would download GBs); pyproject.toml only the lower bounds. The extras are
+# the ones the tests exercise: gui (pytest-qt), fast (onnxruntime), train (TensorBoard, FID/KID),
+# foreign (spandrel).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch/torchvision pinned to the wheels on this machine's disk (a range that admits newer would download GBs)
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[gui,test,fast]'
+	$(PY) -m pip install -q -c constraints.txt setuptools build
+	$(PY) -m pip install -q -c constraints.txt -e '.[gui,test,fast,train,foreign]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,6 +28,13 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
+
+# Release files: dist/imgtrans-VERSION.tar.gz (sdist) and the wheel built from it, both holding
+# resources/ (models, catalog, icons, samples, licences) as the package data imgtrans/resources.
+dist: $(STAMP)
+	rm -f dist/imgtrans-*.whl dist/imgtrans-*.tar.gz
+	$(PY) -m build --no-isolation --outdir dist .
+	@ls -l dist/imgtrans-*.whl dist/imgtrans-*.tar.gz
 
 # Desktop bundle (packaging/README.md). Not part of `make test`: it takes minutes.
 # The bundle is built from its own venv with a CPU-only torch: the torch in .venv is the CUDA build,

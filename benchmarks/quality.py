@@ -102,9 +102,10 @@ def to_8bit(img: np.ndarray) -> np.ndarray:
 
 def y_channel(img: np.ndarray) -> torch.Tensor:
     """``(H,W,3)`` uint8 -> ``(1,1,H,W)`` BT.601 luma in [0,1] (16-235 range, as SR papers use)."""
-    x = torch.from_numpy(img).double() / 255.0
-    y = (16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
-    return y[None, None].float()
+    from kornia.color import rgb_to_grayscale
+
+    y = rgb_to_grayscale(torch.from_numpy(img).permute(2, 0, 1)[None].double() / 255.0)  # 0.299/0.587/0.114
+    return ((16.0 + 219.0 * y) / 255.0).float()
 
 
 def resize(img: np.ndarray, w: int, h: int, method: int) -> np.ndarray:

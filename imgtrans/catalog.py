@@ -67,7 +67,14 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
 
 
-def _bundled(resources: Path) -> list[CatalogEntry]:
+def bundled_models_file() -> Path:
+    """The bundled catalog, ``models.toml`` in :func:`imgtrans.paths.resources_dir`."""
+    return resources_dir() / "models.toml"
+
+
+def _bundled(resources: Path, problems: list[tuple[Path, str]] | None = None) -> list[CatalogEntry]:
+    """The models of ``resources/models.toml`` whose weight file is there; a listed file that is
+    missing (an installation that left the weights out) is appended to ``problems``, when given."""
     toml_path = resources / "models.toml"
     if not toml_path.is_file():
         return []
@@ -75,6 +82,10 @@ def _bundled(resources: Path) -> list[CatalogEntry]:
         data = tomllib.load(fh)
     entries = []
     for item in data.get("model", []):
+        if not (resources / item["file"]).is_file():
+            if problems is not None:
+                problems.append((resources / item["file"], "bundled model file is missing from this installation"))
+            continue
         entries.append(
             CatalogEntry(
                 id=item["id"],
@@ -163,10 +174,11 @@ def border_label(pixels: int | None) -> str:
     return f"{pixels} px mirrored on each side, cut from the output"
 
 
-def user_model_problems() -> list[tuple[Path, str]]:
-    """``(file, reason)`` for each file in the user models folder that :func:`list_models` leaves out
-    because it cannot be read as a model."""
+def model_problems() -> list[tuple[Path, str]]:
+    """``(file, reason)`` for each bundled model whose file is missing and each file in the user
+    models folder that cannot be read as a model: what :func:`list_models` leaves out."""
     problems: list[tuple[Path, str]] = []
+    _bundled(resources_dir(), problems)
     _user(user_models_dir(), problems)
     return problems
 
@@ -217,3 +229,77 @@ def find_model(ref: str) -> CatalogEntry | Path:
     close = difflib.get_close_matches(ref.lower(), [e.id.lower() for e in entries], n=1, cutoff=0.75)
     hint = f" (did you mean {next(e.id for e in entries if e.id.lower() == close[0])!r}?)" if close else ""
     raise CatalogError(f"unknown model {ref!r}{hint}; available: {names}")
+
+
+_DATA_KEYS = ("data", "domain_a", "domain_b")  # training_data keys that describe one data set each
+
+
+def metadata_values(meta: dict[str, str]) -> dict:
+    """Safetensors metadata (strings only, by the format) with the values that hold JSON objects,
+    arrays, numbers or booleans given as those values: for ``imgtrans info --json``. Free text
+    (names, descriptions, licences) stays a string even when it reads as a number."""
+    out: dict = {}
+    for key, value in meta.items():
+        out[key] = value
+        if key in ("id", "name", "description", "licence") or not value:
+            continue
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(parsed, (dict, list, bool)) or (isinstance(parsed, (int, float)) and json.dumps(parsed) == value):
+            out[key] = parsed
+    return out
+
+
+def provenance(meta: dict[str, str], entry: CatalogEntry | None = None) -> dict:
+    """Where a model's weights come from and under which licences, from its metadata (and its
+    catalog entry): ``{"origin", "weights_licence", "training_data_licences"}``, all strings except
+    the last, which maps each training set to ``{licence: files}`` when the weights record it (else a
+    string). A file that imgtrans did not train says so, and its licence is unknown unless its
+    metadata names one."""
+    licence = meta.get("licence") or (entry.licence if entry else "")
+    ours = meta.get("format", "").startswith("imgtrans/") and ("trainer" in meta or "recipe" in meta)
+    if meta.get("imported_from"):
+        origin = f"third-party file, imported from {meta['imported_from']}"
+        if meta.get("imported_sha256"):
+            origin += f" (sha256 {meta['imported_sha256']})"
+    elif entry is not None and entry.source == "bundled":
+        origin = f"bundled with imgtrans, trained by {meta.get('trainer') or meta.get('recipe') or 'imgtrans'}"
+    elif ours:
+        origin = f"trained with {meta.get('trainer') or meta.get('recipe')}"
+    else:
+        origin = "third-party file, origin not recorded"
+    weights, _, data_text = licence.partition(";")
+    if not licence:
+        weights = "not recorded" if ours else "unknown (third-party file: check where it came from)"
+    data: dict | str
+    try:
+        recorded = json.loads(meta.get("training_data") or "null")
+    except (ValueError, RecursionError):
+        recorded = meta.get("training_data")
+    if isinstance(recorded, dict):
+        data = {}
+        for key in _DATA_KEYS:
+            d = recorded.get(key)
+            if isinstance(d, dict):
+                label = d.get("folder", key) if d.get("set", d.get("folder")) == d.get("folder") else f"{d['set']}/{d.get('folder')}"
+                data[label] = d.get("licences") or "not recorded"
+        data = data or "not recorded"
+    elif data_text.strip():
+        data = data_text.strip()
+    elif isinstance(recorded, str) and recorded:
+        data = f"{recorded} (licences not recorded)"
+    else:
+        data = "not recorded" if ours else "unknown"
+    return {"origin": origin, "weights_licence": weights.strip(), "training_data_licences": data}
+
+
+def data_licences_text(data: dict | str) -> str:
+    """:func:`provenance`'s ``training_data_licences`` as one line: ``"space-photos: public-domain 181,
+    CC-BY-SA-4.0 62 files; vangogh: GPL-3 8 files"``."""
+    if isinstance(data, str):
+        return data
+    return "; ".join(f"{name}: " + (", ".join(f"{lic} {n}" for lic, n in counts.items()) + " files"
+                                    if isinstance(counts, dict) else str(counts))
+                     for name, counts in data.items())

@@ -1,4 +1,5 @@
-"""``imgtrans`` command line: ``convert`` a batch, list ``models``, show ``info`` on a weight file.
+"""``imgtrans`` command line: ``convert`` a batch, list ``models``, show ``info`` on a weight file,
+``import``/``remove`` your own models.
 
 Listing and help never import torch, so they answer at once.
 """
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgtrans",
         description="Style transfer, super-resolution and denoising with GANs.",
-        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2\n\n" + EXIT_CODES_TEXT,
+        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2\n  imgtrans import RealESRGAN_x4.pth --name esrgan-x4\n\n" + EXIT_CODES_TEXT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--over` must not silently mean --overwrite
     )
@@ -150,9 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     cal.add_argument("--size", type=positive_int, default=256, help="test image edge in pixels (default 256)")
 
-    info = sub.add_parser("info", help="describe a model (metadata and detected architecture)", allow_abbrev=False)
+    info = sub.add_parser("info", help="describe a model (architecture, licences, where it comes from, metadata)",
+                          allow_abbrev=False)
     info.add_argument("file", metavar="MODEL", help="model id from `imgtrans models`, or a weight file path")
-    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--json", action="store_true", help="machine-readable output (metadata values as JSON values)")
+
+    imp = sub.add_parser("import", help="check a weight file with the safe loader and add it to your models",
+                         description="Checks FILE with the safe loader (safetensors, or tensor-only .pth; a file that "
+                                     "would need code execution is refused) and stores it as .safetensors in your "
+                                     "models folder, where `imgtrans models`, `convert` and the desktop app find it. "
+                                     "The same code as the app's Models tab.",
+                         allow_abbrev=False)
+    imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file")
+    imp.add_argument("--name", help="display name (also gives the model id); default: the file's own name")
+
+    rem = sub.add_parser("remove", help="delete one of your models (imported or trained); bundled ones stay",
+                         allow_abbrev=False)
+    rem.add_argument("model", metavar="NAME", help="model id from `imgtrans models` (one of yours)")
     return parser
 
 
@@ -161,22 +176,25 @@ def _err(message: str) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import list_models, user_model_problems
+    from imgtrans.catalog import bundled_models_file, list_models, model_problems
     from imgtrans.paths import user_models_dir
 
     entries = list_models(args.task)
-    for path, reason in user_model_problems():
+    for path, reason in model_problems():
         print(f"imgtrans: left out {printable(path)}: {printable(reason)}", file=sys.stderr)
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
-        return EXIT_OK
+        return EXIT_OK if entries else EXIT_FAILURES
     folder = printable(user_models_dir())
-    if not entries:
+    if not entries:  # an installation without models is broken for every command but this one: say so, exit 1
         what = {"style": "style transfer ", "sr": "super-resolution ", "denoise": "denoising "}.get(args.task or "", "")
         print(f"No {what}models found.")
-        print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS) or put "
-              f".safetensors model files in {folder}")
-        return EXIT_OK
+        if not any(e.source == "bundled" for e in list_models()):
+            print(f"This installation has no bundled models (looked in {printable(bundled_models_file())}); "
+                  f"reinstall imgtrans from a wheel or checkout that includes resources/.")
+        print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS), "
+              f"`imgtrans import FILE`, or put .safetensors model files in {folder}")
+        return EXIT_FAILURES
     width = max(len(e.id) for e in entries)
     for task in ("style", "sr", "denoise"):
         group = [e for e in entries if e.task == task]
@@ -193,8 +211,53 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from imgtrans.model_import import import_model
+    from imgtrans.weights import ModelLoadError
+
+    if not args.file.expanduser().is_file():
+        _err(f"no such file: {args.file}")
+        return EXIT_USAGE
+    try:
+        result = import_model(args.file.expanduser(), args.name)
+    except ModelLoadError as exc:
+        _err(f"not imported: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:
+        _err(f"not imported: {exc.strerror or exc}")
+        return EXIT_FAILURES
+    print(result.summary())
+    print(f"Stored as {printable(result.path)}; use it with: imgtrans convert ... -m {result.id}")
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from imgtrans.catalog import CatalogEntry, CatalogError, find_model
+    from imgtrans.model_import import remove_model
+
+    try:
+        found = find_model(args.model)
+    except CatalogError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if not isinstance(found, CatalogEntry):
+        _err(f"{args.model} is a file, not one of your models: `imgtrans remove` takes a model id from `imgtrans models`")
+        return EXIT_USAGE
+    try:
+        remove_model(found)
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:
+        _err(f"cannot remove {found.path}: {exc.strerror or exc}")
+        return EXIT_FAILURES
+    print(f"Removed {found.id} ({printable(found.path)})")
+    return EXIT_OK
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata
+    from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
+                                  provenance, read_safetensors_metadata)
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:
@@ -211,6 +274,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     meta = dict(model.metadata)
     if args.file.suffix.lower() == ".safetensors" and not meta:
         meta = read_safetensors_metadata(args.file)
+    origin = provenance(meta, found if isinstance(found, CatalogEntry) else None)
     report = {
         "file": str(args.file),
         "arch": model.arch,
@@ -224,7 +288,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "execution": model.execution,
         "edge_context": model.edge_context,
         "half_ok": model.half_ok,
-        "metadata": meta,
+        **origin,
+        "metadata": metadata_values(meta),
     }
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -236,6 +301,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         "channels": f"{model.in_channels} -> {model.out_channels}",
         "tiling": EXECUTION_LABELS.get(model.execution, model.execution),
         "edge border": border_label(model.edge_context),
+        "origin": origin["origin"],
+        "weights licence": origin["weights_licence"],
+        "data licences": data_licences_text(origin["training_data_licences"]),
     }
     meta = {k: v for k, v in meta.items() if k not in ("hparams", "arch", "scale", "task", "edge_context")}
     width = max(len(k) for k in [*rows, *meta])
@@ -771,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return cmd_gui(argparse.Namespace(paths=[]))
     handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui,
-               "calibrate": cmd_calibrate, "summary": cmd_summary}[args.command]
+               "calibrate": cmd_calibrate, "summary": cmd_summary, "import": cmd_import, "remove": cmd_remove}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

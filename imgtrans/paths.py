@@ -5,25 +5,32 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 APP = "imgtrans"
 
 
 def resources_dir() -> Path:
-    """The bundled ``resources/`` folder (weights, catalog, icons, samples).
+    """The bundled ``resources/`` folder (weights, catalog, icons, samples, licences).
 
     Order: ``IMGTRANS_RESOURCES`` if set; in a frozen (PyInstaller) bundle, ``resources/`` in the
     bundle's data folder (``sys._MEIPASS``, i.e. ``dist/imgtrans/_internal``; the executable's own
-    folder if a freezer sets no ``_MEIPASS``); else the source checkout's ``resources/`` next to the
-    package. Never relative to the current directory, so the app runs from anywhere."""
+    folder if a freezer sets no ``_MEIPASS``); in an installed wheel, the package's data folder
+    ``imgtrans/resources`` (pyproject.toml maps the top-level ``resources/`` there at build time);
+    else the source checkout's ``resources/`` beside the package (editable install, PYTHONPATH).
+    Both of the last are found through :func:`importlib.resources.files` of the imported package,
+    never relative to the current directory, so the app runs from anywhere. The folder may hold no
+    models (a wheel built without them): :mod:`imgtrans.catalog` then lists none."""
     env = os.environ.get("IMGTRANS_RESOURCES")
     if env:
         return Path(env)
     if getattr(sys, "frozen", False) or getattr(sys, "_MEIPASS", None):
         base = getattr(sys, "_MEIPASS", None) or os.path.dirname(os.path.abspath(sys.executable))
         return Path(base).resolve() / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    package = Path(str(files(__package__ or APP))).resolve()  # a real folder: never imported from a zip
+    installed = package / "resources"
+    return installed if installed.is_dir() else package.parent / "resources"
 
 
 def user_data_dir() -> Path:

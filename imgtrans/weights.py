@@ -392,8 +392,11 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
     loaded = _from_spandrel(sd, meta, path)
     if loaded is not None:
         return loaded
+    from imgtrans.extras import install_hint, installed
+
+    hint = "" if installed("spandrel") else f"; other projects' architectures load through spandrel: {install_hint('spandrel')}"
     raise ModelLoadError(
-        f"{name}: unrecognised architecture ({len(sd)} tensors; first keys: {', '.join(list(sd)[:3])})"
+        f"{name}: unrecognised architecture ({len(sd)} tensors; first keys: {', '.join(list(sd)[:3])}){hint}"
     )
 
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 from PIL import ImageCms
 
@@ -17,6 +18,8 @@ from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.paths import user_models_dir
 from imgtrans.weights import load_model
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _tree(root: Path) -> Path:
@@ -111,9 +114,24 @@ def test_models_for_an_empty_task_says_how_to_get_one(capsys, monkeypatch, tmp_p
     import imgtrans.catalog as catalog
 
     monkeypatch.setattr(catalog, "resources_dir", lambda: tmp_path)  # no bundled models
-    assert main(["models", "--task", "style"]) == 0
+    assert main(["models", "--task", "style"]) == 1  # an empty listing is a failure scripts can see
     out = capsys.readouterr().out
     assert "No style transfer models found." in out and "imgtrans-train" in out and str(user_models_dir()) in out
+    assert "This installation has no bundled models" in out and str(tmp_path / "models.toml") in out
+    assert main(["models", "--json"]) == 1 and json.loads(capsys.readouterr().out) == []
+
+
+def test_models_leaves_out_a_bundled_model_whose_file_is_missing(capsys, monkeypatch, tmp_path):
+    import imgtrans.catalog as catalog
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(REPO / "resources" / "models" / "sr-x2.safetensors", tmp_path / "models")
+    shutil.copy(REPO / "resources" / "models.toml", tmp_path)
+    monkeypatch.setattr(catalog, "resources_dir", lambda: tmp_path)  # a broken installation: one weight file left
+    assert main(["models"]) == 0
+    out, err = capsys.readouterr()
+    assert "sr-x2 " in out and "sr-x4" not in out
+    assert f"left out {tmp_path / 'models' / 'sr-x4.safetensors'}: bundled model file is missing" in err
 
 
 def test_user_model_by_catalog_id(tmp_path, tiny_models):
@@ -145,6 +163,64 @@ def test_info(tiny_models, capsys):
     assert main(["info", str(tiny_models["denoise_map"]), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["arch"] == "dncnn" and report["hparams"]["noise_map"] is True
+    assert report["metadata"]["hparams"]["noise_map"] is True  # a JSON value, not a string holding JSON
+
+
+def test_info_states_the_licences_of_weights_and_training_data(capsys):
+    assert main(["info", "photo2vangogh", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["origin"] == "bundled with imgtrans, trained by imgtrans-train cyclegan"
+    assert report["weights_licence"] == "weights by imgtrans (MIT)"
+    assert report["training_data_licences"] == {"space-photos/landscape": {"CC-BY-SA-3.0": 30, "CC-BY-SA-4.0": 55, "public-domain": 131},
+                                                "vangogh": {"GPL-3": 8, "GPL-3+": 1}}
+    meta = report["metadata"]
+    assert meta["steps"] == 12000 and meta["metric"]["name"] == "kid" and meta["training_data"]["domain_b"]["folder"] == "vangogh"
+    assert isinstance(meta["licence"], str) and isinstance(meta["id"], str)
+    assert main(["info", "sr-x4"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "weights licence : weights by imgtrans (MIT)" in out
+    assert "data licences : space-photos: CC-BY-SA-3.0 30, CC-BY-SA-4.0 62, public-domain 181 files" in out
+
+
+def test_import_info_and_remove_from_the_command_line(tmp_path, capsys):
+    """A third-party state dict (reference CycleGAN layout, no metadata): imported through the Models
+    tab's code, described as third-party with an unknown licence, converted with, removed."""
+    from imgtrans.archs import ResnetGenerator
+
+    torch = pytest.importorskip("torch")
+    net = ResnetGenerator(ngf=8, n_blocks=2)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
+    assert main(["import", str(tmp_path / "latest_net_G.pth"), "--name", "Friend's style"]) == 0
+    out = capsys.readouterr().out
+    assert "Imported \u201cFriend's style\u201d: detected cyclegan_resnet" in out and "-m friend-s-style" in out
+    stored = user_models_dir() / "friend-s-style.safetensors"
+    assert stored.is_file()
+
+    assert main(["info", "friend-s-style", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["origin"].startswith("third-party file, imported from latest_net_G.pth (sha256 ")
+    assert report["weights_licence"] == "unknown (imported file: check where it came from)"
+    assert report["training_data_licences"] == "unknown"
+    assert main(["info", str(tmp_path / "latest_net_G.pth")]) == 0  # the file itself, not imported
+    out = " ".join(capsys.readouterr().out.split())
+    assert "origin : third-party file, origin not recorded" in out
+    assert "weights licence: unknown (third-party file: check where it came from)" in out
+
+    write_rgb(tmp_path / "a.png", 24, 20)
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "friend-s-style", "--no-progress"]) == 0
+    assert main(["remove", "friend-s-style"]) == 0
+    assert not stored.exists() and "Removed friend-s-style" in capsys.readouterr().out
+    assert main(["remove", "sr-x2"]) == 2
+    assert "bundled with imgtrans and cannot be removed" in capsys.readouterr().err
+    assert (REPO / "resources" / "models" / "sr-x2.safetensors").is_file()
+
+
+def test_import_refuses_what_is_not_a_model(tmp_path, capsys):
+    (tmp_path / "notes.pth").write_bytes(b"not a pickle")
+    assert main(["import", str(tmp_path / "notes.pth")]) == 2
+    assert "not imported: notes.pth" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "missing.safetensors")]) == 2
+    assert not user_models_dir().exists() or not list(user_models_dir().iterdir())
 
 
 def test_metadata_alpha_gray_16bit_survive(tmp_path, tiny_models):

@@ -465,6 +465,11 @@ def test_import_of_a_third_party_architecture(make_window, qtbot, tmp_path):
     from imgtrans.gui.models_tab import arch_label
 
     assert "Compact" in arch_label(entry)
+    details = w.models_tab.details.text()  # the provenance `imgtrans info` states
+    assert "third-party file, imported from realesr-compact.pth (sha256 " in details
+    assert "unknown (imported file: check where it came from)" in details
+    assert w.models_tab.select("photo2ukiyoe-a2b")
+    assert "weights by imgtrans (MIT)" in w.models_tab.details.text() and "ukiyoe: GPL-3+ 9 files" in w.models_tab.details.text()
 
 
 # ------------------------------------------------------------------------------------------- other

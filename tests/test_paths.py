@@ -66,3 +66,18 @@ def test_catalog_reads_bundled_models_through_resources_dir(monkeypatch, tmp_pat
     assert "sr-x2-quick" in ids
     assert ids["sr-x2-quick"].path.resolve().is_relative_to(bundle.resolve())
     assert os.path.isfile(ids["sr-x2-quick"].path)
+
+
+def test_installed_package_uses_its_own_resources_folder(monkeypatch, tmp_path):
+    """In an installed wheel resources/ is package data inside imgtrans/ (tests/test_wheel.py runs a
+    real installed copy); a checkout has it beside the package."""
+    site = tmp_path / "site-packages"
+    (site / "imgtrans" / "resources").mkdir(parents=True)
+    monkeypatch.delenv("IMGTRANS_RESOURCES", raising=False)
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    monkeypatch.delattr(sys, "_MEIPASS", raising=False)
+    monkeypatch.setattr(paths, "files", lambda package: site / package)
+    monkeypatch.chdir(tmp_path)
+    assert paths.resources_dir() == site / "imgtrans" / "resources"
+    (site / "imgtrans" / "resources").rmdir()
+    assert paths.resources_dir() == site / "resources"

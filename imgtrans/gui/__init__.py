@@ -8,7 +8,7 @@ Modules: ``app`` (entry point, logging), ``window`` (main window, menus, the bat
 ``queue_panel`` + ``queue_model`` (the file queue), ``preview_panel`` + ``compare_view`` +
 ``preview`` (before/after view, quick preview), ``options_panel`` + ``settings`` (choices, QSettings),
 ``progress_panel``, ``worker`` (batch thread), ``imaging`` (thumbnails and display images, in worker
-threads), ``tasks`` (thread pools, GC and thread-priority helpers), ``models_tab`` + ``model_import``
-(model management), ``train_tab`` + ``loss_plot`` (training), ``about``, ``widgets`` (message bar, drop
+threads), ``tasks`` (thread pools, GC and thread-priority helpers), ``models_tab`` (model management, through
+:mod:`imgtrans.model_import`), ``train_tab`` + ``loss_plot`` (training), ``about``, ``widgets`` (message bar, drop
 overlay), ``qtcompat`` (binding work-arounds).
 """

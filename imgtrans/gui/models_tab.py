@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
 from pathlib import Path
 
@@ -14,12 +13,13 @@ from PySide6.QtWidgets import (
     QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from imgtrans.catalog import CatalogEntry, border_label, declared_edge_context, list_models, read_safetensors_metadata
+from imgtrans.catalog import (CatalogEntry, border_label, data_licences_text, declared_edge_context, list_models,
+                              provenance, read_safetensors_metadata)
 from imgtrans.gui import tasks
-from imgtrans.gui.model_import import Imported, import_model, remove_model
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
 from imgtrans.gui.qtcompat import emit
 from imgtrans.gui.widgets import MessageBar
+from imgtrans.model_import import Imported, import_model, remove_model
 from imgtrans.paths import user_models_dir
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,8 @@ def _user_facts(entry: CatalogEntry) -> list[tuple[str, str]]:
     except (OSError, ValueError):
         return []
     facts = []
-    for key, label in (("steps", "Trained for"), ("training_data", "Training data"), ("imported_from", "Imported from"),
-                       ("date", "Saved")):
+    for key, label in (("steps", "Trained for"), ("date", "Saved")):  # data and origin: _provenance_rows
         value = meta.get(key, "").strip()
-        if key == "training_data" and value.startswith("{"):
-            try:
-                value = ", ".join(f"{k}: {v}" for k, v in json.loads(value).items())
-            except (ValueError, AttributeError):
-                pass
         if value:
             facts.append((label, f"{value} iterations" if key == "steps" else value))
     return facts
@@ -67,6 +61,17 @@ def _border(entry: CatalogEntry) -> str:
         return border_label(declared_edge_context(read_safetensors_metadata(entry.path)))
     except (OSError, ValueError):
         return "unknown (the file's metadata cannot be read)"
+
+
+def _provenance_rows(entry: CatalogEntry) -> list[tuple[str, str]]:
+    """Where the weights come from and their licences, as ``imgtrans info`` states them."""
+    try:
+        meta = read_safetensors_metadata(entry.path)
+    except (OSError, ValueError):
+        meta = {}
+    facts = provenance(meta, entry)
+    return [("Origin", facts["origin"]), ("Weights licence", facts["weights_licence"]),
+            ("Training data", data_licences_text(facts["training_data_licences"]))]
 
 
 class ModelsTab(QWidget):
@@ -188,7 +193,7 @@ class ModelsTab(QWidget):
             ("Scale", f"\u00d7{entry.scale}"),
             ("Architecture", arch_label(entry)),
             ("Source", "bundled with imgtrans" if entry.source == "bundled" else "your models folder"),
-            ("Licence", entry.licence or "not stated"),
+            *_provenance_rows(entry),
             ("Edge border", _border(entry)),
             ("Id", entry.id),
             ("File", str(entry.path)),

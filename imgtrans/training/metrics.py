@@ -29,32 +29,18 @@ def psnr(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     return (10 * torch.log10(1.0 / mse.clamp_min(1e-12))).float()
 
 
-def _gauss_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    return (g / g.sum()).float()
-
-
 def ssim(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03,
-    valid region only), averaged over channels and pixels: ``(B,)``. Images smaller than the window
-    use a window of their size."""
+    valid region only; :func:`kornia.metrics.ssim`), averaged over channels and pixels: ``(B,)``.
+    Images smaller than the window use the largest odd window that fits."""
+    from kornia.metrics import ssim as kornia_ssim
+
     if border:
         x, y = x[..., border:-border, border:-border], y[..., border:-border, border:-border]
     x, y = x.clamp(0, 1).float(), y.clamp(0, 1).float()
     size = min(11, x.shape[-1], x.shape[-2])
-    w = _gauss_window(size).to(x.device)
-    c = x.shape[1]
-    kh, kw = w.view(1, 1, -1, 1).expand(c, 1, -1, 1), w.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(t, kh, groups=c), kw, groups=c)
-
-    mx, my = filt(x), filt(y)
-    sxx, syy, sxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1)
+    size -= 1 - size % 2
+    return kornia_ssim(x, y, size, max_val=1.0, padding="valid").flatten(1).mean(1)
 
 
 def detail_ratio(x: torch.Tensor, ref: torch.Tensor, border: int = 0) -> torch.Tensor:
@@ -66,12 +52,13 @@ def detail_ratio(x: torch.Tensor, ref: torch.Tensor, border: int = 0) -> torch.T
     read it next to PSNR."""
     if border:
         x, ref = x[..., border:-border, border:-border], ref[..., border:-border, border:-border]
+    from kornia.color import rgb_to_grayscale
+
+    # the 4-neighbour Laplacian, valid region (kornia's laplacian is the 8-neighbour one, padded)
     k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=x.device).view(1, 1, 3, 3)
-    w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
 
     def energy(t: torch.Tensor) -> torch.Tensor:
-        y = (t.clamp(0, 1).float() * w).sum(1, keepdim=True)
-        return F.conv2d(y, k).abs().flatten(1).mean(1)
+        return F.conv2d(rgb_to_grayscale(t.clamp(0, 1).float()), k).abs().flatten(1).mean(1)
 
     return energy(x) / energy(ref).clamp_min(1e-12)
 

