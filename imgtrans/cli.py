@@ -162,8 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "models folder, where `imgtrans models`, `convert` and the desktop app find it. "
                                      "The same code as the app's Models tab.",
                          allow_abbrev=False)
-    imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file")
+    imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file, or an "
+                     "image-to-image .onnx graph (NCHW float; fixed-size graphs run in tiles)")
     imp.add_argument("--name", help="display name (also gives the model id); default: the file's own name")
+    imp.add_argument("--range", dest="value_range", choices=("0-1", "-1..1", "0-255"),
+                     help="ONNX only: the value range the graph reads and writes (default: its metadata "
+                          "'value_range', else detected by running a photo through it in each range)")
+    imp.add_argument("--scale", type=positive_int,
+                     help="ONNX only: output size / input size (default: its metadata 'scale', else measured)")
 
     rem = sub.add_parser("remove", help="delete one of your models (imported or trained); bundled ones stay",
                          allow_abbrev=False)
@@ -219,7 +225,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"no such file: {args.file}")
         return EXIT_USAGE
     try:
-        result = import_model(args.file.expanduser(), args.name)
+        result = import_model(args.file.expanduser(), args.name, value_range=args.value_range, scale=args.scale)
     except ModelLoadError as exc:
         _err(f"not imported: {exc}")
         return EXIT_USAGE
@@ -257,7 +263,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
-                                  provenance, read_safetensors_metadata)
+                                  provenance, read_model_metadata)
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:
@@ -272,8 +278,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_USAGE
     meta = dict(model.metadata)
-    if args.file.suffix.lower() == ".safetensors" and not meta:
-        meta = read_safetensors_metadata(args.file)
+    if not meta:
+        meta = read_model_metadata(args.file)
     origin = provenance(meta, found if isinstance(found, CatalogEntry) else None)
     report = {
         "file": str(args.file),
@@ -440,7 +446,7 @@ class _Tally:
 def cmd_convert(args: argparse.Namespace) -> int:
     import os
 
-    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata, recorded_id
+    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_model_metadata, recorded_id
     from imgtrans.engine import (EXISTS, OVERWRITES_INPUT, ConvertOptions, convert, device_problem, make_plan,
                                  output_dir_problem)
     from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageWriteError
@@ -495,7 +501,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     label = found.id if isinstance(found, CatalogEntry) else str(found)
     weight_file = found.path if isinstance(found, CatalogEntry) else found
     try:
-        meta = read_safetensors_metadata(weight_file) if weight_file.suffix.lower() == ".safetensors" else {}
+        meta = read_model_metadata(weight_file)
     except (OSError, ValueError):
         meta = {}  # loading the model says what is wrong with it
     facts = _model_facts(meta, found.task if isinstance(found, CatalogEntry) else "")
