@@ -391,7 +391,7 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
     native = model.spec.native_backend
     if native:  # the forward already is a backend (an ONNX graph runs onnxruntime): nothing to export or compile
         return BackendModel(model, native, _eager_runner(model, False),
-                            f"the model is run by {native} itself" + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
+                            f"the model's own forward already runs {native}" + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
     device = model.device
     threads = threads or default_threads()
     if device.type == "cpu":

@@ -305,7 +305,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "architecture": model.describe(),
         "parameters": f"{report['parameters']:,}",
         "channels": f"{model.in_channels} -> {model.out_channels}",
-        "tiling": EXECUTION_LABELS.get(model.execution, model.execution),
+        "tiling": _tiling_label(model),
         "edge border": border_label(model.edge_context),
         "origin": origin["origin"],
         "weights licence": origin["weights_licence"],
@@ -318,6 +318,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in sorted(meta):
         print(f"  {key:<{width}}: {meta[key]}")
     return EXIT_OK
+
+
+def _tiling_label(model) -> str:
+    """How the engine splits images for ``model``, as ``imgtrans info`` says it."""
+    label = EXECUTION_LABELS.get(model.execution, model.execution)
+    if model.execution == "tiles" and model.receptive_radius is None:
+        label = "local (blended tiles: receptive field unknown)"
+    if model.input_size:
+        label += f"; every tile padded to the network's fixed {model.input_size[1]}x{model.input_size[0]} input"
+    return label
 
 
 def _model_facts(meta: dict[str, str], task: str = "") -> dict:

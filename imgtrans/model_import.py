@@ -139,8 +139,7 @@ def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: 
     meta = {
         "id": model_id,
         "name": display,
-        "arch": spec.name,
-        "detected_arch": described,
+        "detected_arch": described,  # no "arch": the catalog shows this, as for spandrel imports
         "task": spec.task,
         "scale": str(facts["scale"]),
         "value_range": facts["value_range"],

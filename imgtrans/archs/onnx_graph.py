@@ -82,9 +82,15 @@ class OnnxGraph(nn.Module):
         self.input_name = input_name
         self.output_name = output_name
         self.batch_one = batch_one
+        import onnxruntime as ort
+
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4
 
     def _run(self, arr: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: arr})[0]
+        # errors come back as exceptions; onnxruntime's own log would print them a second time
+        # (and the probes for a size multiple expect some)
+        return self.session.run([self.output_name], {self.input_name: arr}, self.run_options)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
@@ -105,7 +111,8 @@ def _session(path: Path):
     try:
         return make_session(path, default_threads())
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.replace(str(path), path.name).replace("[ONNXRuntimeError] : ", "")[:200]
         raise OnnxGraphError(f"not an ONNX graph onnxruntime can run ({first})") from None
 
 
