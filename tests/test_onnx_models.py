@@ -194,3 +194,12 @@ def test_what_is_not_an_image_graph_is_refused(tmp_path, capsys):
         load_model(bad)
     assert main(["import", str(bad)]) == 2 and "not imported" in capsys.readouterr().err
     assert not any(user_models_dir().glob("*.onnx"))
+
+
+def test_without_onnxruntime_the_loader_names_the_extra(graphs, monkeypatch):
+    import imgtrans.extras
+
+    monkeypatch.setattr(imgtrans.extras, "installed", lambda module: module != "onnxruntime")
+    with pytest.raises(ModelLoadError, match=r"plain.onnx: ONNX models run in onnxruntime, which is not installed "
+                                             r"\(pip install 'imgtrans\[fast\]'\)"):
+        load_model(graphs["plain"][1])
