@@ -159,15 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="check a weight file with the safe loader and add it to your models",
                          description="Checks FILE with the safe loader (safetensors, or tensor-only .pth; a file that "
                                      "would need code execution is refused) and stores it as .safetensors in your "
-                                     "models folder, where `imgtrans models`, `convert` and the desktop app find it. "
+                                     "models folder (an ONNX graph is run once to measure it and copied as it is, "
+                                     "with a .onnx.json record of its range, scale and origin), where `imgtrans models`, `convert` and the desktop app find it. "
                                      "The same code as the app's Models tab.",
                          allow_abbrev=False)
     imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file, or an "
                      "image-to-image .onnx graph (NCHW float; fixed-size graphs run in tiles)")
     imp.add_argument("--name", help="display name (also gives the model id); default: the file's own name")
     imp.add_argument("--range", dest="value_range", choices=("0-1", "-1..1", "0-255"),
-                     help="ONNX only: the value range the graph reads and writes (default: its metadata "
-                          "'value_range', else detected by running a photo through it in each range)")
+                     help="ONNX only: the value range the graph reads and writes, e.g. --range=-1..1 (with '=': "
+                          "the value starts with a dash); default: its metadata "
+                          "'value_range', else detected by running a photo through it in each range")
     imp.add_argument("--scale", type=positive_int,
                      help="ONNX only: output size / input size (default: its metadata 'scale', else measured)")
 

@@ -182,6 +182,8 @@ def test_import_convert_info_and_remove_from_the_command_line(graphs, tmp_path, 
 def test_range_and_scale_given_at_import_win(graphs, capsys):
     assert main(["import", str(graphs["plain"][1]), "--range", "0-255"]) == 0
     assert load_model(user_models_dir() / "plain.onnx").value_range == (0.0, 255.0)
+    assert main(["import", str(graphs["plain"][1]), "--range=-1..1", "--name", "plain tanh"]) == 0
+    assert load_model(user_models_dir() / "plain-tanh.onnx").value_range == (-1.0, 1.0)
     assert main(["import", str(graphs["plain"][1]), "--scale", "2"]) == 2  # measured x1: a wrong scale is refused
     assert "not one scaled x2" in capsys.readouterr().err
     assert not (user_models_dir() / "plain-2.onnx").exists()
