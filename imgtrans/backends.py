@@ -388,6 +388,10 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
         model = model.model
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    native = model.spec.native_backend
+    if native:  # the forward already is a backend (an ONNX graph runs onnxruntime): nothing to export or compile
+        return BackendModel(model, native, _eager_runner(model, False),
+                            f"the model's own forward already runs {native}" + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
     device = model.device
     threads = threads or default_threads()
     if device.type == "cpu":

@@ -1,5 +1,6 @@
 """The model catalog: bundled models listed in ``resources/models.toml`` plus the user's own
-(trained or imported) ``.safetensors`` files in the user models folder.
+(trained or imported) ``.safetensors`` files, and imported ONNX graphs (``.onnx`` with a ``.onnx.json``
+record), in the user models folder.
 
 Reading the catalog never imports torch: user files are described from their safetensors JSON
 header, so ``imgtrans models`` is instant.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from imgtrans.paths import resources_dir, user_models_dir
 
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".onnx")
 
 
 class CatalogError(Exception):
@@ -67,6 +68,35 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
 
 
+def onnx_sidecar(path: str | os.PathLike) -> Path:
+    """Where an imported ONNX graph's record (its metadata: name, licence, range, scale...) lives:
+    ``<file>.onnx.json`` beside it. ONNX files carry no metadata we can read without onnx itself."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def read_model_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """A model file's metadata as strings, without torch: a safetensors header, an ONNX graph's
+    sidecar record (``{}`` when it has none), ``{}`` for other formats. Raises ``ValueError`` (one
+    line) for a file or record that cannot be read as such."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        return read_safetensors_metadata(path)
+    if suffix == ".onnx":
+        side = onnx_sidecar(path)
+        if not side.is_file():
+            return {}
+        try:
+            data = json.loads(side.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise ValueError(f"{side.name} is not a JSON record") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{side.name} is not a JSON object")
+        return {str(k): str(v) for k, v in data.items()}
+    return {}
+
+
 def bundled_models_file() -> Path:
     """The bundled catalog, ``models.toml`` in :func:`imgtrans.paths.resources_dir`."""
     return resources_dir() / "models.toml"
@@ -115,9 +145,11 @@ def _user(folder: Path, problems: list[tuple[Path, str]] | None = None) -> list[
     entries = []
     for path in paths:
         try:
-            if path.suffix.lower() != ".safetensors" or not path.is_file():
+            if path.suffix.lower() not in (".safetensors", ".onnx") or not path.is_file():
                 continue
-            meta = read_safetensors_metadata(path)
+            if path.suffix.lower() == ".onnx" and not onnx_sidecar(path).is_file():
+                raise ValueError("ONNX file without its record: add it with `imgtrans import FILE`")
+            meta = read_model_metadata(path)
             entries.append(
                 CatalogEntry(
                     id=meta.get("id") or path.stem,

@@ -159,11 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="check a weight file with the safe loader and add it to your models",
                          description="Checks FILE with the safe loader (safetensors, or tensor-only .pth; a file that "
                                      "would need code execution is refused) and stores it as .safetensors in your "
-                                     "models folder, where `imgtrans models`, `convert` and the desktop app find it. "
+                                     "models folder (an ONNX graph is run once to measure it and copied as it is, "
+                                     "with a .onnx.json record of its range, scale and origin), where `imgtrans models`, `convert` and the desktop app find it. "
                                      "The same code as the app's Models tab.",
                          allow_abbrev=False)
-    imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file")
+    imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file, or an "
+                     "image-to-image .onnx graph (NCHW float; fixed-size graphs run in tiles)")
     imp.add_argument("--name", help="display name (also gives the model id); default: the file's own name")
+    imp.add_argument("--range", dest="value_range", choices=("0-1", "-1..1", "0-255"),
+                     help="ONNX only: the value range the graph reads and writes, e.g. --range=-1..1 (with '=': "
+                          "the value starts with a dash); default: its metadata "
+                          "'value_range', else detected by running a photo through it in each range")
+    imp.add_argument("--scale", type=positive_int,
+                     help="ONNX only: output size / input size (default: its metadata 'scale', else measured)")
 
     rem = sub.add_parser("remove", help="delete one of your models (imported or trained); bundled ones stay",
                          allow_abbrev=False)
@@ -219,7 +227,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         _err(f"no such file: {args.file}")
         return EXIT_USAGE
     try:
-        result = import_model(args.file.expanduser(), args.name)
+        result = import_model(args.file.expanduser(), args.name, value_range=args.value_range, scale=args.scale)
     except ModelLoadError as exc:
         _err(f"not imported: {exc}")
         return EXIT_USAGE
@@ -257,7 +265,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
-                                  provenance, read_safetensors_metadata)
+                                  provenance, read_model_metadata)
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:
@@ -272,8 +280,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_USAGE
     meta = dict(model.metadata)
-    if args.file.suffix.lower() == ".safetensors" and not meta:
-        meta = read_safetensors_metadata(args.file)
+    if not meta:
+        meta = read_model_metadata(args.file)
     origin = provenance(meta, found if isinstance(found, CatalogEntry) else None)
     report = {
         "file": str(args.file),
@@ -299,7 +307,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "architecture": model.describe(),
         "parameters": f"{report['parameters']:,}",
         "channels": f"{model.in_channels} -> {model.out_channels}",
-        "tiling": EXECUTION_LABELS.get(model.execution, model.execution),
+        "tiling": _tiling_label(model),
         "edge border": border_label(model.edge_context),
         "origin": origin["origin"],
         "weights licence": origin["weights_licence"],
@@ -312,6 +320,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in sorted(meta):
         print(f"  {key:<{width}}: {meta[key]}")
     return EXIT_OK
+
+
+def _tiling_label(model) -> str:
+    """How the engine splits images for ``model``, as ``imgtrans info`` says it."""
+    label = EXECUTION_LABELS.get(model.execution, model.execution)
+    if model.execution == "tiles" and model.receptive_radius is None:
+        label = "local (blended tiles: receptive field unknown)"
+    if model.input_size:
+        label += f"; every tile padded to the network's fixed {model.input_size[1]}x{model.input_size[0]} input"
+    return label
 
 
 def _model_facts(meta: dict[str, str], task: str = "") -> dict:
@@ -440,7 +458,7 @@ class _Tally:
 def cmd_convert(args: argparse.Namespace) -> int:
     import os
 
-    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_safetensors_metadata, recorded_id
+    from imgtrans.catalog import CatalogEntry, CatalogError, find_model, read_model_metadata, recorded_id
     from imgtrans.engine import (EXISTS, OVERWRITES_INPUT, ConvertOptions, convert, device_problem, make_plan,
                                  output_dir_problem)
     from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageWriteError
@@ -495,7 +513,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     label = found.id if isinstance(found, CatalogEntry) else str(found)
     weight_file = found.path if isinstance(found, CatalogEntry) else found
     try:
-        meta = read_safetensors_metadata(weight_file) if weight_file.suffix.lower() == ".safetensors" else {}
+        meta = read_model_metadata(weight_file)
     except (OSError, ValueError):
         meta = {}  # loading the model says what is wrong with it
     facts = _model_facts(meta, found.task if isinstance(found, CatalogEntry) else "")

@@ -4,21 +4,24 @@ and the desktop app's Models tab (which runs these in a worker thread). No Qt he
 A third-party file goes through :func:`imgtrans.weights.load_model` (the safe loader: safetensors,
 or tensor-only pickles) first, so a file that is not a model, or that would need code execution, is
 refused with the loader's one-line reason. Accepted files are stored in the user models folder as
-``.safetensors`` (the only format the catalog lists): our families through
+``.safetensors``: our families through
 :func:`imgtrans.weights.save_model`, with full metadata; other architectures recognised by spandrel
 as their state dict plus descriptive metadata, and re-loaded once to prove the stored file works.
+ONNX graphs are copied as they are, with a ``.onnx.json`` record beside them (the catalog lists
+``.onnx`` files that have one).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgtrans.catalog import CatalogEntry, list_models
+from imgtrans.catalog import CatalogEntry, list_models, onnx_sidecar
 from imgtrans.paths import user_models_dir
 
 
@@ -58,18 +61,26 @@ def _slug(text: str) -> str:
 def _unique_id(base: str, folder: Path) -> str:
     taken = {e.id.lower() for e in list_models()}
     candidate, n = base, 2
-    while candidate.lower() in taken or (folder / f"{candidate}.safetensors").exists():
+    while candidate.lower() in taken or any((folder / f"{candidate}{ext}").exists() for ext in (".safetensors", ".onnx", ".onnx.json")):
         candidate, n = f"{base}-{n}", n + 1
     return candidate
 
 
-def import_model(src: str | os.PathLike, name: str | None = None, folder: Path | None = None) -> Imported:
+def import_model(src: str | os.PathLike, name: str | None = None, folder: Path | None = None, *,
+                 value_range: str | None = None, scale: int | None = None) -> Imported:
     """Validate ``src`` with the safe loader and store it in the user models folder.
 
-    Raises :class:`imgtrans.weights.ModelLoadError` (one line) when the file is not a usable model."""
+    ``value_range`` (``"0-1"``, ``"-1..1"``, ``"0-255"``) and ``scale`` are for ONNX graphs, whose
+    range and scale are otherwise read from their metadata or detected
+    (:mod:`imgtrans.archs.onnx_graph`). Raises :class:`imgtrans.weights.ModelLoadError` (one line)
+    when the file is not a usable model."""
     from imgtrans.weights import ModelLoadError, count_parameters, load_model, save_model
 
     src = Path(src)
+    if src.suffix.lower() == ".onnx":
+        return _import_onnx(src, name, folder, value_range, scale)
+    if value_range is not None or scale is not None:
+        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; this file's weights say what they are")
     model = load_model(src)
     folder = folder or user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,6 +112,60 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
     return Imported(dst, model_id, display, model.arch, model.task, model.scale, count_parameters(model.module), model.describe())
 
 
+def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: str | None, scale: int | None) -> Imported:
+    """An ONNX graph: checked and measured (:func:`imgtrans.archs.onnx_graph.load_onnx`), copied
+    byte for byte into the user models folder, with what was decided (range, scale, size multiple)
+    and its provenance in a ``.onnx.json`` record beside it (written last: the record makes it listed)."""
+    from imgtrans.archs.onnx_graph import OnnxGraphError, count_graph_parameters, describe_facts, load_onnx, parse_range, range_name
+    from imgtrans.catalog import onnx_sidecar
+    from imgtrans.imageio import write_bytes_atomic
+    from imgtrans.weights import ModelLoadError, load_model
+
+    given: dict[str, str] = {}
+    try:
+        if value_range is not None:
+            given["value_range"] = range_name(parse_range(value_range))
+        if scale is not None:
+            given["scale"] = str(int(scale))
+        spec, _module, facts = load_onnx(src, given)
+    except OnnxGraphError as exc:
+        raise ModelLoadError(f"{src.name}: {exc}") from None
+    folder = folder or user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    gmeta = facts["graph_metadata"]
+    model_id = _unique_id(_slug(name or src.stem), folder)
+    display = name or gmeta.get("name") or src.stem
+    described = describe_facts(facts)
+    meta = {
+        "id": model_id,
+        "name": display,
+        "detected_arch": described,  # no "arch": the catalog shows this, as for spandrel imports
+        "task": spec.task,
+        "scale": str(facts["scale"]),
+        "value_range": facts["value_range"],
+        "size_multiple": str(facts["size_multiple"]),
+        "description": gmeta.get("description") or gmeta.get("graph_description") or f"Imported from {src.name}.",
+        "licence": gmeta.get("licence") or gmeta.get("license") or UNKNOWN_LICENCE,
+        "imported_from": src.name,  # the name only: a user's folders stay out of files they may pass on
+        "imported_sha256": _sha256(src),
+        "edge_context": "0",
+    }
+    if gmeta.get("author"):
+        meta["author"] = gmeta["author"]
+    dst = folder / f"{model_id}.onnx"
+    side = onnx_sidecar(dst)
+    write_bytes_atomic(dst, src.read_bytes())
+    try:
+        write_bytes_atomic(side, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
+        again = load_model(dst)
+    except BaseException:
+        side.unlink(missing_ok=True)
+        dst.unlink(missing_ok=True)
+        raise
+    params = count_graph_parameters(dst)
+    return Imported(dst, model_id, display, again.arch, again.task, again.scale, params if params is not None else 0, described)
+
+
 def _save_foreign(dst: Path, model, meta: dict[str, str]) -> None:
     """A spandrel-recognised model: its state dict, with metadata that names no arch of ours (so the
     loader detects it again), written atomically."""
@@ -127,3 +192,5 @@ def remove_model(entry: CatalogEntry) -> None:
     if folder not in path.parents:
         raise ValueError(f"{entry.path} is not in the user models folder")
     path.unlink()
+    if path.suffix.lower() == ".onnx":
+        onnx_sidecar(path).unlink(missing_ok=True)

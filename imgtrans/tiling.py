@@ -12,6 +12,8 @@ How a model's image is split comes from its architecture's descriptor (``model.e
   forward (``spec.stream``), which equals the one-call result up to float rounding.
 * ``whole`` runs in one call; ``whole_if_fits`` in one call when the budget allows, else in blended
   tiles, with a warning.
+* a network with a fixed input size (``model.input_size``, e.g. an ONNX graph exported for 256x256)
+  always runs in tiles, each padded to exactly that size.
 
 Tile cut points, padding to a size multiple and the mirrored edge border come from
 :mod:`imgtrans.tilegrid`, which the torch-free lite engine uses too.
@@ -127,6 +129,17 @@ def _edge_weights(lo: int, hi: int, core_lo: int, core_hi: int, blend: int, size
     return w
 
 
+def _pad_to(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """``(B,C,h,w)`` padded at the bottom/right to exactly ``size`` = ``(H, W)`` (``None``: unchanged),
+    reflecting where the tile is big enough, replicating otherwise; the caller crops the output."""
+    if size is None:
+        return x
+    ph, pw = size[0] - x.shape[2], size[1] - x.shape[3]
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode=tilegrid.pad_mode(x.shape[2], x.shape[3], ph, pw))
+
+
 def run_tiled(
     model: LoadedModel,
     x: torch.Tensor,
@@ -144,7 +157,9 @@ def run_tiled(
 
     ``context`` (input pixels read around each tile and thrown away) defaults to the receptive
     radius; ``blend`` (raised-cosine overlap) defaults to 0 when that radius is known, else 16.
-    Out-of-memory on a tile splits it in four and retries.
+    Out-of-memory on a tile splits it in four and retries. A network with a fixed input size
+    (``model.input_size``) gets tiles that fit it with their context and blend zone (both default to
+    at most an eighth of its shorter side), each padded to exactly that size.
 
     ``out``/``store``: write each finished tile with ``store(out_region, tile)`` into a caller-owned
     output (e.g. a uint8 image being assembled), so no float copy of the whole output ever exists;
@@ -154,12 +169,18 @@ def run_tiled(
     s = model.scale
     m = max(model.size_multiple, 1)
     radius = model.receptive_radius
+    fixed = getattr(model, "input_size", None)
+    short = min(fixed) if fixed else None
     if context is None:
-        context = radius if radius is not None else 32
+        context = radius if radius is not None else 32 if not fixed else min(32, short // 8)
     if blend is None:
-        blend = 0 if radius is not None else 16
+        blend = 0 if radius is not None else 16 if not fixed else min(16, short // 8)
     context = -(-context // m) * m
     blend = -(-blend // m) * m
+    if fixed:  # every window read (tile + blend + context on both sides) must fit the network's input
+        tile = min(tile, short - 2 * (context + blend))
+        if tile < m:
+            raise ValueError(f"a {fixed[1]}x{fixed[0]} input leaves no room for tiles with {context} px context")
     tile = max(m, tile // m * m)
     if out is None:
         out = torch.zeros(1, model.out_channels, h * s, w * s)
@@ -172,7 +193,7 @@ def run_tiled(
     def process(y0: int, x0: int, th: int, tw: int) -> None:
         (ky0, kx0, ky1, kx1), (cy0, cx0, cy1, cx1) = tilegrid.tile_window(y0, x0, th, tw, h, w, context, blend)
         try:
-            y = model.run(x[:, :, cy0:cy1, cx0:cx1], noise_level).cpu()
+            y = model.run(_pad_to(x[:, :, cy0:cy1, cx0:cx1], fixed), noise_level).cpu()
         except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
             if not is_oom(exc) or min(th, tw) <= 2 * m:
                 raise
@@ -332,7 +353,10 @@ def _dispatch_padded(model, x, *, tile, noise_level, step, budget) -> torch.Tens
     m = max(model.size_multiple, 1)
     padded, h, w = pad_to_multiple(x, m, minimum=max(m, model.min_size))
     s = model.scale
-    if tile == 0 or model.execution == "whole":
+    if getattr(model, "input_size", None):  # a fixed-size network only ever sees its own size: tiles
+        edge = tile if tile else auto_tile(model, budget)
+        y = run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step)
+    elif tile == 0 or model.execution == "whole":
         y = _whole(model, padded, noise_level, step)
     elif model.execution == "stream":
         y = _run_streamed(model, padded, tile=tile, noise_level=noise_level, step=step, budget=budget)

@@ -65,6 +65,7 @@ class LoadedModel:
     source: Path | None = None
     bytes_per_pixel: int = 2048
     edge_context: int = 0  # mirrored border added by imgtrans.tiling.run_model (from our weights' metadata)
+    input_size: tuple[int, int] | None = None  # the exact (H, W) a fixed-size network runs on; tiles are padded to it
 
     @property
     def tile_safe(self) -> bool:
@@ -318,6 +319,7 @@ def _loaded(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict
         source=path,
         bytes_per_pixel=int(spec.bytes_per_pixel(hp)),
         edge_context=edge_context,
+        input_size=spec.input_size(hp),
     )
 
 
@@ -341,6 +343,27 @@ def _from_spandrel(sd: dict[str, torch.Tensor], meta: dict[str, str], path: Path
     return _loaded(spec, {}, module, meta, path, facts["in_ch"], facts["out_ch"], 0)
 
 
+def _from_onnx(path: Path) -> LoadedModel:
+    """An ONNX graph (:mod:`imgtrans.archs.onnx_graph`), with what its import recorded (the sidecar)."""
+    from imgtrans.archs.onnx_graph import OnnxGraphError, load_onnx
+    from imgtrans.catalog import read_model_metadata
+
+    try:
+        meta = read_model_metadata(path)
+        spec, module, facts = load_onnx(path, meta)
+    except (OnnxGraphError, ValueError) as exc:
+        raise ModelLoadError(f"{path.name}: {exc}") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
+    meta = {**{k: v for k, v in facts["graph_metadata"].items() if k in ("licence", "license", "author", "name", "description")},
+            **meta}
+    if "license" in meta and "licence" not in meta:
+        meta["licence"] = meta["license"]
+    meta.setdefault("value_range", facts["value_range"])
+    hp = {k: facts[k] for k in ("value_range", "size_multiple", "input_size")}
+    return _loaded(spec, hp, module, meta, path, facts["channels"], facts["out_channels"], 0)
+
+
 def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedModel:
     """Load a weight file into a ready-to-run :class:`LoadedModel` (on the CPU, eval mode).
 
@@ -353,12 +376,14 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
     if not path.is_file():
         raise ModelLoadError(f"{name}: no such model file" if not path.exists() else f"{name}: not a file")
     suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return _from_onnx(path)
     if suffix == ".safetensors":
         sd, meta = _read_safetensors(path)
     elif suffix in PICKLE_SUFFIXES:
         sd, meta = unwrap_state_dict(_read_pickle_checkpoint(path)), {}
     else:
-        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors or .pth)")
+        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors, .pth or .onnx)")
     if not sd:
         raise ModelLoadError(f"{name}: the file holds no tensors")
     _check_finite(name, sd)
@@ -427,6 +452,11 @@ def load_found(found) -> tuple[LoadedModel, str]:
 
 
 def count_parameters(module: nn.Module) -> int:
+    """The network's weights; a module whose weights live outside torch (an ONNX graph) says how many
+    it holds in ``stored_parameters``."""
+    stored = getattr(module, "stored_parameters", None)
+    if stored is not None:
+        return int(stored)
     return sum(p.numel() for p in module.parameters())
 
 

@@ -472,6 +472,28 @@ def test_import_of_a_third_party_architecture(make_window, qtbot, tmp_path):
     assert "weights by imgtrans (MIT)" in w.models_tab.details.text() and "ukiyoe: GPL-3+ 9 files" in w.models_tab.details.text()
 
 
+def test_import_of_an_onnx_graph(make_window, qtbot, tmp_path):
+    """An image-to-image ONNX file (0-255, any size, as fast-neural-style) imported in the Models tab:
+    listed with what was detected and its provenance, offered for conversion."""
+    pytest.importorskip("onnxruntime")
+    from tests.test_onnx_models import Style255, _export, _seeded
+
+    src = _export(_seeded(Style255(), 3), tmp_path / "candy.onnx")
+    w = make_window()
+    with qtbot.waitSignal(w.models_tab.importFinished, timeout=20_000) as blocker:
+        w.models_tab.import_file(src, "Candy")
+    assert blocker.args == [True], w.models_tab.message.text()
+    entry = w.models_tab.current_entry()
+    assert entry.name == "Candy" and entry.task == "style" and entry.path.suffix == ".onnx"
+    from imgtrans.gui.models_tab import arch_label
+
+    assert arch_label(entry) == "ONNX graph (x1, range 0-255, any size, sides multiple of 2)"
+    details = w.models_tab.details.text()
+    assert "third-party file, imported from candy.onnx (sha256 " in details
+    assert "unknown (imported file: check where it came from)" in details
+    assert "candy" in [e.id for e in w.options.entries()]
+
+
 # ------------------------------------------------------------------------------------------- other
 
 

@@ -117,9 +117,9 @@ def test_corrupt_and_hostile_safetensors(tmp_path):
 def test_unknown_things(tmp_path):
     with pytest.raises(ModelLoadError, match="no such model file"):
         load_model(tmp_path / "missing.safetensors")
-    (tmp_path / "model.onnx").write_bytes(b"x")
+    (tmp_path / "model.h5").write_bytes(b"x")
     with pytest.raises(ModelLoadError, match="unknown weight format"):
-        load_model(tmp_path / "model.onnx")
+        load_model(tmp_path / "model.h5")
     save_file({"foo.weight": torch.zeros(3, 3)}, tmp_path / "other.safetensors")
     with pytest.raises(ModelLoadError, match="unrecognised architecture"):
         load_model(tmp_path / "other.safetensors")

@@ -81,6 +81,10 @@ class ArchSpec:
         backends: device kind (``"cpu"``, ``"cuda"``) -> what ``auto`` runs (measured choices).
         channels_last: device kind -> whether eager runs in channels_last (also when ``auto``'s
             first choice is unavailable or another backend is asked for).
+        input_size: hyper-parameters -> the exact ``(height, width)`` the network runs on, or
+            ``None`` (any size): the engine tiles such a network and pads every tile to that size.
+        native_backend: the backend the forward already is (``"onnx"`` for an ONNX graph run by
+            onnxruntime), or ``None``; every backend request then runs the forward as it is.
         onnx_export: the family's graph exports to ONNX and runs in onnxruntime (tested); others are
             tried only when asked for.
         foreign: a third-party architecture that is not in our registry (spandrel): it cannot be
@@ -108,6 +112,8 @@ class ArchSpec:
     edge_context: Callable[[Mapping[str, Any]], int] = lambda hp: 0
     backends: Mapping[str, BackendChoice] = field(default_factory=dict)
     channels_last: Mapping[str, bool] = field(default_factory=dict)
+    input_size: Callable[[Mapping[str, Any]], tuple[int, int] | None] = lambda hp: None
+    native_backend: str | None = None
     onnx_export: bool = False
     foreign: bool = False
 
@@ -116,6 +122,8 @@ class ArchSpec:
             raise ValueError(f"{self.name}: execution must be one of {EXECUTIONS}, not {self.execution!r}")
         if self.execution == "stream" and self.stream is None:
             raise ValueError(f"{self.name}: execution 'stream' needs a stream function")
+        if self.input_size(self.default_hparams) is not None and self.execution != "tiles":
+            raise ValueError(f"{self.name}: a network with a fixed input size runs in tiles")
 
     def hparams(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults completed with ``given``."""

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgtrans.catalog import (CatalogEntry, border_label, data_licences_text, declared_edge_context, list_models,
-                              provenance, read_safetensors_metadata)
+                              provenance, read_model_metadata)
 from imgtrans.gui import tasks
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
 from imgtrans.gui.qtcompat import emit
@@ -24,25 +24,24 @@ from imgtrans.paths import user_models_dir
 
 log = logging.getLogger(__name__)
 
-WEIGHT_FILTER = "Model weights (*.safetensors *.pth *.pt *.ckpt *.bin);;All files (*)"
+WEIGHT_FILTER = "Model weights (*.safetensors *.pth *.pt *.ckpt *.bin *.onnx);;All files (*)"
 
 
 def arch_label(entry: CatalogEntry) -> str:
     """The architecture; for imported non-imgtrans models, what the loader detected at import."""
     if entry.arch:
         return entry.arch
-    if entry.path.suffix.lower() == ".safetensors":
-        try:
-            return read_safetensors_metadata(entry.path).get("detected_arch", "") or "detected when loaded"
-        except (OSError, ValueError):
-            pass
+    try:
+        return read_model_metadata(entry.path).get("detected_arch", "") or "detected when loaded"
+    except (OSError, ValueError):
+        pass
     return "detected when loaded"
 
 
 def _user_facts(entry: CatalogEntry) -> list[tuple[str, str]]:
     """Training or import facts stored in a user model's metadata (header only, no torch)."""
     try:
-        meta = read_safetensors_metadata(entry.path)
+        meta = read_model_metadata(entry.path)
     except (OSError, ValueError):
         return []
     facts = []
@@ -55,10 +54,8 @@ def _user_facts(entry: CatalogEntry) -> list[tuple[str, str]]:
 
 def _border(entry: CatalogEntry) -> str:
     """The mirrored edge border the model runs with, from its metadata (header only, no torch)."""
-    if entry.path.suffix.lower() != ".safetensors":
-        return border_label(0)
     try:
-        return border_label(declared_edge_context(read_safetensors_metadata(entry.path)))
+        return border_label(declared_edge_context(read_model_metadata(entry.path)))
     except (OSError, ValueError):
         return "unknown (the file's metadata cannot be read)"
 
@@ -66,7 +63,7 @@ def _border(entry: CatalogEntry) -> str:
 def _provenance_rows(entry: CatalogEntry) -> list[tuple[str, str]]:
     """Where the weights come from and their licences, as ``imgtrans info`` states them."""
     try:
-        meta = read_safetensors_metadata(entry.path)
+        meta = read_model_metadata(entry.path)
     except (OSError, ValueError):
         meta = {}
     facts = provenance(meta, entry)
