@@ -16,7 +16,7 @@ border, one random shift shared by photo and output) into the InceptionV3 of ``f
       + lambda_style * mean over Conv2d_4a, Mixed_5b, Mixed_5d, Mixed_6b of style(Gram(y), Gram(painting))
       + lambda_tv * TV(y)                               (+ lambda_grid * grid_loss(y, x) when set)
 
-Adam (lr 1e-3, betas 0.9/0.999), LR falling linearly to 0 over the second half. The painting's Gram
+Adam (lr 2e-4, betas 0.9/0.999), LR falling linearly to 0 over the second half. The painting's Gram
 matrices are computed once, with the painting resized so its long side is ``style_image_size`` (the
 app's style size: a photo and the painting are then seen at the scale of a whole picture).
 
