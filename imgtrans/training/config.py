@@ -60,8 +60,10 @@ SECONDS_PER_IT: dict[str, dict[str, str]] = {
     "cyclegan": {"paper": "~19-26 s", "cpu-small": "~0.9-1.2 s", "cpu-tiny": "~0.15-0.23 s"},
     "sr": {"paper": "~1.0 s", "cpu-small": "~0.054 s", "cpu-tiny": "~0.017 s"},
     "denoise": {"paper": "~20 s", "cpu-small": "~0.19 s", "cpu-tiny": "~0.034 s"},
-    # style: 1 torch thread beside other work, 2026-12-07 (training/README.md); the loss network costs most
-    "style": {"paper": "GPU", "cpu-small": "~1.5 s (1 thread)", "cpu-tiny": "~0.5 s (1 thread)"},
+    # style: one torch thread, 2026-12-07 (training/README.md), "busy" with the shared machine's load average
+    # at 5-7: the loss network costs most; paper belongs on a GPU
+    "style": {"paper": "~29 s (1 thread, busy)", "cpu-small": "~1.5 s (1 thread; 2-4 s busy)",
+              "cpu-tiny": "~0.7-1.0 s (1 thread, busy)"},
 }
 
 
