@@ -114,3 +114,13 @@ def test_style_cli_needs_a_readable_painting(isolated_home, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     assert main([*args, "--style-image", str(tmp_path / "broken.png")]) == 1
     assert "does not decode" in capsys.readouterr().err
+
+
+def test_edge_steps_finds_a_band_along_one_border():
+    from imgtrans.training.metrics import edge_steps
+
+    x = torch.full((1, 3, 40, 60), 0.5)
+    assert torch.allclose(edge_steps(x), torch.zeros(1, 4))
+    x[:, 1, :, -4:] = 0.6  # a green band along the right edge
+    top, bottom, left, right = edge_steps(x)[0].tolist()
+    assert top == bottom == left == 0 and right == pytest.approx(0.1 * 255 * 4 / 6, rel=1e-4)

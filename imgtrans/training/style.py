@@ -42,7 +42,7 @@ from imgtrans.training.datasets import PhotoDataset
 from imgtrans.training.distributed import Env
 from imgtrans.training.errors import DataError, TrainingError
 from imgtrans.training.losses import grid_loss, init_weights
-from imgtrans.training.metrics import InceptionFeatures, grid_artifact_amplitude, inception_path
+from imgtrans.training.metrics import InceptionFeatures, edge_steps, grid_artifact_amplitude, inception_path
 from imgtrans.training.style_loss import (
     CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram, loss_view, style_distance, style_targets,
     total_variation,
@@ -228,8 +228,11 @@ class StyleTask(Task):
     def evaluate(self) -> Evaluation:
         """On whole held-out photos: the loss terms without shift (``content``, ``style``, ``tv`` and their
         weighted sum ``loss``, the checkpoint ranking; computed on the training loss network, so not an
-        independent judgement), and the 2/4-px periodic pattern of the outputs and the photos (grey levels)."""
-        vals: dict[str, list[float]] = {"content": [], "style": [], "tv": [], "grid": [], "grid_photo": []}
+        independent judgement); the 2/4-px periodic pattern of the outputs and the photos (``grid``,
+        ``grid_photo``) and the worst band along a border (``edge``, ``edge_photo``: :func:`edge_steps`),
+        in grey levels."""
+        vals: dict[str, list[float]] = {"content": [], "style": [], "tv": [], "grid": [], "grid_photo": [], "edge": [],
+                                        "edge_photo": []}  # fmt: skip
         for photo in self.val_photos():
             out = self.stylise(photo)
             p01, o01 = to01(photo[None]).to(self.device), to01(out[None]).to(self.device)
@@ -238,9 +241,12 @@ class StyleTask(Task):
                 vals[k].append(float(terms[k][0]))
             vals["grid"].append(float(grid_artifact_amplitude(o01.cpu())[0]))
             vals["grid_photo"].append(float(grid_artifact_amplitude(p01.cpu())[0]))
+            vals["edge"].append(float(edge_steps(o01.cpu()).amax()))
+            vals["edge_photo"].append(float(edge_steps(p01.cpu()).amax()))
         m = {k: sum(v) / len(v) for k, v in vals.items()}
         m["loss"] = m["content"] + m["style"] + m["tv"]
         m["grid_excess"] = m["grid"] - m["grid_photo"]
+        m["edge_excess"] = m["edge"] - m["edge_photo"]
         return Evaluation(m, "loss", higher_is_better=False)
 
     @torch.no_grad()
