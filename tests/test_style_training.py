@@ -96,6 +96,7 @@ def test_style_training_steps_resume_exactly_and_export_converts(isolated_home, 
     (model,) = export_run("whole", out=tmp_path / "models")
     meta = read_safetensors_metadata(model)
     assert meta["trainer"] == "imgtrans-train style" and json.loads(meta["style_images"])[0]["file"] == PAINTING.name
+    assert json.loads(meta["train_options"])["loss_view"]["max_shift"] == 9
     src = PHOTOS / "astronaut.png"
     out_dir = tmp_path / "out"
     assert imgtrans_main(["convert", str(src), "-o", str(out_dir), "-m", str(model), "--no-progress"]) == 0
