@@ -33,8 +33,8 @@ def one_thread(monkeypatch):
 
 def style_cfg(name: str, **kw):
     opts = dict(style_images=[str(PAINTING)], data=str(PHOTOS), name=name, ngf=8, n_blocks=2, size=48, batch_size=2,
-                load_size=64, style_image_size=96, lr=2e-3, tensorboard=False, export=False, sample_every=0,
-                eval_every=0)  # fmt: skip
+                load_size=64, style_image_size=96, lr=2e-3, lambda_grid=300, tensorboard=False, export=False,
+                sample_every=0, eval_every=0)  # fmt: skip
     return resolve("style", {**opts, **kw})
 
 
@@ -71,8 +71,8 @@ def test_style_training_steps_resume_exactly_and_export_converts(isolated_home, 
     # uninterrupted: 4 iterations, checkpoint at each
     events = list(train(style_cfg("whole", steps=4, save_every_steps=1, keep=10)))
     rows = (isolated_home / "runs" / "whole" / "losses.csv").read_text().splitlines()
-    assert rows[0].split(",")[-3:] == ["content", "style", "tv"] and len(rows) == 5
-    losses = [[float(v) for v in r.split(",")[-3:]] for r in rows[1:]]
+    assert rows[0].split(",")[-4:] == ["content", "style", "tv", "grid"] and len(rows) == 5
+    losses = [[float(v) for v in r.split(",")[-4:]] for r in rows[1:]]
     assert all(np.isfinite(losses).all(axis=1))
     assert losses[0][0] == pytest.approx(0.0, abs=1e-6)  # the identity start: output = photo, content loss 0
     assert losses[-1][0] > 0 and losses[0][1] > 0  # it moved away from the copy, toward a style it lacks

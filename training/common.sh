@@ -58,7 +58,9 @@ need_inception() {
 }
 # learn_style NAME PAINTING STEPS: imgtrans-train style (one painting, training/README.md) on the landscape photos
 # (domains/landscape: the recipes' photo side, its test split never trained on), the cpu-small preset (ngf 32,
-# 5 blocks, 144 px crops, batch 2) in fp32, evaluation on 8 held-out photos every 500 iterations; continues the
+# 5 blocks, 144 px crops, batch 2) in fp32, the periodic-pattern penalty LAMBDA_GRID (default 300, as the pairs';
+# the Church at Auvers run grew 1.3 grey levels of 2/4-px pattern above its photos' by iteration 1528 without it),
+# evaluation on 8 held-out photos every 500 iterations; continues the
 # run NAME (from training/carry/NAME on a fresh machine) up to iteration STEPS, then exports into resources/models.
 # The recipe fetches the painting's set first.
 learn_style() {
@@ -68,7 +70,7 @@ learn_style() {
     carry_in "$1"
     train style --style-image "$2" --data "$DATA/domains/landscape" --name "$1" \
         --preset "${PRESET:-cpu-small}" --steps "${STEPS:-$3}" --device "$DEVICE" --amp "${AMP:-off}" \
-        --eval-every 500 --eval-images 8 --sample-every 250 --no-export --quiet
+        --lambda-grid "${LAMBDA_GRID:-300}" --eval-every 500 --eval-images 8 --sample-every 250 --no-export --quiet
     export_to_resources "$1"
 }
 # srgan_sharp NAME SCALE STEPS: the "sharper" super-resolution variant (training/README.md): fine-tunes the

@@ -14,7 +14,7 @@ border, one random shift shared by photo and output) into the InceptionV3 of ``f
 
     L = lambda_content * content(Mixed_5d(y), Mixed_5d(x))
       + lambda_style * mean over Conv2d_4a, Mixed_5b, Mixed_5d, Mixed_6b of style(Gram(y), Gram(painting))
-      + lambda_tv * TV(y)                               (+ lambda_grid * grid_loss(y, x) when set)
+      + lambda_tv * TV(y)                   (+ lambda_grid * grid_loss(y, x) on [-1,1], when set)
 
 Adam (lr 2e-4, betas 0.9/0.999), LR falling linearly to 0 over the second half. The painting's Gram
 matrices are computed once, with the painting resized so its long side is ``style_image_size`` (the
@@ -178,8 +178,9 @@ class StyleTask(Task):
             "style": style * cfg.lambda_style,
             "tv": total_variation(out01) * cfg.lambda_tv,
         }
-        if cfg.lambda_grid > 0:  # what the output has at the 2/4-px lattice frequencies beyond the photo
-            out["grid"] = grid_loss(out01, photo01).expand(out01.shape[0]) * cfg.lambda_grid
+        if cfg.lambda_grid > 0:  # what the output has at the 2/4-px lattice frequencies beyond the photo, on
+            # [-1,1] as the CycleGAN and SRGAN trainers compute it, so a --lambda-grid weight means the same there
+            out["grid"] = grid_loss(out01 * 2 - 1, photo01 * 2 - 1).expand(out01.shape[0]) * cfg.lambda_grid
         return out
 
     def shift(self, step: int) -> tuple[int, int]:
