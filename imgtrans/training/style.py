@@ -153,7 +153,8 @@ class StyleTask(Task):
                                     cfg.cache_mb, keep_aspect=cfg.resize == "short-side")  # fmt: skip
         self.notes.append(f"loss network: {self.inception.source}; content {'+'.join(CONTENT_LAYERS)}, style "
                           f"{'+'.join(STYLE_LAYERS)}; weights content {cfg.lambda_content:g}, style "
-                          f"{cfg.lambda_style:g}, TV {cfg.lambda_tv:g}")  # fmt: skip
+                          f"{cfg.lambda_style:g}, TV {cfg.lambda_tv:g}"
+                          + (f", 2/4-px pattern {cfg.lambda_grid:g}" if cfg.lambda_grid > 0 else ""))  # fmt: skip
         self._val: list[torch.Tensor] | None = None
         self._val_scores: dict[str, float] | None = None
 
