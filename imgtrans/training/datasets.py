@@ -120,6 +120,18 @@ class UnpairedDataset:
         return torch.stack([to_unit(c) * 2.0 - 1.0 for c in crops])
 
 
+class PhotoDataset(UnpairedDataset):
+    """Style training: random crops of one folder of photos, prepared as :class:`UnpairedDataset`
+    prepares each domain (short side resized to ``load_size``, aspect kept when ``keep_aspect``,
+    random ``size`` crop, left-right flip). An epoch is one pass over the photos.
+    ``sample(e, i)`` -> ``{"photo": (3,size,size)}`` float in [-1,1]."""
+
+    def __init__(self, photos: Sequence[ImageRecord], size: int, load_size: int, seed: int, flip: bool = True,
+                 cache_mb: int = 2048, keep_aspect: bool = True):  # fmt: skip
+        super().__init__(photos, (), size, load_size, seed, flip, cache_mb, keep_aspect)
+        self.domains = {"photo": list(photos)}
+
+
 def spaced_offsets(room: int, n: int) -> list[int]:
     """``n`` offsets from 0 to ``room`` evenly spaced (the centre for ``n == 1``)."""
     if n == 1:

