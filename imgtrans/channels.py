@@ -104,11 +104,12 @@ def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image
 def auto_noise_level(img: Image) -> tuple[float, np.ndarray]:
     """The strength (noise sigma on 0-255) a denoiser gets for ``img`` when the user left it on
     auto, and the per-channel estimates it comes from (``(C,)``, for the log): measured on the
-    opaque pixels of ``img.pixels`` (:func:`imgtrans.noise.estimate_noise`)."""
+    opaque pixels of ``img.pixels`` (:func:`imgtrans.noise.estimate_noise`), corrected for a JPEG
+    source's compression (:func:`imgtrans.noise.level_to_use`)."""
     from imgtrans import noise
 
     per_channel = noise.estimate_noise(img.pixels, img.alpha)
-    return noise.level_to_use(per_channel), per_channel
+    return noise.level_to_use(per_channel, img.jpeg_quality), per_channel
 
 
 def process_image(model, img: Image, *, noise_level: float | None, style_size: int | None, out_format: str | None,

@@ -10,7 +10,9 @@ as below it (the median test of the paper). Unlike the median absolute deviation
 
 It is measured per channel (colour noise often differs between R, G and B). Signal-dependent
 (Poisson-Gaussian) noise comes out as the root mean square of the local levels over the image; JPEG
-compression removes part of the noise and the estimate measures what is left.
+compression removes part of the noise and the estimate measures what is left (the level a denoiser
+is given corrects for that, :func:`level_to_use`). A picture that is partly noise-free (flat
+synthetic areas) measures low: the estimator looks for the least textured patches.
 """
 
 from __future__ import annotations
@@ -118,13 +120,38 @@ def estimate_noise(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.nd
     return out
 
 
-def level_to_use(per_channel: np.ndarray) -> float:
+def level_to_use(per_channel: np.ndarray, jpeg_quality: int | None = None) -> float:
     """The one strength (0-255 scale) a denoiser gets for an image whose channels measure
-    ``per_channel`` (:func:`estimate_noise`): their root mean square, rounded to 0.1 so the level
-    recorded in the output is exactly the level used. The bundled denoisers were trained with the
-    same Gaussian level in every channel and take one level per image."""
+    ``per_channel`` (:func:`estimate_noise`), rounded to 0.1 so the level recorded in the output is
+    exactly the level used. The bundled denoisers were trained with the same Gaussian level in
+    every channel and take one level per image: the channels' root mean square, then two
+    corrections measured on held-out photos (``benchmarks/noise_auto.py``, figures in
+    ``benchmarks/README.md``):
+
+    - ``jpeg_quality`` (a JPEG source, :attr:`imgtrans.imageio.Image.jpeg_quality`): compression
+      and chroma subsampling remove the finest part of the noise and leave blotchy, correlated
+      noise that the network, trained on white noise, removes only when told a higher level: x1.6
+      at quality 80 and above, rising to x2.5 at quality 71 and below (:func:`jpeg_factor`);
+    - below 15 the bundled networks leave part of the noise at the true level: up to +3
+      (:func:`low_level_offset`), worth +2.2 dB at sigma 5 and +0.3 dB at sigma 10 (12 crops)."""
     level = float(np.sqrt(np.mean(np.square(per_channel)))) if len(per_channel) else 0.0
+    level *= jpeg_factor(jpeg_quality)
+    level += low_level_offset(level)
     return round(min(MAX_LEVEL, level), 1)
+
+
+def jpeg_factor(jpeg_quality: int | None) -> float:
+    """How much more noise a JPEG of this quality held before compression than is measured in it
+    (1 for other sources); see :func:`level_to_use`."""
+    if jpeg_quality is None:
+        return 1.0
+    return float(np.clip(1.6 + 0.1 * (80 - jpeg_quality), 1.6, 2.5))
+
+
+def low_level_offset(level: float) -> float:
+    """What is added to a measured level below 15 (see :func:`level_to_use`): 3 between 3 and 8,
+    tapering to 0 at 0 (a clean picture stays untouched) and at 15."""
+    return 3.0 * min(1.0, level / 3.0) * float(np.clip((15.0 - level) / 7.0, 0.0, 1.0))
 
 
 def describe(level: float, per_channel: np.ndarray) -> str:
