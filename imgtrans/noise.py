@@ -91,7 +91,7 @@ def estimate_noise(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.nd
     ``pixels``: ``(H,W)`` or ``(H,W,C)``, float in [0,1] (any bit depth decoded to [0,1]) or uint8 /
     uint16 (scaled to [0,1] here). ``alpha``: optional ``(H,W)`` coverage in [0,1]; patches with a
     pixel below half coverage are not measured (what lies under transparent pixels is often
-    flat or garbage). Returns ``(C,)`` float64 in [0, :data:`MAX_LEVEL`]; 0 for a flat image or one
+    flat or garbage), nor those with a non-finite value. Returns ``(C,)`` float64 in [0, :data:`MAX_LEVEL`]; 0 for a flat image or one
     too small to measure (under 7x7 usable pixels)."""
     a = np.asarray(pixels)
     if a.ndim == 2:
@@ -111,11 +111,10 @@ def estimate_noise(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.nd
         plane = a[:, :, c]
         # clipped pixels (black or white) hold less noise than the rest: measured only where too
         # little of the image is left without them
-        unclipped = (plane != 0) & (plane != top)
-        keep = unclipped if valid is None else unclipped & valid
-        x = _patches(plane, keep, PATCH, MAX_PATCHES)
+        usable = np.isfinite(plane) if valid is None else np.isfinite(plane) & valid
+        x = _patches(plane, usable & (plane != 0) & (plane != top), PATCH, MAX_PATCHES)
         if len(x) < MIN_PATCHES:
-            x = _patches(plane, valid, PATCH, MAX_PATCHES)
+            x = _patches(plane, usable, PATCH, MAX_PATCHES)
         out[c] = min(MAX_LEVEL, _pca_sigma(x) * scale)
     return out
 

@@ -76,6 +76,7 @@ def test_flat_tiny_and_transparent_images():
     assert level_to_use(estimate_noise(np.full((64, 80, 3), 0.5, np.float32))) == 0
     assert level_to_use(estimate_noise(np.zeros((64, 64), np.uint8))) == 0
     assert level_to_use(estimate_noise(np.full((5, 5, 3), 0.3, np.float32))) == 0  # too small to measure
+    assert level_to_use(estimate_noise(np.full((64, 64, 3), np.nan, np.float32))) == 0
     # what lies under fully transparent pixels is not measured
     rng = np.random.default_rng(1)
     pixels = (0.5 + rng.normal(0, 20 / 255, (96, 96, 3))).astype(np.float32)
