@@ -9,6 +9,8 @@ engine and the onnxruntime lite CLI).
 - Style models run at a working size (long side, :func:`work_size`) and their output is resized back
   to the input's size (:func:`at_work_size`): a CycleGAN learns brush strokes at the scale of its
   training images, and at full resolution of a 24 MP photo they shrink to a fine noise.
+- A denoiser with a strength input and no level given (``noise_level=None``: "auto") gets the noise
+  level measured on the image itself (:func:`auto_noise_level`, :mod:`imgtrans.noise`).
 - Alpha is resized with the image for SR and passed through otherwise; colour profile, EXIF, DPI
   and bit depth are kept (:func:`with_pixels`).
 """
@@ -99,21 +101,37 @@ def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image
     return dataclasses.replace(img, pixels=resize_pixels(out.pixels, img.height, img.width))
 
 
+def auto_noise_level(img: Image) -> tuple[float, np.ndarray]:
+    """The strength (noise sigma on 0-255) a denoiser gets for ``img`` when the user left it on
+    auto, and the per-channel estimates it comes from (``(C,)``, for the log): measured on the
+    opaque pixels of ``img.pixels`` (:func:`imgtrans.noise.estimate_noise`), corrected for a JPEG
+    source's compression (:func:`imgtrans.noise.level_to_use`)."""
+    from imgtrans import noise
+
+    per_channel = noise.estimate_noise(img.pixels, img.alpha)
+    return noise.level_to_use(per_channel, img.jpeg_quality), per_channel
+
+
 def process_image(model, img: Image, *, noise_level: float | None, style_size: int | None, out_format: str | None,
-                  run_integer: Callable[[np.ndarray, int, Callable[[float], None]], np.ndarray],
-                  run_float: Callable[[np.ndarray, Callable[[float], None]], np.ndarray],
+                  run_integer: Callable[[np.ndarray, int, Callable[[float], None], float | None], np.ndarray],
+                  run_float: Callable[[np.ndarray, Callable[[float], None], float | None], np.ndarray],
                   step: Callable[[float], None] | None = None) -> Image:
     """The per-image steps both engines take: ``img`` (an :class:`~imgtrans.imageio.Image`) in, the
     output Image out, whatever runs the network.
 
     ``model`` needs ``in_channels``, ``out_channels``, ``scale``, ``task`` and ``takes_noise_level``.
-    A noise level of 0 for a denoiser returns ``img`` itself (nothing to remove, no network run).
+    A noise level of 0 for a denoiser returns ``img`` itself (nothing to remove, no network run);
+    ``None`` for a denoiser with a strength input measures it on ``img`` (:func:`auto_noise_level`;
+    the batch does that first, to report and record it, and passes the number). ``run_integer`` and
+    ``run_float`` take the level to use as their last argument (``None`` for other models).
     Style models run at ``style_size`` (long side; 0 or None: full resolution) and come back at the
     input's size. A colour model on a colour image with an integer output format goes through
-    ``run_integer(pixels (H,W,C) float32 in [0,1], bits, step) -> (H*s,W*s,C_out) uint8/uint16``,
+    ``run_integer(pixels (H,W,C) float32 in [0,1], bits, step, level) -> (H*s,W*s,C_out) uint8/uint16``,
     assembled as the integers the encoder stores (:func:`direct_bits`); every other case through
-    ``run_float(plane (H,W,C_in) float32, step) -> (H*s,W*s,C_out) float32 in [0,1]`` on each plane
+    ``run_float(plane (H,W,C_in) float32, step, level) -> (H*s,W*s,C_out) float32 in [0,1]`` on each plane
     (:func:`model_planes`, :func:`merge_planes`). ``step(fraction)`` reports progress in [0, 1]."""
+    if model.takes_noise_level and noise_level is None:
+        noise_level = auto_noise_level(img)[0]
     if model.takes_noise_level and noise_level == 0 and model.scale == 1:
         return img
     long_side = (style_size or 0) if model.task == "style" else 0
@@ -124,10 +142,10 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
             run_float=run_float, step=step))
     bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
     if bits is not None:
-        return with_pixels(img, run_integer(img.pixels, bits, report))
+        return with_pixels(img, run_integer(img.pixels, bits, report, noise_level))
     # float output: the writer composites alpha onto white / converts to grey before quantising
     planes = model_planes(img.pixels, model.in_channels)
     outs = []
     for i, plane in enumerate(planes):
-        outs.append(run_float(plane, lambda f, i=i: report((i + f) / len(planes))))
+        outs.append(run_float(plane, lambda f, i=i: report((i + f) / len(planes)), noise_level))
     return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from imgtrans import __version__
 from imgtrans.catalog import border_label
-from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
+from imgtrans.cli_args import noise_level_arg, noise_level_problem, pixels_or_zero, positive_int, printable
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 EXECUTION_LABELS = {  # imgtrans.archs.base.EXECUTIONS, as `imgtrans info` says them
@@ -110,9 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--style-size", type=pixels_or_zero, default=None, metavar="PX",
                       help="style models: long side in pixels they run at; the result is resized back to the "
                            "input's size (default 512; 0 = full resolution: finer, smaller brush strokes, slower)")
-    conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
-                      help="denoise strength for models that take one: the noise sigma on the 0-255 scale, "
-                           "0-100 (default 25); 0 removes nothing (the input is written unchanged, the network "
+    conv.add_argument("--noise-level", type=noise_level_arg, default="auto", metavar="SIGMA",
+                      help="denoise strength for models that take one: auto (default: the noise measured on "
+                           "each image, shown per file and recorded in the output) or the noise sigma on the "
+                           "0-255 scale, 0-100; 0 removes nothing (the input is written unchanged, the network "
                            "does not run); above the range a model was trained on, results degrade")
     conv.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (decompression-bomb guard; default 200 million)")
@@ -675,6 +676,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 say(f"failed: {printable(event.src or 'batch')}: {printable(event.message)}")
             elif event.kind == "note":
                 emit("note", src=src, dst=dst, message=event.message)
+            elif event.kind == "noise":  # a denoiser on auto: the level measured on this file
+                emit("noise", src=src, dst=dst, noise_level=event.noise_level, message=event.message)
+                say(f"{printable(event.src)}: {printable(event.message)}")
             elif event.kind == "backend":
                 say(printable(event.message), f"{tag}: ")
             elif event.kind == "stopped":

@@ -36,6 +36,16 @@ def pixels_or_zero(text: str) -> int:
     return value
 
 
+def noise_level_arg(text: str) -> float | None:
+    """argparse type for ``--noise-level``: ``auto`` (None: measured on each image) or a number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be auto or a number 0-100, got {text!r}") from None
+
+
 def noise_level_problem(value: float | None) -> str | None:
     """Why ``--noise-level value`` is unusable (outside 0-100 or NaN), or ``None`` when it is fine."""
     if value is not None and not 0 <= value <= 100:  # NaN fails both comparisons

@@ -67,7 +67,8 @@ class ConvertOptions:
     tile: int | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     half: bool | None = None  # None: fp16 on CUDA when the model allows it
-    noise_level: float | None = None  # denoisers with a noise-level input, sigma on 0-255
+    noise_level: float | None = None  # denoisers with a noise-level input: sigma on 0-255; None: auto (per image)
+    noise_auto: bool = False  # set on the per-image copy whose noise_level was measured (recorded as auto)
     max_pixels: int = DEFAULT_MAX_PIXELS
     io_threads: int = 2
     backend: str = "auto"  # auto | eager | compile | onnx (see imgtrans.backends)
@@ -100,7 +101,8 @@ class Plan:
 @dataclass
 class Event:
     """Progress report. ``kind``: ``plan`` (total known), ``start`` (a file begins), ``progress``
-    (``fraction`` of the current file done), ``note`` (``message``: something the output format
+    (``fraction`` of the current file done), ``noise`` (``message``: the noise level measured on the
+    current file for a denoiser left on auto, e.g. "noise level 12.3 (estimated)"), ``note`` (``message``: something the output format
     cannot keep, before its ``done``), ``done``, ``skipped`` and ``failed`` (with ``message``),
     ``cancelled``, ``stopped`` (the batch could not go on, e.g. disk full; ``message`` says why),
     ``finished`` (``summary`` filled)."""
@@ -114,6 +116,7 @@ class Event:
     message: str = ""
     seconds: float = 0.0
     summary: "Summary | None" = None
+    noise_level: float | None = None  # ``noise``: the level measured (sigma on 0-255)
 
 
 @dataclass
@@ -498,12 +501,44 @@ def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -
         settings = json.loads(record.get("settings") or "{}")
     except ValueError:
         settings = {}
-    wanted = {"noise_level": options.noise_level if options.noise_level is not None else 25.0,
-              "style_size": options.style_size or "full"}
-    for key, label in (("noise_level", "noise level"), ("style_size", "style scale")):
-        if key in settings and not _same_value(settings[key], wanted[key]):
-            return f"{dst.name} already exists, made with {label} {settings[key]}, not {wanted[key]} ({hint})"
+    if "noise_level" in settings:
+        # auto measures the same level on the same input again, so an output made on auto is this
+        # batch's when it runs on auto; a level set by hand must match the level recorded
+        made_auto = bool(settings.get("noise_auto"))
+        if options.noise_level is None and not made_auto:
+            return f"{dst.name} already exists, made with noise level {settings['noise_level']}, not auto ({hint})"
+        if options.noise_level is not None and not _same_value(settings["noise_level"], options.noise_level):
+            made = f"auto ({settings['noise_level']})" if made_auto else settings["noise_level"]
+            return f"{dst.name} already exists, made with noise level {made}, not {options.noise_level} ({hint})"
+    wanted = options.style_size or "full"
+    if "style_size" in settings and not _same_value(settings["style_size"], wanted):
+        return f"{dst.name} already exists, made with style scale {settings['style_size']}, not {wanted} ({hint})"
     return None
+
+
+def noise_settings(model, options: ConvertOptions) -> dict:
+    """What a denoiser's output records about its strength: ``noise_level`` (the level used) and,
+    when that level was measured on the image, ``noise_auto: true``; nothing for other models."""
+    if not model.takes_noise_level:
+        return {}
+    if options.noise_level is None:  # not resolved per image (a direct call): what auto means
+        return {"noise_level": "auto", "noise_auto": True}
+    return {"noise_level": options.noise_level, **({"noise_auto": True} if options.noise_auto else {})}
+
+
+def auto_noise_options(model, img, options: ConvertOptions) -> tuple[ConvertOptions, str | None]:
+    """``options`` for one image: for a denoiser with a strength input left on auto, a copy with the
+    level measured on ``img`` (:func:`imgtrans.channels.auto_noise_level`) and a line saying it;
+    else ``options`` itself and None."""
+    import dataclasses
+
+    from imgtrans import noise
+    from imgtrans.channels import auto_noise_level
+
+    if not model.takes_noise_level or options.noise_level is not None:
+        return options, None
+    level, per_channel = auto_noise_level(img)
+    return dataclasses.replace(options, noise_level=level, noise_auto=True), noise.describe(level, per_channel)
 
 
 def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, source: Path | None = None) -> dict[str, str]:
@@ -511,8 +546,7 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, sourc
     was found under (``src``'s file name when not given)."""
     settings = {"tile": options.tile if options.tile is not None else "auto", "device": options.device,
                 "backend": getattr(model, "name", options.backend)}
-    if model.takes_noise_level:
-        settings["noise_level"] = options.noise_level if options.noise_level is not None else 25.0
+    settings.update(noise_settings(model, options))
     if model.task == "style":
         settings["style_size"] = options.style_size or "full"
     return {
@@ -547,14 +581,13 @@ def process_image(model, img, options: ConvertOptions, step=None, out_format: st
     def progress(report):
         return lambda done, total: report(done / max(total, 1))
 
-    def run_integer(pixels, bits, report):
+    def run_integer(pixels, bits, report, level):
         x = torch.from_numpy(pixels).permute(2, 0, 1)[None]  # HWC float32 seen as (1,C,H,W), no copy
-        return run_model_quantized(model, x, bits, tile=options.tile, noise_level=options.noise_level,
-                                   step=progress(report))
+        return run_model_quantized(model, x, bits, tile=options.tile, noise_level=level, step=progress(report))
 
-    def run_float(plane, report):
+    def run_float(plane, report, level):
         x = torch.from_numpy(np.ascontiguousarray(plane.transpose(2, 0, 1)))[None]
-        y = run_model(model, x, tile=options.tile, noise_level=options.noise_level, step=progress(report))
+        y = run_model(model, x, tile=options.tile, noise_level=level, step=progress(report))
         return y[0].numpy().transpose(1, 2, 0)
 
     return channels.process_image(model, img, noise_level=options.noise_level, style_size=options.style_size,
@@ -778,11 +811,15 @@ class _Batch:
                 large = img.pixels.nbytes >= _LARGE_BUFFER // 4
                 if large:
                     _trim_memory()  # what the decoder freed
-                out = self.runner.process(self.model, img, self.options, step, job.dst.suffix)
+                options, measured = auto_noise_options(self.model, img, self.options)
+                if measured:
+                    self.emit("noise", index=i, src=job.src, dst=job.dst, message=measured,
+                              noise_level=options.noise_level)
+                out = self.runner.process(self.model, img, options, step, job.dst.suffix)
                 del img  # the decoded input is not needed while the output is encoded
                 if large:
                     _trim_memory()  # what the tiles freed, before the encoder needs room
-                provenance = self.runner.provenance(self.model, self.model_ref, self.options, job.src, job.rel)
+                provenance = self.runner.provenance(self.model, self.model_ref, options, job.src, job.rel)
                 job.dst.parent.mkdir(parents=True, exist_ok=True)
                 fut = pool.submit(write_image, out, job.dst, fmt=job.dst.suffix.lstrip("."),
                                   jpeg_quality=self.options.jpeg_quality, provenance=provenance)

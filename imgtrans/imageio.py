@@ -197,6 +197,9 @@ class Image:
             captions ...) with any ``tiff:Orientation`` set to 1, or None.
         frames: number of frames in the source (animated GIF/WebP/PNG, multi-page
             TIFF); only the first is decoded.
+        jpeg_quality: for a JPEG source, the IJG quality (1-100) its luma
+            quantisation table corresponds to (how much of the picture's fine
+            detail and noise the compression removed), else None.
     """
 
     pixels: np.ndarray
@@ -208,6 +211,7 @@ class Image:
     dpi: tuple[float, float] | None = None
     xmp: bytes | None = None
     frames: int = 1
+    jpeg_quality: int | None = None
 
     @property
     def height(self) -> int:
@@ -773,6 +777,23 @@ def _pil_open_and_load(data: bytes, max_pixels: int | None, path: Path) -> _Deco
             PILImage.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
+_IJG_LUMA_SUM = 3688  # the sum of the JPEG standard's luma quantisation table (quality 50)
+
+
+def _jpeg_quality(im) -> int | None:
+    """The IJG quality (1-100) of a JPEG's luma quantisation table, or None (not a JPEG, no table).
+    IJG scales the standard table by 5000/q % below quality 50 and by (200 - 2q) % above."""
+    tables = getattr(im, "quantization", None)
+    if not tables or im.format not in ("JPEG", "MPO"):
+        return None
+    table = tables.get(0) if isinstance(tables, dict) else None
+    if not table:
+        return None
+    scale = 100.0 * sum(table) / _IJG_LUMA_SUM
+    quality = 5000.0 / scale if scale > 100 else 100.0 - scale / 2
+    return int(min(100, max(1, round(quality))))
+
+
 def _decode(data: bytes, max_pixels: int | None, path: Path) -> _Decoded:
     """Pillow-decode *data*, translating every failure into ImageReadError.
 
@@ -1127,6 +1148,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         frames = max(1, int(getattr(im, "n_frames", 1) or 1))
         pixels, alpha, bit_depth, icc, via_opencv = _pixels_from_pil(dec, icc)
         source_format = "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
+        jpeg_quality = _jpeg_quality(im)
     except ImageReadError:
         raise
     except MemoryError:
@@ -1155,6 +1177,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         dpi=dpi,
         xmp=xmp,
         frames=frames,
+        jpeg_quality=jpeg_quality,
     )
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from imgtrans import __version__, tilegrid
 from imgtrans.channels import DEFAULT_STYLE_SIZE
-from imgtrans.cli_args import noise_level_problem, pixels_or_zero, positive_int, printable
+from imgtrans.cli_args import noise_level_arg, noise_level_problem, pixels_or_zero, positive_int, printable
 
 log = logging.getLogger(__name__)
 
@@ -284,17 +284,17 @@ def _run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None, tile: 
 def process_image(model: LiteModel, img, *, out_format: str | None, tile: int | None = None,
                   noise_level: float | None = None, style_size: int | None = None, step: StepFn = _noop):
     """An :class:`imgtrans.imageio.Image` in, the output Image: the torch engine's per-image steps
-    (:func:`imgtrans.channels.process_image`) with this module's runner. Style models run at
+    (:func:`imgtrans.channels.process_image`) with this module's runner; ``noise_level`` None: auto. Style models run at
     ``style_size`` (long side; default :data:`~imgtrans.channels.DEFAULT_STYLE_SIZE`, 0 = full
     resolution)."""
     from imgtrans import channels
 
-    def run_integer(pixels, bits, report):
-        return run_array(model, pixels, bits=bits, tile=tile, noise_level=noise_level,
+    def run_integer(pixels, bits, report, level):
+        return run_array(model, pixels, bits=bits, tile=tile, noise_level=level,
                          step=lambda done, total: report(done / max(total, 1)))
 
-    def run_float(plane, report):
-        return run_array(model, plane, bits=None, tile=tile, noise_level=noise_level,
+    def run_float(plane, report, level):
+        return run_array(model, plane, bits=None, tile=tile, noise_level=level,
                          step=lambda done, total: report(done / max(total, 1)))
 
     size = DEFAULT_STYLE_SIZE if style_size is None else style_size
@@ -336,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--style-size", type=pixels_or_zero, default=None, metavar="PX",
                       help="style models: long side in pixels they run at, resized back afterwards "
                            "(default 512; 0 = full resolution)")
-    conv.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
-                      help="denoise strength (noise sigma on 0-255) for models that take one; default 25")
+    conv.add_argument("--noise-level", type=noise_level_arg, default="auto", metavar="SIGMA",
+                      help="denoise strength (noise sigma on 0-255, 0-100) for models that take one; default auto: "
+                           "measured on each image")
     conv.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                       help="refuse images with more pixels than this (default 200 million)")
     models = sub.add_parser("models", help="list the bundled models")
@@ -370,10 +371,11 @@ def _process(model: LiteModel, img, options, step, out_format: str):
 
 
 def _provenance(model: LiteModel, model_ref: str, options, src: Path, rel: Path | None) -> dict[str, str]:
+    from imgtrans.engine import noise_settings  # torch-free
+
     settings: dict[str, Any] = {"tile": options.tile if options.tile is not None else DEFAULT_TILE, "device": "cpu",
                                 "backend": "onnxruntime (imgtrans-lite)"}
-    if model.takes_noise_level:
-        settings["noise_level"] = options.noise_level if options.noise_level is not None else DEFAULT_NOISE_LEVEL
+    settings.update(noise_settings(model, options))
     if model.task == "style":
         settings["style_size"] = options.style_size or "full"
     return {"software": f"imgtrans-lite {__version__}", "model": model.id, "model_name": model.name,
@@ -420,6 +422,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             print(f"{event.kind}: {printable(event.src)}: {printable(event.message)}", file=sys.stderr)
         elif event.kind == "stopped":
             print(f"imgtrans-lite: {event.message}", file=sys.stderr)
+        elif event.kind == "noise":
+            print(f"{printable(event.src)}: {event.message}", file=sys.stderr)
         elif event.kind == "done" and args.verbose:
             print(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)", file=sys.stderr)
         elif event.kind == "finished":

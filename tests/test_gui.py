@@ -18,7 +18,7 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QMouseEve
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from conftest import write_rgb  # noqa: E402
-from imgtrans.gui.queue_model import Status  # noqa: E402
+from imgtrans.gui.queue_model import QueueModel, Status  # noqa: E402
 from imgtrans.paths import user_models_dir  # noqa: E402
 
 BATCH_TIMEOUT = 30_000
@@ -177,6 +177,21 @@ def test_unwritable_output_folder_is_reported(make_window, qtbot, tmp_path, tiny
 # ------------------------------------------------------------------------------------------- batch
 
 
+def test_a_denoiser_on_auto_shows_the_level_it_measured_on_each_row(make_window, qtbot, tmp_path, tiny_models):
+    install_model(tiny_models["denoise_map"])
+    w = make_window()
+    w.options.task_combo.setCurrentIndex(w.options.task_combo.findData("denoise"))
+    images(tmp_path / "in", 2, 40)
+    prepare(w, qtbot, [tmp_path / "in"], "tiny-denoise_map", tmp_path / "out")
+    queue_ready(w, 2, qtbot)
+    with qtbot.waitSignal(w.batch_finished, timeout=BATCH_TIMEOUT) as blocker:
+        w.start_batch()
+    assert blocker.args[0] is not None and blocker.args[0].ok
+    for item in w.queue.items:
+        text = QueueModel.status_text(item)
+        assert text.startswith("Done") and "noise level" in text and "(estimated" in text, text
+
+
 def test_batch_runs_to_the_finished_signal(make_window, qtbot, tmp_path, tiny_models):
     install_model(tiny_models["sr"])
     out = tmp_path / "out"
@@ -295,6 +310,10 @@ def test_settings_persist_across_windows(make_window, qtbot, tmp_path, tiny_mode
     o.task_combo.setCurrentIndex(o.task_combo.findData("denoise"))
     o.refresh_models(select="tiny-denoise_map")
     assert o.strength_widget.isVisibleTo(o)  # this model takes a noise level
+    assert o.strength_auto.isChecked() and not o.strength_spin.isEnabled()  # auto by default: measured per image
+    assert o.convert_options().noise_level is None
+    o.strength_auto.setChecked(False)
+    assert o.strength_spin.isEnabled()
     o.strength_spin.setValue(40)
     o.tile_combo.setCurrentIndex(o.tile_combo.findData("manual"))
     o.tile_spin.setValue(256)
@@ -307,7 +326,7 @@ def test_settings_persist_across_windows(make_window, qtbot, tmp_path, tiny_mode
 
     o2 = make_window().options
     assert o2.current_task() == "denoise" and o2.model_ref() == "tiny-denoise_map"
-    assert o2.strength_spin.value() == 40
+    assert o2.strength_spin.value() == 40 and not o2.strength_auto.isChecked()
     opts = o2.convert_options()
     assert opts.tile == 256 and opts.device == "cpu" and opts.fmt == "png" and opts.overwrite
     assert not opts.keep_tree and opts.output_dir == tmp_path / "elsewhere" and opts.noise_level == 40.0

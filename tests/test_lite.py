@@ -98,9 +98,9 @@ def test_lite_style_runs_at_the_same_work_size_as_the_engine(tiny_models, lite_d
     assert np.abs(ref.pixels.astype(np.float32) - full.pixels.astype(np.float32)).mean() > 1e-3
 
 
-def test_lite_cli_writes_images(lite_dir, tmp_path):
+def test_lite_cli_writes_images(lite_dir, tmp_path, capsys):
     from imgtrans import lite
-    from imgtrans.imageio import read_image
+    from imgtrans.imageio import read_image, read_provenance
 
     src = write_rgb(tmp_path / "a.png", width=20, height=18)
     rc = lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "out"), "--model", "tiny-sr"])
@@ -117,6 +117,12 @@ def test_lite_cli_writes_images(lite_dir, tmp_path):
                       "tiny-denoise_map", "--noise-level", "-5"]) == 2
     img = read_image(src)
     assert lite.process_image(lite.find_model("tiny-denoise_map", lite_dir), img, out_format=".png", noise_level=0) is img
+    # the default is auto, as in the torch engine: the level measured is said and recorded
+    assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o4"), "--model",
+                      "tiny-denoise_map"]) == 0
+    settings = json.loads(read_provenance(tmp_path / "o4" / "a.png")["settings"])
+    assert settings["noise_auto"] is True and isinstance(settings["noise_level"], float)
+    assert f"a.png: noise level {settings['noise_level']:g} (estimated" in capsys.readouterr().err
 
 
 def test_importing_lite_does_not_import_torch(lite_dir):

@@ -111,7 +111,12 @@ class OptionsPanel(QWidget):
                                       "Higher removes more noise and more fine detail.")
         self.strength_slider.valueChanged.connect(self.strength_spin.setValue)
         self.strength_spin.valueChanged.connect(self.strength_slider.setValue)
+        self.strength_auto = QCheckBox("A&uto")
+        self.strength_auto.setToolTip("Measure the noise of each image and remove that much (the level used "
+                                      "is shown per image in the queue and recorded in the output). Untick to "
+                                      "set the strength by hand.")
         strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_auto)
         strength_row.addWidget(self.strength_slider, 1)
         strength_row.addWidget(self.strength_spin)
         self.strength_label = QLabel("&Strength:")
@@ -211,7 +216,7 @@ class OptionsPanel(QWidget):
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
         self.suffix_edit.editingFinished.connect(self._save)
-        for signal in (self.strength_spin.valueChanged, self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
+        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled, self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
                        self.format_combo.currentIndexChanged,
                        self.quality_spin.valueChanged, self.existing_combo.currentIndexChanged,
@@ -319,6 +324,7 @@ class OptionsPanel(QWidget):
     def _load(self) -> None:
         s = self.settings
         self.strength_spin.setValue(s.get_int("denoise/sigma", 25, 0, 100))
+        self.strength_auto.setChecked(s.get_bool("denoise/auto", True))
         self.style_size_spin.setValue(s.get_int("style/size", DEFAULT_STYLE_SIZE, 0, 8192))
         _set_data(self.tile_combo, s.get_str("tile/mode", "auto", TILE_MODES))
         self.tile_spin.setValue(s.get_int("tile/size", 512, 64, 8192))
@@ -339,6 +345,7 @@ class OptionsPanel(QWidget):
             return
         s = self.settings
         s.set("denoise/sigma", self.strength_spin.value())
+        s.set("denoise/auto", self.strength_auto.isChecked())
         s.set("style/size", self.style_size_spin.value())
         s.set("tile/mode", self.tile_combo.currentData())
         s.set("tile/size", self.tile_spin.value())
@@ -361,6 +368,8 @@ class OptionsPanel(QWidget):
     def _update_enabled(self) -> None:
         self.tile_spin.setEnabled(self.tile_combo.currentData() == "manual")
         self.quality_spin.setEnabled(self.format_combo.currentData() in ("same", "jpg"))
+        self.strength_slider.setEnabled(not self.strength_auto.isChecked())
+        self.strength_spin.setEnabled(not self.strength_auto.isChecked())
 
     def browse_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
@@ -423,6 +432,7 @@ class OptionsPanel(QWidget):
             tile=None if tile_mode == "auto" else (0 if tile_mode == "off" else self.tile_spin.value()),
             device=self.device_combo.currentData(),
             backend=self.backend_combo.currentData(),
-            noise_level=float(self.strength_spin.value()) if takes_noise_level(entry) else None,
+            noise_level=(float(self.strength_spin.value())
+                         if takes_noise_level(entry) and not self.strength_auto.isChecked() else None),
             style_size=self.style_size_spin.value(),
         )

@@ -37,6 +37,7 @@ class QueueItem:
     root: Path
     status: Status = Status.QUEUED
     message: str = ""
+    detail: str = ""  # what the run measured, e.g. a denoiser's "noise level 12.3 (estimated)"
     width: int = 0
     height: int = 0
     file_bytes: int = 0
@@ -120,10 +121,11 @@ class QueueModel(QAbstractTableModel):
     @staticmethod
     def status_text(item: QueueItem) -> str:
         s = item.status
+        detail = f"; {item.detail}" if item.detail else ""
         if s == Status.RUNNING:
-            return f"Converting {item.fraction * 100:.0f}%"
+            return f"Converting {item.fraction * 100:.0f}%{detail}"
         if s == Status.DONE:
-            done = f"Done ({item.seconds:.1f} s)" if item.seconds else "Done"
+            done = (f"Done ({item.seconds:.1f} s)" if item.seconds else "Done") + detail
             return f"{done}; note: {item.message}" if item.message else done
         if s in (Status.FAILED, Status.SKIPPED, Status.UNREADABLE, Status.EXISTS, Status.CANCELLED) and item.message:
             return f"{s.value}: {item.message}"

@@ -339,11 +339,14 @@ class MainWindow(QMainWindow):
         elif kind == "start":
             self.queue_panel.running_key = key
             self._fraction = 0.0
-            queue.update(key, status=Status.RUNNING, fraction=0.0, dst=ev.dst)
+            queue.update(key, status=Status.RUNNING, fraction=0.0, dst=ev.dst, detail="")
             progress.set_status(f"Converting {ev.src.name}  ({ev.index + 1} of {ev.total})")
         elif kind == "progress":
             self._fraction = ev.fraction
             queue.update(key, fraction=ev.fraction)
+        elif kind == "noise":  # a denoiser on auto: the level measured on this image, on its row and in the log
+            log.info("%s: %s", ev.src, ev.message)
+            queue.update(key, detail=ev.message)
         elif kind == "note":  # converted, but the format loses something: said on the row
             queue.update(key, message=gui_wording(ev.message))
         elif kind == "done":
