@@ -169,7 +169,7 @@ def run_tiled(
     s = model.scale
     m = max(model.size_multiple, 1)
     radius = model.receptive_radius
-    fixed = getattr(model, "input_size", None)
+    fixed = model.input_size
     short = min(fixed) if fixed else None
     if context is None:
         context = radius if radius is not None else 32 if not fixed else min(32, short // 8)
@@ -197,8 +197,7 @@ def run_tiled(
         except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
             if not is_oom(exc) or min(th, tw) <= 2 * m:
                 raise
-            if model.device.type == "cuda":
-                torch.cuda.empty_cache()
+            _free_cuda(model)
             hh, hw = max(m, th // 2 // m * m), max(m, tw // 2 // m * m)
             for sy, sh in ((y0, hh), (y0 + hh, th - hh)):
                 for sx, sw in ((x0, hw), (x0 + hw, tw - hw)):
@@ -353,7 +352,7 @@ def _dispatch_padded(model, x, *, tile, noise_level, step, budget) -> torch.Tens
     m = max(model.size_multiple, 1)
     padded, h, w = pad_to_multiple(x, m, minimum=max(m, model.min_size))
     s = model.scale
-    if getattr(model, "input_size", None):  # a fixed-size network only ever sees its own size: tiles
+    if model.input_size:  # a fixed-size network only ever sees its own size: tiles
         edge = tile if tile else auto_tile(model, budget)
         y = run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step)
     elif tile == 0 or model.execution == "whole":
