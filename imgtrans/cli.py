@@ -15,7 +15,8 @@ from pathlib import Path
 
 from imgtrans import __version__
 from imgtrans.catalog import border_label
-from imgtrans.cli_args import noise_level_arg, noise_level_problem, pixels_or_zero, positive_int, printable
+from imgtrans.cli_args import (noise_level_arg, noise_level_problem, pixels_or_zero, positive_int, printable,
+                               strength_arg)
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 EXECUTION_LABELS = {  # imgtrans.archs.base.EXECUTIONS, as `imgtrans info` says them
@@ -110,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--style-size", type=pixels_or_zero, default=None, metavar="PX",
                       help="style models: long side in pixels they run at; the result is resized back to the "
                            "input's size (default 512; 0 = full resolution: finer, smaller brush strokes, slower)")
+    conv.add_argument("--strength", type=strength_arg, default=None, metavar="S",
+                      help="style models: how strong the style is, 0-1 (default 1, the full style); lower "
+                           "values make the model's change to each pixel proportionally weaker and keep more of "
+                           "the photo's own detail; 0 gives the input back")
     conv.add_argument("--noise-level", type=noise_level_arg, default="auto", metavar="SIGMA",
                       help="denoise strength for models that take one: auto (default: the noise measured on "
                            "each image, shown per file and recorded in the output) or the noise sigma on the "
@@ -540,6 +545,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
     if args.style_size is not None:
         options.style_size = args.style_size
+    if args.strength is not None:
+        options.style_strength = args.strength
     plan = make_plan(args.inputs, options)
     planned = len(plan.jobs)
     refused = [path for path, reason in plan.skipped if OVERWRITES_INPUT in reason]
@@ -586,6 +593,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
             _err(str(exc))
             return EXIT_USAGE
         facts["task"] = facts["task"] or model.task  # the loaded model fills what the metadata did not say
+        if options.style_strength != 1.0 and model.task == "style" and not model.supports_strength:
+            _err(f"--strength: {label} has no strength setting (only style generators with an input skip, "
+                 "as every style model imgtrans-train makes, have one)")
+            return EXIT_USAGE
         if facts["takes_noise"] is None:
             facts["takes_noise"] = model.takes_noise_level
     _warn_unused_options(args, label, facts, tag)
@@ -820,6 +831,8 @@ def _warn_unused_options(args: argparse.Namespace, label: str, facts: dict, tag:
                  f"(sigma 0-{facts['sigma_max']:g}); expect over-smoothed or odd results")
     if args.style_size is not None and facts["task"] is not None and facts["task"] != "style":
         warn(f"--style-size has no effect on {label} (not a style model)")
+    if args.strength is not None and facts["task"] is not None and facts["task"] != "style":
+        warn(f"--strength has no effect on {label} (not a style model)")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -74,6 +74,7 @@ class ConvertOptions:
     backend: str = "auto"  # auto | eager | compile | onnx (see imgtrans.backends)
     threads: int | None = None  # compute threads; None: the CPUs this process may use
     style_size: int = DEFAULT_STYLE_SIZE  # style models: long side they run at; 0 = full resolution
+    style_strength: float = 1.0  # style models with the setting: 0 = the input unchanged, 1 = the full style
 
 
 @dataclass
@@ -467,6 +468,7 @@ def prepare_runner(model, options: ConvertOptions):
     (:class:`~imgtrans.backends.BackendModel`); raises :class:`~imgtrans.backends.BackendError`."""
     from imgtrans.backends import prepare_backend
 
+    model = model.with_strength(options.style_strength) if model.task == "style" else model
     prepare_model(model, options)
     return prepare_backend(model, options.backend, threads=options.threads)
 
@@ -513,6 +515,9 @@ def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -
     wanted = options.style_size or "full"
     if "style_size" in settings and not _same_value(settings["style_size"], wanted):
         return f"{dst.name} already exists, made with style scale {settings['style_size']}, not {wanted} ({hint})"
+    if "style_size" in settings and not _same_value(settings.get("style_strength", 1.0), options.style_strength):
+        made = settings.get("style_strength", 1.0)
+        return f"{dst.name} already exists, made with style strength {made}, not {options.style_strength} ({hint})"
     return None
 
 
@@ -549,6 +554,8 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, sourc
     settings.update(noise_settings(model, options))
     if model.task == "style":
         settings["style_size"] = options.style_size or "full"
+        if options.style_strength != 1.0:  # full strength is what a style model does: not recorded
+            settings["style_strength"] = options.style_strength
     return {
         "software": f"imgtrans {__version__}",
         "model": model.metadata.get("id") or model_ref,
@@ -591,7 +598,8 @@ def process_image(model, img, options: ConvertOptions, step=None, out_format: st
         return y[0].numpy().transpose(1, 2, 0)
 
     return channels.process_image(model, img, noise_level=options.noise_level, style_size=options.style_size,
-                                  out_format=out_format, run_integer=run_integer, run_float=run_float, step=step)
+                                  out_format=out_format, run_integer=run_integer, run_float=run_float, step=step,
+                                  style_strength=options.style_strength if model.task == "style" else 1.0)
 
 
 _LARGE_BUFFER = 64 << 20
