@@ -384,14 +384,14 @@ CYCLEGAN_RESNET = ArchSpec(
     # generators trained on crops answer it with bands along the top and left edges and a glitch in
     # the top-left corner; 8 * 2**n_down mirrored pixels per side move that into what is cut away.
     # written into the metadata of the weights our trainer exports; third-party weights run without
-    # one, as their authors ran them (benchmarks/README.md, "Style edges")
+    # one, as their authors ran them (benchmarks/README.md, "Style pairs")
     edge_context=lambda hp: 8 * 2 ** int(hp["n_down"]),
     backends={
         "cpu": BackendChoice("onnx", False, "onnxruntime runs ResNet-9 1.26x faster than eager at 512x512 (more "
                              "memory); images larger than one band use the exact band-streamed path, eager per layer"),
         "cuda": BackendChoice("eager", True, "fp16 + channels_last"),
     },
-    # channels_last: no gain on the CPU (690 vs 704 ms at 256 px), and it slowed ResNet-9 in earlier runs
+    # channels_last: no gain for ResNet-9 on the CPU (benchmarks/README.md, "CPU: backends")
     channels_last={"cpu": False, "cuda": True},
     onnx_export=True,
     strength_ok=lambda hp: bool(hp.get("input_skip")),
