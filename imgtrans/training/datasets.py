@@ -192,12 +192,23 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect", separable=True)
 
 
+DEGRADATIONS = ("bicubic", "blur", "realworld")  # the SR trainer's --degrade
+
+
 def downscale(hr: torch.Tensor, scale: int, degrade: str, g: torch.Generator | None) -> torch.Tensor:
     """``(3,H,W)`` in [0,1] -> ``(3,H/scale,W/scale)`` in [0,1], quantised to 8 bits like a real image.
 
     ``bicubic``: antialiased bicubic. ``blur``: a Gaussian blur with sigma uniform in
-    [0.2, 0.5*scale] first (drawn from ``g``; the midpoint without ``g``).
+    [0.2, 0.5*scale] first (drawn from ``g``; the midpoint without ``g``). ``realworld``: Real-ESRGAN's
+    second-order pipeline of blur, resize, noise and JPEG (:func:`imgtrans.training.degrade.realworld`),
+    every parameter drawn from ``g`` (required).
     """
+    if degrade == "realworld":
+        from imgtrans.training.degrade import realworld
+
+        if g is None:
+            raise ValueError("the realworld degradation draws its parameters from a generator")
+        return realworld(hr, scale, g)
     x = hr[None]
     if degrade == "blur":
         hi = 0.5 * scale
@@ -221,11 +232,14 @@ class SRDataset(PatchDataset):
         return {"lr": downscale(hr, self.scale, self.degrade, g), "hr": hr}
 
     def fixed(self, records: Sequence[ImageRecord], side: int = 256) -> list[dict[str, torch.Tensor]]:
-        """Held-out pairs (center crops, fixed degradation), one dict per image (sizes differ)."""
+        """Held-out pairs (center crops, fixed degradation: ``blur`` at its middle sigma, ``realworld``
+        drawn from a generator seeded by the run's seed and the image's position), one dict per image
+        (sizes differ)."""
         out = []
-        for rec in records:
+        for k, rec in enumerate(records):
             hr = self.center(rec, side, self.scale)
-            out.append({"lr": downscale(hr, self.scale, self.degrade, None), "hr": hr})
+            g = generator(self.seed, "val-degrade", k) if self.degrade == "realworld" else None
+            out.append({"lr": downscale(hr, self.scale, self.degrade, g), "hr": hr})
         return out
 
 

