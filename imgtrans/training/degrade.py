@@ -187,15 +187,10 @@ def random_kernel(g: torch.Generator, probs: tuple[float, ...], sigma: tuple[flo
 def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """``(B,C,H,W)`` filtered with ``kernel`` ``(k,k)`` (or one per image, ``(B,k,k)``), same size, reflect
     padding (replicate where the image is too small to reflect)."""
-    k = kernel.shape[-1]
-    border = "reflect" if min(x.shape[-2:]) > k // 2 else "replicate"
-    return kornia_filter2d(x, kernel if kernel.dim() == 3 else kernel[None], border)
-
-
-def kornia_filter2d(x: torch.Tensor, kernel: torch.Tensor, border: str) -> torch.Tensor:
     from kornia.filters import filter2d
 
-    return filter2d(x, kernel.to(x.dtype), border_type=border)
+    border = "reflect" if min(x.shape[-2:]) > kernel.shape[-1] // 2 else "replicate"
+    return filter2d(x, (kernel if kernel.dim() == 3 else kernel[None]).to(x.dtype), border_type=border)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
