@@ -102,6 +102,18 @@ def test_operations_keep_range_and_grey_noise_is_the_same_on_every_channel():
     assert j.shape == (1, 3, 16, 16) and torch.equal(j * 255, (j * 255).round())
 
 
+def test_usm_sharpens_edges_and_leaves_faint_detail_alone():
+    edge = torch.zeros(1, 3, 64, 64)
+    edge[..., 32:] = 0.6
+    edge += 0.2
+    sharp = dg.usm_sharpen(edge)
+    assert float(sharp[0, 0, 10, 31]) < 0.2 - 0.03 and float(sharp[0, 0, 10, 32]) > 0.8 + 0.03  # overshoot both sides
+    assert torch.allclose(sharp[..., :4], edge[..., :4], atol=1e-3)  # far from the edge: unchanged
+    faint = 0.5 + 0.01 * torch.rand(1, 3, 64, 64, generator=generator(7))  # 2.5 grey levels of texture
+    assert float((dg.usm_sharpen(faint) - faint).abs().max()) < 1e-3  # below the 10-level threshold
+    assert dg.usm_sharpen(torch.rand(1, 3, 12, 12)).shape == (1, 3, 12, 12)  # smaller than the kernel
+
+
 def sr_cfg(data, name, **kw):
     return resolve("sr", dict(QUIET, data=str(data), name=name, nf=8, n_blocks=2, size=32, scale=4, batch_size=2,
                               degrade="realworld", **kw))  # fmt: skip
@@ -134,6 +146,30 @@ def test_sr_trains_on_realworld_pairs_resumes_exactly_and_records_it(tmp_path, i
     assert json.loads(meta["train_options"])["degrade"] == "realworld"
     assert "Real-ESRGAN" in meta["description"]
     assert load_model(path).run(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+
+
+def test_usm_target_trains_towards_sharpened_patches_with_unsharpened_reals(tmp_path, isolated_home):
+    from imgtrans.training.datasets import SRDataset
+    from imgtrans.training.data import check_folder
+
+    data = make_folder(tmp_path / "hr", n=6, w=48, h=48)
+    cfg = sr_cfg(data, "usm", steps=2, gan_after=1, usm_target=True, perceptual="feature-matching", d_nf=8, export=True)
+    events = run_events(cfg)
+    import json
+
+    from imgtrans.weights import read_safetensors_metadata
+
+    meta = read_safetensors_metadata(isolated_home / "models" / "usm.safetensors")
+    assert json.loads(meta["train_options"])["usm_target"] is True and "unsharp-masked" in meta["description"]
+    steps = [e for e in events if isinstance(e, ev.Step)]
+    assert set(steps[1].losses) == {"pixel", "perceptual", "adv", "D"}
+    assert all(math.isfinite(float(v)) for s in steps for v in s.losses.values())
+    assert any(isinstance(e, ev.Info) and "unsharp-masked" in e.message for e in events)
+    records = check_folder(data, "data", min_side=32).train
+    s = SRDataset(records, 32, 4, "realworld", 0, usm_target=True).sample(0, 0)
+    plain = SRDataset(records, 32, 4, "realworld", 0).sample(0, 0)
+    assert torch.equal(s["real"], plain["hr"]) and not torch.equal(s["hr"], s["real"])
+    assert torch.equal(s["hr"], dg.usm_sharpen(plain["hr"][None])[0])
 
 
 def test_cli_offers_realworld_and_config_refuses_unknown_degradations(tmp_path):

@@ -131,6 +131,7 @@ class TrainConfig:
     scale: int = 4
     nf: int = 64
     degrade: str = "bicubic"  # SR: how LR inputs are made, datasets.DEGRADATIONS: bicubic | blur | realworld
+    usm_target: bool = False  # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
     pixel_loss: str = "l1"  # l1 | mse
     gan_after: int | None = None  # SR: adversarial + perceptual fine-tuning from this step on
     init_from: str | None = None  # SR: start the generator from this model file (e.g. SRGAN from SRResNet)
