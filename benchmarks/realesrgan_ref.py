@@ -14,15 +14,19 @@ What it does:
   The script checks that the graph's convolutions, in order, have exactly the shapes and LeakyReLU(0.2) placements
   of :class:`RRDBNet` (BasicSR's layout: 64 features, 32 growth, 23 blocks), that its residual additions scale by
   0.2 and its two resizes are nearest x2, and that the file is read to its last byte; then copies the weights.
-* **Check.** On a crop of one photo: the output, box-downscaled back by 4, must match the input (PSNR in dB, over
-  30 and above the BGR reading, which a wrong channel order would win; else the script fails), and the 512 px output is written beside the
-  input's bicubic and our bundled ``sr-x4`` / ``sr-x4-sharp`` for a look (``--out``).
+* **Check.** On a crop of one photo: the output, box-downscaled back by 4, must match the input (PSNR in dB over
+  30, else the script fails: misplaced weights give noise). The network takes RGB as the PyTorch original does
+  (the ncnn files are its conversion); the BGR reading is printed beside it but is a weak test, since an SR
+  network keeps whatever colours it is given (measured: 33.8 against 32.9 dB on mars_nasa, 31.5 against 30.8
+  on the cat), so look at the sheet: ``--out`` writes the output beside the input's bicubic and our x4 models
+  (``--models``: ``sr-x4``, ``sr-x4-sharp`` and ``sr-x4-photo`` where present).
 * **Degraded input.** The same crop as HR, degraded with the trainer's real-world pipeline
   (:func:`imgtrans.training.degrade.realworld`, seeds 0-3): PSNR of Real-ESRGAN, bicubic and our x4 models
-  against the HR. PSNR is not how real-world SR is judged (a GAN's texture costs PSNR); it shows the inputs
-  are the kind the reference restores.
+  against the HR. PSNR is not how real-world SR is judged (a GAN's texture costs PSNR): these rows are a
+  sanity check, the issue's judgement is the blind A/B.
 * **Time.** Seconds per output megapixel of one ``--size`` px input (median of ``--repeat`` runs after a warm-up,
-  eager fp32, ``--threads`` torch threads) for Real-ESRGAN and our ``sr-x4`` on the same input, and the ratio.
+  eager fp32, ``--threads`` torch threads) for Real-ESRGAN and the first of ``--models`` on the same input (all
+  ours are the same SRResNet size), and the ratio.
 
 Timings on a shared machine depend on its load: the script prints the 1-minute load average with them.
 """
@@ -215,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--model-dir", default=None, help="folder with the .param/.bin (default: the installed package)")
     ap.add_argument("--out", type=Path, default=None, help="write the side-by-side PNG here")
+    ap.add_argument("--models", default="sr-x4,sr-x4-sharp,sr-x4-photo",
+                    help="our x4 models to compare, by file name in resources/models (missing ones are skipped; "
+                         "the first is timed)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -232,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     h, w = img.shape[-2:]
     s = args.size
     lr = img[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s][None]
-    ours = {name: load_model(ROOT / "resources" / "models" / f"{name}.safetensors").module.eval() for name in ("sr-x4", "sr-x4-sharp")}
+    files = {n: ROOT / "resources" / "models" / f"{n}.safetensors" for n in args.models.split(",") if n}
+    ours = {n: load_model(f).module.eval() for n, f in files.items() if f.is_file()}
+    if not ours:
+        raise SystemExit(f"none of {args.models} is in resources/models")
     with torch.inference_mode():
         out = net(lr).clamp(0, 1)
         out_bgr = net(lr.flip(1)).flip(1).clamp(0, 1)
@@ -243,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check on a {s} px crop of {Path(args.image).name}: output {tuple(out.shape[-2:])}, box-downscaled back "
           f"by 4 vs the input: {psnr(back, lr):.2f} dB read as RGB, {psnr(back_bgr, lr):.2f} dB as BGR; "
           f"vs bicubic x4 {psnr(out, bic):.2f} dB")  # fmt: skip
-    if not psnr(back, lr) > max(30.0, psnr(back_bgr, lr)):
-        print("FAILED: the converted network does not reproduce its input at 1/4 scale (wrong weights or channel order)")
+    if not psnr(back, lr) > 30.0:
+        print("FAILED: the converted network does not reproduce its input at 1/4 scale (misplaced weights)")
         return 1
     if args.out:
         from PIL import Image
@@ -272,10 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     # time per output megapixel
     mp = (4 * s) ** 2 / 1e6
     t_ref = seconds(net, lr, args.repeat)
-    t_ours = seconds(ours["sr-x4"], lr, args.repeat)
+    first = next(iter(ours))
+    t_ours = seconds(ours[first], lr, args.repeat)
     load = os.getloadavg()[0]
     print(f"time, {s}x{s} -> {4 * s}x{4 * s} ({mp:.3f} MP out), eager fp32, {args.threads} thread(s), load average "
-          f"{load:.1f}: Real-ESRGAN x4plus {t_ref:.2f} s = {t_ref / mp:.1f} s/MP; sr-x4 {t_ours:.3f} s = "
+          f"{load:.1f}: Real-ESRGAN x4plus {t_ref:.2f} s = {t_ref / mp:.1f} s/MP; {first} {t_ours:.3f} s = "
           f"{t_ours / mp:.2f} s/MP; ratio {t_ref / t_ours:.0f}x")  # fmt: skip
     return 0
 
