@@ -128,7 +128,8 @@ class TrainConfig:
     patches_per_image: int = 16  # SR/denoise: random patches drawn from each image per epoch
     scale: int = 4
     nf: int = 64
-    degrade: str = "bicubic"  # bicubic | blur
+    degrade: str = "bicubic"  # SR: how LR inputs are made, datasets.DEGRADATIONS: bicubic | blur | realworld
+    usm_target: bool = False  # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
     pixel_loss: str = "l1"  # l1 | mse
     gan_after: int | None = None  # SR: adversarial + perceptual fine-tuning from this step on
     init_from: str | None = None  # SR: start the generator from this model file (e.g. SRGAN from SRResNet)
@@ -320,8 +321,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(f"--scale must be 2, 3, 4 or 8, not {cfg.scale}")
         if cfg.size % cfg.scale:
             raise ValueError(f"--size (the HR patch) must be a multiple of --scale {cfg.scale}, not {cfg.size}")
-        if cfg.degrade not in ("bicubic", "blur"):
-            raise ValueError(f"--degrade must be bicubic or blur, not {cfg.degrade!r}")
+        if cfg.degrade not in ("bicubic", "blur", "realworld"):
+            raise ValueError(f"--degrade must be bicubic, blur or realworld, not {cfg.degrade!r}")
         if cfg.perceptual not in ("auto", "inception", "feature-matching"):
             raise ValueError(f"--perceptual must be auto, inception or feature-matching, not {cfg.perceptual!r}")
     if cfg.task == "denoise":
