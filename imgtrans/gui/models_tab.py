@@ -98,15 +98,17 @@ class ModelsTab(QWidget):
         details_pane = QWidget()
         dl = QVBoxLayout(details_pane)
         dl.setContentsMargins(0, 0, 0, 0)
-        dl.addWidget(self.details)
-        painting_box = QHBoxLayout()
-        painting_box.setContentsMargins(8, 0, 8, 8)
+        painting_box = QHBoxLayout()  # first: a style is recognised by its painting
+        painting_box.setContentsMargins(8, 8, 8, 0)
         painting_box.addWidget(self.painting)
         dl.addLayout(painting_box)
+        dl.addWidget(self.details)
         dl.addStretch(1)
         details_scroll = QScrollArea()
         details_scroll.setWidgetResizable(True)
         details_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the text wraps instead
+        details_scroll.setMinimumWidth(320)
         details_scroll.setWidget(details_pane)
 
         style = self.style()
@@ -127,6 +129,7 @@ class ModelsTab(QWidget):
         split.addWidget(details_scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])
         split.setChildrenCollapsible(False)
 
         layout = QVBoxLayout(self)

@@ -369,7 +369,7 @@ class TrainTab(QWidget):
         self.preset_combo.clear()
         for preset in PRESETS[task]:
             speed = SECONDS_PER_IT.get(task, {}).get(preset, "")
-            self.preset_combo.addItem(f"{preset}  ({speed}/iteration on a 2-core CPU)" if speed else preset, preset)
+            self.preset_combo.addItem(f"{preset} \u2014 {speed} per iteration on a 2-core CPU" if speed else preset, preset)
         wanted = self.settings.get_str("train/preset", "cpu-small")
         k = self.preset_combo.findData(wanted)
         self.preset_combo.setCurrentIndex(k if k >= 0 else max(0, self.preset_combo.findData("cpu-small")))

@@ -102,7 +102,7 @@ def recorded_thumbnail_metadata(paths: Sequence[str | os.PathLike], records: Seq
     if not paths or len(paths) != len(records):
         return {}
     try:
-        for path, rec in zip(paths, records):
+        for path, rec in zip(paths, records, strict=True):
             if hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest() != rec.get("sha256"):
                 return {}
         return thumbnail_metadata([Path(p).expanduser() for p in paths], records=records)
