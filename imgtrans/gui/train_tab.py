@@ -180,7 +180,7 @@ class TrainTab(QWidget):
     def _build(self) -> None:
         self.message = MessageBar()
         box = QGroupBox("Training run")
-        form = QFormLayout(box)
+        form = self._form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.task_combo = QComboBox()
         for key, label in TRAIN_TASKS.items():
@@ -351,11 +351,9 @@ class TrainTab(QWidget):
         task = self.task_combo.currentData()
         style = task == "style"
         shown = {"painting": style, "a": task == "cyclegan", "b": task == "cyclegan", "data": task != "cyclegan"}
-        for key, (label, row) in self._rows.items():
-            label.setVisible(shown[key])
-            for k in range(row.count()):
-                row.itemAt(k).widget().setVisible(shown[key])
-        self.painting_preview.setVisible(style and bool(self.painting_preview.text() or self.painting_preview.pixmap()))
+        for key, (_label, row) in self._rows.items():
+            self._form.setRowVisible(row, shown[key])  # the whole row: no gap where a hidden one was
+        self._show_preview(style)
         landscapes = fetched_landscapes() if style else None
         self.landscapes_button.setVisible(landscapes is not None)
         if landscapes is not None and not self.data_edit.text().strip():
@@ -363,8 +361,7 @@ class TrainTab(QWidget):
         self.data_label.setText("&Photos:" if style else "&Images:")
         self.data_edit.setPlaceholderText("folder of photos to learn the style on" if style
                                           else "folder of clean, sharp photos")
-        self.scale_label.setVisible(task == "sr")
-        self.scale_spin.setVisible(task == "sr")
+        self._form.setRowVisible(self.scale_spin, task == "sr")
         self.preset_combo.blockSignals(True)
         self.preset_combo.clear()
         for preset in PRESETS[task]:
@@ -447,7 +444,7 @@ class TrainTab(QWidget):
         self._painting_token = getattr(self, "_painting_token", 0) + 1
         token, text = self._painting_token, self.painting_edit.text().strip()
         self.painting_preview.clear()
-        self.painting_preview.setVisible(False)
+        self._show_preview(False)
         if not text:
             return
         path = Path(text).expanduser()
@@ -460,13 +457,18 @@ class TrainTab(QWidget):
             else:
                 self.painting_preview.setPixmap(QPixmap.fromImage(result.thumb))
                 self.painting_preview.setToolTip(f"{path.name}: {result.width}\u00d7{result.height}")
-            self.painting_preview.setVisible(self.task_combo.currentData() == "style")
+            self._show_preview(self.task_combo.currentData() == "style")
 
         if not path.is_file():
             self.painting_preview.setText("No such file.")
-            self.painting_preview.setVisible(self.task_combo.currentData() == "style")
+            self._show_preview(self.task_combo.currentData() == "style")
             return
         tasks.submit(probe, path, PAINTING_PREVIEW_PX, done=shown, error=lambda exc: log.warning("painting %s: %s", path, exc))
+
+    def _show_preview(self, style: bool) -> None:
+        """The painting's preview row: shown in style mode once there is a picture or a message."""
+        has = bool(self.painting_preview.text()) or not self.painting_preview.pixmap().isNull()
+        self._form.setRowVisible(self.painting_preview, style and has)
 
     def _use_landscapes(self) -> None:
         folder = fetched_landscapes()
