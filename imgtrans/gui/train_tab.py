@@ -172,6 +172,7 @@ class TrainTab(QWidget):
         self._start_step = 0
         self._sec_per_it: float | None = None
         self._sample_token = 0
+        self._painting_token = 0  # the latest painting preview asked for; older answers are dropped
         self._finished: set[str] = set()  # runs that ran to their end in this session
         self._build()
         self._load()
@@ -441,7 +442,7 @@ class TrainTab(QWidget):
 
     def _painting_changed(self) -> None:
         """Show the chosen painting small under its field (decoded in a worker), or why it cannot be used."""
-        self._painting_token = getattr(self, "_painting_token", 0) + 1
+        self._painting_token += 1
         token, text = self._painting_token, self.painting_edit.text().strip()
         self.painting_preview.clear()
         self._show_preview(False)
