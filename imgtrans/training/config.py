@@ -197,8 +197,10 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     # feed-forward style transfer: Adam at 2e-4 (Johnson et al.'s 1e-3 made the colour of bright regions flip
     # between magenta, cyan and yellow from one hundred iterations to the next here, training/README.md); photos
     # at the app's style size (512 px long side for 2:1 landscapes); the identity-start generator (input skip)
-    # with resize-conv upsampling
-    "style": dict(lr=2e-4, beta1=0.9, load_size=256, upsample="resize", input_skip=True, epochs=None, steps=7000),
+    # with resize-conv upsampling; the 2/4-px pattern penalty at the weight the recipes use (without it the
+    # pattern grows, training/common.sh), so a run from the GUI or a bare command gets the same objective
+    "style": dict(lr=2e-4, beta1=0.9, load_size=256, upsample="resize", input_skip=True, epochs=None, steps=7000,
+                  lambda_grid=300.0),
 }
 
 
