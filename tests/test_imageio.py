@@ -19,7 +19,10 @@ from PIL import ImageCms, ImageFile, ImageOps, JpegImagePlugin
 
 from imgtrans import _pngchunks
 from imgtrans import imageio as iio
-from imgtrans.imageio import Image, ImageReadError, ImageWriteError, read_image, write_image
+from imgtrans.imageio import Image, ImageReadError, ImageWriteError, decode, read_image, write_image
+from imgtrans.imageio.decode import apply_orientation
+from imgtrans.imageio.encode import encode_tiff, output_exif
+from imgtrans.imageio.xmp import XMP_NS
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -291,9 +294,9 @@ def test_exif_from_tiff_source_keeps_only_descriptive_tags(tmp_path):
 def test_tiff_orientation_16bit(tmp_path, c, orientation):
     # Pillow rotates TIFFs itself (and drops the tag); OpenCV (16-bit colour) may not.
     vals = noise(3, 5, c, seed=24, dtype=np.uint16)
-    (tmp_path / "o.tif").write_bytes(iio._encode_tiff(vals, None, exif_bytes(orientation), (100.0, 200.0), None))
+    (tmp_path / "o.tif").write_bytes(encode_tiff(vals, None, exif_bytes(orientation), (100.0, 200.0), None))
     img = read_image(tmp_path / "o.tif")
-    ref = iio._apply_orientation(vals, orientation)
+    ref = apply_orientation(vals, orientation)
     got = np.rint(img.pixels.astype(np.float64) * 65535).astype(np.uint16)
     np.testing.assert_array_equal(got, ref[:, :, : (1 if c == 1 else 3)])
     if c == 4:
@@ -309,7 +312,7 @@ def test_apply_orientation_matches_pillow_transpose():
            6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
     for o, name in ops.items():
         ref = np.asarray(PILImage.fromarray(a).transpose(getattr(PILImage.Transpose, name)))
-        np.testing.assert_array_equal(iio._apply_orientation(a, o), ref)
+        np.testing.assert_array_equal(apply_orientation(a, o), ref)
 
 
 def test_read_mpo_reports_jpeg(tmp_path):
@@ -553,7 +556,7 @@ def test_read_provenance_errors(tmp_path):
 # ---------------------------------------------------------------- caption, XMP and provenance together
 
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-XMP_IMGTRANS_NS = iio._XMP_NS.decode()
+XMP_IMGTRANS_NS = XMP_NS.decode()
 CAPTION = "Kilauea crater, my caption"
 
 
@@ -826,7 +829,7 @@ def test_permission_denied(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(iio, "open", denied, raising=False)
+    monkeypatch.setattr(decode, "open", denied, raising=False)
     with pytest.raises(ImageReadError) as ei:
         read_image(p)
     assert str(ei.value) == "permission denied" and ei.value.path == p
@@ -961,12 +964,12 @@ def test_exif_size_patch_keeps_every_other_byte():
     ex.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16})
     raw = ex.tobytes()
     raw = raw if raw.startswith(b"Exif\0\0") else b"Exif\0\0" + raw
-    out = iio._output_exif(raw, False, (640, 480))
+    out = output_exif(raw, False, (640, 480))
     assert len(out) == len(raw) and sum(a != b for a, b in zip(out, raw)) <= 4
     sub = exif_of(out).get_ifd(0x8769)
     assert (sub[0xA002], sub[0xA003]) == (640, 480)
-    assert iio._output_exif(raw, False, (70000, 480)) is not None  # too big for SHORT: re-encoded, not lost
-    sub = exif_of(iio._output_exif(raw, False, (70000, 480))).get_ifd(0x8769)
+    assert output_exif(raw, False, (70000, 480)) is not None  # too big for SHORT: re-encoded, not lost
+    sub = exif_of(output_exif(raw, False, (70000, 480))).get_ifd(0x8769)
     assert (sub[0xA002], sub[0xA003]) == (70000, 480)
 
 
