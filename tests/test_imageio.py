@@ -1098,3 +1098,70 @@ def test_utf16_xmp_packet_is_read_and_rewritten_as_utf8(tmp_path, codec):
     facts = xmp_facts(pil_open(out).info["xmp"])
     assert facts["records"] == [{"model": "m"}] and facts["orientation"] == ["1"]
     assert iio.read_provenance(out) == {"model": "m"}
+
+
+# ---------------------------------------------------------------- reading for display
+
+
+def _as_rgb8(img: Image) -> np.ndarray:
+    """read_image's pixels as read_preview gives them: 8-bit RGB(A), rounded, grey repeated."""
+    px = np.repeat(img.pixels, 3, axis=2) if img.pixels.shape[2] == 1 else img.pixels
+    if img.alpha is not None:
+        px = np.concatenate([px, img.alpha[:, :, None]], axis=2)
+    return (np.clip(px, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["exif-jpeg", "xmp-jpeg", "tiff-16bit-rgba", "palette-gif", "cmyk-jpeg"])
+def test_read_preview_is_read_image_in_8_bits(tmp_path, case):
+    """The display decoder is the conversion decoder: same orientation (EXIF, XMP, TIFF tag),
+    same colour conversions, same size; only rounded to 8 bits."""
+    p = tmp_path / "x"
+    if case == "exif-jpeg":
+        PILImage.fromarray(noise(12, 20, 3, seed=1)).save(p, "JPEG", exif=exif_bytes(6))
+    elif case == "xmp-jpeg":
+        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
+              b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>'
+        PILImage.fromarray(noise(12, 20, 3, seed=2)).save(p, "JPEG", exif=exif_bytes(None), xmp=xmp)
+    elif case == "tiff-16bit-rgba":
+        p.write_bytes(encode_tiff(noise(6, 9, 4, seed=3, dtype=np.uint16), None, exif_bytes(7), None, None))
+    elif case == "palette-gif":
+        PILImage.fromarray(noise(10, 14, 3, seed=4)).convert("P").save(p, "GIF", transparency=0)
+    else:
+        PILImage.fromarray(noise(10, 14, 4, seed=5), "CMYK").save(p, "JPEG")
+    img = read_image(p)
+    preview = iio.read_preview(p)
+    if case in ("exif-jpeg", "xmp-jpeg"):
+        assert (img.width, img.height) == (12, 20)  # turned upright
+    assert (preview.width, preview.height) == (img.width, img.height)
+    assert preview.image.mode == ("RGBA" if img.alpha is not None else "RGB")
+    np.testing.assert_array_equal(np.asarray(preview.image), _as_rgb8(img))
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_read_preview_decodes_large_jpegs_at_reduced_scale(tmp_path, orientation):
+    p = tmp_path / "big.jpg"
+    PILImage.fromarray(noise(480, 640, 3, seed=6)).save(p, quality=90, exif=exif_bytes(orientation))
+    full = iio.read_preview(p)
+    small = iio.read_preview(p, min_pixels=100 * 100)  # 1/4 scale keeps 160x120 >= 100x100; 1/8 would not
+    upright = (640, 480) if orientation == 1 else (480, 640)
+    assert (full.width, full.height) == (small.width, small.height) == upright
+    assert full.image.size == upright
+    assert small.image.size == (upright[0] // 4, upright[1] // 4)
+
+
+def test_too_many_pixels_is_an_image_too_large_error_with_the_size(tmp_path):
+    p = tmp_path / "huge.png"
+    p.write_bytes(crafted_png(30000, 20000))
+    for read in (read_image, iio.read_preview):
+        with pytest.raises(iio.ImageTooLargeError) as ei:
+            read(p)
+        assert isinstance(ei.value, ImageReadError) and (ei.value.width, ei.value.height) == (30000, 20000)
+        assert str(ei.value) == ("image is 30000x20000 = 600000000 pixels, over the limit of 200000000 "
+                                 "(raise --max-pixels)")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_read_preview_turns_every_orientation_as_read_image(tmp_path, orientation):
+    p = tmp_path / "o.png"
+    PILImage.fromarray(asymmetric_rgba()).save(p, exif=exif_bytes(orientation))
+    np.testing.assert_array_equal(np.asarray(iio.read_preview(p).image), _as_rgb8(read_image(p)))

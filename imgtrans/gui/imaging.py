@@ -134,7 +134,7 @@ def probe(path: Path, thumb_px: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pr
         result.error = str(exc).replace(" (raise --max-pixels)", "")  # a command-line hint
         return result
     result.width, result.height = preview.width, preview.height
-    thumb = PILImage.fromarray(preview.pixels)
+    thumb = preview.image
     thumb.thumbnail((thumb_px, thumb_px), PILImage.Resampling.BILINEAR)
     q, _data = _wrap(thumb)
     result.thumb = q.copy()  # small: an owned copy is simplest
@@ -148,4 +148,4 @@ def load_display(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DisplayIma
         preview = read_preview(path, max_pixels=max_pixels, min_pixels=DISPLAY_MAX_PIXELS)
     except ImageTooLargeError as exc:
         raise ImageReadError(_too_big(exc.width, exc.height, max_pixels), path) from None
-    return display_from_pil(PILImage.fromarray(preview.pixels), preview.width, preview.height)
+    return display_from_pil(preview.image, preview.width, preview.height)

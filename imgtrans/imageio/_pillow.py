@@ -57,7 +57,8 @@ def _silence_libtiff() -> None:
         from PIL import _imaging  # noqa: F401 - loads libtiff
 
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            paths = {line.split(None, 5)[5].strip() for line in fh if "libtiff" in line and len(line.split(None, 5)) == 6}
+            fields = (line.split(None, 5) for line in fh if "libtiff" in line)
+            paths = {f[5].strip() for f in fields if len(f) == 6}
         for lib_path in paths:
             lib = ctypes.CDLL(lib_path)
             lib.TIFFSetWarningHandler.restype = ctypes.c_void_p

@@ -43,7 +43,9 @@ from imgtrans.imageio.xmp import JPEG_XMP_LIMIT, PNG_XMP_KEY, output_xmp
 _log = logging.getLogger(__name__)
 
 #: Output extension -> Pillow format name.
-_WRITE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF", "bmp": "BMP"}
+_WRITE_FORMATS = {
+    "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF", "bmp": "BMP",
+}
 #: Source format -> extension kept by output_format_for(..., "same").
 _SAME_FORMAT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff"}
 
@@ -293,7 +295,8 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
     limit = {"JPEG": 65535, "WEBP": 16383}.get(fmt)
     if limit is not None and max(px.shape[:2]) > limit:
         raise ImageWriteError(
-            f"image is {px.shape[1]}x{px.shape[0]}, too large for {fmt} (at most {limit} pixels per side); use png or tiff"
+            f"image is {px.shape[1]}x{px.shape[0]}, too large for {fmt} (at most {limit} pixels per side); "
+            "use png or tiff"
         )
     if fmt == "JPEG":
         return _encode_jpeg(img, px, alpha, size, text, dpi, jpeg_quality)

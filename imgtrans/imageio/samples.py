@@ -278,6 +278,7 @@ def _samples_8bit(im: PILImage.Image, icc: bytes | None, key: Any) -> Samples:
     alpha_scale = 255.0
     if alpha is None and im.mode in ("L", "RGB"):
         alpha, alpha_scale = _mask(px8, key), 1.0
-    if gray_palette and colour and np.array_equal(px8[:, :, 0], px8[:, :, 1]) and np.array_equal(px8[:, :, 1], px8[:, :, 2]):
+    if gray_palette and colour and np.array_equal(px8[:, :, 0], px8[:, :, 1]) \
+            and np.array_equal(px8[:, :, 1], px8[:, :, 2]):
         px8 = px8[:, :, :1]
     return Samples(px8, 255.0, alpha, alpha_scale, 8, icc_for(icc, px8.shape[2] == 1))

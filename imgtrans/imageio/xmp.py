@@ -44,7 +44,8 @@ def _xmp_set_values(xmp: bytes, values: dict[tuple[bytes, bytes, bytes], int]) -
         for prefix in _xmp_prefixes(xmp, namespace) | {usual}:
             name = re.escape(prefix) + b":" + re.escape(prop)
             xmp = re.sub(rb"(\s" + name + rb"\s*=\s*)([\"'])\s*\d+\s*\2", rb"\g<1>\g<2>" + new + rb"\g<2>", xmp)
-            xmp = re.sub(rb"(<" + name + rb"(?:\s[^>]*)?>)\s*\d+\s*(</" + name + rb"\s*>)", rb"\g<1>" + new + rb"\g<2>", xmp)
+            element = rb"(<" + name + rb"(?:\s[^>]*)?>)\s*\d+\s*(</" + name + rb"\s*>)"
+            xmp = re.sub(element, rb"\g<1>" + new + rb"\g<2>", xmp)
     return xmp
 
 
