@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+
 def icc_colour_space(icc: bytes | None) -> bytes | None:
     """The ICC header's data colour space (b"RGB ", b"GRAY", b"CMYK", ...), or None if not a profile."""
     if not icc or len(icc) < 128 or icc[36:40] != b"acsp":
