@@ -43,15 +43,18 @@ _MAGIC = (
 )
 
 
+def _read_error(e: OSError, path: Path) -> ImageReadError:
+    return ImageReadError("permission denied" if isinstance(e, PermissionError) else os_reason(e), path)
+
+
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; ImageReadError if it is missing, not a regular file, empty or unreadable."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise ImageReadError("file not found", path) from None
-    except PermissionError:
-        raise ImageReadError("permission denied", path) from None
     except OSError as e:
-        raise ImageReadError(os_reason(e), path) from None
+        raise _read_error(e, path) from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageReadError("is a directory, not an image file", path)
     if not stat.S_ISREG(st.st_mode):
@@ -61,12 +64,10 @@ def _read_bytes(path: Path) -> bytes:
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except PermissionError:
-        raise ImageReadError("permission denied", path) from None
     except MemoryError:
         raise ImageReadError("not enough memory to read the file", path) from None
     except OSError as e:
-        raise ImageReadError(os_reason(e), path) from None
+        raise _read_error(e, path) from None
     if not data:
         raise ImageReadError("empty file (0 bytes)", path)
     return data

@@ -322,6 +322,11 @@ def _encode(fmt: str, img: Image, jpeg_quality: int, provenance: dict[str, str] 
     raise ImageWriteError(f"unsupported output format {fmt}")
 
 
+def _metadata_kwargs(icc: bytes | None, exif: bytes | None, xmp: bytes | None) -> dict[str, bytes]:
+    """Pillow ``save()`` arguments for the metadata blocks there are."""
+    return {key: value for key, value in (("icc_profile", icc), ("exif", exif), ("xmp", xmp)) if value}
+
+
 def _encode_jpeg(img: Image, px: np.ndarray, alpha: np.ndarray | None, size: tuple[int, int], text: str | None,
                  dpi: Any, jpeg_quality: int) -> bytes:
     """8-bit JPEG of ``px`` (alpha composited onto white); EXIF and XMP dropped, with a warning,
@@ -346,13 +351,7 @@ def _encode_jpeg(img: Image, px: np.ndarray, alpha: np.ndarray | None, size: tup
         xmp = None
     kwargs: dict[str, Any] = {"quality": jpeg_quality, "optimize": True}
     kwargs["subsampling"] = 0 if jpeg_quality >= 90 else 2  # 4:4:4 at high quality, else 4:2:0
-    icc = icc_for(img.icc_profile, px.shape[2] == 1)
-    if icc:
-        kwargs["icc_profile"] = icc
-    if exif:
-        kwargs["exif"] = exif
-    if xmp:
-        kwargs["xmp"] = xmp
+    kwargs.update(_metadata_kwargs(icc_for(img.icc_profile, px.shape[2] == 1), exif, xmp))
     if dpi:
         kwargs["dpi"] = dpi
     buf = io.BytesIO()
@@ -367,15 +366,8 @@ def _encode_webp(img: Image, arr: np.ndarray, gray: bool, size: tuple[int, int],
     # In lossless mode quality/method only set the effort: 20/1 is ~10x faster
     # than the defaults and the files are within 1% of their size.
     kwargs: dict[str, Any] = {"lossless": True, "exact": True, "quality": 20, "method": 1}
-    icc = icc_for(img.icc_profile, False)
-    exif = output_exif(img.exif, text is not None, size)
-    xmp = output_xmp(img.xmp, text, size)
-    if icc:
-        kwargs["icc_profile"] = icc
-    if exif:
-        kwargs["exif"] = exif
-    if xmp:
-        kwargs["xmp"] = xmp
+    kwargs.update(_metadata_kwargs(icc_for(img.icc_profile, False), output_exif(img.exif, text is not None, size),
+                                   output_xmp(img.xmp, text, size)))
     buf = io.BytesIO()
     _pil_image(arr).save(buf, format="WEBP", **kwargs)
     return buf.getvalue()
