@@ -269,8 +269,8 @@ def export_onnx(model, path: Path) -> Path:
     with replacing(path, durable=False, make_parents=True) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            # the TorchScript exporter: ~10x faster to export than the dynamo one, same graph for
-            # these plain conv nets
+            # the TorchScript exporter first: it exports these plain conv nets much faster than the
+            # dynamo one, to the same graph (benchmarks/README.md, "What auto picks")
             torch.onnx.export(wrapper, args, str(tmp), dynamo=False, input_names=names, output_names=["y"],
                               dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
                               opset_version=ONNX_OPSET)
