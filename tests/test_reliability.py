@@ -1,7 +1,7 @@
 """Reliability (issue 8): hostile inputs through the real CLI, resource limits, full disks, output
 paths, stale temp files, cancel/restart of the engine.
 
-The fuzzing, crash and cancel machinery lives in ``benchmarks/`` (fuzz_inputs.py, crash_safety.py,
+The fuzzing, crash and cancel machinery lives in ``benchmarks/`` (fuzz.py, crash_safety.py,
 engine_cancel.py); these tests run small fixed-seed versions of it. Tests marked ``xfail(strict=True)``
 show bugs in files owned by others (engine/cli/catalog/weights): they fail today and will turn
 into XPASS (a failure, because strict) once the bug is fixed - then drop the marker.
@@ -26,11 +26,8 @@ from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.weights import load_model
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+from benchmarks import fuzz
 
-import fuzz_inputs  # noqa: E402
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, symlinks, flock, POSIX permissions")
 needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="recognises temp files through /proc/self/fd")
@@ -45,10 +42,10 @@ def test_fuzz_subset_through_the_real_cli(tmp_path, tiny_models):
     no crash, no traceback, every file converted or reported with a reason, counts and exit code
     right, nothing else on stderr, inputs untouched, no temp files."""
     root = tmp_path / "fuzz"
-    cases = fuzz_inputs.generate(root, seed=1234, subset=True)
-    assert len(cases) >= 60 and {c.category for c in cases} >= set(fuzz_inputs.CATEGORIES)
+    cases = fuzz.generate(root, seed=1234, subset=True)
+    assert len(cases) >= 60 and {c.category for c in cases} >= set(fuzz.CATEGORIES)
     out = tmp_path / "out"
-    rep = fuzz_inputs.run_batch("subset", cases, [root], out, tiny_models["denoise"], ["-r", "--max-pixels", "4000000"],
+    rep = fuzz.run_batch("subset", cases, [root], out, tiny_models["denoise"], ["-r", "--max-pixels", "4000000"],
                                 timeout=240)
     detail = "\n".join(rep.problems + rep.unexpected + rep.noise)
     assert not rep.crash and rep.tracebacks == 0, detail
@@ -71,7 +68,7 @@ def test_unreadable_files_are_reported_for_a_non_root_user(tiny_models):
         pytest.skip("needs root and setpriv to switch to an unprivileged user")
     work = Path(tempfile.mkdtemp(prefix="imgtrans-perms-"))  # pytest's tmp_path is private to root
     try:
-        cases = fuzz_inputs.make_perms_tree(work / "in", seed=3)
+        cases = fuzz.make_perms_tree(work / "in", seed=3)
         out, home = work / "out", work / "home"
         out.mkdir()
         home.mkdir()
@@ -80,10 +77,10 @@ def test_unreadable_files_are_reported_for_a_non_root_user(tiny_models):
         for p in [work, work / "in", work / "in" / "perms", out, home]:
             os.chmod(p, 0o777)
         os.chmod(model, 0o644)
-        rep = fuzz_inputs.run_batch("nobody", cases, [work / "in" / "perms"], out, model, ["-r"], hash_root=work / "in",
+        rep = fuzz.run_batch("nobody", cases, [work / "in" / "perms"], out, model, ["-r"], hash_root=work / "in",
                                     user="65534", env={"IMGTRANS_HOME": str(home)})
     finally:
-        fuzz_inputs._rmtree(work)
+        fuzz.rmtree(work)
     detail = "\n".join(rep.problems + rep.unexpected + rep.noise)
     assert not rep.crash and not rep.problems and not rep.unexpected, detail
     assert rep.converted == 1 and rep.reported == 4
@@ -380,7 +377,7 @@ def test_writer_holds_its_temp_file_locked_until_renamed(tmp_path, monkeypatch):
 def test_engine_survives_50_cancel_restart_cycles():
     """50 runs stopped at random moments (cancel event / generator closed / run to the end): no
     deadlock, Python threads back to baseline after each run, RSS and OS threads stable."""
-    import engine_cancel
+    from benchmarks import engine_cancel
 
     fig = engine_cancel.run(iterations=50, images=3, size=48, seed=7, deadline_s=60, model_kind="denoise")
     assert not fig.problems, "\n".join(fig.problems)
