@@ -5,30 +5,22 @@
 One module per job: :mod:`~imgtrans.cli.parser` (the arguments), :mod:`~imgtrans.cli.convert`
 (the convert flow, with :mod:`~imgtrans.cli.checks`, :mod:`~imgtrans.cli.loading` and
 :mod:`~imgtrans.cli.shards`; its console output is :mod:`imgtrans.cli_report`, which the lite
-command line shares), :mod:`~imgtrans.cli.models` (the model commands). A command's module is
-imported only when it runs, and listing and help never import torch, so they answer at once.
+command line shares), :mod:`~imgtrans.cli.models` (the model commands). What a command needs
+beyond the standard library is imported when it runs: listing and help never import torch, so they
+answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
 from imgtrans.cli.common import EXIT_CANCELLED, EXIT_FAILURES, EXIT_OK, EXIT_USAGE, err
+from imgtrans.cli.convert import cmd_convert
+from imgtrans.cli.models import cmd_calibrate, cmd_import, cmd_info, cmd_models, cmd_remove
 from imgtrans.cli.parser import build_parser
-
-COMMANDS = {  # command -> (module, function)
-    "convert": ("imgtrans.cli.convert", "cmd_convert"),
-    "summary": ("imgtrans.cli.shards", "cmd_summary"),
-    "models": ("imgtrans.cli.models", "cmd_models"),
-    "info": ("imgtrans.cli.models", "cmd_info"),
-    "import": ("imgtrans.cli.models", "cmd_import"),
-    "remove": ("imgtrans.cli.models", "cmd_remove"),
-    "calibrate": ("imgtrans.cli.models", "cmd_calibrate"),
-    "gui": ("imgtrans.cli", "cmd_gui"),
-}
+from imgtrans.cli.shards import cmd_summary
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -49,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         return cmd_gui(argparse.Namespace(paths=[]))
-    module, function = COMMANDS[args.command]
-    handler = getattr(importlib.import_module(module), function)
+    handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui,
+               "calibrate": cmd_calibrate, "summary": cmd_summary, "import": cmd_import, "remove": cmd_remove}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -66,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURES
 
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["build_parser", "main"]

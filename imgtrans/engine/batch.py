@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 from imgtrans.engine.events import Cancelled, DiskFull, Event, Summary
 from imgtrans.engine.options import ConvertOptions
-from imgtrans.engine.planning import EXISTS, Job, _is_error, plan_jobs
+from imgtrans.engine.planning import EXISTS, Job, is_error, plan_jobs
 from imgtrans.engine.runner import TORCH_RUNNER, Runner
 from imgtrans.engine.settings import auto_noise_options, existing_output_problem
 from imgtrans.imageio import ImageReadError, ImageWriteError, sweep_stale_temp_files
@@ -129,7 +129,7 @@ class _Batch:
         try:
             self.emit("plan", message=f"{self.total} file(s) to convert")
             for path, reason in self.skipped:
-                if _is_error(reason):
+                if is_error(reason):
                     self.fail(path, reason)
                 else:
                     self.summary.skipped.append((path, reason))

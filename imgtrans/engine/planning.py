@@ -169,7 +169,7 @@ def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_r
     return named
 
 
-def _imgtrans_record(path: Path) -> dict | None:
+def imgtrans_record(path: Path) -> dict | None:
     """The provenance record of a file imgtrans wrote, else None (also when unreadable)."""
     from imgtrans.imageio import read_provenance
 
@@ -199,7 +199,7 @@ def _derived_from_inputs(found: list[tuple[Path, Path]], explicit: set[Path]) ->
         # only a name that extends another file's stem can be an output (its header is read then)
         if cand.resolve() in explicit or not (stems[stem] > 1 or any(stem[:k] in stems for k in range(1, len(stem)))):
             continue
-        record = _imgtrans_record(cand)
+        record = imgtrans_record(cand)
         if record is None:
             continue
         source = Path(str(record.get("source", "")).replace("\\", "/"))
@@ -241,7 +241,7 @@ def output_dir_problem(folder: Path) -> str | None:
 def _written_for(candidate: Path, owner: Path) -> bool:
     """Whether ``candidate`` is an output this tool wrote from an input named like ``owner``: its
     provenance record (which only imgtrans writes) names ``owner``'s file as its source."""
-    record = _imgtrans_record(candidate)
+    record = imgtrans_record(candidate)
     return record is not None and Path(str(record.get("source", "")).replace("\\", "/")).name == owner.name
 
 
@@ -314,7 +314,7 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], options: ConvertOptions) -> t
     return plan.jobs, plan.skipped
 
 
-def _is_error(reason: str) -> bool:
+def is_error(reason: str) -> bool:
     """Skips that the user should treat as failures (the input exists but cannot be used)."""
     benign = ("not an image file", "folder already visited", EXISTS, SAME_FILE, OUTPUT_OF)
     return not reason.startswith(benign)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from imgtrans.engine.options import ConvertOptions
-from imgtrans.engine.planning import _imgtrans_record
+from imgtrans.engine.planning import imgtrans_record
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -31,7 +31,7 @@ def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -
     if dst.suffix.lower() == ".bmp":
         return None  # BMP keeps no record: whose it is cannot be told
     hint = "use --overwrite to replace it, or choose another output folder or --suffix"
-    record = _imgtrans_record(dst)
+    record = imgtrans_record(dst)
     if record is None:
         return f"{dst.name} already exists and imgtrans did not write it ({hint})"
     made_by = str(record.get("model", ""))
