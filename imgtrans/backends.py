@@ -9,10 +9,10 @@ access to the network, so it always runs the PyTorch modules (eager); a backend 
 the whole image fits one band, in which case ``tiling.run_model`` runs the network in one call.
 
 ``auto`` picks per architecture and device what the architecture's descriptor prefers
-(``ArchSpec.backends``, measured on a 2-core AVX2 CPU, see ``benchmarks/README.md``); a per-machine calibration (:func:`calibrate`) cached in the user
-cache folder overrides the table when present. ``auto`` never picks ``compile`` (its first call
-compiles for tens of seconds and needs a C compiler) and silently falls back to eager when
-onnxruntime is missing. ``--backend onnx`` without onnxruntime is a one-line :class:`BackendError`.
+(``ArchSpec.backends``: what ran fastest on a 2-core CPU, see ``benchmarks/README.md``, "What auto
+picks"); a per-machine calibration (:func:`calibrate`) cached in the user cache folder overrides the
+table when present. ``auto`` never picks ``compile`` (its first call compiles for tens of seconds and
+needs a C compiler) and silently falls back to eager when onnxruntime is missing. ``--backend onnx`` without onnxruntime is a one-line :class:`BackendError`.
 A ``compile`` backend that fails (no compiler, unsupported op) falls back to eager with one warning
 and never stops a batch.
 
@@ -51,8 +51,8 @@ class BackendError(Exception):
 
 
 DEFAULT_CHOICE = Choice("eager", False, "no measurements for this architecture: eager")
-# onnxruntime's CPU arena grows to its peak and keeps it (disabling it costs SRResNets 17-29 % speed):
-# tiles are sized for about this many times what eager PyTorch needs (benchmarks/README.md, Memory)
+# onnxruntime's CPU arena grows to its peak and keeps it (it stays on because disabling it costs speed), so
+# tiles are sized for about this many times what eager PyTorch needs (benchmarks/README.md, "Memory")
 ONNX_MEMORY_FACTOR = 2.25
 
 
@@ -272,8 +272,8 @@ def export_onnx(model, path: Path) -> Path:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                # the TorchScript exporter: ~10x faster to export than the dynamo one, same graph for
-                # these plain conv nets
+                # the TorchScript exporter first: it exports these plain conv nets much faster than the
+                # dynamo one, to the same graph (benchmarks/README.md, "What auto picks")
                 torch.onnx.export(wrapper, args, tmp, dynamo=False, input_names=names, output_names=["y"],
                                   dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
                                   opset_version=ONNX_OPSET)

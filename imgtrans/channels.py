@@ -90,15 +90,23 @@ def work_size(height: int, width: int, long_side: int | None) -> tuple[int, int]
     return max(1, round(height * r)), max(1, round(width * r))
 
 
-def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image]) -> Image:
+def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image], detail: float = 0.0) -> Image:
     """``run(img)`` for a size-preserving model, with ``img`` first shrunk to ``long_side`` (Lanczos)
-    and the result resized back to the input's size; alpha and metadata are kept from ``img``."""
+    and the result resized back to the input's size; alpha and metadata are kept from ``img``.
+
+    ``detail`` in [0, 1]: how much of the input's own fine detail, the part the shrinking removed
+    (``img - up(down(img))``), is added back to the result; 0 adds none. A weakened style passes
+    ``1 - strength``, so that strength 0 gives the input itself, not a blurred copy of it."""
     size = work_size(img.height, img.width, long_side)
     if size is None:
         return run(img)
-    small = dataclasses.replace(img, pixels=resize_pixels(img.pixels, *size), alpha=None)
-    out = run(small)
-    return dataclasses.replace(img, pixels=resize_pixels(out.pixels, img.height, img.width))
+    small_pixels = resize_pixels(img.pixels, *size)
+    out = run(dataclasses.replace(img, pixels=small_pixels, alpha=None))
+    pixels = resize_pixels(out.pixels, img.height, img.width)
+    if detail > 0.0:
+        lost = img.pixels.astype(np.float32) - resize_pixels(small_pixels, img.height, img.width)
+        pixels = np.clip(pixels + np.float32(detail) * lost, 0.0, 1.0)
+    return dataclasses.replace(img, pixels=pixels)
 
 
 def auto_noise_level(img: Image) -> tuple[float, np.ndarray]:
@@ -115,7 +123,7 @@ def auto_noise_level(img: Image) -> tuple[float, np.ndarray]:
 def process_image(model, img: Image, *, noise_level: float | None, style_size: int | None, out_format: str | None,
                   run_integer: Callable[[np.ndarray, int, Callable[[float], None], float | None], np.ndarray],
                   run_float: Callable[[np.ndarray, Callable[[float], None], float | None], np.ndarray],
-                  step: Callable[[float], None] | None = None) -> Image:
+                  step: Callable[[float], None] | None = None, style_strength: float = 1.0) -> Image:
     """The per-image steps both engines take: ``img`` (an :class:`~imgtrans.imageio.Image`) in, the
     output Image out, whatever runs the network.
 
@@ -125,7 +133,9 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
     the batch does that first, to report and record it, and passes the number). ``run_integer`` and
     ``run_float`` take the level to use as their last argument (``None`` for other models).
     Style models run at ``style_size`` (long side; 0 or None: full resolution) and come back at the
-    input's size. A colour model on a colour image with an integer output format goes through
+    input's size; ``style_strength`` below 1 (the caller already weakened the model's change,
+    :meth:`~imgtrans.weights.LoadedModel.with_strength`) also puts back ``1 - style_strength`` of the
+    detail the working size lost (:func:`at_work_size`). A colour model on a colour image with an integer output format goes through
     ``run_integer(pixels (H,W,C) float32 in [0,1], bits, step, level) -> (H*s,W*s,C_out) uint8/uint16``,
     assembled as the integers the encoder stores (:func:`direct_bits`); every other case through
     ``run_float(plane (H,W,C_in) float32, step, level) -> (H*s,W*s,C_out) float32 in [0,1]`` on each plane
@@ -139,7 +149,7 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
     if work_size(img.height, img.width, long_side) is not None:
         return at_work_size(img, long_side, lambda small: process_image(
             model, small, noise_level=noise_level, style_size=0, out_format=None, run_integer=run_integer,
-            run_float=run_float, step=step))
+            run_float=run_float, step=step), detail=1.0 - style_strength)
     bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
     if bits is not None:
         return with_pixels(img, run_integer(img.pixels, bits, report, noise_level))

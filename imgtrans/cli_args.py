@@ -36,6 +36,17 @@ def pixels_or_zero(text: str) -> int:
     return value
 
 
+def strength_arg(text: str) -> float:
+    """argparse type for ``--strength``: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value:g}")
+    return value
+
+
 def noise_level_arg(text: str) -> float | None:
     """argparse type for ``--noise-level``: ``auto`` (None: measured on each image) or a number."""
     if text.strip().lower() == "auto":

@@ -132,7 +132,7 @@ def level_to_use(per_channel: np.ndarray, jpeg_quality: int | None = None) -> fl
       noise that the network, trained on white noise, removes only when told a higher level: x1.6
       at quality 80 and above, rising to x2.5 at quality 71 and below (:func:`jpeg_factor`);
     - below 15 the bundled networks leave part of the noise at the true level: up to +3
-      (:func:`low_level_offset`), worth +2.2 dB at sigma 5 and +0.3 dB at sigma 10 (12 crops)."""
+      (:func:`low_level_offset`)."""
     level = float(np.sqrt(np.mean(np.square(per_channel)))) if len(per_channel) else 0.0
     level *= jpeg_factor(jpeg_quality)
     level += low_level_offset(level)

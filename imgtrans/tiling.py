@@ -296,10 +296,9 @@ def run_model_quantized(
         region.copy_(torch.from_numpy(q).permute(2, 0, 1)[None])
 
     if not tile and budget is None and model.device.type == "cpu":
-        # the output array shares the machine with the tiles: take it out of the activation budget,
-        # twice: tiles of changing edge sizes leave the heap fragmented about as much again (x4 SR of a
-        # 4096x4096 image, bundled sr-x4: peak 3135 MiB with budget - 1x the output's 0.8 GB, 2363 MiB
-        # with 256 MB tiles, at the same speed; benchmarks/README.md, Memory)
+        # the output array shares the machine with the tiles: take it out of the activation budget
+        # twice, because tiles of changing edge sizes leave the heap fragmented about as much again;
+        # smaller tiles cost no speed (benchmarks/README.md, "Memory")
         budget = max(MIN_CPU_BUDGET, memory_budget(model.device) - 2 * arr.nbytes)
     edge = tile if tile else auto_tile(model, budget)
     run_tiled(model, padded, tile=edge, noise_level=noise_level, step=step, out=view, store=store, blend=0)
@@ -378,8 +377,8 @@ def _fits(model, x: torch.Tensor, budget: int | None) -> bool:
 
 def _run_streamed(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
     """A network with image-wide statistics: one call when the whole image fits one band of the
-    memory budget (statistics over the whole image as the network computes them itself, ~1.3x
-    cheaper than streaming, and served by any backend), else the architecture's exact band-streamed
+    memory budget (statistics over the whole image as the network computes them itself, cheaper
+    than streaming, and served by any backend), else the architecture's exact band-streamed
     forward with bands of ``tile`` rows (default: from the budget), halved on out-of-memory."""
     m = max(model.size_multiple, 1)
     band = tile if tile else auto_band(model, x.shape[3], budget)

@@ -8,6 +8,8 @@ recognise go to ``spandrel`` when it is installed.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -66,6 +68,7 @@ class LoadedModel:
     bytes_per_pixel: int = 2048
     edge_context: int = 0  # mirrored border added by imgtrans.tiling.run_model (from our weights' metadata)
     input_size: tuple[int, int] | None = None  # the exact (H, W) a fixed-size network runs on; tiles are padded to it
+    supports_strength: bool = False  # with_strength applies (ArchSpec.set_strength)
 
     @property
     def tile_safe(self) -> bool:
@@ -115,6 +118,20 @@ class LoadedModel:
         x = x.to(device=self.device, dtype=self.dtype)
         out = self.forward(self.module, self.to_model_range(x), noise_level)
         return self.from_model_range(out.float())
+
+    def with_strength(self, s: float) -> "LoadedModel":
+        """A copy whose network makes its change to the input ``s`` times as strong (0 = the input
+        back, 1 = this model; :attr:`ArchSpec.set_strength`); ``self`` is left as it is. Raises
+        ``ValueError`` for a network without the setting or ``s`` outside [0, 1]."""
+        if not 0.0 <= s <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1, not {s}")
+        if s == 1.0:
+            return self
+        if not self.supports_strength or self.spec.set_strength is None:
+            raise ValueError(f"{self.metadata.get('id') or self.arch} has no strength setting")
+        module = copy.deepcopy(self.module)
+        self.spec.set_strength(module, s)
+        return dataclasses.replace(self, module=module)
 
     def describe(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.hparams.items())
@@ -320,6 +337,7 @@ def _loaded(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict
         bytes_per_pixel=int(spec.bytes_per_pixel(hp)),
         edge_context=edge_context,
         input_size=spec.input_size(hp),
+        supports_strength=spec.set_strength is not None and bool(spec.strength_ok(hp)),
     )
 
 

@@ -47,9 +47,8 @@ def _adversarial(entry) -> bool:
 def test_sr_models_beat_bicubic(entry):
     """An L1 model beats bicubic in PSNR. An SRGAN model trades PSNR for detail: it must close at least
     half of bicubic's gap to the original's fine detail (metrics.detail_ratio against the original, 1 =
-    as detailed; measured on these photos: bicubic 0.15 at x4 and 0.37 at x2, the L1 models 0.29 and
-    0.57, the SRGAN ones 0.63 and 0.76) without losing more than 1 dB to bicubic, which a broken export
-    would."""
+    as detailed; what each model reads on these photos: benchmarks/README.md, History 2026-12-07) without
+    losing more than 1 dB to bicubic, which a broken export would."""
     from imgtrans.training.metrics import detail_ratio
 
     model, _ = open_model(entry.id)
@@ -80,8 +79,8 @@ def test_no_visible_checkerboard(entry):
     """Strided and upsampling layers can leave a pattern repeating every 2 or 4 pixels: measured in
     grey levels per channel (imgtrans.training.metrics.grid_artifact_amplitude), a bundled model's
     outputs stay below one level, the edge of what can be seen, or within 20 % of what the photo itself
-    has there (a style model keeps the photo's own fine structure: the unchanged test photos measure
-    1.18, so a copy of its input must pass too)."""
+    has there (a style model keeps the photo's own fine structure, which reads above one level on these
+    photos, so a copy of its input must pass too)."""
     from imgtrans.training.metrics import grid_artifact_amplitude
 
     model, _ = open_model(entry.id)
@@ -159,9 +158,8 @@ def _top_left_step(img: torch.Tensor) -> float:
 @pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "style" and e.id.endswith("-a2b")], ids=lambda e: e.id)
 def test_style_models_paint_no_band_along_the_top_and_left_edges(entry):
     """The generators zero-pad only the top/left in their stride-2 convs and draw bands and a corner
-    glitch there; run_model's mirrored border cuts them away. On a 512x256 sample photo (measured with
-    the 12000-iteration weights, which learnt with the border: vangogh 8.8 against 36.8 grey levels
-    without it, ukiyoe 5.7 against 34.4; the photo 4.2)."""
+    glitch there; run_model's mirrored border cuts them away, on a 512x256 sample photo (the figures the
+    limits come from: benchmarks/README.md, History 2026-12-07)."""
     from PIL import Image
 
     model, _ = open_model(entry.id)

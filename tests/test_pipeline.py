@@ -122,5 +122,5 @@ def test_peak_memory_is_output_plus_one_tile(tiny_models, tmp_path):
     r = json.loads(res.stdout.strip().splitlines()[-1])
     grown = r["after"] - r["before"]
     float_output = r["out"] * 4
-    assert grown < r["out"] + 2 * budget + (24 << 20), r  # measured: out + 27 MB
+    assert grown < r["out"] + 2 * budget + (24 << 20), r  # the output, the tile budget twice, allocator slack
     assert grown < float_output, r

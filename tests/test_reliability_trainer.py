@@ -1,7 +1,10 @@
-"""Issue 8, crash safety of the trainer: a kill -9 that lands *inside* a checkpoint write (a file half
-written, or the complete temp folder not yet renamed) never leaves a checkpoint that is taken as the
-latest; the last complete one loads (weights safetensors + ``state.pt`` with ``weights_only=True``), and
-running the same command again resumes from it and finishes with the uninterrupted run's losses."""
+"""Issue 8, crash safety of the trainer. A tiny CycleGAN run is SIGKILLed inside a checkpoint write four
+times (half of ``weights.safetensors``, half of ``state.pt``, half of ``info.json``, and the first write
+of the next checkpoint, empty): the partial file stays in a hidden temp folder that the next start
+removes, it is never taken as the latest checkpoint, and the last complete one loads (finite weights,
+``state.pt`` through ``torch.load(weights_only=True)``). The same command without the kill resumes from
+it and ends with the uninterrupted run's losses exactly. Also ``--max-minutes``: the run stops itself
+with a checkpoint (exit 75) and the same command continues from it."""
 
 from __future__ import annotations
 
@@ -168,7 +171,8 @@ def test_kill_during_checkpoint_writes_then_resume(reference, tmp_path, isolated
 def test_max_minutes_stops_with_a_checkpoint_and_the_same_command_continues(tmp_path, isolated_home):
     """``--max-minutes``: the run stops itself with a checkpoint and exit status 75 (a session that ends
     at a fixed time does not kill it mid-way and lose what came after the last checkpoint); the same
-    command continues from that checkpoint and is stopped by its own time limit again."""
+    command continues from that checkpoint and is stopped by its own time limit again; ``--max-minutes 0``
+    is refused (exit 2) and changes nothing."""
     from imgtrans.training.checkpoint import Checkpointer
 
     a, b = make_folder(tmp_path / "A", 6, 1), make_folder(tmp_path / "B", 6, 2)

@@ -1,9 +1,8 @@
 """Hostile weight files beyond tests/test_weights.py (issue 8): code-executing pickles inside real
 zip checkpoints, safetensors headers that lie about sizes/offsets/dtypes, metadata that makes the
-loader build absurd networks, and broken files in the user models folder.
-
-``xfail(strict=True)`` tests show bugs in weights.py / catalog.py / cli.py (owned by the lead): they
-crash with an uncaught exception (a traceback in the CLI) instead of a one-line ModelLoadError.
+loader build absurd networks, and broken files in the user models folder. Each must be refused with a
+one-line :class:`~imgtrans.weights.ModelLoadError` (or a one-line CLI message), never a traceback, and a
+pickle's payload must never run; a broken user model must not stop listing or converting with others.
 """
 
 from __future__ import annotations

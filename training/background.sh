@@ -16,7 +16,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 LOGS="$ROOT/training/logs"
-LANES=(style_vangogh_church style_great_wave)  # the style runs (issue 27); sr_x4 and sr_x4_sharp finished and are bundled; photo2painting and arid2green finished 12000 iterations on 2026-12-02 (not bundled, training/README.md)
+# the unfinished runs: the style runs (issue 27); every other recipe has finished (training/README.md)
+LANES=(style_vangogh_church style_great_wave)
 # recipe folder -> run name (each recipe's --name, or the first argument of its style_train/style_pair/srgan_sharp/learn_style line)
 run_name() { sed -n -e 's/.*--name \([^ ]*\).*/\1/p' -e 's/^\(style_train\|style_pair\|srgan_sharp\|learn_style\) \([^ ]*\).*/\2/p' "$ROOT/training/$1/recipe.sh" | head -1; }
 trainer_pids() { pgrep -f "imgtrans.training.cli.* --name $1( |$)" || true; }

@@ -58,8 +58,8 @@ need_inception() {
 }
 # learn_style NAME PAINTING STEPS: imgtrans-train style (one painting, training/README.md) on the landscape photos
 # (domains/landscape: the recipes' photo side, its test split never trained on), the cpu-small preset (ngf 32,
-# 5 blocks, 144 px crops, batch 2) in fp32, the periodic-pattern penalty LAMBDA_GRID (default 300, as the pairs';
-# the Church at Auvers run grew 1.3 grey levels of 2/4-px pattern above its photos' by iteration 1528 without it),
+# 5 blocks, 144 px crops, batch 2) in fp32, the periodic-pattern penalty LAMBDA_GRID (default 300, as the pairs':
+# without it the style grows a 2/4-px pattern above its photos', training/README.md),
 # evaluation on 8 held-out photos every 500 iterations; continues the
 # run NAME (from training/carry/NAME on a fresh machine) up to iteration STEPS, then exports into resources/models.
 # The recipe fetches the painting's set first.

@@ -90,6 +90,10 @@ class ArchSpec:
         foreign: a third-party architecture that is not in our registry (spandrel): it cannot be
             rebuilt from hyper-parameters, so its weights are stored as a bare state dict and
             recognised again on load.
+        strength_ok: hyper-parameters -> whether ``set_strength`` applies to this network.
+        set_strength: ``(module, s)`` scales, in place, the change the network makes to its input:
+            ``s = 0`` gives the input back, ``1`` the network as trained, values between a
+            proportionally weaker change (the style-strength setting). ``None``: no such setting.
     """
 
     name: str
@@ -116,6 +120,8 @@ class ArchSpec:
     native_backend: str | None = None
     onnx_export: bool = False
     foreign: bool = False
+    strength_ok: Callable[[Mapping[str, Any]], bool] = lambda hp: False
+    set_strength: Callable[[nn.Module, float], None] | None = None
 
     def __post_init__(self) -> None:
         if self.execution not in EXECUTIONS:

@@ -147,6 +147,24 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.finish(self.model(x), x)
 
+    def scale_change(self, s: float) -> None:
+        """Scale the change this generator makes to its input by ``s`` (in place; ``input_skip`` only).
+
+        With the input skip the output is ``tanh(net(x) + atanh(x))``, and ``net(x)`` ends in a
+        convolution, so scaling that last convolution's weight and bias by ``s`` gives
+        ``tanh(s * net(x) + atanh(x))``: the input itself at ``s = 0`` (up to the +-0.999 clamp), the
+        trained generator at 1, and between them the same change, weaker, in the tanh domain the
+        network learnt it in. Every execution path (whole, streamed, ONNX) runs the scaled weights."""
+        if not self.input_skip:
+            raise ValueError("only a generator with an input skip can scale its change")
+        if not 0.0 <= s <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1, not {s}")
+        last = self.model[-1]
+        with torch.no_grad():
+            last.weight.mul_(s)
+            if last.bias is not None:
+                last.bias.mul_(s)
+
 
 def _atanh(x: torch.Tensor) -> torch.Tensor:
     """``atanh`` of ``x`` clamped to +-0.999 (atanh of +-1 is infinite; 0.999 is 0.13 grey levels from
@@ -366,14 +384,16 @@ CYCLEGAN_RESNET = ArchSpec(
     # generators trained on crops answer it with bands along the top and left edges and a glitch in
     # the top-left corner; 8 * 2**n_down mirrored pixels per side move that into what is cut away.
     # written into the metadata of the weights our trainer exports; third-party weights run without
-    # one, as their authors ran them (benchmarks/README.md, "Style edges")
+    # one, as their authors ran them (benchmarks/README.md, "Style pairs")
     edge_context=lambda hp: 8 * 2 ** int(hp["n_down"]),
     backends={
         "cpu": BackendChoice("onnx", False, "onnxruntime runs ResNet-9 1.26x faster than eager at 512x512 (more "
                              "memory); images larger than one band use the exact band-streamed path, eager per layer"),
         "cuda": BackendChoice("eager", True, "fp16 + channels_last"),
     },
-    # channels_last: no gain on the CPU (690 vs 704 ms at 256 px), and it slowed ResNet-9 in earlier runs
+    # channels_last: no gain for ResNet-9 on the CPU (benchmarks/README.md, "CPU: backends")
     channels_last={"cpu": False, "cuda": True},
     onnx_export=True,
+    strength_ok=lambda hp: bool(hp.get("input_skip")),
+    set_strength=lambda module, s: module.scale_change(s),
 )

@@ -155,7 +155,7 @@ SRRESNET = ArchSpec(
     half_ok=True,
     bytes_per_pixel=lambda hp: 4 * int(hp["nf"]) * (4 + 2 * int(hp["scale"]) ** 2),
     # thin SRResNets (32 features: every bundled SR model) run a little faster per image under
-    # onnxruntime, but eager keeps x4 SR of a 4096x4096 image under 3 GB (benchmarks/README.md)
+    # onnxruntime, but eager keeps x4 SR of a 4096x4096 image under 3 GB (benchmarks/README.md, "What auto picks")
     backends={
         "cpu": BackendChoice("eager", True, "eager + channels_last: as fast as onnxruntime for the full-size "
                              "SRResNet with ~330 MB less memory, 1.4x faster than eager NCHW"),

@@ -57,3 +57,5 @@ def warn_unused_options(args: argparse.Namespace, label: str, facts: dict, tag: 
                  f"(sigma 0-{facts['sigma_max']:g}); expect over-smoothed or odd results")
     if args.style_size is not None and facts["task"] is not None and facts["task"] != "style":
         warn(f"--style-size has no effect on {label} (not a style model)")
+    if args.strength is not None and facts["task"] is not None and facts["task"] != "style":
+        warn(f"--strength has no effect on {label} (not a style model)")

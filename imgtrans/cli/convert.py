@@ -51,6 +51,8 @@ def build_options(args: argparse.Namespace, local_world: int | None):
     )
     if args.style_size is not None:
         options.style_size = args.style_size
+    if args.strength is not None:
+        options.style_strength = args.strength
     return options
 
 

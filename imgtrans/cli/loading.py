@@ -83,6 +83,9 @@ def load_model(model: FoundModel, options, local_rank: int | None):
         raise UsageError(str(exc)) from None
     facts = model.facts
     facts["task"] = facts["task"] or loaded.task  # the loaded model fills what the metadata did not say
+    if options.style_strength != 1.0 and loaded.task == "style" and not loaded.supports_strength:
+        raise UsageError(f"--strength: {label} has no strength setting (only style generators with an input skip, "
+                         "as every style model imgtrans-train makes, have one)")
     if facts["takes_noise"] is None:
         facts["takes_noise"] = loaded.takes_noise_level
     return loaded, label

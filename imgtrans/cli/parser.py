@@ -8,7 +8,7 @@ from pathlib import Path
 
 from imgtrans import __version__
 from imgtrans.cli.common import EXIT_CODES_TEXT
-from imgtrans.cli_args import noise_level_arg, pixels_or_zero, positive_int
+from imgtrans.cli_args import noise_level_arg, pixels_or_zero, positive_int, strength_arg
 
 CONVERT_EPILOG = EXIT_CODES_TEXT + """
 many processes (each writes OUTPUT/imgtrans-shard-I-of-N.json; `imgtrans summary OUTPUT` combines them):
@@ -93,6 +93,10 @@ def _add_convert(sub) -> None:
     conv.add_argument("--style-size", type=pixels_or_zero, default=None, metavar="PX",
                       help="style models: long side in pixels they run at; the result is resized back to the "
                            "input's size (default 512; 0 = full resolution: finer, smaller brush strokes, slower)")
+    conv.add_argument("--strength", type=strength_arg, default=None, metavar="S",
+                      help="style models: how strong the style is, 0-1 (default 1, the full style); lower "
+                           "values make the model's change to each pixel proportionally weaker and keep more of "
+                           "the photo's own detail; 0 gives the input back")
     conv.add_argument("--noise-level", type=noise_level_arg, default="auto", metavar="SIGMA",
                       help="denoise strength for models that take one: auto (default: the noise measured on "
                            "each image, shown per file and recorded in the output) or the noise sigma on the "

@@ -31,3 +31,4 @@ class ConvertOptions:
     backend: str = "auto"  # auto | eager | compile | onnx (see imgtrans.backends)
     threads: int | None = None  # compute threads; None: the CPUs this process may use
     style_size: int = DEFAULT_STYLE_SIZE  # style models: long side they run at; 0 = full resolution
+    style_strength: float = 1.0  # style models with the setting: 0 = the input unchanged, 1 = the full style

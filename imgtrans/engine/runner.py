@@ -75,6 +75,7 @@ def prepare_runner(model, options: ConvertOptions):
     (:class:`~imgtrans.backends.BackendModel`); raises :class:`~imgtrans.backends.BackendError`."""
     from imgtrans.backends import prepare_backend
 
+    model = model.with_strength(options.style_strength) if model.task == "style" else model
     prepare_model(model, options)
     return prepare_backend(model, options.backend, threads=options.threads)
 
@@ -87,6 +88,8 @@ def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, sourc
     settings.update(noise_settings(model, options))
     if model.task == "style":
         settings["style_size"] = options.style_size or "full"
+        if options.style_strength != 1.0:  # full strength is what a style model does: not recorded
+            settings["style_strength"] = options.style_strength
     return {
         "software": f"imgtrans {__version__}",
         "model": model.metadata.get("id") or model_ref,
@@ -129,7 +132,8 @@ def process_image(model, img, options: ConvertOptions, step=None, out_format: st
         return y[0].numpy().transpose(1, 2, 0)
 
     return channels.process_image(model, img, noise_level=options.noise_level, style_size=options.style_size,
-                                  out_format=out_format, run_integer=run_integer, run_float=run_float, step=step)
+                                  out_format=out_format, run_integer=run_integer, run_float=run_float, step=step,
+                                  style_strength=options.style_strength if model.task == "style" else 1.0)
 
 
 @dataclass(frozen=True)

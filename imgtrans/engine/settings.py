@@ -53,6 +53,9 @@ def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -
     wanted = options.style_size or "full"
     if "style_size" in settings and not _same_value(settings["style_size"], wanted):
         return f"{dst.name} already exists, made with style scale {settings['style_size']}, not {wanted} ({hint})"
+    if "style_size" in settings and not _same_value(settings.get("style_strength", 1.0), options.style_strength):
+        made = settings.get("style_strength", 1.0)
+        return f"{dst.name} already exists, made with style strength {made}, not {options.style_strength} ({hint})"
     return None
 
 

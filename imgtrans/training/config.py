@@ -6,8 +6,8 @@ options given on the command line. So ``imgtrans-train --name X --resume`` conti
 exactly the options X was started with, and an explicit option that changes the architecture is
 caught by the checkpoint check (:mod:`imgtrans.training.checkpoint`).
 
-Seconds per iteration below were measured on the 2-core CPU these presets are made for
-(``benchmarks/train_speed.py``, torch 2.14.1, fp32); ``paper`` belongs on a GPU.
+The seconds per iteration that ``--help`` shows for each preset come from ``benchmarks/train_speed.py`` on
+the 2-core CPU these presets are made for (``benchmarks/README.md``, "Training speed"); ``paper`` belongs on a GPU.
 """
 
 from __future__ import annotations
@@ -55,16 +55,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# Measured on this project's 2-core CPU with benchmarks/train_speed.py on 2026-11-23 with the machine
-# otherwise idle (median of 8 iterations; sr paper: of 4). The CycleGAN and denoise ``paper`` figures are
-# from a loaded machine (fastest of 8): upper bounds. Shown in ``--help``.
+# Shown in ``--help``: the figures, how and when they were measured, are in benchmarks/README.md ("Training
+# speed"); the CycleGAN and denoise ``paper`` and the style figures come from a loaded machine (upper bounds).
 SECONDS_PER_IT: dict[str, dict[str, str]] = {
-    # CycleGAN CPU figures: transposed-conv generator; resize + conv upsampling (the default) adds ~10-14 %
+    # CycleGAN CPU figures: from the transposed-conv generator up to the default resize + conv one
     "cyclegan": {"paper": "~19-26 s", "cpu-small": "~0.9-1.2 s", "cpu-tiny": "~0.15-0.23 s"},
     "sr": {"paper": "~1.0 s", "cpu-small": "~0.054 s", "cpu-tiny": "~0.017 s"},
     "denoise": {"paper": "~20 s", "cpu-small": "~0.19 s", "cpu-tiny": "~0.034 s"},
-    # style: one torch thread, 2026-12-07 (training/README.md), "busy" with the shared machine's load average
-    # at 5-7: the loss network costs most; paper belongs on a GPU
+    # style: one torch thread; "busy" = on a shared machine under load; the loss network costs most
     "style": {"paper": "~29 s (1 thread, busy)", "cpu-small": "~1.5 s (1 thread; 2-4 s busy)",
               "cpu-tiny": "~0.7-1.0 s (1 thread, busy)"},
 }

@@ -42,9 +42,9 @@ class Amp:
     """Automatic mixed precision (weights, optimizer state and losses stay fp32).
 
     ``mode``: ``auto`` (on CUDA bf16 where supported, else fp16; on the CPU fp32), ``bf16``, ``fp16``
-    or ``off``. On the CPU only ``bf16`` is taken, and only where the CPU has native bf16 (measured on
-    an AVX512-BF16 EPYC: a CycleGAN generator step 1.6-2x faster at one thread); elsewhere it would
-    be slower, so the CPU stays fp32 and :attr:`note` says why. fp16 uses a gradient scaler shared by
+    or ``off``. On the CPU only ``bf16`` is taken, and only where the CPU has native bf16 (there it is
+    faster: ``benchmarks/README.md``, "Training speed"); elsewhere it would be slower, so the CPU
+    stays fp32 and :attr:`note` says why. fp16 uses a gradient scaler shared by
     all optimizers of a step: ``backward`` each loss, ``step`` each optimizer, then one ``update``
     per iteration.
     """

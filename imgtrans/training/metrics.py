@@ -47,7 +47,7 @@ def detail_ratio(x: torch.Tensor, ref: torch.Tensor, border: int = 0) -> torch.T
     """How much fine detail ``x`` has compared with ``ref``, both ``(B,3,H,W)`` float in [0,1]: the mean
     absolute 3x3 Laplacian of the luma (BT.601) of ``x`` over that of ``ref``, ``(B,)``. A sharpness
     proxy without a learned network: about 1 when ``x`` is as detailed as ``ref``, below 1 when it is
-    blurrier (bicubic upscaling of 31 test photos reads 0.33 at x2 and 0.13 at x4), above 1 when it adds
+    blurrier (bicubic upscaling: well under 1, benchmarks/README.md "Super-resolution"), above 1 when it adds
     texture or noise that ``ref`` does not have. It says nothing about whether the detail is right:
     read it next to PSNR."""
     if border:
