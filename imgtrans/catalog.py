@@ -8,16 +8,27 @@ header, so ``imgtrans models`` is instant.
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from imgtrans.paths import resources_dir, user_models_dir
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".onnx")
+
+# A style model's picture of the painting(s) it learnt from, in its own metadata (written by
+# imgtrans.training.style_thumbnail): JSON {"mime": "image/jpeg" | "image/png", "width", "height",
+# "data": base64 of the encoded image}, and one line naming the painting(s) and their licence.
+THUMBNAIL_KEY = "style_thumbnail"
+CREDIT_KEY = "style_credit"
+THUMBNAIL_MAX_BYTES = 256 * 1024  # encoded; ours are 5-15 kB
+THUMBNAIL_MAX_SIDE = 1024
+_THUMBNAIL_MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 
 
 class CatalogError(Exception):
@@ -66,6 +77,35 @@ def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise ValueError("not a safetensors file (header is not a JSON object)")
     meta = header.get("__metadata__") or {}
     return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+
+def update_safetensors_metadata(path: str | os.PathLike, updates: Mapping[str, str | None]) -> Path:
+    """Set (or, for ``None``, remove) keys of a safetensors file's ``__metadata__`` without touching its
+    tensors: the JSON header is rewritten (padded with spaces to a multiple of 8 bytes, as the format
+    allows) and the tensor bytes are copied as they are; the file is replaced atomically (no torch).
+
+    Raises ``ValueError`` (one line) for a file that is not safetensors, ``OSError`` or
+    :class:`imgtrans.imageio.ImageWriteError` when it cannot be written."""
+    from imgtrans.imageio import write_bytes_atomic
+
+    path = Path(path)
+    read_safetensors_metadata(path)  # the checks: a readable header of the right size
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
+    for key, value in updates.items():
+        if value is None:
+            meta.pop(key, None)
+        elif not isinstance(value, str):
+            raise ValueError(f"metadata value of {key!r} must be a string, not {type(value).__name__}")
+        else:
+            meta[key] = value
+    header = {"__metadata__": meta, **{k: v for k, v in header.items() if k != "__metadata__"}}
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    write_bytes_atomic(path, len(text).to_bytes(8, "little") + text + data[8 + n :])
+    return path
 
 
 def onnx_sidecar(path: str | os.PathLike) -> Path:
@@ -179,6 +219,87 @@ def takes_noise_input(meta: dict[str, str]) -> bool | None:
     return bool(hp.get("noise_map", False)) if isinstance(hp, dict) else None
 
 
+@dataclass(frozen=True)
+class StyleThumbnail:
+    """The painting(s) a style model learnt from, as its file carries them: ``data`` is the encoded
+    image (``mime`` ``image/jpeg`` or ``image/png``, ``width`` x ``height`` pixels), ``credit`` one
+    line naming the painting(s) (may be empty)."""
+
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    credit: str = ""
+
+
+def parse_style_thumbnail(meta: Mapping[str, str]) -> StyleThumbnail | None:
+    """The thumbnail in a model's metadata, or ``None`` when it has none or a malformed one (a
+    third-party file may hold anything: a bad record is ignored, never an error). The image data
+    is checked to start as its format does and to be small; decoding it is the caller's."""
+    raw = meta.get(THUMBNAIL_KEY)
+    if not raw or len(raw) > THUMBNAIL_MAX_BYTES * 4 // 3 + 1024:
+        return None
+    try:
+        rec = json.loads(raw)
+        mime, width, height = rec["mime"], int(rec["width"]), int(rec["height"])
+        data = base64.b64decode(rec["data"], validate=True)
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+    if (mime not in _THUMBNAIL_MAGIC or not data.startswith(_THUMBNAIL_MAGIC[mime]) or len(data) > THUMBNAIL_MAX_BYTES
+            or not (0 < width <= THUMBNAIL_MAX_SIDE and 0 < height <= THUMBNAIL_MAX_SIDE)):
+        return None
+    return StyleThumbnail(data, mime, width, height, " ".join(str(meta.get(CREDIT_KEY, "")).split()))
+
+
+def style_thumbnail(entry: CatalogEntry | str | os.PathLike) -> StyleThumbnail | None:
+    """The thumbnail of the painting a style model learnt from, read from its file's header when
+    asked (a catalog entry or a model file); ``None`` when it has none or cannot be read."""
+    path = entry.path if isinstance(entry, CatalogEntry) else Path(entry)
+    try:
+        return parse_style_thumbnail(read_model_metadata(path))
+    except (OSError, ValueError):
+        return None
+
+
+def style_credit(entry: CatalogEntry | str | os.PathLike) -> str:
+    """The line naming the painting(s) a style model learnt from, ``""`` when its file has none."""
+    path = entry.path if isinstance(entry, CatalogEntry) else Path(entry)
+    try:
+        return " ".join(read_model_metadata(path).get(CREDIT_KEY, "").split())
+    except (OSError, ValueError):
+        return ""
+
+
+def style_strength_supported(entry: CatalogEntry | None) -> bool:
+    """Whether the style-strength setting (``ConvertOptions.style_strength``) applies to a model: a
+    style model whose generator has the input skip (it makes a change to the photo that can be scaled;
+    every bundled style model has it). Read from the header (no torch). A ``supports_strength`` the
+    entry itself states, when the core gives one, decides instead."""
+    if entry is None:
+        return False
+    stated = getattr(entry, "supports_strength", None)
+    if stated is not None:
+        return bool(stated)
+    if entry.task != "style":
+        return False
+    try:
+        hp = json.loads(read_model_metadata(entry.path).get("hparams") or "{}")
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(hp, dict) and hp.get("input_skip") is True
+
+
+def readable_metadata(meta: Mapping[str, str]) -> dict[str, str]:
+    """Metadata to show a person (``imgtrans info``): a style thumbnail's image data is replaced by
+    what it is (``"JPEG 160x126, 9.1 kB"``); everything else as it is."""
+    out = dict(meta)
+    if THUMBNAIL_KEY in out:
+        thumb = parse_style_thumbnail(out)
+        out[THUMBNAIL_KEY] = (f"{thumb.mime.split('/')[1].upper()} {thumb.width}x{thumb.height}, "
+                              f"{len(thumb.data) / 1000:.1f} kB" if thumb else "present but not readable")
+    return out
+
+
 def declared_edge_context(meta: dict[str, str]) -> int | None:
     """The mirrored border (pixels per side) a weight file's metadata declares, ``0`` for a file that
     is not ours (third-party weights run without one), ``None`` for one of ours written before the
@@ -269,11 +390,12 @@ _DATA_KEYS = ("data", "domain_a", "domain_b")  # training_data keys that describ
 def metadata_values(meta: dict[str, str]) -> dict:
     """Safetensors metadata (strings only, by the format) with the values that hold JSON objects,
     arrays, numbers or booleans given as those values: for ``imgtrans info --json``. Free text
-    (names, descriptions, licences) stays a string even when it reads as a number."""
+    (names, descriptions, licences) stays a string even when it reads as a number; a style thumbnail is
+    summarised (:func:`readable_metadata`)."""
     out: dict = {}
-    for key, value in meta.items():
+    for key, value in readable_metadata(meta).items():
         out[key] = value
-        if key in ("id", "name", "description", "licence") or not value:
+        if key in ("id", "name", "description", "licence", THUMBNAIL_KEY, CREDIT_KEY) or not value:
             continue
         try:
             parsed = json.loads(value)

@@ -60,3 +60,11 @@ def user_cache_dir() -> Path:
 def runs_dir() -> Path:
     """Training runs (checkpoints, logs, samples), one sub-folder per ``--name``."""
     return user_data_dir() / "runs"
+
+
+def fetched_data_dir() -> Path:
+    """Where ``training/data/fetch.py`` puts the training sets it fetches (``IMGTRANS_DATA``, else
+    ``~/.cache/imgtrans/data``; the script is stdlib-only, so it keeps its own copy of this rule), and
+    ``training/make_domain.py`` the recipes' domain folders (``domains/<name>``)."""
+    env = os.environ.get("IMGTRANS_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / APP / "data"

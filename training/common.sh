@@ -3,7 +3,7 @@
 # (data cache, default ~/.cache/imgtrans/data), DEVICE (auto|cpu|cuda), NICE (1 = low CPU priority),
 # THREADS (torch's CPU threads; 1 when two recipes share a 2-core machine, see README.md), AMP (the style
 # recipes' --amp: bf16 by default; a CPU without native bf16 trains in fp32 anyway; off: fp32), LAMBDA_GRID
-# (the style and sr_x4_sharp recipes' --lambda-grid, default 300; 0 for the reference objective), LAMBDA_IDENTITY (their
+# (the style, sharp and photo SR recipes' --lambda-grid, default 300; 0 for the reference objective), LAMBDA_IDENTITY (their
 # --lambda-identity, default 0; the reference's is 0.5), LAMBDA_CYCLE (their --lambda-cycle, default 5; the
 # reference's is 10), D_AUGMENT (their --d-augment, default none; e.g. translation,cutout: training/README.md),
 # EDGE_CONTEXT (their --edge-context, default: the stage's own, see style_pair; 32 trains with the border the app
@@ -85,5 +85,27 @@ srgan_sharp() {
     train sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 \
         --init-from "$OUT/sr-x$2.safetensors" --gan-after 0 --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \
         --steps "${STEPS:-$3}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet
+    export_to_resources "$1"
+}
+# sr_photo NAME SCALE L1_STEPS STEPS: a real-world super-resolution model (issue 31) for phone and web pictures:
+# LR inputs made on the fly by Real-ESRGAN's second-order degradation (--degrade realworld: two rounds of random
+# blur, resize, Gaussian/Poisson noise and JPEG, imgtrans/training/degrade.py). Starts from the bundled bicubic L1
+# model resources/models/sr-xSCALE.safetensors (run its recipe first), as Real-ESRNet starts from ESRGAN; L1 only up
+# to iteration L1_STEPS (the network learns to undo blur, noise and blocks), then srgan_sharp's objective (0.01 L1
+# + 1 perceptual + 0.005 adversarial + LAMBDA_GRID) up to STEPS (texture instead of the L1 average of all the
+# pictures a degraded input could have been). As Real-ESRGAN x4plus, the targets are unsharp-masked (--usm-target:
+# the pixel and perceptual losses aim at a sharpened patch and the LR is made from it, the discriminator's reals
+# stay unsharpened): a model for real pictures should return crisp edges, and the space photos are soft at full
+# size (a bicubic 2x down-up round trip changes them by only 28-39 dB PSNR). 96 px HR crops of space-photos, batch 8, lr 1e-4
+# falling linearly to 0 over the second half; evaluation (PSNR against bicubic on 16 held-out photos degraded the
+# same way, towards the sharpened crops) every 500. Continues the run NAME (from training/carry/NAME on a fresh
+# machine), then exports into resources/models.
+sr_photo() {
+    fetch space-photos
+    need_inception
+    carry_in "$1"
+    train sr --data "$DATA/space-photos" --scale "$2" --nf 32 --n-blocks 8 --size 96 --batch-size 8 --degrade realworld --usm-target \
+        --init-from "$OUT/sr-x$2.safetensors" --gan-after "$3" --perceptual inception --lambda-grid "${LAMBDA_GRID:-300}" \
+        --steps "${STEPS:-$4}" --lr 1e-4 --name "$1" --device "$DEVICE" --amp "${AMP:-bf16}" --eval-every 500 --no-export --quiet
     export_to_resources "$1"
 }

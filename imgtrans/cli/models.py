@@ -103,7 +103,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
-                                  provenance, read_model_metadata)
+                                  provenance, read_model_metadata, readable_metadata)
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:
@@ -151,7 +151,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "weights licence": origin["weights_licence"],
         "data licences": data_licences_text(origin["training_data_licences"]),
     }
-    meta = {k: v for k, v in meta.items() if k not in ("hparams", "arch", "scale", "task", "edge_context")}
+    meta = {k: v for k, v in readable_metadata(meta).items() if k not in ("hparams", "arch", "scale", "task", "edge_context")}
     width = max(len(k) for k in [*rows, *meta])
     for key, value in rows.items():
         print(f"  {key:<{width}}: {value}")

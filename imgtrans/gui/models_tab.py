@@ -9,16 +9,16 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton, QSplitter, QStyle,
+    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton, QScrollArea, QSplitter, QStyle,
     QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
 from imgtrans.catalog import (CatalogEntry, border_label, data_licences_text, declared_edge_context, list_models,
-                              provenance, read_model_metadata)
+                              provenance, read_model_metadata, style_credit, style_strength_supported)
 from imgtrans.gui import tasks
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
 from imgtrans.gui.qtcompat import emit
-from imgtrans.gui.widgets import MessageBar
+from imgtrans.gui.widgets import MessageBar, PaintingView
 from imgtrans.model_import import Imported, import_model, remove_model
 from imgtrans.paths import user_models_dir
 
@@ -94,6 +94,22 @@ class ModelsTab(QWidget):
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setMargin(8)
+        self.painting = PaintingView(160)  # the painting a style model learnt from, when its file carries one
+        details_pane = QWidget()
+        dl = QVBoxLayout(details_pane)
+        dl.setContentsMargins(0, 0, 0, 0)
+        painting_box = QHBoxLayout()  # first: a style is recognised by its painting
+        painting_box.setContentsMargins(8, 8, 8, 0)
+        painting_box.addWidget(self.painting)
+        dl.addLayout(painting_box)
+        dl.addWidget(self.details)
+        dl.addStretch(1)
+        details_scroll = QScrollArea()
+        details_scroll.setWidgetResizable(True)
+        details_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the text wraps instead
+        details_scroll.setMinimumWidth(320)
+        details_scroll.setWidget(details_pane)
 
         style = self.style()
         self.import_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton), "&Import model file\u2026")
@@ -110,9 +126,10 @@ class ModelsTab(QWidget):
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tree)
-        split.addWidget(self.details)
+        split.addWidget(details_scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])
         split.setChildrenCollapsible(False)
 
         layout = QVBoxLayout(self)
@@ -180,6 +197,7 @@ class ModelsTab(QWidget):
         entry = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
         self.remove_button.setEnabled(entry is not None and entry.source == "user")
         self.use_button.setEnabled(entry is not None)
+        shown = self.painting.show_entry(entry)
         if entry is None:
             self.details.setText("<p>Select a model to see its details.</p>"
                                  "<p>Bundled models ship with imgtrans. Models you train, or weight files you "
@@ -197,6 +215,12 @@ class ModelsTab(QWidget):
         ]
         if entry.source == "user":
             rows[-2:-2] = _user_facts(entry)
+        if entry.task == "style":
+            credit = "" if shown else style_credit(entry)  # with a thumbnail, its caption names the painting
+            extra = [("Learnt from", credit)] if credit else []
+            if style_strength_supported(entry):
+                extra.append(("Style strength", "adjustable from 0 to 100 % (Convert tab)"))
+            rows[1:1] = extra
         table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
         desc = f"<p>{html.escape(entry.description)}</p>" if entry.description else ""
         self.details.setText(f"<h3>{html.escape(entry.name)}</h3>{desc}<table>{table}</table>")

@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from imgtrans.catalog import CatalogEntry, list_models, read_safetensors_metadata, takes_noise_input
+from imgtrans.catalog import (CatalogEntry, list_models, read_safetensors_metadata, style_strength_supported,
+                              takes_noise_input)
 from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.engine import ConvertOptions
 from imgtrans.gui.qtcompat import emit
 from imgtrans.gui.settings import BACKENDS, DEVICES, FORMATS, TILE_MODES, Settings
+from imgtrans.gui.widgets import PaintingView
 
 TASKS = (("sr", "Super-resolution (upscale)"), ("denoise", "Denoise"), ("style", "Style transfer"))
 TASK_NAMES = dict(TASKS) | {"unknown": "Other models"}
@@ -74,6 +76,7 @@ class OptionsPanel(QWidget):
         super().__init__(parent)
         self.settings = settings
         self._entries: list[CatalogEntry] = []
+        self._style_strength_ok = False  # the current model takes the style strength (read at each model change)
         self._loading = True
         self._build()
         self._load()
@@ -99,8 +102,10 @@ class OptionsPanel(QWidget):
         self.model_info.setTextFormat(Qt.TextFormat.RichText)
         self.model_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.painting = PaintingView(96)  # the painting a style model learnt from, when its file carries one
         form.addRow("&Task:", self.task_combo)
         form.addRow("&Model:", self.model_combo)
+        form.addRow(self.painting)
         form.addRow(self.model_info)
 
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
@@ -125,6 +130,29 @@ class OptionsPanel(QWidget):
         self.strength_widget.setLayout(strength_row)
         strength_row.setContentsMargins(0, 0, 0, 0)
         form.addRow(self.strength_label, self.strength_widget)
+
+        self.style_strength_slider = QSlider(Qt.Orientation.Horizontal)
+        self.style_strength_slider.setRange(0, 100)
+        self.style_strength_slider.setAccessibleName("Style strength")
+        self.style_strength_spin = QSpinBox()
+        self.style_strength_spin.setRange(0, 100)
+        self.style_strength_spin.setSuffix(" %")
+        self.style_strength_spin.setAccessibleName("Style strength")
+        tip = ("How much of the style to apply: 0 % gives your image unchanged, 100 % the full style "
+               "as the model learnt it. Lower it to tone the style down without retraining.")
+        self.style_strength_slider.setToolTip(tip)
+        self.style_strength_spin.setToolTip(tip)
+        self.style_strength_slider.valueChanged.connect(self.style_strength_spin.setValue)
+        self.style_strength_spin.valueChanged.connect(self.style_strength_slider.setValue)
+        style_strength_row = QHBoxLayout()
+        style_strength_row.setContentsMargins(0, 0, 0, 0)
+        style_strength_row.addWidget(self.style_strength_slider, 1)
+        style_strength_row.addWidget(self.style_strength_spin)
+        self.style_strength_widget = QWidget()
+        self.style_strength_widget.setLayout(style_strength_row)
+        self.style_strength_label = QLabel("Style stre&ngth:")
+        self.style_strength_label.setBuddy(self.style_strength_spin)
+        form.addRow(self.style_strength_label, self.style_strength_widget)
 
         self.style_size_spin = QSpinBox()
         self.style_size_spin.setAccessibleName("Style scale")
@@ -216,7 +244,8 @@ class OptionsPanel(QWidget):
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
         self.suffix_edit.editingFinished.connect(self._save)
-        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled, self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
+        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled, self.style_strength_spin.valueChanged,
+                       self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
                        self.format_combo.currentIndexChanged,
                        self.quality_spin.valueChanged, self.existing_combo.currentIndexChanged,
@@ -299,6 +328,10 @@ class OptionsPanel(QWidget):
         is_style = entry is not None and entry.task == "style"
         self.style_size_label.setVisible(is_style)
         self.style_size_spin.setVisible(is_style)
+        self._style_strength_ok = style_strength_supported(entry)
+        self.style_strength_label.setVisible(self._style_strength_ok)
+        self.style_strength_widget.setVisible(self._style_strength_ok)
+        self.painting.show_entry(entry)
         emit(self.modelChanged)
         emit(self.changed)
 
@@ -326,6 +359,7 @@ class OptionsPanel(QWidget):
         self.strength_spin.setValue(s.get_int("denoise/sigma", 25, 0, 100))
         self.strength_auto.setChecked(s.get_bool("denoise/auto", True))
         self.style_size_spin.setValue(s.get_int("style/size", DEFAULT_STYLE_SIZE, 0, 8192))
+        self.style_strength_spin.setValue(s.get_int("style/strength", 100, 0, 100))
         _set_data(self.tile_combo, s.get_str("tile/mode", "auto", TILE_MODES))
         self.tile_spin.setValue(s.get_int("tile/size", 512, 64, 8192))
         _set_data(self.device_combo, s.get_str("device", "auto", DEVICES))
@@ -347,6 +381,7 @@ class OptionsPanel(QWidget):
         s.set("denoise/sigma", self.strength_spin.value())
         s.set("denoise/auto", self.strength_auto.isChecked())
         s.set("style/size", self.style_size_spin.value())
+        s.set("style/strength", self.style_strength_spin.value())
         s.set("tile/mode", self.tile_combo.currentData())
         s.set("tile/size", self.tile_spin.value())
         s.set("device", self.device_combo.currentData())
@@ -403,7 +438,8 @@ class OptionsPanel(QWidget):
             item.setToolTip("onnxruntime is not installed: pip install 'imgtrans[fast]'")
 
     def set_running(self, running: bool) -> None:
-        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_size_spin, self.tile_combo, self.tile_spin,
+        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_strength_widget, self.style_size_spin,
+                  self.tile_combo, self.tile_spin,
                   self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo, self.quality_spin,
                   self.suffix_edit, self.existing_combo, self.keep_tree_check, self.recursive_check):
             w.setEnabled(not running)
@@ -435,4 +471,5 @@ class OptionsPanel(QWidget):
             noise_level=(float(self.strength_spin.value())
                          if takes_noise_level(entry) and not self.strength_auto.isChecked() else None),
             style_size=self.style_size_spin.value(),
+            style_strength=self.style_strength_spin.value() / 100 if self._style_strength_ok else 1.0,
         )

@@ -1,6 +1,7 @@
-"""The Train tab: pick folders, a name and a preset; watch the data report, live losses and the latest
-sample grid; stop (a checkpoint is saved) and resume. Finished runs export their model(s) to the user
-models folder, and the model lists refresh.
+"""The Train tab: pick folders (or, to learn a style from a painting, the painting and a folder of
+photos: the fetched landscape photos when present), a name and a preset; watch the data report, live
+losses and the latest sample grid; stop (a checkpoint is saved) and resume. Finished runs export their
+model(s) to the user models folder, and the model lists refresh with the new model selected.
 
 The trainer is :func:`imgtrans.training.loop.train`, a generator of events, consumed in a QThread;
 Stop sets its cancel flag (it finishes the iteration, saves a checkpoint and ends).
@@ -11,33 +12,51 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
     QProgressBar, QPushButton, QSpinBox, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget,
 )
 
+from imgtrans.engine import IMAGE_SUFFIXES
 from imgtrans.gui import tasks
 from imgtrans.gui.compare_view import CompareView
-from imgtrans.gui.imaging import load_display
+from imgtrans.gui.imaging import load_display, probe
 from imgtrans.gui.loss_plot import LossPlot
 from imgtrans.gui.progress_panel import eta_text
 from imgtrans.gui.qtcompat import emit
+from imgtrans.gui.queue_panel import IMAGE_FILTER
 from imgtrans.gui.settings import Settings
 from imgtrans.gui.widgets import MessageBar
-from imgtrans.paths import runs_dir
+from imgtrans.paths import fetched_data_dir, runs_dir
 from imgtrans.training import events as ev
 from imgtrans.training.config import PRESETS, SECONDS_PER_IT, resolve
 
 log = logging.getLogger(__name__)
 
-TRAIN_TASKS = {"cyclegan": "Style transfer (CycleGAN)", "sr": "Super-resolution", "denoise": "Denoise"}
+TRAIN_TASKS = {"style": "Learn a style from a painting", "cyclegan": "Style transfer between two folders (CycleGAN)",
+               "sr": "Super-resolution", "denoise": "Denoise"}
 STEP_INTERVAL = 0.05  # seconds between forwarded Step events
+PAINTING_PREVIEW_PX = 120
+
+
+def fetched_landscapes() -> Path | None:
+    """The landscape photos the training recipes learn styles on (``domains/landscape`` of the data
+    that ``training/data/fetch.py`` fetched), when that folder is there and holds images."""
+    folder = fetched_data_dir() / "domains" / "landscape"
+    try:
+        with os.scandir(folder) as it:
+            if any(Path(e.name).suffix.lower() in IMAGE_SUFFIXES for e in it):
+                return folder
+    except OSError:
+        pass
+    return None
 
 
 class TrainThread(QThread):
@@ -77,6 +96,16 @@ class TrainThread(QThread):
             emit(self.run_done, done)
 
 
+def _model_id(path: Path) -> str:
+    """The catalog id of an exported model file (its ``id`` metadata, else its file name)."""
+    from imgtrans.catalog import read_safetensors_metadata
+
+    try:
+        return read_safetensors_metadata(path).get("id") or path.stem
+    except (OSError, ValueError):
+        return path.stem
+
+
 def _model_label(path: Path) -> str:
     """How an exported model appears in the model list: its name, and the id the command line takes."""
     from imgtrans.catalog import read_safetensors_metadata
@@ -87,6 +116,28 @@ def _model_label(path: Path) -> str:
         meta = {}
     ident = meta.get("id") or path.stem
     return f"{meta.get('name') or ident} (id {ident})"
+
+
+def _file_row(edit: QLineEdit, title: str, parent: QWidget) -> QHBoxLayout:
+    """A line edit for an image file with a button that opens the file dialog."""
+    button = QToolButton()
+    button.setText("\u2026")
+    button.setToolTip(f"Choose the {title.lower()}")
+
+    def pick() -> None:
+        start = edit.text().strip() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(parent, title, start, IMAGE_FILTER)
+        if path:
+            edit.setText(path)
+            emit(edit.editingFinished)
+
+    button.clicked.connect(pick)
+    edit.setAcceptDrops(False)
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(edit, 1)
+    row.addWidget(button)
+    return row
 
 
 def _folder_row(edit: QLineEdit, title: str, parent: QWidget) -> QHBoxLayout:
@@ -121,6 +172,7 @@ class TrainTab(QWidget):
         self._start_step = 0
         self._sec_per_it: float | None = None
         self._sample_token = 0
+        self._painting_token = 0  # the latest painting preview asked for; older answers are dropped
         self._finished: set[str] = set()  # runs that ran to their end in this session
         self._build()
         self._load()
@@ -129,7 +181,7 @@ class TrainTab(QWidget):
     def _build(self) -> None:
         self.message = MessageBar()
         box = QGroupBox("Training run")
-        form = QFormLayout(box)
+        form = self._form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.task_combo = QComboBox()
         for key, label in TRAIN_TASKS.items():
@@ -140,6 +192,16 @@ class TrainTab(QWidget):
         self.domain_b_edit.setPlaceholderText("folder of images of style B (e.g. paintings)")
         self.data_edit = QLineEdit()
         self.data_edit.setPlaceholderText("folder of clean, sharp photos")
+        self.painting_edit = QLineEdit()
+        self.painting_edit.setPlaceholderText("the painting whose style to learn (an image file)")
+        self.painting_preview = QLabel()  # the chosen painting, small, or why it cannot be used
+        self.painting_preview.setWordWrap(True)
+        self.painting_preview.setTextFormat(Qt.TextFormat.PlainText)
+        self.painting_preview.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.landscapes_button = QToolButton()
+        self.landscapes_button.setText("Landscapes")
+        self.landscapes_button.setToolTip("Use the landscape photos fetched for the training recipes "
+                                          "(training/data/fetch.py)")
         self.scale_spin = QSpinBox()
         self.scale_spin.setRange(2, 8)
         self.scale_spin.setPrefix("\u00d7")
@@ -161,15 +223,21 @@ class TrainTab(QWidget):
         self.domain_b_label.setBuddy(self.domain_b_edit)
         self.data_label = QLabel("&Images:")
         self.data_label.setBuddy(self.data_edit)
+        self.painting_label = QLabel("Pa&inting:")
+        self.painting_label.setBuddy(self.painting_edit)
         self.scale_label = QLabel("&Scale:")
         self.scale_label.setBuddy(self.scale_spin)
         self._rows = {
+            "painting": (self.painting_label, _file_row(self.painting_edit, "Painting", self)),
             "a": (self.domain_a_label, _folder_row(self.domain_a_edit, "Domain A folder", self)),
             "b": (self.domain_b_label, _folder_row(self.domain_b_edit, "Domain B folder", self)),
             "data": (self.data_label, _folder_row(self.data_edit, "Training images folder", self)),
         }
-        for label, row in self._rows.values():
+        self._rows["data"][1].addWidget(self.landscapes_button)
+        for key, (label, row) in self._rows.items():
             form.addRow(label, row)
+            if key == "painting":
+                form.addRow("", self.painting_preview)
         form.addRow(self.scale_label, self.scale_spin)
         form.addRow("&Name:", self.name_edit)
         form.addRow("&Preset:", self.preset_combo)
@@ -238,8 +306,10 @@ class TrainTab(QWidget):
         self.name_edit.textChanged.connect(self._update_start_label)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
-        for w in (self.domain_a_edit, self.domain_b_edit, self.data_edit, self.name_edit):
+        for w in (self.domain_a_edit, self.domain_b_edit, self.data_edit, self.name_edit, self.painting_edit):
             w.editingFinished.connect(self._save)
+        self.painting_edit.editingFinished.connect(self._painting_changed)
+        self.landscapes_button.clicked.connect(self._use_landscapes)
         for signal in (self.preset_combo.currentIndexChanged, self.steps_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.scale_spin.valueChanged):
             signal.connect(self._save)
@@ -248,11 +318,12 @@ class TrainTab(QWidget):
     def _load(self) -> None:
         s = self.settings
         self._loading = True
-        i = self.task_combo.findData(s.get_str("train/task", "cyclegan", tuple(TRAIN_TASKS)))
+        i = self.task_combo.findData(s.get_str("train/task", "style", tuple(TRAIN_TASKS)))
         self.task_combo.setCurrentIndex(max(0, i))
         self.domain_a_edit.setText(s.get_str("train/domain_a"))
         self.domain_b_edit.setText(s.get_str("train/domain_b"))
         self.data_edit.setText(s.get_str("train/data"))
+        self.painting_edit.setText(s.get_str("train/painting"))
         self.name_edit.setText(s.get_str("train/name", "my-style"))
         self.steps_spin.setValue(s.get_int("train/steps", 2000, 0, 10_000_000))
         self.scale_spin.setValue(s.get_int("train/scale", 4, 2, 8))
@@ -260,6 +331,7 @@ class TrainTab(QWidget):
         self.device_combo.setCurrentIndex(max(0, j))
         self._task_changed()
         self._loading = False
+        self._painting_changed()
 
     def _save(self) -> None:
         if getattr(self, "_loading", False):
@@ -269,6 +341,7 @@ class TrainTab(QWidget):
         s.set("train/domain_a", self.domain_a_edit.text().strip())
         s.set("train/domain_b", self.domain_b_edit.text().strip())
         s.set("train/data", self.data_edit.text().strip())
+        s.set("train/painting", self.painting_edit.text().strip())
         s.set("train/name", self.name_edit.text().strip())
         s.set("train/preset", self.preset_combo.currentData() or "")
         s.set("train/steps", self.steps_spin.value())
@@ -277,19 +350,24 @@ class TrainTab(QWidget):
 
     def _task_changed(self) -> None:
         task = self.task_combo.currentData()
-        cyclegan = task == "cyclegan"
-        for key, (label, row) in self._rows.items():
-            visible = cyclegan if key in ("a", "b") else not cyclegan
-            label.setVisible(visible)
-            for k in range(row.count()):
-                row.itemAt(k).widget().setVisible(visible)
-        self.scale_label.setVisible(task == "sr")
-        self.scale_spin.setVisible(task == "sr")
+        style = task == "style"
+        shown = {"painting": style, "a": task == "cyclegan", "b": task == "cyclegan", "data": task != "cyclegan"}
+        for key, (_label, row) in self._rows.items():
+            self._form.setRowVisible(row, shown[key])  # the whole row: no gap where a hidden one was
+        self._show_preview(style)
+        landscapes = fetched_landscapes() if style else None
+        self.landscapes_button.setVisible(landscapes is not None)
+        if landscapes is not None and not self.data_edit.text().strip():
+            self.data_edit.setText(str(landscapes))
+        self.data_label.setText("&Photos:" if style else "&Images:")
+        self.data_edit.setPlaceholderText("folder of photos to learn the style on" if style
+                                          else "folder of clean, sharp photos")
+        self._form.setRowVisible(self.scale_spin, task == "sr")
         self.preset_combo.blockSignals(True)
         self.preset_combo.clear()
         for preset in PRESETS[task]:
             speed = SECONDS_PER_IT.get(task, {}).get(preset, "")
-            self.preset_combo.addItem(f"{preset}  ({speed}/iteration on a 2-core CPU)" if speed else preset, preset)
+            self.preset_combo.addItem(f"{preset} \u2014 {speed} per iteration on a 2-core CPU" if speed else preset, preset)
         wanted = self.settings.get_str("train/preset", "cpu-small")
         k = self.preset_combo.findData(wanted)
         self.preset_combo.setCurrentIndex(k if k >= 0 else max(0, self.preset_combo.findData("cpu-small")))
@@ -335,9 +413,18 @@ class TrainTab(QWidget):
                 raise ValueError("Choose a folder for domain A and one for domain B.")
             explicit.update(domain_a=a, domain_b=b)
         else:
+            if task == "style":
+                painting = self.painting_edit.text().strip()
+                if not painting:
+                    raise ValueError("Choose the painting whose style to learn.")
+                path = Path(painting).expanduser()
+                if not path.is_file():
+                    raise ValueError(f"The painting {painting} does not exist.")
+                explicit["style_images"] = [str(path)]
             data = self.data_edit.text().strip()
             if not data:
-                raise ValueError("Choose the folder of training images.")
+                raise ValueError("Choose the folder of photos to learn the style on." if task == "style"
+                                 else "Choose the folder of training images.")
             explicit["data"] = data
             if task == "sr":
                 explicit["scale"] = self.scale_spin.value()
@@ -352,6 +439,43 @@ class TrainTab(QWidget):
                 raise ValueError(f"The run \u201c{name}\u201d is a {TRAIN_TASKS.get(stored['task'], stored['task'])} run; "
                                  "pick another name.")
         return resolve(task, explicit, stored)
+
+    def _painting_changed(self) -> None:
+        """Show the chosen painting small under its field (decoded in a worker), or why it cannot be used."""
+        self._painting_token += 1
+        token, text = self._painting_token, self.painting_edit.text().strip()
+        self.painting_preview.clear()
+        self._show_preview(False)
+        if not text:
+            return
+        path = Path(text).expanduser()
+
+        def shown(result) -> None:
+            if token != self._painting_token:
+                return
+            if result.error or result.thumb is None:
+                self.painting_preview.setText(f"This file cannot be used: {result.error or 'it does not decode'}")
+            else:
+                self.painting_preview.setPixmap(QPixmap.fromImage(result.thumb))
+                self.painting_preview.setToolTip(f"{path.name}: {result.width}\u00d7{result.height}")
+            self._show_preview(self.task_combo.currentData() == "style")
+
+        if not path.is_file():
+            self.painting_preview.setText("No such file.")
+            self._show_preview(self.task_combo.currentData() == "style")
+            return
+        tasks.submit(probe, path, PAINTING_PREVIEW_PX, done=shown, error=lambda exc: log.warning("painting %s: %s", path, exc))
+
+    def _show_preview(self, style: bool) -> None:
+        """The painting's preview row: shown in style mode once there is a picture or a message."""
+        has = bool(self.painting_preview.text()) or not self.painting_preview.pixmap().isNull()
+        self._form.setRowVisible(self.painting_preview, style and has)
+
+    def _use_landscapes(self) -> None:
+        folder = fetched_landscapes()
+        if folder is not None:
+            self.data_edit.setText(str(folder))
+            self._save()
 
     def start(self) -> None:
         if self.thread is not None:
@@ -396,7 +520,8 @@ class TrainTab(QWidget):
 
     def _set_running(self, running: bool) -> None:
         for w in (self.task_combo, self.domain_a_edit, self.domain_b_edit, self.data_edit, self.name_edit,
-                  self.preset_combo, self.steps_spin, self.device_combo, self.scale_spin):
+                  self.preset_combo, self.steps_spin, self.device_combo, self.scale_spin, self.painting_edit,
+                  *(row.itemAt(k).widget() for _, row in self._rows.values() for k in range(row.count()))):
             w.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
@@ -435,7 +560,7 @@ class TrainTab(QWidget):
             self.log_view.appendPlainText(f"Model saved: {names}. It is in the model list now.")
             self.message.show_message(f"Training finished: {html.escape(names)} is now in the model list "
                                       "(Convert tab and Models tab).", "info")
-            emit(self.modelExported, None)
+            emit(self.modelExported, _model_id(e.paths[0]) if e.paths else None)
         elif isinstance(e, ev.Done):
             self.progress_bar.setValue(e.step)
             if e.reason == "finished" and self.thread is not None:

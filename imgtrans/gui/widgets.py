@@ -1,10 +1,13 @@
-"""Small shared widgets: the inline message bar and the drop overlay."""
+"""Small shared widgets: the inline message bar, the drop overlay and the picture of the painting a
+style model learnt from."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPainter, QPalette
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QBoxLayout, QFrame, QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
+
+from imgtrans.catalog import CatalogEntry, StyleThumbnail, style_thumbnail
 
 
 class MessageBar(QFrame):
@@ -94,3 +97,57 @@ class DropOverlay(QWidget):
         p.setFont(font)
         p.setPen(pal.color(QPalette.ColorRole.WindowText))
         p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Drop images or folders to add them to the queue")
+
+
+class PaintingView(QWidget):
+    """The painting a style model learnt from: the thumbnail its file carries (long side ``size``
+    logical pixels, sharp on HiDPI screens) and the line naming it. Hidden for a model without one,
+    so other models show nothing in its place."""
+
+    def __init__(self, size: int, parent=None) -> None:
+        super().__init__(parent)
+        self.size_px = size
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.image.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.image.setFrameShape(QFrame.Shape.Box)
+        self.image.setForegroundRole(QPalette.ColorRole.Mid)  # a thin frame: a dark painting keeps its edge
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.image, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.caption, 1)
+        self.thumbnail: StyleThumbnail | None = None
+        self.hide()
+
+    def show_entry(self, entry: CatalogEntry | None) -> bool:
+        """Show the thumbnail of ``entry`` (read from its file's header now), or hide. True if shown."""
+        return self.set_thumbnail(style_thumbnail(entry) if entry is not None else None)
+
+    def set_thumbnail(self, thumb: StyleThumbnail | None) -> bool:
+        image = QImage.fromData(thumb.data) if thumb is not None else QImage()  # a few kB of JPEG/PNG
+        if image.isNull():
+            self.thumbnail = None
+            self.image.clear()
+            self.caption.clear()
+            self.hide()
+            return False
+        self.thumbnail = thumb
+        dpr = max(1.0, self.devicePixelRatioF())
+        box = QSize(round(self.size_px * dpr), round(self.size_px * dpr))
+        if image.width() > box.width() or image.height() > box.height():
+            image = image.scaled(box, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        pixmap = QPixmap.fromImage(image)
+        pixmap.setDevicePixelRatio(dpr)
+        self.image.setPixmap(pixmap)
+        frame = 2 * self.image.frameWidth()
+        self.image.setFixedSize(round(image.width() / dpr) + frame, round(image.height() / dpr) + frame)
+        credit = thumb.credit or "the painting this style learnt from"
+        self.caption.setText(f"Learnt from: {credit}" if thumb.credit else credit[0].upper() + credit[1:])
+        self.image.setToolTip(thumb.credit)
+        self.show()
+        return True

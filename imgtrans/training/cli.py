@@ -170,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale", type=int, default=S, help="2, 3, 4 (default) or 8")
     g.add_argument("--nf", type=int, default=S, help="generator width (features per layer)")
     g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
-    g.add_argument("--degrade", choices=["bicubic", "blur"], default=S, help="how LR images are made (default bicubic)")
+    g.add_argument("--degrade", choices=["bicubic", "blur", "realworld"], default=S,
+                   help="how LR images are made: bicubic (default) downscaling; blur: a Gaussian blur first; "
+                        "realworld: Real-ESRGAN's two rounds of random blur, resize, noise and JPEG, for "
+                        "models that upscale real phone and web pictures")
+    g.add_argument("--usm-target", action="store_true", default=S,
+                   help="as Real-ESRGAN: sharpen each HR patch (unsharp mask, weight 0.5, threshold 10 grey "
+                        "levels) and train the pixel and perceptual losses towards it, LR made from it; the "
+                        "discriminator's real images stay unsharpened (default off)")
     g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
     g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default l1)")
     g.add_argument("--gan-after", type=int, default=S, metavar="STEP", help="adversarial + perceptual fine-tuning from this iteration on")

@@ -128,7 +128,8 @@ class TrainConfig:
     patches_per_image: int = 16  # SR/denoise: random patches drawn from each image per epoch
     scale: int = 4
     nf: int = 64
-    degrade: str = "bicubic"  # bicubic | blur
+    degrade: str = "bicubic"  # SR: how LR inputs are made, datasets.DEGRADATIONS: bicubic | blur | realworld
+    usm_target: bool = False  # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
     pixel_loss: str = "l1"  # l1 | mse
     gan_after: int | None = None  # SR: adversarial + perceptual fine-tuning from this step on
     init_from: str | None = None  # SR: start the generator from this model file (e.g. SRGAN from SRResNet)
@@ -196,8 +197,10 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     # feed-forward style transfer: Adam at 2e-4 (Johnson et al.'s 1e-3 made the colour of bright regions flip
     # between magenta, cyan and yellow from one hundred iterations to the next here, training/README.md); photos
     # at the app's style size (512 px long side for 2:1 landscapes); the identity-start generator (input skip)
-    # with resize-conv upsampling
-    "style": dict(lr=2e-4, beta1=0.9, load_size=256, upsample="resize", input_skip=True, epochs=None, steps=7000),
+    # with resize-conv upsampling; the 2/4-px pattern penalty at the weight the recipes use (without it the
+    # pattern grows, training/common.sh), so a run from the GUI or a bare command gets the same objective
+    "style": dict(lr=2e-4, beta1=0.9, load_size=256, upsample="resize", input_skip=True, epochs=None, steps=7000,
+                  lambda_grid=300.0),
 }
 
 
@@ -320,8 +323,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(f"--scale must be 2, 3, 4 or 8, not {cfg.scale}")
         if cfg.size % cfg.scale:
             raise ValueError(f"--size (the HR patch) must be a multiple of --scale {cfg.scale}, not {cfg.size}")
-        if cfg.degrade not in ("bicubic", "blur"):
-            raise ValueError(f"--degrade must be bicubic or blur, not {cfg.degrade!r}")
+        if cfg.degrade not in ("bicubic", "blur", "realworld"):
+            raise ValueError(f"--degrade must be bicubic, blur or realworld, not {cfg.degrade!r}")
         if cfg.perceptual not in ("auto", "inception", "feature-matching"):
             raise ValueError(f"--perceptual must be auto, inception or feature-matching, not {cfg.perceptual!r}")
     if cfg.task == "denoise":

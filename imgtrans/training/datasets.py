@@ -192,12 +192,23 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect", separable=True)
 
 
+DEGRADATIONS = ("bicubic", "blur", "realworld")  # the SR trainer's --degrade
+
+
 def downscale(hr: torch.Tensor, scale: int, degrade: str, g: torch.Generator | None) -> torch.Tensor:
     """``(3,H,W)`` in [0,1] -> ``(3,H/scale,W/scale)`` in [0,1], quantised to 8 bits like a real image.
 
     ``bicubic``: antialiased bicubic. ``blur``: a Gaussian blur with sigma uniform in
-    [0.2, 0.5*scale] first (drawn from ``g``; the midpoint without ``g``).
+    [0.2, 0.5*scale] first (drawn from ``g``; the midpoint without ``g``). ``realworld``: Real-ESRGAN's
+    second-order pipeline of blur, resize, noise and JPEG (:func:`imgtrans.training.degrade.realworld`),
+    every parameter drawn from ``g`` (required).
     """
+    if degrade == "realworld":
+        from imgtrans.training.degrade import realworld
+
+        if g is None:
+            raise ValueError("the realworld degradation draws its parameters from a generator")
+        return realworld(hr, scale, g)
     x = hr[None]
     if degrade == "blur":
         hi = 0.5 * scale
@@ -209,23 +220,41 @@ def downscale(hr: torch.Tensor, scale: int, degrade: str, g: torch.Generator | N
 
 
 class SRDataset(PatchDataset):
-    """``sample(e, i)`` -> ``{"lr": (3,size/scale,size/scale), "hr": (3,size,size)}`` in [0,1]."""
+    """``sample(e, i)`` -> ``{"lr": (3,size/scale,size/scale), "hr": (3,size,size)}`` in [0,1].
+
+    ``usm_target``: as Real-ESRGAN, the patch is sharpened first (:func:`imgtrans.training.degrade.usm_sharpen`),
+    ``hr`` is the sharpened patch (the pixel and perceptual losses' target) and the LR is degraded from it;
+    the sample then also holds ``"real"``: the unsharpened patch, what the discriminator learns as real."""
 
     def __init__(self, records, size: int, scale: int, degrade: str, seed: int, cache_mb: int = 2048,
-                 patches_per_image: int = 1):  # fmt: skip
+                 patches_per_image: int = 1, usm_target: bool = False):  # fmt: skip
         super().__init__(records, size, seed, cache_mb, patches_per_image)
-        self.scale, self.degrade = scale, degrade
+        self.scale, self.degrade, self.usm_target = scale, degrade, usm_target
+
+    def _target(self, hr: torch.Tensor) -> torch.Tensor:
+        if not self.usm_target:
+            return hr
+        from imgtrans.training.degrade import usm_sharpen
+
+        return usm_sharpen(hr[None])[0]
 
     def sample(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
         hr, g = self.clean_patch(epoch, index)
-        return {"lr": downscale(hr, self.scale, self.degrade, g), "hr": hr}
+        target = self._target(hr)
+        out = {"lr": downscale(target, self.scale, self.degrade, g), "hr": target}
+        if self.usm_target:
+            out["real"] = hr
+        return out
 
     def fixed(self, records: Sequence[ImageRecord], side: int = 256) -> list[dict[str, torch.Tensor]]:
-        """Held-out pairs (center crops, fixed degradation), one dict per image (sizes differ)."""
+        """Held-out pairs (center crops, sharpened with ``usm_target``; fixed degradation: ``blur`` at its
+        middle sigma, ``realworld`` drawn from a generator seeded by the run's seed and the image's
+        position), one dict per image (sizes differ)."""
         out = []
-        for rec in records:
-            hr = self.center(rec, side, self.scale)
-            out.append({"lr": downscale(hr, self.scale, self.degrade, None), "hr": hr})
+        for k, rec in enumerate(records):
+            hr = self._target(self.center(rec, side, self.scale))
+            g = generator(self.seed, "val-degrade", k) if self.degrade == "realworld" else None
+            out.append({"lr": downscale(hr, self.scale, self.degrade, g), "hr": hr})
         return out
 
 

@@ -5,7 +5,8 @@ metadata) as ``<name>_a2b.safetensors`` / ``<name>_b2a.safetensors`` (CycleGAN) 
 ``<name>.safetensors`` (SR, denoise), by default into the user models folder. Metadata: ``id``,
 ``name``, ``description``, ``training_data``, ``licence``, ``steps``, ``epoch``, ``metric`` (JSON:
 name, value, higher_is_better, step), ``checkpoint``, task-specific keys (``direction`` for CycleGAN,
-``perceptual`` for SR, ``noise`` for denoise) and the training options.
+``perceptual`` for SR, ``noise`` for denoise, the painting's thumbnail and credit for style:
+:mod:`imgtrans.training.style_thumbnail`) and the training options.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from imgtrans.catalog import THUMBNAIL_KEY
 from imgtrans.training.checkpoint import find_checkpoint, load_checkpoint
 from imgtrans.training.errors import CheckpointError
 
@@ -110,6 +112,11 @@ def export_checkpoint(checkpoint: str | Path, name: str | None = None, out: str 
         if data:
             metadata["training_data"] = data
         metadata.setdefault("licence", _licence_line(data, metadata.get("style_images")) or LICENCE)
+        if metadata.get("style_images") and THUMBNAIL_KEY not in metadata:  # a checkpoint from before thumbnails
+            from imgtrans.training.style_thumbnail import recorded_thumbnail_metadata
+
+            metadata.update(recorded_thumbnail_metadata((info.get("config") or {}).get("style_images") or [],
+                                                        metadata["style_images"]))  # fmt: skip
         # the run and checkpoint names, not where they lay on the training machine
         metadata.update(steps=str(info.get("step", "")), epoch=str(info.get("epoch", "")),
                         checkpoint=f"{ck.path.parent.parent.name}/{ck.path.name}")  # fmt: skip

