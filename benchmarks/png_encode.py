@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgtrans import imageio
+from imgtrans.imageio.encode import encode_png
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path.home() / ".cache" / "imgtrans" / "data"
@@ -34,7 +34,7 @@ def pillow(level: int):
 
 
 def ours(arr: np.ndarray) -> bytes:
-    return imageio._encode_png(arr, None, None, None, None)
+    return encode_png(arr, None, None, None, None)
 
 
 def opencv_level3(arr: np.ndarray) -> bytes:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 import warnings
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from imgtrans.archs.base import BackendChoice as Choice
+from imgtrans.atomic import replacing, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -265,32 +265,24 @@ def export_onnx(model, path: Path) -> Path:
     x = _example_input(model)
     args: tuple = (x, torch.tensor([25.0 / 255.0])) if model.takes_noise_level else (x,)
     names = ["x", "sigma"] if model.takes_noise_level else ["x"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                # the TorchScript exporter first: it exports these plain conv nets much faster than the
-                # dynamo one, to the same graph (benchmarks/README.md, "What auto picks")
-                torch.onnx.export(wrapper, args, tmp, dynamo=False, input_names=names, output_names=["y"],
-                                  dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
-                                  opset_version=ONNX_OPSET)
-            except Exception as first:  # noqa: BLE001 - try the other exporter before giving up
-                log.debug("TorchScript ONNX export failed (%s); trying the dynamo exporter", first)
-                dim = torch.export.Dim.DYNAMIC
-                shapes: dict[str, Any] = {"x": {2: dim, 3: dim}}
-                if model.takes_noise_level:
-                    shapes["sigma"] = None
-                torch.onnx.export(wrapper, args, tmp, dynamo=True, input_names=names, output_names=["y"],
-                                  dynamic_shapes=shapes, opset_version=max(ONNX_OPSET, 18), external_data=False,
-                                  verbose=False)
-        # no fsync: a cache file cut short by a power cut fails to load and is rebuilt
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # no fsync: a cache file cut short by a power cut fails to load and is rebuilt
+    with replacing(path, durable=False, make_parents=True) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            # the TorchScript exporter first: it exports these plain conv nets much faster than the
+            # dynamo one, to the same graph (benchmarks/README.md, "What auto picks")
+            torch.onnx.export(wrapper, args, str(tmp), dynamo=False, input_names=names, output_names=["y"],
+                              dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
+                              opset_version=ONNX_OPSET)
+        except Exception as first:  # noqa: BLE001 - try the other exporter before giving up
+            log.debug("TorchScript ONNX export failed (%s); trying the dynamo exporter", first)
+            dim = torch.export.Dim.DYNAMIC
+            shapes: dict[str, Any] = {"x": {2: dim, 3: dim}}
+            if model.takes_noise_level:
+                shapes["sigma"] = None
+            torch.onnx.export(wrapper, args, str(tmp), dynamo=True, input_names=names, output_names=["y"],
+                              dynamic_shapes=shapes, opset_version=max(ONNX_OPSET, 18), external_data=False,
+                              verbose=False)
     return path
 
 
@@ -467,12 +459,7 @@ def calibrate(model, *, size: int = 256, repeats: int = 2, write: bool = True) -
     if write:
         data = read_calibration()
         data[_calibration_key(model, device)] = result
-        path = calibration_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_bytes(calibration_path(), json.dumps(data, indent=1, sort_keys=True).encode("utf-8"), make_parents=True)
     return result
 
 

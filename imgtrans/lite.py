@@ -224,9 +224,9 @@ def quantize(y: np.ndarray, bits: int | None) -> np.ndarray:
     if bits is None:
         y = np.nan_to_num(np.asarray(y, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         return np.clip(y, 0.0, 1.0, out=y)
-    from imgtrans.imageio import _quantize
+    from imgtrans.imageio.encode import quantize as stored
 
-    return _quantize(y, bits)
+    return stored(y, bits)
 
 
 def run_array(model: LiteModel, pixels: np.ndarray, *, bits: int | None = 8, tile: int | None = None,

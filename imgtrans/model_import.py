@@ -17,10 +17,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgtrans.atomic import replacing, write_bytes
 from imgtrans.catalog import CatalogEntry, list_models, onnx_sidecar
 from imgtrans.paths import user_models_dir
 
@@ -118,7 +118,6 @@ def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: 
     and its provenance in a ``.onnx.json`` record beside it (written last: the record makes it listed)."""
     from imgtrans.archs.onnx_graph import OnnxGraphError, count_graph_parameters, describe_facts, load_onnx, parse_range, range_name
     from imgtrans.catalog import onnx_sidecar
-    from imgtrans.imageio import write_bytes_atomic
     from imgtrans.weights import ModelLoadError, load_model
 
     given: dict[str, str] = {}
@@ -154,9 +153,9 @@ def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: 
         meta["author"] = gmeta["author"]
     dst = folder / f"{model_id}.onnx"
     side = onnx_sidecar(dst)
-    write_bytes_atomic(dst, src.read_bytes())
+    write_bytes(dst, src.read_bytes())
     try:
-        write_bytes_atomic(side, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
+        write_bytes(side, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
         again = load_model(dst)
     except BaseException:
         side.unlink(missing_ok=True)
@@ -173,14 +172,8 @@ def _save_foreign(dst: Path, model, meta: dict[str, str]) -> None:
 
     meta = dict(meta, task=model.task, scale=str(model.scale), detected_arch=model.arch)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.module.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={k: str(v) for k, v in meta.items()})
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(dst) as tmp:
+        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
 
 
 def remove_model(entry: CatalogEntry) -> None:

@@ -275,7 +275,7 @@ def run_model_quantized(
     each finished tile straight into that array, so peak memory is the integer output plus one
     tile's activations, never a float copy of the whole output (a 16384x16384 float32 RGB image
     is 3.2 GB; the uint8 one is 0.8 GB)."""
-    from imgtrans.imageio import _quantize
+    from imgtrans.imageio.encode import quantize
 
     if bits not in (8, 16):
         raise ValueError("bits must be 8 or 16")
@@ -285,14 +285,14 @@ def run_model_quantized(
     direct = tile != 0 and model.tile_safe and model.receptive_radius is not None and not model.edge_context
     if not direct:
         y = _dispatch(model, x, tile=tile, noise_level=noise_level, step=step, budget=budget)
-        return np.ascontiguousarray(_quantize(y[0].numpy().transpose(1, 2, 0), bits))
+        return np.ascontiguousarray(quantize(y[0].numpy().transpose(1, 2, 0), bits))
     padded, h, w = pad_to_multiple(x, m, minimum=m)
     ph, pw = padded.shape[2], padded.shape[3]
     arr = np.empty((ph * s, pw * s, model.out_channels), dtype=np.uint8 if bits == 8 else np.uint16)
     view = torch.from_numpy(arr).permute(2, 0, 1)[None]  # (1,C,H,W) view; tiles land in arr
 
     def store(region: torch.Tensor, y: torch.Tensor) -> None:
-        q = _quantize(y[0].numpy().transpose(1, 2, 0), bits)
+        q = quantize(y[0].numpy().transpose(1, 2, 0), bits)
         region.copy_(torch.from_numpy(q).permute(2, 0, 1)[None])
 
     if not tile and budget is None and model.device.type == "cpu":

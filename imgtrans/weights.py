@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +24,7 @@ from torch import nn
 
 from imgtrans import __version__
 from imgtrans.archs import ARCHS, ArchSpec, get_arch
+from imgtrans.atomic import replacing
 from imgtrans.catalog import declared_edge_context, read_safetensors_metadata
 
 FORMAT_TAG = "imgtrans/1"
@@ -141,11 +141,6 @@ class LoadedModel:
 # ----------------------------------------------------------------------------------------- saving
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-
-
 def save_model(
     path: str | os.PathLike,
     module: nn.Module,
@@ -159,7 +154,9 @@ def save_model(
     ``imgtrans_version`` and ``edge_context`` (the mirrored border the app runs the network with: the
     family's :attr:`~imgtrans.archs.base.ArchSpec.edge_context` unless ``metadata`` gives one, as an
     import of third-party weights does with 0); ``metadata`` adds e.g. ``name``, ``description``, ``training_data``,
-    ``licence``, ``steps``, ``metric``. Non-string values are stored as JSON.
+    ``licence``, ``steps``, ``metric``. Non-string values are stored as JSON. The file is written
+    atomically (:func:`imgtrans.atomic.replacing`, parent folders created); a failure to write is an
+    :class:`~imgtrans.atomic.AtomicWriteError` (an OSError).
     """
     from safetensors.torch import save_file
 
@@ -179,19 +176,8 @@ def save_model(
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
     path = Path(path)
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path, make_parents=True) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

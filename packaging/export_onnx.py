@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -70,13 +68,9 @@ def export_one(model, out_dir: Path, model_id: str, catalog_entry=None) -> dict:
 
 
 def write_index(out_dir: Path, models: dict[str, dict]) -> Path:
-    path = out_dir / "index.json"
-    fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"format": 1, "models": models}, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+    from imgtrans.atomic import write_bytes
+
+    return write_bytes(out_dir / "index.json", (json.dumps({"format": 1, "models": models}, indent=1) + "\n").encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,10 @@ from PIL import ImageCms, ImageFile, ImageOps, JpegImagePlugin
 
 from imgtrans import _pngchunks
 from imgtrans import imageio as iio
-from imgtrans.imageio import Image, ImageReadError, ImageWriteError, read_image, write_image
+from imgtrans.imageio import Image, ImageReadError, ImageWriteError, decode, read_image, write_image
+from imgtrans.imageio.decode import apply_orientation
+from imgtrans.imageio.encode import encode_tiff, output_exif
+from imgtrans.imageio.xmp import XMP_NS
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -291,9 +294,9 @@ def test_exif_from_tiff_source_keeps_only_descriptive_tags(tmp_path):
 def test_tiff_orientation_16bit(tmp_path, c, orientation):
     # Pillow rotates TIFFs itself (and drops the tag); OpenCV (16-bit colour) may not.
     vals = noise(3, 5, c, seed=24, dtype=np.uint16)
-    (tmp_path / "o.tif").write_bytes(iio._encode_tiff(vals, None, exif_bytes(orientation), (100.0, 200.0), None))
+    (tmp_path / "o.tif").write_bytes(encode_tiff(vals, None, exif_bytes(orientation), (100.0, 200.0), None))
     img = read_image(tmp_path / "o.tif")
-    ref = iio._apply_orientation(vals, orientation)
+    ref = apply_orientation(vals, orientation)
     got = np.rint(img.pixels.astype(np.float64) * 65535).astype(np.uint16)
     np.testing.assert_array_equal(got, ref[:, :, : (1 if c == 1 else 3)])
     if c == 4:
@@ -309,7 +312,7 @@ def test_apply_orientation_matches_pillow_transpose():
            6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
     for o, name in ops.items():
         ref = np.asarray(PILImage.fromarray(a).transpose(getattr(PILImage.Transpose, name)))
-        np.testing.assert_array_equal(iio._apply_orientation(a, o), ref)
+        np.testing.assert_array_equal(apply_orientation(a, o), ref)
 
 
 def test_read_mpo_reports_jpeg(tmp_path):
@@ -553,7 +556,7 @@ def test_read_provenance_errors(tmp_path):
 # ---------------------------------------------------------------- caption, XMP and provenance together
 
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-XMP_IMGTRANS_NS = iio._XMP_NS.decode()
+XMP_IMGTRANS_NS = XMP_NS.decode()
 CAPTION = "Kilauea crater, my caption"
 
 
@@ -826,7 +829,7 @@ def test_permission_denied(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(iio, "open", denied, raising=False)
+    monkeypatch.setattr(decode, "open", denied, raising=False)
     with pytest.raises(ImageReadError) as ei:
         read_image(p)
     assert str(ei.value) == "permission denied" and ei.value.path == p
@@ -961,12 +964,12 @@ def test_exif_size_patch_keeps_every_other_byte():
     ex.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16})
     raw = ex.tobytes()
     raw = raw if raw.startswith(b"Exif\0\0") else b"Exif\0\0" + raw
-    out = iio._output_exif(raw, False, (640, 480))
+    out = output_exif(raw, False, (640, 480))
     assert len(out) == len(raw) and sum(a != b for a, b in zip(out, raw)) <= 4
     sub = exif_of(out).get_ifd(0x8769)
     assert (sub[0xA002], sub[0xA003]) == (640, 480)
-    assert iio._output_exif(raw, False, (70000, 480)) is not None  # too big for SHORT: re-encoded, not lost
-    sub = exif_of(iio._output_exif(raw, False, (70000, 480))).get_ifd(0x8769)
+    assert output_exif(raw, False, (70000, 480)) is not None  # too big for SHORT: re-encoded, not lost
+    sub = exif_of(output_exif(raw, False, (70000, 480))).get_ifd(0x8769)
     assert (sub[0xA002], sub[0xA003]) == (70000, 480)
 
 
@@ -1095,3 +1098,70 @@ def test_utf16_xmp_packet_is_read_and_rewritten_as_utf8(tmp_path, codec):
     facts = xmp_facts(pil_open(out).info["xmp"])
     assert facts["records"] == [{"model": "m"}] and facts["orientation"] == ["1"]
     assert iio.read_provenance(out) == {"model": "m"}
+
+
+# ---------------------------------------------------------------- reading for display
+
+
+def _as_rgb8(img: Image) -> np.ndarray:
+    """read_image's pixels as read_preview gives them: 8-bit RGB(A), rounded, grey repeated."""
+    px = np.repeat(img.pixels, 3, axis=2) if img.pixels.shape[2] == 1 else img.pixels
+    if img.alpha is not None:
+        px = np.concatenate([px, img.alpha[:, :, None]], axis=2)
+    return (np.clip(px, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["exif-jpeg", "xmp-jpeg", "tiff-16bit-rgba", "palette-gif", "cmyk-jpeg"])
+def test_read_preview_is_read_image_in_8_bits(tmp_path, case):
+    """The display decoder is the conversion decoder: same orientation (EXIF, XMP, TIFF tag),
+    same colour conversions, same size; only rounded to 8 bits."""
+    p = tmp_path / "x"
+    if case == "exif-jpeg":
+        PILImage.fromarray(noise(12, 20, 3, seed=1)).save(p, "JPEG", exif=exif_bytes(6))
+    elif case == "xmp-jpeg":
+        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
+              b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>'
+        PILImage.fromarray(noise(12, 20, 3, seed=2)).save(p, "JPEG", exif=exif_bytes(None), xmp=xmp)
+    elif case == "tiff-16bit-rgba":
+        p.write_bytes(encode_tiff(noise(6, 9, 4, seed=3, dtype=np.uint16), None, exif_bytes(7), None, None))
+    elif case == "palette-gif":
+        PILImage.fromarray(noise(10, 14, 3, seed=4)).convert("P").save(p, "GIF", transparency=0)
+    else:
+        PILImage.fromarray(noise(10, 14, 4, seed=5), "CMYK").save(p, "JPEG")
+    img = read_image(p)
+    preview = iio.read_preview(p)
+    if case in ("exif-jpeg", "xmp-jpeg"):
+        assert (img.width, img.height) == (12, 20)  # turned upright
+    assert (preview.width, preview.height) == (img.width, img.height)
+    assert preview.image.mode == ("RGBA" if img.alpha is not None else "RGB")
+    np.testing.assert_array_equal(np.asarray(preview.image), _as_rgb8(img))
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_read_preview_decodes_large_jpegs_at_reduced_scale(tmp_path, orientation):
+    p = tmp_path / "big.jpg"
+    PILImage.fromarray(noise(480, 640, 3, seed=6)).save(p, quality=90, exif=exif_bytes(orientation))
+    full = iio.read_preview(p)
+    small = iio.read_preview(p, min_pixels=100 * 100)  # 1/4 scale keeps 160x120 >= 100x100; 1/8 would not
+    upright = (640, 480) if orientation == 1 else (480, 640)
+    assert (full.width, full.height) == (small.width, small.height) == upright
+    assert full.image.size == upright
+    assert small.image.size == (upright[0] // 4, upright[1] // 4)
+
+
+def test_too_many_pixels_is_an_image_too_large_error_with_the_size(tmp_path):
+    p = tmp_path / "huge.png"
+    p.write_bytes(crafted_png(30000, 20000))
+    for read in (read_image, iio.read_preview):
+        with pytest.raises(iio.ImageTooLargeError) as ei:
+            read(p)
+        assert isinstance(ei.value, ImageReadError) and (ei.value.width, ei.value.height) == (30000, 20000)
+        assert str(ei.value) == ("image is 30000x20000 = 600000000 pixels, over the limit of 200000000 "
+                                 "(raise --max-pixels)")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_read_preview_turns_every_orientation_as_read_image(tmp_path, orientation):
+    p = tmp_path / "o.png"
+    PILImage.fromarray(asymmetric_rgba()).save(p, exif=exif_bytes(orientation))
+    np.testing.assert_array_equal(np.asarray(iio.read_preview(p).image), _as_rgb8(read_image(p)))

@@ -62,12 +62,12 @@ def test_quantized_assembly_equals_float_path_16_bit(tiny_models):
     model = load_model(tiny_models["sr"])
     x = torch.rand(1, 3, 37, 29, generator=torch.Generator().manual_seed(3))
     ref = run_model(model, x, tile=16)[0].numpy().transpose(1, 2, 0)
-    from imgtrans.imageio import _quantize
+    from imgtrans.imageio.encode import quantize
 
     for bits in (8, 16):
         got = run_model_quantized(model, x, bits, tile=16)
         assert got.dtype == (np.uint8 if bits == 8 else np.uint16)
-        assert np.array_equal(got, _quantize(ref, bits))
+        assert np.array_equal(got, quantize(ref, bits))
 
 
 def test_tiles_stay_within_a_small_budget(tiny_models):

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image as PILImage
 
 from conftest import write_rgb
+from imgtrans import atomic
 from imgtrans import imageio as iio
 from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
@@ -298,7 +299,7 @@ def test_temp_files_of_killed_writers_are_swept(tmp_path, monkeypatch):
     it - but never a temp file whose writer is alive (flock-ed), a fresh one, or another name."""
     import fcntl
 
-    monkeypatch.setattr(iio, "_SWEPT_DIRS", set())
+    monkeypatch.setattr(atomic, "_SWEPT_DIRS", set())
     dead = _stale(tmp_path, ".a.png.k3j_x9q2.part")
     dead2 = _stale(tmp_path, ".photo 1.JPG.abcdefgh.part")
     alive = _stale(tmp_path, ".b.png.zzzzzzzz.part")
@@ -317,7 +318,7 @@ def test_temp_files_of_killed_writers_are_swept(tmp_path, monkeypatch):
 
 
 def test_engine_resume_cleans_up_after_a_killed_write(tmp_path, tiny_models, monkeypatch):
-    monkeypatch.setattr(iio, "_SWEPT_DIRS", set())
+    monkeypatch.setattr(atomic, "_SWEPT_DIRS", set())
     src = _batch(tmp_path / "in", 3)
     out = tmp_path / "out"
     out.mkdir()
@@ -329,19 +330,19 @@ def test_engine_resume_cleans_up_after_a_killed_write(tmp_path, tiny_models, mon
 
 
 def test_sweep_can_be_called_directly(tmp_path, monkeypatch):
-    monkeypatch.setattr(iio, "_SWEPT_DIRS", set())
+    monkeypatch.setattr(atomic, "_SWEPT_DIRS", set())
     dead = _stale(tmp_path, ".a.tiff.abcdefgh.part")
     iio.sweep_stale_temp_files(tmp_path)
     assert not dead.exists()
 
 
 def test_resume_with_nothing_to_do_still_removes_stale_temp_files(tmp_path, tiny_models, monkeypatch):
-    monkeypatch.setattr(iio, "_SWEPT_DIRS", set())
+    monkeypatch.setattr(atomic, "_SWEPT_DIRS", set())
     src = _batch(tmp_path / "in", 2)
     out = tmp_path / "out"
     model = load_model(tiny_models["denoise"])
     list(convert([src], model, ConvertOptions(output_dir=out)))
-    monkeypatch.setattr(iio, "_SWEPT_DIRS", set())  # a new process
+    monkeypatch.setattr(atomic, "_SWEPT_DIRS", set())  # a new process
     stale = _stale(out, ".img01.png.q1w2e3r4.part")
     events = list(convert([src], model, ConvertOptions(output_dir=out)))
     assert len(events[-1].summary.skipped) == 2

@@ -34,10 +34,10 @@ STEPS, SAVE_EVERY = 8, 2
 KILLER = textwrap.dedent(
     """
     import os, runpy, signal, sys
-    import imgtrans.training.checkpoint as ck
+    import imgtrans.atomic as atomic  # checkpoint files are written by atomic.write_synced
 
     at, fraction, calls = int(os.environ["KILL_AT_WRITE"]), float(os.environ["KILL_FRACTION"]), [0]
-    real = ck._write_file
+    real = atomic.write_synced
 
     def write(path, data):
         calls[0] += 1
@@ -51,7 +51,7 @@ KILLER = textwrap.dedent(
             fh.write(str(path))
         os.kill(os.getpid(), signal.SIGKILL)
 
-    ck._write_file = write
+    atomic.write_synced = write
     sys.argv = ["imgtrans-train", *sys.argv[1:]]
     runpy.run_module("imgtrans.training.cli", run_name="__main__", alter_sys=True)
     """

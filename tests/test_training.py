@@ -476,7 +476,7 @@ def test_checkpoint_side_file_loads_weights_only(domains, isolated_home):
 
 
 def test_full_disk_keeps_the_previous_checkpoint(domains, isolated_home, monkeypatch):
-    import imgtrans.training.checkpoint as ckmod
+    from imgtrans import atomic
 
     run_events(cyclegan_cfg(domains, "disk", steps=2))
     folder = isolated_home / "runs" / "disk" / "checkpoints"
@@ -487,7 +487,7 @@ def test_full_disk_keeps_the_previous_checkpoint(domains, isolated_home, monkeyp
             fh.write(data[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ckmod, "_write_file", full)
+    monkeypatch.setattr(atomic, "write_synced", full)
     events = []
     with pytest.raises(CheckpointError) as info:
         for e in train(cyclegan_cfg(domains, "disk", steps=4, save_every_steps=3)):

@@ -33,7 +33,6 @@ import io
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,22 +59,14 @@ def _size_mb(folder: Path) -> float:
 
 
 def _write_atomically(dest: Path, fill) -> None:
-    """Build ``dest`` (a folder) in a temporary sibling with ``fill(tmp)``, then swap it in."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
-    try:
+    """Build ``dest`` (a folder) in a temporary sibling with ``fill(tmp)``, then swap it in
+    (:func:`imgtrans.atomic.replacing_folder`; not fsynced: these are copies of files that exist)."""
+    from imgtrans.atomic import replacing_folder
+
+    with replacing_folder(dest, durable=False) as tmp:
         fill(tmp)
         for path in [tmp, *tmp.rglob("*")]:  # mkdtemp and safetensors make owner-only files
             path.chmod(0o755 if path.is_dir() else 0o644)
-        old = dest.parent / f".old-{dest.name}"
-        if dest.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _convert_weights(src: Path, dst: Path, convert) -> None:

@@ -1,8 +1,10 @@
-"""Decoding for display, run in worker threads only (never call these from the GUI thread).
+"""Images for display, decoded in worker threads only (never call these from the GUI thread).
 
-Thumbnails are decoded downscaled (JPEG ``draft``), upright (EXIF orientation), with a header check
-against the engine's pixel limit first, so a huge or broken file costs little and says why. Display
-images are capped in size and carry a downscaled copy for zoomed-out painting.
+Files are decoded by the core's reader (:func:`imgtrans.imageio.read_preview`): the same checks,
+pixel limit, colour conversions and orientation (EXIF, XMP, TIFF) as a conversion, as 8-bit RGB(A).
+Thumbnails and previews of huge photos decode JPEGs at a reduced scale (DCT scaling), so a large
+or broken file costs little and says why. Display images are capped in size and carry a downscaled
+copy for zoomed-out painting.
 
 The heavy pixel work is done by Pillow and numpy, which release the GIL, and the QImages share
 those buffers instead of copying them: PySide keeps the GIL for the whole of a Qt call, so a
@@ -13,23 +15,20 @@ a third of a second.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageOps
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtGui import QImage
 
-from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageReadError, read_image
+from imgtrans.imageio import DEFAULT_MAX_PIXELS, ImageReadError, ImageTooLargeError, read_preview
 
 #: Images shown in the compare view are capped at this many pixels (a 4x SR output of a 24 MP photo
 #: would otherwise need GBs); beyond it the preview is a downscaled copy.
 DISPLAY_MAX_PIXELS = 48_000_000
 #: Long edge of the zoomed-out copy painted when the view shows the whole image.
 SMALL_EDGE = 2048
-_PIL_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "La", "RGBa"}
 
 
 @dataclass
@@ -55,15 +54,6 @@ class DisplayImage:
     height: int
     reduced: bool = False
     keep: tuple = field(default=(), repr=False)
-
-
-def header_size(path: Path) -> tuple[int, int] | None:
-    """Width and height from the file header, without decoding pixels (None if Qt cannot tell)."""
-    reader = QImageReader(str(path))
-    size = reader.size()
-    if not size.isValid():
-        return None
-    return size.width(), size.height()
 
 
 def _rgb(im: PILImage.Image) -> PILImage.Image:
@@ -134,63 +124,28 @@ def probe(path: Path, thumb_px: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pr
     except OSError as exc:
         result.error = exc.strerror or str(exc)
         return result
-    if result.file_bytes == 0:
-        result.error = "empty file (0 bytes)"
-        return result
-    dims = header_size(path)
-    if dims and dims[0] * dims[1] > max_pixels:
-        result.width, result.height = dims
-        result.error = _too_big(dims[0], dims[1], max_pixels)
-        return result
-    thumb = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with PILImage.open(path) as im:
-                if im.mode not in _PIL_MODES:
-                    raise ValueError(f"mode {im.mode} goes through the full decoder")
-                w, h = im.size
-                if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-                    w, h = h, w
-                im.draft("RGB", (thumb_px * 2, thumb_px * 2))
-                thumb = ImageOps.exif_transpose(im)
-                thumb.thumbnail((thumb_px, thumb_px), PILImage.Resampling.BILINEAR)
-                result.width, result.height = w, h
-    except Exception:  # noqa: BLE001 - the engine's decoder has the last word, below
-        thumb = None
-    if thumb is None:
-        try:
-            img = read_image(path, max_pixels=max_pixels)
-        except ImageReadError as exc:
-            result.error = str(exc).replace(" (raise --max-pixels)", "")  # a command-line hint
-            return result
-        result.width, result.height = img.width, img.height
-        thumb = to_pil(img.pixels, img.alpha)
-        thumb.thumbnail((thumb_px, thumb_px), PILImage.Resampling.BILINEAR)
-    q, _data = _wrap(_rgb(thumb))
+        preview = read_preview(path, max_pixels=max_pixels, min_pixels=(2 * thumb_px) ** 2)
+    except ImageTooLargeError as exc:
+        result.width, result.height = exc.width, exc.height
+        result.error = _too_big(exc.width, exc.height, max_pixels)
+        return result
+    except ImageReadError as exc:
+        result.error = str(exc).replace(" (raise --max-pixels)", "")  # a command-line hint
+        return result
+    result.width, result.height = preview.width, preview.height
+    thumb = preview.image
+    thumb.thumbnail((thumb_px, thumb_px), PILImage.Resampling.BILINEAR)
+    q, _data = _wrap(thumb)
     result.thumb = q.copy()  # small: an owned copy is simplest
     return result
 
 
 def load_display(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DisplayImage:
     """Decode a file for the compare view (upright, 8-bit, capped). Raises ImageReadError."""
-    dims = header_size(path)
-    if dims and dims[0] * dims[1] > max_pixels:
-        raise ImageReadError(_too_big(dims[0], dims[1], max_pixels), path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with PILImage.open(path) as im:
-                if im.mode not in _PIL_MODES:
-                    raise ValueError(im.mode)
-                w, h = im.size
-                if w * h > DISPLAY_MAX_PIXELS * 4:
-                    im.draft("RGB", (w // 2, h // 2))  # JPEG: decode at half size straight away
-                orientation = im.getexif().get(0x0112, 1)
-                im.load()
-                upright = ImageOps.exif_transpose(im) if orientation in range(2, 9) else im  # no needless copy
-                return display_from_pil(upright, *((h, w) if orientation in (5, 6, 7, 8) else (w, h)))
-    except Exception:  # noqa: BLE001 - fall back to the engine's decoder (16-bit, odd modes)
-        pass
-    img = read_image(path, max_pixels=max_pixels)
-    return display_from_array(img.pixels, img.alpha)
+        # a JPEG over 4x the display cap is decoded at half size straight away
+        preview = read_preview(path, max_pixels=max_pixels, min_pixels=DISPLAY_MAX_PIXELS)
+    except ImageTooLargeError as exc:
+        raise ImageReadError(_too_big(exc.width, exc.height, max_pixels), path) from None
+    return display_from_pil(preview.image, preview.width, preview.height)

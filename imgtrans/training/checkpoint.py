@@ -10,10 +10,10 @@ A checkpoint is a folder ``<run>/checkpoints/step_00001234/`` with
   ``torch.load(weights_only=True)``: nothing is ever unpickled;
 * ``info.json``: step, epoch, task, networks (arch + hyper-parameters), metric, options.
 
-The folder is written under a hidden temporary name, fsynced, then renamed into place (atomic), so a
-checkpoint either exists complete or not at all; a failed write (e.g. a full disk) removes its
-temporary folder and leaves every earlier checkpoint untouched. After a successful save only the last
-``keep`` checkpoints plus the best by metric are kept.
+The folder is written under a hidden temporary name, fsynced, then renamed into place
+(:func:`imgtrans.atomic.replacing_folder`), so a checkpoint either exists complete or not at all; a
+failed write (e.g. a full disk) removes its temporary folder and leaves every earlier checkpoint
+untouched. After a successful save only the last ``keep`` checkpoints plus the best by metric are kept.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from __future__ import annotations
 import errno
 import io
 import json
-import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from imgtrans import atomic
 from imgtrans.training.errors import CheckpointError
 
 WEIGHTS = "weights.safetensors"
@@ -72,27 +71,6 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------ writing
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` and fsync it (the one place checkpoint bytes reach the disk)."""
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _reason(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "the disk is full"
@@ -118,15 +96,7 @@ class Checkpointer:
     def __init__(self, folder: Path, keep: int = 3):
         self.folder = Path(folder)
         self.keep = max(1, keep)
-        if self.folder.is_dir():  # leftovers of a save that a crash interrupted
-            for old in self.folder.glob(".old-*"):  # a complete checkpoint set aside for a re-save
-                target = self.folder / old.name[len(".old-") :]
-                if target.exists():
-                    shutil.rmtree(old, ignore_errors=True)
-                else:
-                    os.rename(old, target)
-            for tmp in self.folder.glob(".tmp-*"):  # incomplete by construction
-                shutil.rmtree(tmp, ignore_errors=True)
+        atomic.recover_folders(self.folder)  # leftovers of a save that a crash interrupted
 
     def list(self) -> list[CheckpointInfo]:
         """Complete checkpoints, oldest first."""
@@ -158,25 +128,12 @@ class Checkpointer:
             STATE: buf.getvalue(),
             INFO: (json.dumps(info, indent=1, sort_keys=True) + "\n").encode("utf-8"),
         }
-        tmp: Path | None = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=self.folder))
-            for name, data in blobs.items():
-                _write_file(tmp / name, data)
-            _fsync_dir(tmp)
-            if final.exists():  # a re-save of the same step (e.g. Ctrl-C right after a periodic save)
-                old = self.folder / f".old-{final.name}"
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(final, old)
-                os.rename(tmp, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, final)
-            _fsync_dir(self.folder)
+            # an existing folder of this step is replaced (e.g. Ctrl-C right after a periodic save)
+            with atomic.replacing_folder(final) as tmp:
+                for name, data in blobs.items():
+                    atomic.write_synced(tmp / name, data)
         except OSError as exc:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
             last = self.latest()
             kept = f"the previous checkpoint ({last.path.name}) is intact" if last else "no earlier checkpoint exists"
             raise CheckpointError(

@@ -13,6 +13,7 @@ Run folder (``runs_dir()/<name>``): ``config.json``, ``data_report.txt``, ``loss
 from __future__ import annotations
 
 import csv
+import io
 import json
 import threading
 import time
@@ -21,10 +22,16 @@ from typing import Any, Iterator
 
 import torch
 
+from imgtrans import atomic
 from imgtrans.training import events as ev
 from imgtrans.training.base import Evaluation, Task, linear_decay
 from imgtrans.training.checkpoint import (
-    Checkpointer, check_compatible, load_checkpoint, read_info, rng_state, set_rng_state,
+    Checkpointer,
+    check_compatible,
+    load_checkpoint,
+    read_info,
+    rng_state,
+    set_rng_state,
 )  # fmt: skip
 from imgtrans.training.config import TrainConfig
 from imgtrans.training.data import check_folder
@@ -169,8 +176,8 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
     if main:
         try:
             run.mkdir(parents=True, exist_ok=True)
-            (run / "config.json").write_text(cfg.to_json() + "\n", encoding="utf-8")
-            (run / "data_report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            atomic.write_bytes(run / "config.json", (cfg.to_json() + "\n").encode("utf-8"))
+            atomic.write_bytes(run / "data_report.txt", ("\n".join(lines) + "\n").encode("utf-8"))
         except OSError as exc:
             raise TrainingError(f"cannot write to the run folder {run}: {exc.strerror or exc}") from None
     yield ev.Started(run, start, stop, spe, resume_path)
@@ -422,9 +429,10 @@ class RunLog:
         kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= start]
         if columns is not None and rows[0] != columns and columns[: len(rows[0])] == rows[0]:
             kept[0] = columns
-        if kept != rows:
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerows(kept)
+        if kept != rows:  # rewritten atomically: a crash now must not lose the rows kept
+            text = io.StringIO(newline="")
+            csv.writer(text).writerows(kept)
+            atomic.write_bytes(path, text.getvalue().encode("utf-8"))
 
     def step(self, e: ev.Step) -> list[str]:
         row = [e.step, e.epoch, repr(e.lr), f"{e.seconds:.4f}"] + [
