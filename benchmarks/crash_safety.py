@@ -51,7 +51,7 @@ for p in (str(REPO), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from fuzz_inputs import SUMMARY, hash_tree, picture, tiny_model  # noqa: E402
+from benchmarks.fuzz import SUMMARY, hash_tree, picture, tiny_model  # noqa: E402
 
 
 

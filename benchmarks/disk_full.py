@@ -39,7 +39,7 @@ for p in (str(REPO), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from fuzz_inputs import SUMMARY, decodes, hash_tree, run_cli, tiny_model  # noqa: E402
+from benchmarks.fuzz import SUMMARY, decodes, hash_tree, run_cli, tiny_model  # noqa: E402
 
 
 

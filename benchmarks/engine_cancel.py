@@ -40,7 +40,7 @@ for p in (str(REPO), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from fuzz_inputs import decodes, picture, tiny_model  # noqa: E402
+from benchmarks.fuzz import decodes, picture, tiny_model  # noqa: E402
 
 
 def rss_bytes() -> int:

@@ -29,7 +29,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -386,7 +385,9 @@ def _provenance(model: LiteModel, model_ref: str, options, src: Path, rel: Path 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """The torch engine's batch (:func:`imgtrans.engine.convert`: resume rules, prefetch, atomic
-    writes, the disk-full stop) with this module's runner; events printed as plain lines."""
+    writes, the disk-full stop) with this module's runner; events shown by the full command line's
+    console reporter (:class:`imgtrans.cli_report.ConsoleReporter`), without progress."""
+    from imgtrans.cli_report import ConsoleReporter
     from imgtrans.engine import ConvertOptions, Runner, convert, plan_jobs  # torch-free parts
     from imgtrans.imageio import DEFAULT_MAX_PIXELS
 
@@ -415,22 +416,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     print(f"imgtrans-lite: {model.id} ({model.arch}, onnxruntime); {len(jobs)} image(s) -> {args.output}",
           file=sys.stderr)
     runner = Runner(prepare=_prepare, process=_process, provenance=_provenance)
-    summary = None
-    for event in convert(args.inputs, model, options, model_ref=model.id, plan=(jobs, skipped), model_id=model.id,
-                         runner=runner):
-        if event.kind in ("skipped", "failed"):
-            print(f"{event.kind}: {printable(event.src)}: {printable(event.message)}", file=sys.stderr)
-        elif event.kind == "stopped":
-            print(f"imgtrans-lite: {event.message}", file=sys.stderr)
-        elif event.kind == "noise":
-            print(f"{printable(event.src)}: {event.message}", file=sys.stderr)
-        elif event.kind == "done" and args.verbose:
-            print(f"done: {printable(event.src)} -> {printable(event.dst)} ({event.seconds:.1f} s)", file=sys.stderr)
-        elif event.kind == "finished":
-            summary = event.summary
-    assert summary is not None
-    print(f"imgtrans-lite: {len(summary.converted)} converted, {len(summary.failed)} failed in {summary.seconds:.1f} s; "
-          f"outputs in {args.output}", file=sys.stderr)
+    console = ConsoleReporter("imgtrans-lite", verbose=args.verbose)
+    cancel = threading.Event()
+    summary = console.follow(convert(args.inputs, model, options, model_ref=model.id, cancel=cancel,
+                                     plan=(jobs, skipped), model_id=model.id, runner=runner), cancel)
+    if summary is None:
+        return EXIT_CANCELLED
+    console.print_summary(args.output)
     if summary.cancelled:
         return EXIT_CANCELLED
     return EXIT_OK if summary.ok else EXIT_FAILURES

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image as PILImage
 
 from conftest import write_rgb
-from imgtrans.cli import _ProgressBar, main
+from imgtrans.cli import main
+from imgtrans.cli_report import ProgressBar
 from imgtrans.imageio import read_provenance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -361,7 +362,7 @@ def test_option_prefixes_are_not_abbreviations(tmp_path, capsys):
 
 def test_progress_bar_shows_whole_counts_and_one_rate_unit():
     buf = io.StringIO()
-    bar = _ProgressBar(4, file=buf, mininterval=0)
+    bar = ProgressBar(4, file=buf, mininterval=0)
     for step in (0.5, 1.0, 0.25):
         bar.update(step)
         text = str(bar)

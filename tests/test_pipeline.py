@@ -12,7 +12,8 @@ import pytest
 import torch
 from conftest import write_rgb
 
-from imgtrans.engine import ConvertOptions, _provenance, convert, plan_jobs, prepare_runner, process_image
+from imgtrans.engine import ConvertOptions, convert, plan_jobs, prepare_runner, process_image
+from imgtrans.engine.runner import _provenance
 from imgtrans.imageio import read_image, write_image
 from imgtrans.tiling import run_model, run_model_quantized
 from imgtrans.weights import load_model

@@ -2,8 +2,9 @@
 limit, a disk that fills up mid-batch, output paths with odd, colliding and linked names, temp files
 left by killed writers, and 50 cancel/restart cycles of the engine.
 
-The fuzzing and cancel machinery lives in ``benchmarks/`` (fuzz_inputs.py, engine_cancel.py); these
-tests run small fixed-seed versions of it. The SIGKILL test is ``test_reliability_crash.py``.
+The fuzzing and cancel machinery lives in ``benchmarks/`` (the ``benchmarks.fuzz`` package,
+engine_cancel.py); these tests run small fixed-seed versions of it. The SIGKILL test is
+``test_reliability_crash.py``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,8 @@ from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.weights import load_model
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+from benchmarks import fuzz
 
-import fuzz_inputs  # noqa: E402
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, symlinks, flock, POSIX permissions")
 needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="recognises temp files through /proc/self/fd")
@@ -46,11 +44,11 @@ def test_fuzz_subset_through_the_real_cli(tmp_path, tiny_models):
     code 1, the summary's counts add up, only the hidden file and the folder named like an image left
     out silently, nothing else on stderr, inputs untouched, no temp files."""
     root = tmp_path / "fuzz"
-    cases = fuzz_inputs.generate(root, seed=1234, subset=True)
-    assert len(cases) >= 60 and {c.category for c in cases} >= set(fuzz_inputs.CATEGORIES)
+    cases = fuzz.generate(root, seed=1234, subset=True)
+    assert len(cases) >= 60 and {c.category for c in cases} >= set(fuzz.CATEGORIES)
     out = tmp_path / "out"
-    rep = fuzz_inputs.run_batch("subset", cases, [root], out, tiny_models["denoise"], ["-r", "--max-pixels", "4000000"],
-                                timeout=240)
+    rep = fuzz.run_batch("subset", cases, [root], out, tiny_models["denoise"], ["-r", "--max-pixels", "4000000"],
+                         timeout=240)
     detail = "\n".join(rep.problems + rep.unexpected + rep.noise)
     assert not rep.crash and rep.tracebacks == 0, detail
     assert not rep.problems, detail
@@ -74,7 +72,7 @@ def test_unreadable_files_are_reported_for_a_non_root_user(tiny_models):
         pytest.skip("needs root and setpriv to switch to an unprivileged user")
     work = Path(tempfile.mkdtemp(prefix="imgtrans-perms-"))  # pytest's tmp_path is private to root
     try:
-        cases = fuzz_inputs.make_perms_tree(work / "in", seed=3)
+        cases = fuzz.make_perms_tree(work / "in", seed=3)
         out, home = work / "out", work / "home"
         out.mkdir()
         home.mkdir()
@@ -83,10 +81,10 @@ def test_unreadable_files_are_reported_for_a_non_root_user(tiny_models):
         for p in [work, work / "in", work / "in" / "perms", out, home]:
             os.chmod(p, 0o777)
         os.chmod(model, 0o644)
-        rep = fuzz_inputs.run_batch("nobody", cases, [work / "in" / "perms"], out, model, ["-r"], hash_root=work / "in",
-                                    user="65534", env={"IMGTRANS_HOME": str(home)})
+        rep = fuzz.run_batch("nobody", cases, [work / "in" / "perms"], out, model, ["-r"], hash_root=work / "in",
+                             user="65534", env={"IMGTRANS_HOME": str(home)})
     finally:
-        fuzz_inputs._rmtree(work)
+        fuzz.rmtree(work)
     detail = "\n".join(rep.problems + rep.unexpected + rep.noise)
     assert not rep.crash and not rep.problems and not rep.unexpected, detail
     assert rep.converted == 1 and rep.reported == 4
@@ -385,7 +383,7 @@ def test_engine_survives_50_cancel_restart_cycles():
     event / generator closed) or run to the end, at least 20 of them stopped early: no deadlock, every
     stop within 5 s, Python threads back to baseline after each run, OS threads not grown, RSS grown by
     less than 64 MB."""
-    import engine_cancel
+    from benchmarks import engine_cancel
 
     fig = engine_cancel.run(iterations=50, images=3, size=48, seed=7, deadline_s=60, model_kind="denoise")
     assert not fig.problems, "\n".join(fig.problems)

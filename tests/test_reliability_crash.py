@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg") or sys.platform == "win32", reason="POSIX signals")
 def test_sigkill_mid_batch_then_resume_loses_nothing(tmp_path):
-    import crash_safety
+    from benchmarks import crash_safety
 
     res = crash_safety.run(n_images=16, kills=3, sigints=1, seed=5, work=tmp_path, verbose=False, timeout=240)
     log = "\n".join(f"{k.mode} after {k.after_s:.2f}s: {k.outputs_before}->{k.outputs_after} parts={k.parts_left} "

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from imgtrans.cli import _PlainProgress, main
+from imgtrans.cli import main
+from imgtrans.cli_report import PlainProgress
 from imgtrans.run_summary import combine
 from imgtrans.shard import Shard, ShardError, from_env, jump_hash, parse_shard, relative_key, shard_of
 
@@ -124,7 +125,7 @@ def test_combined_exit_codes():
 
 def test_plain_progress_lines_for_logs():
     buf = io.StringIO()
-    bar = _PlainProgress(4, "imgtrans[1/2]", every=3600, file=buf)
+    bar = PlainProgress(4, "imgtrans[1/2]", every=3600, file=buf)
     for step in (0.5, 0.5, 0.7, 0.3, 1.0, 1.0):
         bar.update(step)
     lines = buf.getvalue().splitlines()
