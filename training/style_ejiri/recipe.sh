@@ -6,4 +6,5 @@
 # learn_style): 7000 iterations, about 3 hours on one thread; resumable.
 source "$(dirname "$0")/../common.sh"
 fetch ukiyoe
-learn_style style-ejiri "$DATA/ukiyoe/EjiriSuruga.png" 7000
+learn_style style-ejiri "$DATA/ukiyoe/EjiriSuruga.png" 7000 \
+    "Katsushika Hokusai, Ejiri in Suruga Province (c. 1832), public domain; copy from gcompris-qt-data (GPL-3+)"

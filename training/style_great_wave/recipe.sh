@@ -5,4 +5,5 @@
 # training/data/README.md). Same settings as style_vangogh_church (common.sh's learn_style).
 source "$(dirname "$0")/../common.sh"
 fetch ukiyoe
-learn_style style-great-wave "$DATA/ukiyoe/GreatWave.png" 7000
+learn_style style-great-wave "$DATA/ukiyoe/GreatWave.png" 7000 \
+    "Katsushika Hokusai, The Great Wave off Kanagawa (c. 1831), public domain; copy from gcompris-qt-data (GPL-3+)"

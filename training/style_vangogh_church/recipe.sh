@@ -6,4 +6,5 @@
 # thread: about 3 hours); resumable: run it again (MAX_MINUTES stops it with a checkpoint, exit 75).
 source "$(dirname "$0")/../common.sh"
 fetch vangogh
-learn_style style-vangogh-church "$DATA/vangogh/Eglise_dAuvers-sur-Oise.webp" 7000
+learn_style style-vangogh-church "$DATA/vangogh/Eglise_dAuvers-sur-Oise.webp" 7000 \
+    "Vincent van Gogh, The Church at Auvers (1890), public domain; copy from gcompris-qt-data (GPL-3)"
