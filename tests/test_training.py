@@ -831,3 +831,20 @@ def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_ph
         assert out.pixels.shape == img.pixels.shape
     with pytest.raises(ValueError, match="1 .--gray. or 3 channels"):
         resolve("denoise", {"data": str(data), "channels": 2})
+
+
+def test_edge_band_loss_sees_a_band_the_photo_does_not_have():
+    """A 6 px strip of another colour along one border of an output is charged by its excess over the
+    photo's own step there (grey levels / 255, averaged over the four sides); the photo itself costs 0,
+    and the gradient reaches the strip."""
+    from imgtrans.training.losses import edge_band_loss
+
+    photo = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.4
+    out = photo.clone()
+    out[..., :, :6] += 20 / 255  # a band along the left border, 20 grey levels
+    out.requires_grad_(True)
+    loss = edge_band_loss(out, photo)
+    assert torch.equal(edge_band_loss(photo, photo), torch.zeros(2))
+    assert torch.allclose(loss, torch.full((2,), 20 / 255 / 4), atol=2 / 255 / 4)  # the strips differ a little anyway
+    loss.sum().backward()
+    assert out.grad[..., :, :6].abs().sum() > 0

@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo (default 0)")
     g.add_argument("--edge-context", type=int, default=S, metavar="PX",
                    help="train on crops with PX mirrored pixels per side, cut from the output (the app's border is 32; default 0)")
+    g.add_argument("--lambda-edge", type=float, default=S,
+                   help="weight of a loss on bands along the output's borders beyond the photo's own (default 0; "
+                        "with --edge-context it teaches the network the mirrored border the app runs it with)")
     g.add_argument("--no-flip", dest="flip", action="store_false", default=S,
                    help="no random horizontal flips of the photo crops (default: flipped half the time)")
     _common(p, "style")

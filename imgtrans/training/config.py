@@ -116,6 +116,7 @@ class TrainConfig:
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.0  # the reference's 0.5 held input-skip generators at the identity (training/README.md)
     lambda_grid: float = 0.0  # CycleGAN, SRGAN phase: weight of losses.grid_loss (periodic patterns beyond the source's/HR's); 0 = off
+    lambda_edge: float = 0.0  # style: weight of losses.edge_band_loss (bands along the output's borders beyond the photo's); 0 = off
     pool_size: int = 50
     d_augment: str = ""  # CycleGAN: DiffAugment policy for the discriminators' inputs (training.augment), "" = none
     edge_context: int = 0  # CycleGAN: train on crops with this many mirrored pixels per side, cut from the output (the app's ArchSpec.edge_context)

@@ -38,6 +38,20 @@ def lattice_magnitudes(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     return spec.flatten(-2)[..., idx]
 
 
+def edge_band_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """Bands along the borders of ``out`` beyond what ``photo`` has there: both ``(B,3,H,W)`` float in
+    [0,1]; per side, how far the outer 6 px strip's mean colour is from the 12 px inside it
+    (:func:`imgtrans.training.metrics.edge_steps`, worst channel), the excess over the photo's own step
+    (never negative), averaged over the four sides, on the [0,1] scale. ``(B,)``. Differentiable in
+    ``out``. A generator that meets a mirrored border (the app's ``edge_context``) can paint a strip
+    there that the whole-picture style and content losses are blind to; this is what sees it."""
+    from imgtrans.training.metrics import edge_steps
+
+    with torch.no_grad():
+        own = edge_steps(photo)
+    return F.relu(edge_steps(out) - own).mean(-1) / 255.0
+
+
 def grid_loss(fake: torch.Tensor, source: torch.Tensor, period: int = 4) -> torch.Tensor:
     """What a translation adds at the frequencies where strided and upsampling layers leave their
     periodic patterns (checkerboard, hatching), beyond what its source image has there: the mean

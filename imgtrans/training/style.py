@@ -15,6 +15,7 @@ border, one random shift shared by photo and output) into the InceptionV3 of ``f
     L = lambda_content * content(Mixed_5d(y), Mixed_5d(x))
       + lambda_style * mean over Conv2d_4a, Mixed_5b, Mixed_5d, Mixed_6b of style(Gram(y), Gram(painting))
       + lambda_tv * TV(y)                   (+ lambda_grid * grid_loss(y, x) on [-1,1], when set)
+                                            (+ lambda_edge * edge_band_loss(y, x), when set)
 
 Adam (lr 2e-4, betas 0.9/0.999), LR falling linearly to 0 over the second half. The painting's Gram
 matrices are computed once, with the painting resized so its long side is ``style_image_size`` (the
@@ -41,7 +42,7 @@ from imgtrans.training.data import FolderReport, generator, load_rgb8, resize, t
 from imgtrans.training.datasets import PhotoDataset
 from imgtrans.training.distributed import Env
 from imgtrans.training.errors import DataError, TrainingError
-from imgtrans.training.losses import grid_loss, init_weights
+from imgtrans.training.losses import edge_band_loss, grid_loss, init_weights
 from imgtrans.training.metrics import InceptionFeatures, edge_steps, grid_artifact_amplitude, inception_path
 from imgtrans.training.style_loss import (
     CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram, loss_view, style_distance, style_targets,
@@ -183,6 +184,8 @@ class StyleTask(Task):
         if cfg.lambda_grid > 0:  # what the output has at the 2/4-px lattice frequencies beyond the photo, on
             # [-1,1] as the CycleGAN and SRGAN trainers compute it, so a --lambda-grid weight means the same there
             out["grid"] = grid_loss(out01 * 2 - 1, photo01 * 2 - 1).expand(out01.shape[0]) * cfg.lambda_grid
+        if cfg.lambda_edge > 0:  # a band along a border is too thin for the Gram and content terms to see
+            out["edge"] = edge_band_loss(out01, photo01) * cfg.lambda_edge
         return out
 
     def shift(self, step: int) -> tuple[int, int]:
@@ -287,7 +290,8 @@ class StyleTask(Task):
             "loss_network": self.inception.source,
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "lr",
                                                            "style_image_size", "lambda_content", "lambda_style",
-                                                           "lambda_tv", "lambda_grid", "edge_context", "seed")}
+                                                           "lambda_tv", "lambda_grid", "lambda_edge", "edge_context",
+                                                           "seed")}
             | {"style_layers": list(STYLE_LAYERS), "content_layers": list(CONTENT_LAYERS),
                "loss_view": {"upsample": 2, "pad": PAD, "max_shift": MAX_SHIFT}},
         }  # fmt: skip
