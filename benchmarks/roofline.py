@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from speed import KINDS, sample_tensor  # noqa: E402
+from speed import KINDS, sample_tensor
 
 
 def peak_gflops(repeats: int = 5) -> tuple[float, str]:

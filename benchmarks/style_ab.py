@@ -30,7 +30,6 @@ import tempfile
 import venv
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -39,8 +39,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imgtrans.archs import DnCNN, NLayerDiscriminator, ResnetGenerator, SRResNet  # noqa: E402
-from imgtrans.training.config import PRESETS, resolve  # noqa: E402
+from imgtrans.archs import DnCNN, NLayerDiscriminator, ResnetGenerator, SRResNet
+from imgtrans.training.config import PRESETS, resolve
 
 
 def make_images(folder: Path, n: int, size: int, seed: int) -> Path:

@@ -30,8 +30,9 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -184,7 +185,7 @@ def _compile_runner(model, channels_last: bool) -> Callable:
                 inp = inp.contiguous(memory_format=torch.channels_last)
             out = model.forward(fn, inp, noise_level)
             return model.from_model_range(out.float()).contiguous()
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eager
+        except Exception as exc:  # any compiler failure means: run eager
             from imgtrans.tiling import is_oom
 
             if is_oom(exc):

@@ -13,9 +13,9 @@ import difflib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from imgtrans.paths import resources_dir, user_models_dir
 

@@ -18,7 +18,7 @@ engine and the onnxruntime lite CLI).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -116,7 +116,14 @@ def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: 
     """An ONNX graph: checked and measured (:func:`imgtrans.archs.onnx_graph.load_onnx`), copied
     byte for byte into the user models folder, with what was decided (range, scale, size multiple)
     and its provenance in a ``.onnx.json`` record beside it (written last: the record makes it listed)."""
-    from imgtrans.archs.onnx_graph import OnnxGraphError, count_graph_parameters, describe_facts, load_onnx, parse_range, range_name
+    from imgtrans.archs.onnx_graph import (
+        OnnxGraphError,
+        count_graph_parameters,
+        describe_facts,
+        load_onnx,
+        parse_range,
+        range_name,
+    )
     from imgtrans.catalog import onnx_sidecar
     from imgtrans.weights import ModelLoadError, load_model
 

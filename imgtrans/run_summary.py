@@ -38,7 +38,7 @@ def summary_path(output: Path, shard: Shard) -> Path:
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def new_record(shard: Shard, *, command: list[str], model: str, device: str, output: Path, planned: int,

@@ -52,9 +52,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Mapping
 
 _MASK64 = (1 << 64) - 1
 

@@ -15,9 +15,10 @@ import json
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,7 +84,7 @@ class LoadedModel:
     def dtype(self) -> torch.dtype:
         return next(self.module.parameters()).dtype
 
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "LoadedModel":
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> LoadedModel:
         self.module.to(device=device, dtype=dtype)
         return self
 
@@ -119,7 +120,7 @@ class LoadedModel:
         out = self.forward(self.module, self.to_model_range(x), noise_level)
         return self.from_model_range(out.float())
 
-    def with_strength(self, s: float) -> "LoadedModel":
+    def with_strength(self, s: float) -> LoadedModel:
         """A copy whose network makes its change to the input ``s`` times as strong (0 = the input
         back, 1 = this model; :attr:`ArchSpec.set_strength`); ``self`` is left as it is. Raises
         ``ValueError`` for a network without the setting or ``s`` outside [0, 1]."""
@@ -168,7 +169,7 @@ def save_model(
         "hparams": json.dumps(hp, sort_keys=True),
         "task": spec.task,
         "scale": str(spec.scale(hp)),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "imgtrans_version": __version__,
         "edge_context": str(int(spec.edge_context(hp))),
     }
@@ -467,11 +468,11 @@ def count_parameters(module: nn.Module) -> int:
 __all__ = [
     "LoadedModel",
     "ModelLoadError",
+    "count_parameters",
+    "load_found",
     "load_model",
     "open_model",
-    "load_found",
-    "save_model",
     "read_safetensors_metadata",
+    "save_model",
     "unwrap_state_dict",
-    "count_parameters",
 ]

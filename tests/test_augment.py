@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread  # noqa: F401 - fixtures
 
 from imgtrans.training.augment import color, cutout, diff_augment, parse_policy, translation
 from imgtrans.training.config import resolve
-from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 

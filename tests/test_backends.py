@@ -85,8 +85,9 @@ def test_auto_picks_from_the_table(tiny_models, monkeypatch):
 
 
 def test_onnx_without_onnxruntime_is_one_clear_line(tiny_models, tmp_path, monkeypatch, capsys):
-    from imgtrans.cli import main
     from conftest import write_rgb
+
+    from imgtrans.cli import main
 
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
     with pytest.raises(BackendError, match="onnxruntime"):
@@ -123,8 +124,9 @@ def test_onnx_cache_is_reused_keyed_by_weights_and_rebuilt_when_corrupt(tiny_mod
 
 def test_engine_uses_the_requested_backend(tiny_models, tmp_path):
     pytest.importorskip("onnxruntime")
-    from imgtrans.engine import ConvertOptions, convert
     from conftest import write_rgb
+
+    from imgtrans.engine import ConvertOptions, convert
 
     src = write_rgb(tmp_path / "in" / "a.png", 40, 32)
     events = list(convert([src], load_model(tiny_models["denoise"]), ConvertOptions(output_dir=tmp_path / "out", backend="onnx")))

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-from PIL import ImageCms
-
 from conftest import write_rgb
+from PIL import Image as PILImage, ImageCms
+
 from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.paths import user_models_dir

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_rgb
 from PIL import Image as PILImage
 
-from conftest import write_rgb
 from imgtrans.cli import main
 from imgtrans.cli_report import ProgressBar
 from imgtrans.imageio import read_provenance
@@ -146,7 +146,7 @@ def test_what_the_output_format_cannot_keep_is_said(tmp_path, tiny_models, capsy
     src.mkdir()
     rgba = np.dstack([np.full((16, 16, 3), 100, np.uint8), np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))])
     PILImage.fromarray(rgba, "RGBA").save(src / "glass.png")
-    PILImage.fromarray((np.arange(256, dtype=np.uint16).reshape(16, 16) * 200)).save(src / "deep.png")
+    PILImage.fromarray(np.arange(256, dtype=np.uint16).reshape(16, 16) * 200).save(src / "deep.png")
     frames = [PILImage.new("RGB", (16, 16), c) for c in ("red", "blue", "green")]
     frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:])
     write_rgb(src / "scan.tif", width=16, height=16)

@@ -13,13 +13,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from conftest import write_rgb
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication
 
-from conftest import write_rgb  # noqa: E402
-from imgtrans.gui.queue_model import QueueModel, Status  # noqa: E402
-from imgtrans.paths import user_models_dir  # noqa: E402
+from imgtrans.gui.queue_model import QueueModel, Status
+from imgtrans.paths import user_models_dir
 
 BATCH_TIMEOUT = 30_000
 

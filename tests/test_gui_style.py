@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from imgtrans.paths import user_models_dir  # noqa: E402
-from imgtrans.training.style_thumbnail import THUMB_LONG_SIDE, stamp_style_thumbnail  # noqa: E402
+from imgtrans.paths import user_models_dir
+from imgtrans.training.style_thumbnail import THUMB_LONG_SIDE, stamp_style_thumbnail
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 PAINTING = PHOTOS / "volcano.png"  # stands in for a painting

@@ -14,11 +14,9 @@ from xml.etree import ElementTree
 import cv2
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-from PIL import ImageCms, ImageFile, ImageOps, JpegImagePlugin
+from PIL import Image as PILImage, ImageCms, ImageFile, ImageOps, JpegImagePlugin
 
-from imgtrans import _pngchunks
-from imgtrans import imageio as iio
+from imgtrans import _pngchunks, imageio as iio
 from imgtrans.imageio import Image, ImageReadError, ImageWriteError, decode, read_image, write_image
 from imgtrans.imageio.decode import apply_orientation
 from imgtrans.imageio.encode import encode_tiff, output_exif
@@ -852,7 +850,7 @@ def test_decompression_bomb_rejected_before_decoding(tmp_path):
         read_image(tmp_path / "bomb.png")
     msg = str(ei.value)
     assert "100000x100000" in msg and "limit of 200000000" in msg and "\n" not in msg
-    assert PILImage.MAX_IMAGE_PIXELS == before
+    assert before == PILImage.MAX_IMAGE_PIXELS
 
 
 def test_max_pixels_per_call(tmp_path):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import write_rgb
 
 pytest.importorskip("onnxruntime")
@@ -137,8 +136,9 @@ def test_importing_lite_does_not_import_torch(lite_dir):
 def test_lite_cli_stops_on_a_full_disk_and_resumes(lite_dir, tmp_path, monkeypatch, capsys):
     """The lite CLI runs the torch engine's batch, so a full disk stops it with nothing partial left
     and the same command finishes the job."""
-    from imgtrans import lite
     from test_reliability import _fail_part_writes_after
+
+    from imgtrans import lite
 
     src = tmp_path / "in"
     for i in range(5):

@@ -11,8 +11,7 @@ import pytest
 from PIL import Image as PILImage
 
 from imgtrans.cli import main
-from imgtrans.imageio import read_provenance
-from imgtrans.imageio import read_image
+from imgtrans.imageio import read_image, read_provenance
 from imgtrans.noise import estimate_noise, level_to_use
 
 

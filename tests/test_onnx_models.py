@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 from imgtrans.catalog import list_models, onnx_sidecar  # noqa: E402
 from imgtrans.cli import main  # noqa: E402

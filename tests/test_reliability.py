@@ -18,17 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_rgb
 from PIL import Image as PILImage
 
-from conftest import write_rgb
-from imgtrans import atomic
-from imgtrans import imageio as iio
+from benchmarks import fuzz
+from imgtrans import atomic, imageio as iio
 from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.weights import load_model
-
-from benchmarks import fuzz
-
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, symlinks, flock, POSIX permissions")
 needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="recognises temp files through /proc/self/fd")

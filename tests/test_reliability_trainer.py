@@ -115,7 +115,14 @@ KILLS = [
 def test_kill_during_checkpoint_writes_then_resume(reference, tmp_path, isolated_home):
     from safetensors.torch import load_file
 
-    from imgtrans.training.checkpoint import STATE, WEIGHTS, Checkpointer, find_checkpoint, list_checkpoints, load_checkpoint
+    from imgtrans.training.checkpoint import (
+        STATE,
+        WEIGHTS,
+        Checkpointer,
+        find_checkpoint,
+        list_checkpoints,
+        load_checkpoint,
+    )
 
     a, b, ref_losses = reference
     run = isolated_home / "runs" / "victim"

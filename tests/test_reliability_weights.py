@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_rgb
 from safetensors.torch import save_file
 
-from conftest import write_rgb
 from imgtrans import catalog
 from imgtrans.archs import SRResNet
 from imgtrans.catalog import read_safetensors_metadata

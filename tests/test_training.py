@@ -209,7 +209,7 @@ def test_batches_are_deterministic_and_shard_into_the_global_batch(domains):
     parts = [StepBatches(UnpairedDataset(a, b, 32, 36, seed=3), 4, rank=r, world=2) for r in range(2)]
     for step in (0, 1, 7):
         full = whole[step]
-        assert full["A"].shape == (4, 3, 32, 32) and -1 <= float(full["A"].min()) and float(full["A"].max()) <= 1
+        assert full["A"].shape == (4, 3, 32, 32) and float(full["A"].min()) >= -1 and float(full["A"].max()) <= 1
         joined = torch.cat([p[step]["A"] for p in parts])
         assert torch.equal(joined, full["A"])
         assert torch.equal(whole[step]["B"], full["B"])  # a pure function of the step
@@ -804,10 +804,10 @@ def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isola
 def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_photos(tmp_path, isolated_home, cli):
     """--gray: one-channel DnCNN trained on the patches' luma (with JPEG in grey too); the exported model
     runs through the app on a colour photo (each channel) and on a grey one."""
-    from imgtrans.engine import ConvertOptions, process_image, prepare_runner
+    from imgtrans.engine import ConvertOptions, prepare_runner, process_image
     from imgtrans.imageio import read_image
-    from imgtrans.training.datasets import DenoiseDataset, luma
     from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import DenoiseDataset, luma
     from imgtrans.weights import load_model
 
     data = make_folder(tmp_path / "clean", n=6)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_training import TINY_ARGS, make_folder, one_thread  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

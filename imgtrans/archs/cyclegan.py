@@ -12,14 +12,14 @@ must be multiples of ``2**n_down`` (4 by default).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from imgtrans.archs.base import ArchSpec, BackendChoice, StateDict, count_prefixed
-from imgtrans.archs.streaming import BandStreamer, Frozen, RunningStats
-from imgtrans.archs.streaming import normalize as streaming_normalize
+from imgtrans.archs.streaming import BandStreamer, Frozen, RunningStats, normalize as streaming_normalize
 
 
 def _instance_norm(channels: int, affine: bool) -> nn.InstanceNorm2d:

@@ -32,8 +32,9 @@ resemble its input at all makes the guess arbitrary. Give ``--range`` for those.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch

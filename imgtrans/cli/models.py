@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from imgtrans.catalog import border_label
-from imgtrans.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
-from imgtrans.cli.common import err
+from imgtrans.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, err
 from imgtrans.cli_args import printable
 
 EXECUTION_LABELS = {  # imgtrans.archs.base.EXECUTIONS, as `imgtrans info` says them
@@ -102,8 +101,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
-                                  provenance, read_model_metadata, readable_metadata)
+    from imgtrans.catalog import (
+        CatalogEntry,
+        CatalogError,
+        data_licences_text,
+        find_model,
+        metadata_values,
+        provenance,
+        read_model_metadata,
+        readable_metadata,
+    )
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:

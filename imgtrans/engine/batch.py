@@ -11,9 +11,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from imgtrans.engine.events import Cancelled, DiskFull, Event, Summary
 from imgtrans.engine.options import ConvertOptions
@@ -168,7 +168,7 @@ class _Batch:
                       "free some space and run the same command again to finish")
             self.summary.stopped = reason
             self.emit("stopped", message=reason)
-        except Exception as exc:  # noqa: BLE001 - e.g. CUDA requested without a GPU
+        except Exception as exc:  # e.g. CUDA requested without a GPU
             log.debug("batch failed", exc_info=True)
             self.fail(Path("<batch>"), _reason(exc))
         finally:
@@ -239,7 +239,7 @@ class _Batch:
                 self.writes.append((i, job, fut, t0))
             except Cancelled:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
+            except Exception as exc:  # a bad file never stops the batch
                 log.debug("failed on %s", job.src, exc_info=True)
                 self.fail(job.src, _reason(exc), index=i, dst=job.dst)
             self._finish_writes(block=False)

@@ -33,7 +33,7 @@ class Event:
     fraction: float = 0.0
     message: str = ""
     seconds: float = 0.0
-    summary: "Summary | None" = None
+    summary: Summary | None = None
     noise_level: float | None = None  # ``noise``: the level measured (sigma on 0-255)
 
 

@@ -5,9 +5,9 @@ engine, the GUI's queue and a finished batch's re-run plan without loading a mod
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from imgtrans.engine.options import ConvertOptions
 from imgtrans.imageio import output_format_for

@@ -6,9 +6,9 @@ the lite engine can pass its own :class:`Runner` without torch installed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from imgtrans import __version__
 from imgtrans.engine.options import ConvertOptions

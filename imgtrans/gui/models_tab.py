@@ -9,12 +9,32 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton, QScrollArea, QSplitter, QStyle,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
-from imgtrans.catalog import (CatalogEntry, border_label, data_licences_text, declared_edge_context, list_models,
-                              provenance, read_model_metadata, style_credit, style_strength_supported)
+from imgtrans.catalog import (
+    CatalogEntry,
+    border_label,
+    data_licences_text,
+    declared_edge_context,
+    list_models,
+    provenance,
+    read_model_metadata,
+    style_credit,
+    style_strength_supported,
+)
 from imgtrans.gui import tasks
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
 from imgtrans.gui.qtcompat import emit

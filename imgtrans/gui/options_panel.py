@@ -11,12 +11,29 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from imgtrans.catalog import (CatalogEntry, list_models, read_safetensors_metadata, style_strength_supported,
-                              takes_noise_input)
+from imgtrans.catalog import (
+    CatalogEntry,
+    list_models,
+    read_safetensors_metadata,
+    style_strength_supported,
+    takes_noise_input,
+)
 from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.engine import ConvertOptions
 from imgtrans.gui.qtcompat import emit

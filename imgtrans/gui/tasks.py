@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
@@ -76,7 +77,7 @@ class _Job(QRunnable):
             background_priority()
         try:
             result = self.fn(*self.args)
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI
+        except Exception as exc:  # every failure goes back to the GUI
             log.debug("background job failed", exc_info=True)
             if self.error is None:
                 log.warning("background job failed: %s", exc)

@@ -20,8 +20,22 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-    QProgressBar, QPushButton, QSpinBox, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from imgtrans.engine import IMAGE_SUFFIXES
@@ -89,7 +103,7 @@ class TrainThread(QThread):
                     emit(self.event, e)
             except (TrainingError, ValueError, OSError) as exc:
                 emit(self.error, str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown in the tab, never a crash
+        except Exception as exc:  # shown in the tab, never a crash
             log.exception("training crashed")
             emit(self.error, f"Training stopped: {type(exc).__name__}: {exc}")
         finally:

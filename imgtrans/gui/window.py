@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
     def _make_train_tab(self):
         try:
             from imgtrans.gui.train_tab import TrainTab
-        except Exception:  # noqa: BLE001 - no trainer (or a broken one): the window opens without the tab
+        except Exception:  # no trainer (or a broken one): the window opens without the tab
             log.warning("training tab unavailable", exc_info=True)
             return None
         tab = TrainTab(self.settings)

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image as PILImage
-from PIL import ImageFile
+from PIL import Image as PILImage, ImageFile
 
 from imgtrans.imageio.exif import ORIENTATION
 from imgtrans.imageio.image import ImageTooLargeError

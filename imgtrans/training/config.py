@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 TASKS = ("cyclegan", "sr", "denoise", "style")
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -159,7 +160,7 @@ class TrainConfig:
         return {f.name for f in dataclasses.fields(cls)}
 
     @classmethod
-    def for_task(cls, task: str, preset: str | None = None, **options: Any) -> "TrainConfig":
+    def for_task(cls, task: str, preset: str | None = None, **options: Any) -> TrainConfig:
         """Defaults < task defaults < preset < ``options``."""
         return resolve(task, options, stored=None, preset=preset)
 
@@ -171,7 +172,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         known = cls.fields()
         kwargs = {k: v for k, v in d.items() if k in known}
         for key in ("sigma", "jpeg"):

@@ -32,7 +32,14 @@ from imgtrans.archs import NLayerDiscriminator, ResnetGenerator
 from imgtrans.tiling import run_with_edge_context
 from imgtrans.training.augment import diff_augment, parse_policy
 from imgtrans.training.base import (
-    Evaluation, ExportItem, Task, adam, bare, chunks, grid, set_requires_grad,
+    Evaluation,
+    ExportItem,
+    Task,
+    adam,
+    bare,
+    chunks,
+    grid,
+    set_requires_grad,
 )  # fmt: skip
 from imgtrans.training.config import TrainConfig
 from imgtrans.training.data import FolderReport, generator
@@ -232,7 +239,15 @@ class CycleGANTask(Task):
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        from imgtrans.training.metrics import InceptionFeatures, fid, grid_artifact_amplitude, inception_path, kid, psnr, ssim
+        from imgtrans.training.metrics import (
+            InceptionFeatures,
+            fid,
+            grid_artifact_amplitude,
+            inception_path,
+            kid,
+            psnr,
+            ssim,
+        )
 
         val = self.val_images()
         G_A, G_B = bare(self.G_A), bare(self.G_B)

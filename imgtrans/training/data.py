@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -118,7 +118,7 @@ def list_image_files(root: Path) -> list[Path]:
 
 
 def _name_fraction(rel: str) -> float:
-    digest = hashlib.sha256(f"imgtrans-val:{rel.lower()}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"imgtrans-val:{rel.lower()}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

@@ -17,8 +17,9 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -194,7 +195,7 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
 
 
 def _iterate(cfg: TrainConfig, env: Env, task: Task, batches: StepBatches, checkpoints: Checkpointer,
-             log: "RunLog | None", cancel: threading.Event, start: int, stop: int, schedule: int,
+             log: RunLog | None, cancel: threading.Event, start: int, stop: int, schedule: int,
              last_eval: dict[str, Any] | None) -> Iterator[ev.Event]:  # fmt: skip
     """Iterations ``start .. stop-1`` with logging, samples, evaluation and checkpoints; then the
     final checkpoint and the export."""
@@ -285,7 +286,7 @@ def warmup_factor(task: Task, step: int) -> float:
     return (step - begin + 1) / (end - begin) if begin <= step < end else 1.0
 
 
-def evaluation(task: Task, step: int, log: "RunLog | None") -> dict[str, Any]:
+def evaluation(task: Task, step: int, log: RunLog | None) -> dict[str, Any]:
     result: Evaluation = task.evaluate()
     record = {"step": step, "name": result.metric, "value": result.value,
               "higher_is_better": result.higher_is_better, "all": result.metrics}  # fmt: skip

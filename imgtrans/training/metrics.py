@@ -221,7 +221,7 @@ class InceptionFeatures(nn.Module):
                     break
         return out
 
-    def train(self, mode: bool = True) -> "InceptionFeatures":
+    def train(self, mode: bool = True) -> InceptionFeatures:
         return super().train(False)  # always frozen
 
 

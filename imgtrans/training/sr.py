@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgtrans.archs import SRGANDiscriminator, SRResNet
+from imgtrans.extras import install_hint, missing
 from imgtrans.training.base import Evaluation, ExportItem, Task, adam, bare, grid, set_requires_grad
 from imgtrans.training.config import TrainConfig
 from imgtrans.training.cyclegan import DiscriminatorLosses
@@ -37,7 +38,6 @@ from imgtrans.training.datasets import SRDataset
 from imgtrans.training.distributed import Env
 from imgtrans.training.errors import TrainingError
 from imgtrans.training.losses import gan_loss, grid_loss
-from imgtrans.extras import install_hint, missing
 from imgtrans.training.metrics import InceptionFeatures, inception_path, psnr, ssim
 
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,7 +45,14 @@ from imgtrans.training.errors import DataError, TrainingError
 from imgtrans.training.losses import grid_loss, init_weights
 from imgtrans.training.metrics import InceptionFeatures, edge_steps, grid_artifact_amplitude, inception_path
 from imgtrans.training.style_loss import (
-    CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram, loss_view, style_distance, style_targets,
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    content_distance,
+    feature_maps,
+    gram,
+    loss_view,
+    style_distance,
+    style_targets,
     total_variation,
 )  # fmt: skip
 

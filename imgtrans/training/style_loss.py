@@ -24,7 +24,7 @@ Images are ``(B,3,H,W)`` float in [0,1] unless a docstring says otherwise.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F

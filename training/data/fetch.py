@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import split as _split  # noqa: E402  (training/data/split.py, stdlib only)
+import split as _split  # (training/data/split.py, stdlib only)
 
 FETCH_VERSION = 1
 MARKER = ".complete.json"
