@@ -70,7 +70,8 @@ def main() -> int:
             lm = lite.LiteModel.from_index(entry.id, index_entry(model, path.name), path.parent)
             out = lite.run_array(lm, np.ascontiguousarray(x[0].numpy().transpose(1, 2, 0)), bits=None, tile=96)
             add("lite", torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))[None])
-        print(f"{entry.id} ({x.shape[3]}x{x.shape[2]}, {time.perf_counter() - t0:.0f} s): " + ", ".join(row), flush=True)
+        print(f"{entry.id} ({x.shape[3]}x{x.shape[2]}, {time.perf_counter() - t0:.0f} s): " + ", ".join(row),
+              flush=True)
     return 0
 
 

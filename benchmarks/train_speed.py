@@ -201,7 +201,8 @@ def main() -> int:
             side = max(cfg0.size * 2, 300)
             a = make_images(tmp / f"{task}-{preset}-a", 12, side, 1)
             b = make_images(tmp / f"{task}-{preset}-b", 12, side, 2)
-            opts = dict(preset=preset, name=f"{task}-{preset}", steps=warm + args.iters, tensorboard=False, export=False,
+            opts = dict(preset=preset, name=f"{task}-{preset}", steps=warm + args.iters, tensorboard=False,
+                        export=False,
                         sample_every=0, eval_every=0, save_every_min=1e9, device="cpu")  # fmt: skip
             opts.update(domain_a=str(a), domain_b=str(b)) if task == "cyclegan" else opts.update(data=str(a))
             cfg = resolve(task, opts)

@@ -307,7 +307,8 @@ def onnx_session(model, threads: int | None = None):
         try:
             return _session(path, threads), path
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            log.warning("cached ONNX graph %s does not load (%s); rebuilding it", path.name, str(exc).splitlines()[0][:120])
+            log.warning("cached ONNX graph %s does not load (%s); rebuilding it", path.name,
+                        str(exc).splitlines()[0][:120])
             path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     export_onnx(model, path)
@@ -360,7 +361,8 @@ def auto_choice(model, device: torch.device) -> Choice:
     is installed and on the CPU."""
     cal = read_calibration().get(_calibration_key(model, device))
     if isinstance(cal, dict) and cal.get("backend") in ("eager", "onnx"):
-        choice = Choice(cal["backend"], bool(cal.get("channels_last")), f"calibrated on this machine: {cal.get('why', '')}")
+        choice = Choice(cal["backend"], bool(cal.get("channels_last")),
+                        f"calibrated on this machine: {cal.get('why', '')}")
     else:
         choice = _choice(model, device.type)
     if choice.backend == "onnx" and (device.type != "cpu" or not model.spec.onnx_export or not onnxruntime_available()):
@@ -395,7 +397,8 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
             try:
                 return BackendModel(model, "onnx", _onnx_runner(model, threads), f"auto: {choice.why}")
             except Exception as exc:  # noqa: BLE001 - auto never fails because of onnx
-                log.warning("ONNX export failed for %s (%s); using eager", model.arch, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
+                log.warning("ONNX export failed for %s (%s); using eager", model.arch,
+                            str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
                 choice = Choice("eager", default_cl, "ONNX export failed: eager")
         return BackendModel(model, "eager", _eager_runner(model, choice.channels_last), f"auto: {choice.why}",
                             channels_last=choice.channels_last)

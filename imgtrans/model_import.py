@@ -80,7 +80,8 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
     if src.suffix.lower() == ".onnx":
         return _import_onnx(src, name, folder, value_range, scale)
     if value_range is not None or scale is not None:
-        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; this file's weights say what they are")
+        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; this file's weights say what they "
+                             f"are")
     model = load_model(src)
     folder = folder or user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,10 +110,12 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
         if again.arch != model.arch:
             dst.unlink(missing_ok=True)
             raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse")
-    return Imported(dst, model_id, display, model.arch, model.task, model.scale, count_parameters(model.module), model.describe())
+    return Imported(dst, model_id, display, model.arch, model.task, model.scale, count_parameters(model.module),
+                    model.describe())
 
 
-def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: str | None, scale: int | None) -> Imported:
+def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: str | None,
+                 scale: int | None) -> Imported:
     """An ONNX graph: checked and measured (:func:`imgtrans.archs.onnx_graph.load_onnx`), copied
     byte for byte into the user models folder, with what was decided (range, scale, size multiple)
     and its provenance in a ``.onnx.json`` record beside it (written last: the record makes it listed)."""
@@ -169,7 +172,8 @@ def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: 
         dst.unlink(missing_ok=True)
         raise
     params = count_graph_parameters(dst)
-    return Imported(dst, model_id, display, again.arch, again.task, again.scale, params if params is not None else 0, described)
+    return Imported(dst, model_id, display, again.arch, again.task, again.scale, params if params is not None else 0,
+                    described)
 
 
 def _save_foreign(dst: Path, model, meta: dict[str, str]) -> None:

@@ -266,7 +266,8 @@ def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Te
         with torch.device("meta"):  # shapes only: no memory, no time
             probe = spec.build(dict(hp))
     except (TypeError, ValueError, RuntimeError, MemoryError) as exc:
-        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name} {dict(hp)}: {str(exc).splitlines()[0][:160]}") from None
+        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name} {dict(hp)}: "
+                             f"{str(exc).splitlines()[0][:160]}") from None
     expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     given = {k: tuple(v.shape) for k, v in sd.items()}
     if expected != given:
@@ -328,7 +329,8 @@ def _loaded(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict
     )
 
 
-def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str], path: Path) -> LoadedModel:
+def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str],
+               path: Path) -> LoadedModel:
     hp = spec.hparams(hp)
     in_ch = int(hp.get("in_ch", hp.get("channels", 3)))
     out_ch = int(hp.get("out_ch", hp.get("channels", 3)))
@@ -388,7 +390,8 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
     elif suffix in PICKLE_SUFFIXES:
         sd, meta = unwrap_state_dict(_read_pickle_checkpoint(path)), {}
     else:
-        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors, .pth or .onnx)")
+        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors, .pth "
+                             f"or .onnx)")
     if not sd:
         raise ModelLoadError(f"{name}: the file holds no tensors")
     _check_finite(name, sd)

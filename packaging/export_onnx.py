@@ -70,7 +70,8 @@ def export_one(model, out_dir: Path, model_id: str, catalog_entry=None) -> dict:
 def write_index(out_dir: Path, models: dict[str, dict]) -> Path:
     from imgtrans.atomic import write_bytes
 
-    return write_bytes(out_dir / "index.json", (json.dumps({"format": 1, "models": models}, indent=1) + "\n").encode("utf-8"))
+    return write_bytes(out_dir / "index.json",
+                       (json.dumps({"format": 1, "models": models}, indent=1) + "\n").encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

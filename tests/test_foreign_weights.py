@@ -97,7 +97,8 @@ def _reference_layout(affine: bool, running_stats: bool, vintagify_keys: bool, s
     (False, True, False, ".pth"),
     (True, False, False, ".safetensors"),
 ])
-def test_reference_layout_generators_match_the_reference_forward(tmp_path, affine, running_stats, vintagify_keys, suffix):
+def test_reference_layout_generators_match_the_reference_forward(tmp_path, affine, running_stats, vintagify_keys,
+                                                                 suffix):
     sd = _reference_layout(affine, running_stats, vintagify_keys, seed=1)
     path = tmp_path / f"netG{suffix}"
     if suffix == ".pth":

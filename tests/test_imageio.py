@@ -331,7 +331,8 @@ def test_invalid_icc_in_png_is_dropped(tmp_path):
 
 def test_broken_exif_and_icc_are_ignored(tmp_path):
     a = noise(8, 8, 3, seed=12)
-    PILImage.fromarray(a).save(tmp_path / "b.jpg", exif=b"Exif\x00\x00MM\x00*garbage", icc_profile=b"not an icc profile")
+    PILImage.fromarray(a).save(tmp_path / "b.jpg", exif=b"Exif\x00\x00MM\x00*garbage",
+                               icc_profile=b"not an icc profile")
     img = read_image(tmp_path / "b.jpg")
     assert img.exif is None and img.icc_profile is None and img.pixels.shape == (8, 8, 3)
 
@@ -935,7 +936,8 @@ def test_size_fields_follow_the_output_size(tmp_path, ext, with_record):
     ex.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16, 0x9003: "2024:05:01 10:00:00"})
     xmp = xmp_packet(6).replace(b' xmp:Rating="4"', b' xmp:Rating="4" xmlns:exif="http://ns.adobe.com/exif/1.0/"'
                                  b' exif:PixelXDimension="24" tiff:ImageWidth="24"')
-    xmp = xmp.replace(b"  </rdf:Description>", b"   <exif:PixelYDimension>16</exif:PixelYDimension>\n  </rdf:Description>")
+    xmp = xmp.replace(b"  </rdf:Description>",
+                      b"   <exif:PixelYDimension>16</exif:PixelYDimension>\n  </rdf:Description>")
     PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "cam.jpg", quality=95, exif=ex.tobytes(), xmp=xmp)
     src = read_image(tmp_path / "cam.jpg")
     assert src.pixels.shape == (24, 16, 3)

@@ -102,7 +102,8 @@ def test_lite_cli_writes_images(lite_dir, tmp_path, capsys):
     from imgtrans.imageio import read_image, read_provenance
 
     src = write_rgb(tmp_path / "a.png", width=20, height=18)
-    rc = lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "out"), "--model", "tiny-sr"])
+    rc = lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "out"), "--model",
+                    "tiny-sr"])
     assert rc == 0
     out = read_image(tmp_path / "out" / "a.png")
     assert (out.width, out.height) == (40, 36)

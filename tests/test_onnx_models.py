@@ -95,7 +95,8 @@ def graphs(tmp_path_factory):
         "plain": (_seeded(Plain01(), 1), None, None),
         "tanh_fixed": (_seeded(Tanh11(), 2), (48, 40), None),
         "style255": (_seeded(Style255(), 3), None, None),
-        "sr2": (_seeded(Plain01(scale=2), 4), None, {"value_range": "0-1", "license": "CC-BY-4.0", "author": "a friend"}),
+        "sr2": (_seeded(Plain01(scale=2), 4), None,
+                {"value_range": "0-1", "license": "CC-BY-4.0", "author": "a friend"}),
         "sr2_fixed": (_seeded(Plain01(scale=2), 5), (32, 32), None),
     }
     return {k: (net, _export(net, d / f"{k}.onnx", size, meta)) for k, (net, size, meta) in nets.items()}

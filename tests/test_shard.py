@@ -106,7 +106,8 @@ def test_device_errors_name_the_devices(tmp_path, monkeypatch, capsys):
 def test_combined_exit_codes():
     def rec(i, n, status="finished", failed=(), started="2026-01-01T00:00:00+00:00"):
         return {"shard": {"index": i, "count": n}, "status": status, "started": started, "host": "elsewhere",
-                "pid": 1, "converted": 2, "existing": 1, "skipped": [], "failed": [{"path": p, "reason": "bad"} for p in failed],
+                "pid": 1, "converted": 2, "existing": 1, "skipped": [],
+                "failed": [{"path": p, "reason": "bad"} for p in failed],
                 "planned": 9, "seconds": 1.0, "model": "m"}
 
     assert combine([rec(0, 2), rec(1, 2)])["exit_code"] == 0
@@ -301,7 +302,8 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert not list(out.glob("imgtrans-shard-*"))  # no shard summary outside a sharded run
     assert main(args) == 1  # a re-run: the outputs exist
     again = _events(capsys.readouterr().out)
-    assert sorted(Path(e["dst"]).name for e in again if e["event"] == "skipped" and e["reason"].startswith("output exists")) == [
+    assert sorted(Path(e["dst"]).name for e in again if e["event"] == "skipped" and e["reason"].startswith("output "
+                                                                                                           "exists")) == [
         "cat.png", "mars.png"]
     assert again[-1]["existing"] == 2 and again[-1]["converted"] == 0
 

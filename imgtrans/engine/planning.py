@@ -138,7 +138,8 @@ def _safe_rel(rel: Path) -> Path:
     return Path(*parts) if parts else Path("image")
 
 
-def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_root: Path) -> list[tuple[Path, Path, Path, Path]]:
+def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions,
+                  out_root: Path) -> list[tuple[Path, Path, Path, Path]]:
     """``(src, rel, natural output, output)`` for each input: the natural output is what its name
     alone gives; the output differs from it when inputs would share an output name (``a.png`` and
     ``a.jpg`` written as PNG become ``a_png.png`` and ``a_jpg.png``)."""

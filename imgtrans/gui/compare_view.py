@@ -215,7 +215,8 @@ class CompareView(QWidget):
         source = img.small if shown_px <= img.small.width() * 1.01 else img.full
         sx = source.width() / target.width()
         sy = source.height() / target.height()
-        src = QRectF((visible.x() - target.x()) * sx, (visible.y() - target.y()) * sy, visible.width() * sx, visible.height() * sy)
+        src = QRectF((visible.x() - target.x()) * sx, (visible.y() - target.y()) * sy, visible.width() * sx,
+                     visible.height() * sy)
         p.drawImage(visible, source, src)
 
     def _draw_divider(self, p: QPainter, x: float) -> None:

@@ -94,7 +94,8 @@ class _Job(QRunnable):
             log.debug("result dropped at shutdown")
 
 
-def submit(fn: Callable, *args, done: Callable | None = None, error: Callable | None = None, pool_name: str = "io") -> None:
+def submit(fn: Callable, *args, done: Callable | None = None, error: Callable | None = None,
+           pool_name: str = "io") -> None:
     pool(pool_name).start(_Job(fn, args, done, error, relay()))
 
 

@@ -261,7 +261,8 @@ class TrainTab(QWidget):
         style = self.style()
         self.start_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training")
         self.stop_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
-        self.stop_button.setToolTip("Finish the current iteration, save a checkpoint and stop; Resume continues from it.")
+        self.stop_button.setToolTip("Finish the current iteration, save a checkpoint and stop; Resume continues from "
+                                    "it.")
         self.stop_button.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
@@ -381,7 +382,8 @@ class TrainTab(QWidget):
         self.preset_combo.clear()
         for preset in PRESETS[task]:
             speed = SECONDS_PER_IT.get(task, {}).get(preset, "")
-            self.preset_combo.addItem(f"{preset} \u2014 {speed} per iteration on a 2-core CPU" if speed else preset, preset)
+            self.preset_combo.addItem(f"{preset} \u2014 {speed} per iteration on a 2-core CPU" if speed else preset,
+                                      preset)
         wanted = self.settings.get_str("train/preset", "cpu-small")
         k = self.preset_combo.findData(wanted)
         self.preset_combo.setCurrentIndex(k if k >= 0 else max(0, self.preset_combo.findData("cpu-small")))
@@ -450,8 +452,8 @@ class TrainTab(QWidget):
             except (OSError, ValueError):
                 stored = None
             if stored and stored.get("task", task) != task:
-                raise ValueError(f"The run \u201c{name}\u201d is a {TRAIN_TASKS.get(stored['task'], stored['task'])} run; "
-                                 "pick another name.")
+                raise ValueError(f"The run \u201c{name}\u201d is a {TRAIN_TASKS.get(stored['task'], stored['task'])} "
+                                 f"run; pick another name.")
         return resolve(task, explicit, stored)
 
     def _painting_changed(self) -> None:
@@ -478,7 +480,8 @@ class TrainTab(QWidget):
             self.painting_preview.setText("No such file.")
             self._show_preview(self.task_combo.currentData() == "style")
             return
-        tasks.submit(probe, path, PAINTING_PREVIEW_PX, done=shown, error=lambda exc: log.warning("painting %s: %s", path, exc))
+        tasks.submit(probe, path, PAINTING_PREVIEW_PX, done=shown,
+                     error=lambda exc: log.warning("painting %s: %s", path, exc))
 
     def _show_preview(self, style: bool) -> None:
         """The painting's preview row: shown in style mode once there is a picture or a message."""

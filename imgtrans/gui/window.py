@@ -199,7 +199,8 @@ class MainWindow(QMainWindow):
         add(m, "&Split in the Middle", lambda: view.set_split(0.5), "Ctrl+\\")
         m.addSeparator()
         for i in range(self.tabs.count()):
-            add(m, f"{self.tabs.tabText(i).replace('&', '')} Tab", lambda _c=False, i=i: self.tabs.setCurrentIndex(i), f"Alt+{i + 1}")
+            add(m, f"{self.tabs.tabText(i).replace('&', '')} Tab", lambda _c=False, i=i: self.tabs.setCurrentIndex(i),
+                f"Alt+{i + 1}")
 
         m = bar.addMenu("&Help")
         add(m, "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)

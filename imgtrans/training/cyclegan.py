@@ -84,7 +84,8 @@ class DiscriminatorLosses(nn.Module):
         self.nets = nn.ModuleDict(nets)
         self.mode, self.lambda_gp = mode, lambda_gp
 
-    def forward(self, inputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
+    def forward(self,
+                inputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
         return {
             name: discriminator_loss(self.nets[name], real, fake, self.mode, self.lambda_gp, alpha)
             for name, (real, fake, alpha) in inputs.items()
@@ -142,7 +143,8 @@ class CycleGANTask(Task):
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
         g = {"arch": "cyclegan_resnet", "hparams": dict(in_ch=3, out_ch=3, ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=2,
-                                                        affine=False, use_dropout=cfg.use_dropout, upsample=cfg.upsample,
+                                                        affine=False, use_dropout=cfg.use_dropout,
+                                                        upsample=cfg.upsample,
                                                         input_skip=cfg.input_skip)}  # fmt: skip
         d = {"arch": "patchgan", "hparams": dict(in_ch=3, ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm="instance",
                                                  spectral=cfg.spectral)}  # fmt: skip
@@ -225,7 +227,8 @@ class CycleGANTask(Task):
         return self._val
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, forward: nn.Module, backward: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def translate(self, images: torch.Tensor, forward: nn.Module,
+                  backward: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N,3,S,S)`` in [-1,1] -> (translated, reconstructed), both on the CPU, in [-1,1]."""
         fakes, recs = [], []
         for x in chunks(images, 4):
@@ -312,12 +315,14 @@ class CycleGANTask(Task):
     # ------------------------------------------------------------------------------------ export
     def exports(self, run_name: str) -> list[ExportItem]:
         cfg, ra, rb = self.cfg, self.reports["A"], self.reports["B"]
-        data = {"domain_a": str(ra.root), "domain_b": str(rb.root), "images_a": len(ra.train), "images_b": len(rb.train)}
+        data = {"domain_a": str(ra.root), "domain_b": str(rb.root), "images_a": len(ra.train),
+                "images_b": len(rb.train)}
         common = {
             "training_data": data,
             "trainer": "imgtrans-train cyclegan",
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "gan_mode",
-                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment", "edge_context", "seed")},  # fmt: skip
+                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment",
+                                                           "edge_context", "seed")},  # fmt: skip
         }
         items = []
         for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):

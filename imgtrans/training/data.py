@@ -94,7 +94,8 @@ class FolderReport:
                 out.append(f"    ... and {len(self.undecodable) - 20} more")
         if self.too_small:
             shown = ", ".join(self.too_small[:8]) + (" ..." if len(self.too_small) > 8 else "")
-            out.append(f"  {len(self.too_small)} image(s) smaller than {self.min_side} px ({self.small_policy}): {shown}")
+            out.append(f"  {len(self.too_small)} image(s) smaller than {self.min_side} px ({self.small_policy}): "
+                       f"{shown}")
         if self.gray or self.alpha:
             out.append(f"  converted to RGB: {self.gray} grayscale, {self.alpha} with alpha (composited onto white)")
         if self.duplicates:

@@ -44,7 +44,9 @@ class DenoiseTask(Task):
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        return {"G": {"arch": "dncnn", "hparams": dict(channels=cfg.channels, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn, noise_map=cfg.noise_map)}}
+        return {"G": {"arch": "dncnn",
+                      "hparams": dict(channels=cfg.channels, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn,
+                                      noise_map=cfg.noise_map)}}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         amp, opt = self.env.amp, self.optimizers["G"]

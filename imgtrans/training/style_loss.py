@@ -53,7 +53,8 @@ def loss_view(x: torch.Tensor, shift: tuple[int, int] = (0, 0), pad: int = 8, ma
     return view.clamp(0, 1) * (hi - lo) + lo
 
 
-def feature_maps(layers: Iterable[tuple[str, torch.nn.Module]], x: torch.Tensor, wanted: Sequence[str]) -> dict[str, torch.Tensor]:
+def feature_maps(layers: Iterable[tuple[str, torch.nn.Module]], x: torch.Tensor,
+                 wanted: Sequence[str]) -> dict[str, torch.Tensor]:
     """Run ``x`` (already in the network's input range, e.g. from :func:`loss_view`) through the
     ``(name, layer)`` pairs in order, stopping after the last of ``wanted``; returns ``{name: (B,C,h,w)}``
     for each wanted layer."""
