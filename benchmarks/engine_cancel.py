@@ -93,7 +93,8 @@ def run(iterations: int = 50, images: int = 6, size: int = 96, seed: int = 0, wo
     fig = Figures()
     # one full run to learn how many events a batch yields, so stops land inside the batch
     tiles = [None, 16, 32]
-    n_full = {t: sum(1 for _ in convert([src], model, ConvertOptions(output_dir=work / f"calibrate{t}", tile=t))) for t in tiles}
+    n_full = {t: sum(1 for _ in convert([src], model, ConvertOptions(output_dir=work / f"calibrate{t}", tile=t)))
+              for t in tiles}
     baseline_threads = threading.active_count()
     for it in range(iterations):
         out = work / f"out{it % 3}"

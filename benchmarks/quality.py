@@ -377,7 +377,8 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
                 scores[m].add(**rgb_scores(out, clean))
             if k < 2 and sigma == 25:
                 save_example(examples, f"denoise{'_gray' if gray else ''}_s{sigma}_{images[k].stem}",
-                             [np.repeat(a, 3 // a.shape[2], axis=2) for a in (n, outs[methods[1]], *(outs[m] for m in models), clean)])
+                             [np.repeat(a, 3 // a.shape[2], axis=2)
+                              for a in (n, outs[methods[1]], *(outs[m] for m in models), clean)])
         nlm_psnr = scores[methods[1]].mean("psnr")
         sub = subset_column(scores)
         subs.add(sub)

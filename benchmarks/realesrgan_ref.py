@@ -178,7 +178,8 @@ def load_realesrgan(folder: Path) -> RRDBNet:
     for layer in layers:
         if layer["type"] == "Eltwise" and layer["params"].get("-23301") != "2,2.000000e-01,1.000000e+00":
             raise ValueError(f"{layer['name']}: unexpected residual scaling {layer['params']}")
-        if layer["type"] == "Interp" and (layer["params"].get("0") != "1" or layer["params"].get("1") != "2.000000e+00"):
+        if layer["type"] == "Interp" and (layer["params"].get("0") != "1"
+                                          or layer["params"].get("1") != "2.000000e+00"):
             raise ValueError(f"{layer['name']}: not a nearest x2 resize {layer['params']}")
     return net.eval()
 

@@ -295,7 +295,8 @@ def bench_models(opts) -> list[str]:
             half_ok = load_model(weights).half_ok
             for name, extra in [("eager fp32", ["--backend", "eager-nchw", "--half", "no"]),
                                 ("eager fp32 + channels_last", ["--backend", "eager-cl", "--half", "no"]),
-                                *([("eager fp16 + channels_last", ["--backend", "eager-cl", "--half", "yes"])] if half_ok else []),
+                                *([("eager fp16 + channels_last", ["--backend", "eager-cl", "--half", "yes"])]
+                                  if half_ok else []),
                                 ("auto", ["--backend", "auto"])]:
                 r = child(["_backend", *base, *extra])
                 print(f"   {name}: {r}", file=sys.stderr, flush=True)

@@ -167,7 +167,8 @@ def _bundled(resources: Path, problems: list[tuple[Path, str]] | None = None) ->
                 description=item.get("description", ""),
                 licence=item.get("licence", ""),
                 source="bundled",
-                extra={k: str(v) for k, v in item.items() if k not in {"id", "name", "task", "scale", "arch", "file", "description", "licence"}},
+                extra={k: str(v) for k, v in item.items()
+                       if k not in {"id", "name", "task", "scale", "arch", "file", "description", "licence"}},
             )
         )
     return entries

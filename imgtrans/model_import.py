@@ -61,7 +61,8 @@ def _slug(text: str) -> str:
 def _unique_id(base: str, folder: Path) -> str:
     taken = {e.id.lower() for e in list_models()}
     candidate, n = base, 2
-    while candidate.lower() in taken or any((folder / f"{candidate}{ext}").exists() for ext in (".safetensors", ".onnx", ".onnx.json")):
+    while candidate.lower() in taken or any((folder / f"{candidate}{ext}").exists()
+                                            for ext in (".safetensors", ".onnx", ".onnx.json")):
         candidate, n = f"{base}-{n}", n + 1
     return candidate
 
@@ -87,7 +88,8 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
     folder.mkdir(parents=True, exist_ok=True)
     model_id = _unique_id(_slug(name or src.stem), folder)
     display = name or model.metadata.get("name") or src.stem
-    meta = {k: v for k, v in model.metadata.items() if k not in {"format", "arch", "hparams", "task", "scale", "date", "imgtrans_version"}}
+    meta = {k: v for k, v in model.metadata.items()
+            if k not in {"format", "arch", "hparams", "task", "scale", "date", "imgtrans_version"}}
     meta.update(
         id=model_id,
         name=display,

@@ -362,7 +362,8 @@ def _from_onnx(path: Path) -> LoadedModel:
         raise ModelLoadError(f"{path.name}: {exc}") from None
     except OSError as exc:
         raise ModelLoadError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
-    meta = {**{k: v for k, v in facts["graph_metadata"].items() if k in ("licence", "license", "author", "name", "description")},
+    meta = {**{k: v for k, v in facts["graph_metadata"].items()
+               if k in ("licence", "license", "author", "name", "description")},
             **meta}
     if "license" in meta and "licence" not in meta:
         meta["licence"] = meta["license"]

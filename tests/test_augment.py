@@ -37,7 +37,8 @@ def test_policy_parsing_and_validation():
         parse_policy("translation,flip")
     with pytest.raises(ValueError, match="--d-augment"):
         resolve("cyclegan", {"domain_a": "a", "domain_b": "b", "d_augment": "rotate"})
-    assert resolve("cyclegan", {"domain_a": "a", "domain_b": "b", "d_augment": "color,cutout"}).d_augment == "color,cutout"
+    assert resolve("cyclegan",
+                   {"domain_a": "a", "domain_b": "b", "d_augment": "color,cutout"}).d_augment == "color,cutout"
 
 
 def test_translation_is_a_whole_pixel_shift_with_grey_fill(photo):

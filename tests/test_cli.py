@@ -141,11 +141,13 @@ def test_user_model_by_catalog_id(tmp_path, tiny_models):
     user.mkdir(parents=True)
     shutil.copy(tiny_models["style"], user / "whatever.safetensors")
     write_rgb(tmp_path / "a.png", 48, 40)
-    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "tiny-style", "--no-progress"]) == 0
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "tiny-style",
+                 "--no-progress"]) == 0
     with PILImage.open(tmp_path / "o" / "a.png") as im:
         assert im.size == (48, 40)
     # the name of the file in the models folder works too
-    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "-m", "Whatever", "--no-progress"]) == 0
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "-m", "Whatever",
+                 "--no-progress"]) == 0
 
 
 def test_unknown_model_suggests_the_closest_id(tmp_path, capsys):
@@ -209,7 +211,8 @@ def test_import_info_and_remove_from_the_command_line(tmp_path, capsys):
     assert "weights licence: unknown (third-party file: check where it came from)" in out
 
     write_rgb(tmp_path / "a.png", 24, 20)
-    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "friend-s-style", "--no-progress"]) == 0
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "friend-s-style",
+                 "--no-progress"]) == 0
     assert main(["remove", "friend-s-style"]) == 0
     assert not stored.exists() and "Removed friend-s-style" in capsys.readouterr().out
     assert main(["remove", "sr-x2"]) == 2

@@ -109,14 +109,16 @@ def test_lite_cli_writes_images(lite_dir, tmp_path, capsys):
     assert (out.width, out.height) == (40, 36)
     assert not list((tmp_path / "out").glob(".*"))  # no temp file left behind
     # unknown model: one line, usage exit code
-    assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o2"), "--model", "nope"]) == 2
+    assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o2"), "--model",
+                      "nope"]) == 2
     index = json.loads((lite_dir / "index.json").read_text())
     assert index["models"]["tiny-denoise_map"]["takes_noise_level"] is True
     # noise level: 0-100 only; 0 means nothing to remove, as in the torch engine
     assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o3"), "--model",
                       "tiny-denoise_map", "--noise-level", "-5"]) == 2
     img = read_image(src)
-    assert lite.process_image(lite.find_model("tiny-denoise_map", lite_dir), img, out_format=".png", noise_level=0) is img
+    assert lite.process_image(lite.find_model("tiny-denoise_map", lite_dir), img, out_format=".png",
+                              noise_level=0) is img
     # the default is auto, as in the torch engine: the level measured is said and recorded
     assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o4"), "--model",
                       "tiny-denoise_map"]) == 0

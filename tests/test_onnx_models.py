@@ -120,7 +120,8 @@ def test_range_scale_and_size_are_detected_and_the_engine_runs_it(graphs, key, v
     converts through run_model like the network itself, fixed-size graphs in tiles padded to their size."""
     net, path = graphs[key]
     model = load_model(path)
-    assert (model.value_range, model.scale, model.size_multiple, model.input_size) == (value_range, scale, multiple, size)
+    assert (model.value_range, model.scale, model.size_multiple,
+            model.input_size) == (value_range, scale, multiple, size)
     assert model.execution == ("tiles" if size else "whole_if_fits")
     x = torch.rand(1, 3, 70, 90, generator=torch.Generator().manual_seed(0))
     steps = []

@@ -247,7 +247,8 @@ def test_existing_links_in_the_output_folder_are_not_followed(tmp_path, tiny_mod
     code = main(["convert", str(src), "-o", str(out), "-r", "--overwrite", "-m", str(tiny_models["denoise"]),
                  "--no-progress"])
     err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("failed: ") and ln.endswith("would leave the output folder")]
+    lines = [ln for ln in err.splitlines() if ln.startswith("failed: ")
+             and ln.endswith("would leave the output folder")]
     assert code == 1 and len(lines) == 2, err
     assert victim.read_bytes() == b"precious" and sorted(p.name for p in outside.iterdir()) == ["victim.png"]
 

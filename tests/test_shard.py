@@ -62,7 +62,8 @@ def test_relative_key_of_a_skipped_path():
 def test_launcher_environments():
     assert not from_env({}).active
     torchrun = from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
-    assert (torchrun.index, torchrun.count, torchrun.source, torchrun.local_rank, torchrun.local_world) == (3, 4, "torchrun", 1, 2)
+    assert (torchrun.index, torchrun.count, torchrun.source, torchrun.local_rank,
+            torchrun.local_world) == (3, 4, "torchrun", 1, 2)
     array = from_env({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4"})
     assert (array.index, array.count, array.source, array.local_rank) == (2, 4, "slurm-array", None)
     stepped = from_env({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "3",
@@ -186,7 +187,8 @@ def test_torchrun_two_cpu_processes_equal_one_process(photos, tmp_path, capsys):
 
     threads = torch.get_num_threads()
     try:  # the reference: one process, one thread, in this process
-        assert main(["convert", str(photos), "-o", str(tmp_path / "ref"), "-m", MODEL, "-r", "--no-progress", "--threads", "1"]) == 1
+        assert main(["convert", str(photos), "-o", str(tmp_path / "ref"), "-m", MODEL, "-r", "--no-progress",
+                     "--threads", "1"]) == 1
     finally:
         torch.set_num_threads(threads)
     capsys.readouterr()
@@ -242,7 +244,8 @@ def test_three_shards_cover_every_input_once_and_a_killed_one_resumes(photos, tm
         procs[i].communicate(timeout=180)
     after_kill = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")}
     killed_run = _events(logs[1].read_text())
-    assert 1 <= sum(e["event"] == "done" for e in killed_run) < next(e["assigned"] for e in killed_run if e["event"] == "start") - 1
+    assert 1 <= sum(e["event"] == "done" for e in killed_run) < next(e["assigned"] for e in killed_run
+                                                                     if e["event"] == "start") - 1
 
     # the combination sees the killed shard (its summary still says running; its pid is gone)
     assert main(["summary", str(out), "--json"]) == 1
@@ -274,7 +277,8 @@ def test_three_shards_cover_every_input_once_and_a_killed_one_resumes(photos, tm
     assert main(["summary", str(out)]) == 1  # the corrupt file
     text = capsys.readouterr().out
     assert "3 shard(s):" in text and "1 failed of 20 input(s)" in text and "killed" not in text, text
-    combined = json.loads(json.dumps(combine([json.loads(p.read_text()) for p in out.glob("imgtrans-shard-*-of-3.json")])))
+    combined = json.loads(json.dumps(combine([json.loads(p.read_text())
+                                              for p in out.glob("imgtrans-shard-*-of-3.json")])))
     assert combined["converted"] + combined["existing"] == 19
 
 
@@ -294,7 +298,8 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert events[0]["inputs"] == 3 and "shard" not in events[0]
     done = {Path(e["dst"]) for e in events if e["event"] == "done"}
     assert done == {p for p in out.rglob("*") if p.is_file()} == {out / "cat.png", out / "mars.png"}
-    assert [(Path(e["src"]).name, e["reason"].startswith("not an image")) for e in events if e["event"] == "skipped"] == [("notes.txt", True)]
+    assert [(Path(e["src"]).name, e["reason"].startswith("not an image")) for e in events
+            if e["event"] == "skipped"] == [("notes.txt", True)]
     assert [Path(e["src"]).name for e in events if e["event"] == "failed"] == ["half.png"]
     assert {k: events[-1][k] for k in ("converted", "skipped", "failed", "exit_code")} == {
         "converted": 2, "skipped": 1, "failed": 1, "exit_code": 1}

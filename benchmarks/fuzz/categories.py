@@ -381,7 +381,8 @@ def cat_icc(b: Builder) -> None:
         ("len_field_zero", struct.pack(">I", 0) + good[4:]),
         ("tag_count_huge", good[:128] + struct.pack(">I", 0x0FFFFFFF) + good[132:]),
         ("tag_offsets_past_end",
-         good[:132] + b"".join(good[132 + 12 * i : 136 + 12 * i] + struct.pack(">II", 0x7FFFFF00, 0x100) for i in range(3)) + good[132 + 36 :]),
+         good[:132] + b"".join(good[132 + 12 * i : 136 + 12 * i] + struct.pack(">II", 0x7FFFFF00, 0x100)
+                               for i in range(3)) + good[132 + 36 :]),
         ("cmyk_space_on_rgb", good[:16] + b"CMYK" + good[20:]),
         ("gray_space_on_rgb", good[:16] + b"GRAY" + good[20:]),
         ("lab_profile_on_rgb", gray),

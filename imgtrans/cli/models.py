@@ -158,7 +158,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "weights licence": origin["weights_licence"],
         "data licences": data_licences_text(origin["training_data_licences"]),
     }
-    meta = {k: v for k, v in readable_metadata(meta).items() if k not in ("hparams", "arch", "scale", "task", "edge_context")}
+    meta = {k: v for k, v in readable_metadata(meta).items()
+            if k not in ("hparams", "arch", "scale", "task", "edge_context")}
     width = max(len(k) for k in [*rows, *meta])
     for key, value in rows.items():
         print(f"  {key:<{width}}: {value}")

@@ -155,7 +155,8 @@ def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions,
     for _src, _rel, rel_dir, name in proposals:
         key = rel_dir / name.name.lower()
         counts[key] = counts.get(key, 0) + 1
-    used = {rel_dir / name.name.lower() for _s, _r, rel_dir, name in proposals if counts[rel_dir / name.name.lower()] == 1}
+    used = {rel_dir / name.name.lower() for _s, _r, rel_dir, name in proposals
+            if counts[rel_dir / name.name.lower()] == 1}
     named = []
     for src, rel, rel_dir, name in proposals:
         natural = name

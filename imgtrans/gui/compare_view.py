@@ -293,13 +293,15 @@ class CompareView(QWidget):
             self._clamp_center()
             self.update()
         elif self.has_images():
-            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(pos.x()) else Qt.CursorShape.OpenHandCursor)
+            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(pos.x())
+                           else Qt.CursorShape.OpenHandCursor)
         self._last = pos
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         if self._drag is not None:
             self._drag = None
-            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(event.position().x()) else Qt.CursorShape.OpenHandCursor)
+            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(event.position().x())
+                           else Qt.CursorShape.OpenHandCursor)
             event.accept()
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802

@@ -409,7 +409,8 @@ class TrainTab(QWidget):
             self.start_button.setToolTip("This run is complete: raise its length to continue it, or pick a new name")
         else:
             self.start_button.setText("Resume training" if resume else "Start training")
-            self.start_button.setToolTip("Continue this run from its latest checkpoint" if resume else "Start a new run")
+            self.start_button.setToolTip("Continue this run from its latest checkpoint" if resume
+                                         else "Start a new run")
 
     # -- running ------------------------------------------------------------------------------
     def build_config(self):

@@ -394,7 +394,8 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
             elif isinstance(e, (ev.Info, ev.Warning)):
                 say(("warning: " if isinstance(e, ev.Warning) else "") + e.message)
             elif isinstance(e, ev.Evaluated):
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items() if not k.endswith(("_A", "_B", "2B", "2A")))
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items()
+                                  if not k.endswith(("_A", "_B", "2B", "2A")))
                 say(f"[{e.step}] eval: {shown}")
             elif isinstance(e, ev.CheckpointSaved):
                 say(f"[{e.step}] checkpoint ({e.reason}): {e.path}")

@@ -223,7 +223,8 @@ class CycleGANTask(Task):
     def val_images(self) -> dict[str, torch.Tensor]:
         if self._val is None:
             n = self.cfg.eval_images
-            self._val = {k: self.dataset.fixed(self.reports[k].val[:n], eval_grid(self.reports[k], n)) for k in ("A", "B")}
+            self._val = {k: self.dataset.fixed(self.reports[k].val[:n], eval_grid(self.reports[k], n))
+                         for k in ("A", "B")}
         return self._val
 
     @torch.no_grad()

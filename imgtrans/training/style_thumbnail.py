@@ -91,7 +91,8 @@ def thumbnail_metadata(paintings: Sequence[str | os.PathLike], credit: str | Non
     data, width, height = thumbnail_jpeg(paintings)
     record = {"mime": "image/jpeg", "width": width, "height": height, "data": base64.b64encode(data).decode("ascii")}
     return {THUMBNAIL_KEY: json.dumps(record, separators=(",", ":")),
-            CREDIT_KEY: " ".join((credit if credit is not None else default_credit(paintings, records)).split())}  # fmt: skip
+            CREDIT_KEY: " ".join((credit if credit is not None
+                                  else default_credit(paintings, records)).split())}  # fmt: skip
 
 
 def recorded_thumbnail_metadata(paths: Sequence[str | os.PathLike],
