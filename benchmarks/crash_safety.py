@@ -180,7 +180,8 @@ def run(n_images: int = 100, kills: int = 10, sigints: int = 2, seed: int = 0, w
     log_path = work / "stderr.log"
     t_img = 0.05  # seconds per image, refined from observation
     startup_s = 4.0  # seconds before the first output, refined from observation
-    plan_kills = ["sigint"] * sigints + ["startup"] * min(2, max(0, kills // 5)) + [rng.choice(["random", "write"]) for _ in range(kills)]
+    plan_kills = (["sigint"] * sigints + ["startup"] * min(2, max(0, kills // 5))
+                  + [rng.choice(["random", "write"]) for _ in range(kills)])
     rng.shuffle(plan_kills)
     deadline = time.monotonic() + timeout
     while True:

@@ -148,7 +148,8 @@ def run(iterations: int = 50, images: int = 6, size: int = 96, seed: int = 0, wo
         if threading.active_count() > baseline_threads:
             fig.thread_leaks += 1
             names = sorted(th.name for th in threading.enumerate())
-            fig.problems.append(f"iteration {it}: {threading.active_count() - baseline_threads} thread(s) left: {names}")
+            left = threading.active_count() - baseline_threads
+            fig.problems.append(f"iteration {it}: {left} thread(s) left: {names}")
         if out.exists():
             for p in out.iterdir():
                 if p.name.endswith(".part") or p.name.startswith("."):

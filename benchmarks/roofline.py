@@ -111,7 +111,8 @@ def networks():
         net = get_arch(arch).build(hp).eval()
         extra = (torch.tensor(25 / 255.0),) if getattr(net, "noise_map", False) else ()
         value_range = get_arch(arch).value_range
-        yield f"random-init {arch} " + ", ".join(f"{k} {v}" for k, v in hp.items()), net, sample_tensor(edge), extra, value_range
+        label = f"random-init {arch} " + ", ".join(f"{k} {v}" for k, v in hp.items())
+        yield label, net, sample_tensor(edge), extra, value_range
     for entry in list_models():
         if entry.source != "bundled":
             continue

@@ -80,7 +80,8 @@ def main() -> None:
         moved_g = sum(g[k] != g2[k] for k in sizes) / count
         print(f"{count:>8} {peak_over_mean(h, sizes, n):>15.3f} {peak_over_mean(g, sizes, n):>17.3f} "
               f"{moved_h:>16.1%} {moved_g:>18.1%}")
-    files = args.headers or sorted([*(ROOT / "resources" / "samples").glob("*.jpg"), *(ROOT / "tests" / "data" / "photos").glob("*.png")])
+    files = args.headers or sorted([*(ROOT / "resources" / "samples").glob("*.jpg"),
+                                    *(ROOT / "tests" / "data" / "photos").glob("*.png")])
     from PIL import Image
 
     reps = max(1, 2000 // len(files))

@@ -12,9 +12,9 @@ the whole image fits one band, in which case ``tiling.run_model`` runs the netwo
 (``ArchSpec.backends``: what ran fastest on a 2-core CPU, see ``benchmarks/README.md``, "What auto
 picks"); a per-machine calibration (:func:`calibrate`) cached in the user cache folder overrides the
 table when present. ``auto`` never picks ``compile`` (its first call compiles for tens of seconds and
-needs a C compiler) and silently falls back to eager when onnxruntime is missing. ``--backend onnx`` without onnxruntime is a one-line :class:`BackendError`.
-A ``compile`` backend that fails (no compiler, unsupported op) falls back to eager with one warning
-and never stops a batch.
+needs a C compiler) and silently falls back to eager when onnxruntime is missing. ``--backend onnx`` without onnxruntime
+is a one-line :class:`BackendError`. A ``compile`` backend that fails (no compiler, unsupported op) falls back to eager
+with one warning and never stops a batch.
 
 ONNX graphs are exported once per weights and cached in ``<user cache>/onnx/``, keyed by a hash of
 the weights, the architecture and hyper-parameters, the opset and the torch version; files are
@@ -367,7 +367,8 @@ def auto_choice(model, device: torch.device) -> Choice:
         choice = _choice(model, device.type)
     if choice.backend == "onnx" and (device.type != "cpu" or not model.spec.onnx_export or not onnxruntime_available()):
         cl = _channels_last(model, device.type)
-        why = "onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available() else "onnx runs on the CPU only"
+        why = ("onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available()
+               else "onnx runs on the CPU only")
         return Choice("eager", cl, f"{why}: eager")
     return choice
 
@@ -385,7 +386,8 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
     native = model.spec.native_backend
     if native:  # the forward already is a backend (an ONNX graph runs onnxruntime): nothing to export or compile
         return BackendModel(model, native, _eager_runner(model, False),
-                            f"the model's own forward already runs {native}" + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
+                            f"the model's own forward already runs {native}"
+                            + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
     device = model.device
     threads = threads or default_threads()
     if device.type == "cpu":
@@ -457,7 +459,8 @@ def calibrate(model, *, size: int = 256, repeats: int = 2, write: bool = True) -
     result = {
         "backend": "onnx" if best == "onnx" else "eager",
         "channels_last": best == "eager+channels_last",
-        "why": f"{best} fastest at {edge}x{edge} (" + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()) + ")",
+        "why": f"{best} fastest at {edge}x{edge} ("
+               + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()) + ")",
         "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},
     }
     if write:

@@ -438,7 +438,8 @@ def provenance(meta: dict[str, str], entry: CatalogEntry | None = None) -> dict:
         for key in _DATA_KEYS:
             d = recorded.get(key)
             if isinstance(d, dict):
-                label = d.get("folder", key) if d.get("set", d.get("folder")) == d.get("folder") else f"{d['set']}/{d.get('folder')}"
+                label = (d.get("folder", key) if d.get("set", d.get("folder")) == d.get("folder")
+                         else f"{d['set']}/{d.get('folder')}")
                 data[label] = d.get("licences") or "not recorded"
         data = data or "not recorded"
     elif data_text.strip():

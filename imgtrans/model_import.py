@@ -108,7 +108,8 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
             again = load_model(dst)
         except ModelLoadError as exc:
             dst.unlink(missing_ok=True)
-            raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse ({exc})") from None
+            raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse "
+                                 f"({exc})") from None
         if again.arch != model.arch:
             dst.unlink(missing_ok=True)
             raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse")

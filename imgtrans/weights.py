@@ -257,7 +257,8 @@ def _check_declared_hparams(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[s
         return  # the strict shape check after building reports the mismatch
     wrong = [f"{k}: metadata {hp[k]!r}, weights {v!r}" for k, v in found.items() if k in hp and hp[k] != v]
     if wrong:
-        raise ModelLoadError(f"{name}: weights do not fit {spec.name} as its metadata describes it ({'; '.join(wrong)})")
+        raise ModelLoadError(f"{name}: weights do not fit {spec.name} as its metadata describes it "
+                             f"({'; '.join(wrong)})")
 
 
 def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Tensor], name: str) -> nn.Module:
@@ -428,7 +429,8 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
         return loaded
     from imgtrans.extras import install_hint, installed
 
-    hint = "" if installed("spandrel") else f"; other projects' architectures load through spandrel: {install_hint('spandrel')}"
+    hint = ("" if installed("spandrel")
+            else f"; other projects' architectures load through spandrel: {install_hint('spandrel')}")
     raise ModelLoadError(
         f"{name}: unrecognised architecture ({len(sd)} tensors; first keys: {', '.join(list(sd)[:3])}){hint}"
     )

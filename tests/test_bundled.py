@@ -134,8 +134,9 @@ def test_denoise_models_beat_non_local_means(entry):
                           noise_level=25)
         ours.append(_psnr(out, ref))
         bgr = np.ascontiguousarray(noisy[..., ::-1])
-        nlm.append(max(_psnr(torch.from_numpy(cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1].transpose(2, 0, 1).copy())[None].float() / 255, ref)
-                       for h in (10, 15, 20)))  # fmt: skip
+        nlm.append(max(_psnr(torch.from_numpy(cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1]
+                                              .transpose(2, 0, 1).copy())[None].float() / 255, ref)
+                       for h in (10, 15, 20)))
     print(f"{entry.id}: sigma 25, PSNR ours {np.mean(ours):.2f} dB vs NLM {np.mean(nlm):.2f} dB")
     assert np.mean(ours) > np.mean(nlm) + 1.0
 
@@ -157,7 +158,8 @@ def _top_left_step(img: torch.Tensor) -> float:
     return float(max(top, left))
 
 
-@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "style" and e.id.endswith("-a2b")], ids=lambda e: e.id)
+@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "style" and e.id.endswith("-a2b")],
+                         ids=lambda e: e.id)
 def test_style_models_paint_no_band_along_the_top_and_left_edges(entry):
     """The generators zero-pad only the top/left in their stride-2 convs and draw bands and a corner
     glitch there; run_model's mirrored border cuts them away, on a 512x256 sample photo (the figures the

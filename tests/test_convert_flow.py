@@ -84,20 +84,24 @@ def test_earlier_outputs_with_another_suffix_are_not_inputs(tmp_path, tiny_model
     assert main([*run, "-m", str(tiny_models["sr"]), "--suffix", "_x2"]) == 0
     assert main([*run, "-m", str(tiny_models["denoise"]), "--suffix", "_dn"]) == 0
     err = capsys.readouterr().err
-    assert sorted(p.name for p in same.iterdir()) == ["a.jpg", "a_dn.jpg", "a_x2.jpg", "b.png", "b_dn.png", "b_x2.png"], err
+    names = sorted(p.name for p in same.iterdir())
+    assert names == ["a.jpg", "a_dn.jpg", "a_x2.jpg", "b.png", "b_dn.png", "b_x2.png"], err
     assert "skipped: " + str(same / "a_x2.jpg") + ": output of another input (" + str(same / "a.jpg") + ")" in err
 
     nest = tmp_path / "nest"
     write_rgb(nest / "c.png", seed=3)
-    assert main(["convert", str(nest), "-r", "-o", str(nest / "out"), "-m", str(tiny_models["sr"]), "--no-progress"]) == 0
-    assert main(["convert", str(nest), "-r", "-o", str(nest / "out2"), "-m", str(tiny_models["denoise"]), "--no-progress"]) == 0
+    assert main(["convert", str(nest), "-r", "-o", str(nest / "out"), "-m", str(tiny_models["sr"]),
+                 "--no-progress"]) == 0
+    assert main(["convert", str(nest), "-r", "-o", str(nest / "out2"), "-m", str(tiny_models["denoise"]),
+                 "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert sorted(p.relative_to(nest / "out2").as_posix() for p in (nest / "out2").rglob("*.png")) == ["c.png"], err
     assert "output of another input" in err
 
     # named on the command line, an earlier output is an input like any file (chaining models)
     chain = tmp_path / "chain"
-    assert main(["convert", str(same / "a_x2.jpg"), "-o", str(chain), "-m", str(tiny_models["denoise"]), "--no-progress"]) == 0
+    assert main(["convert", str(same / "a_x2.jpg"), "-o", str(chain), "-m", str(tiny_models["denoise"]),
+                 "--no-progress"]) == 0
     assert (chain / "a_x2.jpg").is_file()
 
 

@@ -22,7 +22,8 @@ def test_every_optional_module_names_an_extra_of_pyproject():
     import tomllib
     from pathlib import Path
 
-    declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    declared = pyproject["project"]["optional-dependencies"]
     for module, (dist, extra) in extras.OPTIONAL.items():
         if extra is None:  # installed on its own, without its dependencies: no extra may pull them in
             assert not any(req.lower().startswith(dist.lower()) for reqs in declared.values() for req in reqs), module

@@ -93,7 +93,8 @@ def test_dropping_a_folder_fills_the_queue(make_window, qtbot, tmp_path):
     drop(w.compare, [folder])  # dropped on a child: the whole window accepts drops
     queue_ready(w, 5, qtbot)
     by_name = {i.path.name: i for i in w.queue.items}
-    assert {n for n, i in by_name.items() if i.status == Status.QUEUED} == {"img00.png", "img01.png", "img02.png", "deep.jpg"}
+    queued = {n for n, i in by_name.items() if i.status == Status.QUEUED}
+    assert queued == {"img00.png", "img01.png", "img02.png", "deep.jpg"}
     assert by_name["notes.txt"].status == Status.SKIPPED
     assert "not an image" in by_name["notes.txt"].message
     assert (by_name["img00.png"].width, by_name["img00.png"].height) == (40, 40)
@@ -490,7 +491,8 @@ def test_import_of_a_third_party_architecture(make_window, qtbot, tmp_path):
     assert "third-party file, imported from realesr-compact.pth (sha256 " in details
     assert "unknown (imported file: check where it came from)" in details
     assert w.models_tab.select("photo2ukiyoe-a2b")
-    assert "weights by imgtrans (MIT)" in w.models_tab.details.text() and "ukiyoe: GPL-3+ 9 files" in w.models_tab.details.text()
+    details = w.models_tab.details.text()
+    assert "weights by imgtrans (MIT)" in details and "ukiyoe: GPL-3+ 9 files" in details
 
 
 def test_import_of_an_onnx_graph(make_window, qtbot, tmp_path):

@@ -1119,8 +1119,9 @@ def test_read_preview_is_read_image_in_8_bits(tmp_path, case):
     if case == "exif-jpeg":
         PILImage.fromarray(noise(12, 20, 3, seed=1)).save(p, "JPEG", exif=exif_bytes(6))
     elif case == "xmp-jpeg":
-        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
-              b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>'
+        xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+               b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/>'
+               b'</rdf:RDF></x:xmpmeta>')
         PILImage.fromarray(noise(12, 20, 3, seed=2)).save(p, "JPEG", exif=exif_bytes(None), xmp=xmp)
     elif case == "tiff-16bit-rgba":
         p.write_bytes(encode_tiff(noise(6, 9, 4, seed=3, dtype=np.uint16), None, exif_bytes(7), None, None))

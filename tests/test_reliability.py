@@ -189,7 +189,8 @@ def test_image_write_error_carries_errno(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------------- output paths
 
 
-ODD_NAMES = ["new\nline.png", "tab\tname.png", "ünï cödé.png", "日本.jpg", "emoji😀.png", "rtl\u202egnp.png", "-dash.png",
+ODD_NAMES = ["new\nline.png", "tab\tname.png", "ünï cödé.png", "日本.jpg", "emoji😀.png", "rtl\u202egnp.png",
+             "-dash.png",
              "back\\slash.png", "quote'\".png", "x" * 200 + ".png", "e\u0301.png", "\u00e9.png", "cr\r.png",
              "esc\x1b[31m.png"]
 

@@ -31,7 +31,8 @@ from imgtrans.weights import ModelLoadError, load_model, save_model
 
 def _payload(module: str, name: str, arg: str) -> bytes:
     """A protocol-2 pickle that calls ``module.name(arg)`` when loaded (GLOBAL + REDUCE)."""
-    return b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n" + pickle.dumps((arg,), protocol=2)[2:-1] + b"R."
+    args = pickle.dumps((arg,), protocol=2)[2:-1]  # the tuple, without the header and STOP
+    return b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n" + args + b"R."
 
 
 def _zip_checkpoint_with(tmp_path: Path, data_pkl: bytes, name: str) -> Path:

@@ -132,7 +132,8 @@ def test_plain_progress_lines_for_logs():
         bar.update(step)
     lines = buf.getvalue().splitlines()
     assert "\r" not in buf.getvalue()
-    assert len(lines) == 2 and lines[0].startswith("imgtrans[1/2]: progress 1/4 images (25%)"), lines  # first, then the last
+    # the first, then the last
+    assert len(lines) == 2 and lines[0].startswith("imgtrans[1/2]: progress 1/4 images (25%)"), lines
     assert lines[1].startswith("imgtrans[1/2]: progress 4/4 images (100%)") and "s/image" in lines[1]
 
 
@@ -204,7 +205,8 @@ def test_torchrun_two_cpu_processes_equal_one_process(photos, tmp_path, capsys):
     failed = [e for e in events if e["event"] == "failed"]
     assert len(failed) == 1 and failed[0]["src"].endswith(CORRUPT) and "corrupt" in failed[0]["reason"]
     assert proc.stderr.count(f"failed: {photos / CORRUPT}: truncated or corrupt") == 1  # reported once, by its shard
-    assert proc.stderr.count(f"imgtrans[all 2 shards]:   {photos / CORRUPT}: truncated") == 1  # and in the whole run's list
+    # and in the whole run's list
+    assert proc.stderr.count(f"imgtrans[all 2 shards]:   {photos / CORRUPT}: truncated") == 1
     starts = [e for e in events if e["event"] == "start"]
     assert sorted(e["shard"] for e in starts) == ["0/2", "1/2"] and sum(e["assigned"] for e in starts) == 20
     (combined,) = [e for e in events if e["event"] == "combined_summary"]
@@ -307,9 +309,8 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert not list(out.glob("imgtrans-shard-*"))  # no shard summary outside a sharded run
     assert main(args) == 1  # a re-run: the outputs exist
     again = _events(capsys.readouterr().out)
-    assert sorted(Path(e["dst"]).name for e in again if e["event"] == "skipped" and e["reason"].startswith("output "
-                                                                                                           "exists")) == [
-        "cat.png", "mars.png"]
+    exists = [e for e in again if e["event"] == "skipped" and e["reason"].startswith("output exists")]
+    assert sorted(Path(e["dst"]).name for e in exists) == ["cat.png", "mars.png"]
     assert again[-1]["existing"] == 2 and again[-1]["converted"] == 0
 
 

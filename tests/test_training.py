@@ -29,6 +29,7 @@ from imgtrans.training.errors import CheckpointError, DataError, TrainingError
 from imgtrans.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "resources" / "samples"
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
 TINY_GAN = dict(ngf=8, n_blocks=2, ndf=8, size=32, batch_size=2, pool_size=3)
@@ -353,7 +354,8 @@ def test_denoise_noise_map_with_jpeg_and_poisson(tmp_path, isolated_home):
     from imgtrans.weights import load_model, read_safetensors_metadata
 
     path = isolated_home / "models" / "dn.safetensors"
-    assert json.loads(read_safetensors_metadata(path)["noise"]) == {"jpeg": [40, 90], "poisson": True, "sigma": [5.0, 50.0]}
+    noise = json.loads(read_safetensors_metadata(path)["noise"])
+    assert noise == {"jpeg": [40, 90], "poisson": True, "sigma": [5.0, 50.0]}
     model = load_model(path)
     assert model.takes_noise_level
     assert model.run(torch.rand(1, 3, 20, 20), noise_level=25).shape == (1, 3, 20, 20)
@@ -648,7 +650,8 @@ def test_export_records_data_provenance_without_local_paths(tmp_path):
     for i in (0, 3):
         (domain / f"img{i}.png").symlink_to(data / f"img{i}.png")
     prov = data_provenance(domain)
-    assert prov == {"folder": "domain", "set": "myset", "packages": {"pkg": "1.0"}, "images": 2, "licences": {"CC0": 1, "GPL-2+": 1}}
+    assert prov == {"folder": "domain", "set": "myset", "packages": {"pkg": "1.0"}, "images": 2,
+                    "licences": {"CC0": 1, "GPL-2+": 1}}
     assert str(tmp_path) not in json.dumps(prov)
     assert "myset/domain (CC0 1, GPL-2+ 1 files)" in _licence_line({"domain_a": prov})
     assert data_provenance(make_folder(tmp_path / "plain", n=4)) == {"folder": "plain"}
@@ -663,7 +666,8 @@ def test_cyclegan_keeps_the_aspect_of_its_images_by_default(tmp_path):
 
     wide = make_folder(tmp_path / "wide", n=6, w=96, h=48)
     tall = make_folder(tmp_path / "tall", n=6, seed=3, w=40, h=80)
-    recs = {k: check_folder(str(f), k, min_side=32, small_policy="upscaled").train for k, f in (("A", wide), ("B", tall))}
+    recs = {k: check_folder(str(f), k, min_side=32, small_policy="upscaled").train
+            for k, f in (("A", wide), ("B", tall))}
     kept = UnpairedDataset(recs["A"], recs["B"], size=32, load_size=40, seed=0, keep_aspect=True)
     assert tuple(kept._prepared(recs["A"][0]).shape) == (3, 40, 80)
     assert tuple(kept._prepared(recs["B"][0]).shape) == (3, 80, 40)
@@ -727,7 +731,7 @@ def test_grid_artifact_ratio_finds_periodic_patterns_and_not_photos():
     period-2 or period-4 pattern (what stride-2 layers leave) scores far higher."""
     from imgtrans.training.metrics import grid_artifact_amplitude, grid_artifact_ratio
 
-    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    photo = torch.from_numpy(np.asarray(Image.open(SAMPLES / "mars_nasa.jpg").convert("RGB")).copy())
     x = photo.permute(2, 0, 1)[None].float() / 255  # 512 x 256
     yy, xx = torch.meshgrid(torch.arange(x.shape[2]), torch.arange(x.shape[3]), indexing="ij")
     checker2 = ((yy + xx) % 2).float() * 0.01
@@ -755,8 +759,9 @@ def test_new_style_runs_use_the_input_skip_and_older_runs_keep_their_generator(t
     old = resolve("cyclegan", {}, old_cfg)
     assert old.input_skip is False
     nets = CycleGANTask.describe(old)
-    before = {"task": "cyclegan", "nets": {n: {"arch": d["arch"], "hparams": {k: v for k, v in d["hparams"].items()
-                                                                             if k != "input_skip"}} for n, d in nets.items()}}  # fmt: skip
+    before = {"task": "cyclegan",
+              "nets": {n: {"arch": d["arch"], "hparams": {k: v for k, v in d["hparams"].items() if k != "input_skip"}}
+                       for n, d in nets.items()}}
     check_compatible(before, "cyclegan", nets, tmp_path)  # the option's absence means the reference generator
     with pytest.raises(CheckpointError, match="input_skip: False in the checkpoint, True now"):
         check_compatible(before, "cyclegan", CycleGANTask.describe(new), tmp_path)
@@ -767,7 +772,7 @@ def test_detail_ratio_ranks_blur_below_and_noise_above_the_photo():
     over 1 when noise is added."""
     from imgtrans.training.metrics import detail_ratio
 
-    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    photo = torch.from_numpy(np.asarray(Image.open(SAMPLES / "mars_nasa.jpg").convert("RGB")).copy())
     x = photo.permute(2, 0, 1)[None].float() / 255
     resize = torch.nn.functional.interpolate
     blurred = resize(resize(x, scale_factor=0.25, mode="bicubic", antialias=True), scale_factor=4,
@@ -780,7 +785,7 @@ def test_detail_ratio_ranks_blur_below_and_noise_above_the_photo():
 def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isolated_home):
     from imgtrans.training.losses import grid_loss, lattice_magnitudes
 
-    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    photo = torch.from_numpy(np.asarray(Image.open(SAMPLES / "mars_nasa.jpg").convert("RGB")).copy())
     x = (photo.permute(2, 0, 1)[None].float() / 255)[:, :, :128, :128] * 2 - 1
     yy, xx = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
     hatch = ((yy // 2 + xx // 2) % 2).float() * 0.04  # 2 % of the [-1,1] range, period 4

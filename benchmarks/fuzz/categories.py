@@ -44,7 +44,8 @@ def cat_truncated(b: Builder) -> None:
     for ext in FORMATS:
         for k in range(b.n(14, 2)):
             data = good_bytes(b.rng, ext)
-            cut = [8, 16, 33, len(data) // 2, len(data) - 1, len(data) - 12][k] if k < 6 else b.rng.randrange(1, len(data))
+            cut = ([8, 16, 33, len(data) // 2, len(data) - 1, len(data) - 12][k] if k < 6
+                   else b.rng.randrange(1, len(data)))
             cut = max(1, min(cut, len(data) - 1))
             # A cut inside trailing data can leave a decodable image: either outcome, but one of them.
             b.add("truncated", f"trunc_{k}_{cut}.{ext}", data[:cut], ANY, f"{ext} cut at {cut}/{len(data)}")

@@ -74,7 +74,8 @@ def cat_special(b: Builder) -> None:
 def cat_names(b: Builder) -> None:
     rng = b.rng
     names = [
-        "spaces in name.png", "ünïcödé.png", "日本語の写真.jpg", "emoji_😀🎉.png", "rtl_\u202egnp.png", "zero\u200bwidth.png",
+        "spaces in name.png", "ünïcödé.png", "日本語の写真.jpg", "emoji_😀🎉.png", "rtl_\u202egnp.png",
+        "zero\u200bwidth.png",
         "e\u0301_nfd.png", "\u00e9_nfc.png", "newline\nname.png", "tab\tname.png", "-leading-dash.png", "..png",
         "...png",
         "back\\slash.png", "quote'\"name.png", "semi;colon$(x).png", "star*?.png", "UPPER.PNG", "MiXeD.JpEg",
@@ -95,7 +96,8 @@ def cat_names(b: Builder) -> None:
     b.names.add(p)
     b.cases.append(Case(p, "names", OK, "invalid UTF-8 bytes in the name"))
     # names that collide once the extension changes or case is folded
-    for name in ["a.png", "a.jpg", "a.webp", "A.PNG", "a_png.png", "b.tif", "b.tiff", "c.jpeg", "c.jpg", "c.JPG"][: b.n(10, 6)]:
+    colliding = ["a.png", "a.jpg", "a.webp", "A.PNG", "a_png.png", "b.tif", "b.tiff", "c.jpeg", "c.jpg", "c.JPG"]
+    for name in colliding[: b.n(10, 6)]:
         ext = {"jpeg": "jpg", "tif": "tiff"}.get(name.rsplit(".", 1)[1].lower(), name.rsplit(".", 1)[1].lower())
         b.add("collide", name, good_bytes(rng, ext), OK, "colliding output names")
 

@@ -196,7 +196,9 @@ def guess_range(module: OnnxGraph, channels: int, size: tuple[int, int], scale: 
 
     h, w = size
     img = _probe_image(channels, h, w)
-    ref = F.interpolate(torch.from_numpy(img), scale_factor=scale, mode="bicubic", align_corners=False).numpy() if scale > 1 else img
+    ref = img
+    if scale > 1:
+        ref = F.interpolate(torch.from_numpy(img), scale_factor=scale, mode="bicubic", align_corners=False).numpy()
     errors = []
     for lo, hi in RANGES.values():
         try:

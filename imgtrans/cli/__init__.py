@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # last resort: one line, details with -v
         logging.getLogger("imgtrans").debug("unexpected error", exc_info=True)
-        err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run with -v for details)")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        err(f"unexpected {type(exc).__name__}: {first} (run with -v for details)")
         if args.verbose:
             raise
         return EXIT_FAILURES

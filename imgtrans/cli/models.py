@@ -86,7 +86,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
         err(str(exc))
         return EXIT_USAGE
     if not isinstance(found, CatalogEntry):
-        err(f"{args.model} is a file, not one of your models: `imgtrans remove` takes a model id from `imgtrans models`")
+        err(f"{args.model} is a file, not one of your models: `imgtrans remove` takes a model id from "
+            "`imgtrans models`")
         return EXIT_USAGE
     try:
         remove_model(found)

@@ -261,7 +261,8 @@ class OptionsPanel(QWidget):
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
         self.suffix_edit.editingFinished.connect(self._save)
-        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled, self.style_strength_spin.valueChanged,
+        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled,
+                       self.style_strength_spin.valueChanged,
                        self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged,
                        self.tile_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
@@ -457,7 +458,8 @@ class OptionsPanel(QWidget):
             item.setToolTip("onnxruntime is not installed: pip install 'imgtrans[fast]'")
 
     def set_running(self, running: bool) -> None:
-        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_strength_widget, self.style_size_spin,
+        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_strength_widget,
+                  self.style_size_spin,
                   self.tile_combo, self.tile_spin,
                   self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo,
                   self.quality_spin,

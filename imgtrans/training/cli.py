@@ -69,7 +69,8 @@ def _common(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--seed", type=int, default=S, help="random seed (default 0): same seed, same run")
     g.add_argument("--lr", type=float, default=S, help="initial learning rate")
     g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                   help="continue the run (default when --name has checkpoints), or from a checkpoint/run folder")  # fmt: skip
+                   help="continue the run (default when --name has checkpoints), or from a checkpoint/run "
+                        "folder")
     g = p.add_argument_group("hardware")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S,
@@ -250,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lambda-style", type=float, default=S, help="style loss weight (default 10)")
     g.add_argument("--lambda-tv", type=float, default=S, help="total-variation weight (default 0.3)")
     g.add_argument("--lambda-grid", type=float, default=S,
-                   help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo (default 0)")
+                   help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo "
+                        "(default 0)")
     g.add_argument("--edge-context", type=int, default=S, metavar="PX",
                    help="train on crops with PX mirrored pixels per side, cut from the output (the app's border is "
                         "32; default 0)")

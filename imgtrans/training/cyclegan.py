@@ -51,8 +51,8 @@ from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, gr
 class GeneratorPair(nn.Module):
     """Both generators in one module, so one (DDP) forward computes everything the generator loss
     needs. ``forward(real_A, real_B)`` -> dict of ``fake_B, rec_A, fake_A, rec_B`` (+ ``idt_A = G_A(B)``,
-    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through :func:`~imgtrans.tiling.run_with_edge_context`
-    with ``context`` (``--edge-context``)."""
+    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through
+    :func:`~imgtrans.tiling.run_with_edge_context` with ``context`` (``--edge-context``)."""
 
     def __init__(self, G_A: nn.Module, G_B: nn.Module, context: int = 0):
         super().__init__()

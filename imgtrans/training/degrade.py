@@ -22,8 +22,8 @@ quality where the reference uses a differentiable JPEG simulation with a float q
 too): the models will meet real JPEGs, and no gradient flows through the data.
 
 Built from library operations where they exist: :func:`kornia.filters.filter2d` (per-sample kernels),
-:func:`kornia.color.rgb_to_grayscale`, :func:`torch.nn.functional.interpolate`, :func:`torch.special.bessel_j1`, :func:`torch.poisson`; JPEG is
-the real codec through Pillow (:func:`jpeg`).
+:func:`kornia.color.rgb_to_grayscale`, :func:`torch.nn.functional.interpolate`, :func:`torch.special.bessel_j1`,
+:func:`torch.poisson`; JPEG is the real codec through Pillow (:func:`jpeg`).
 
 Every random draw comes from one ``torch.Generator`` passed in, in a fixed order, so a pair is a pure
 function of the HR patch and the generator's seed: the dataset seeds it from ``(run seed, epoch, sample

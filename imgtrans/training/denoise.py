@@ -114,7 +114,8 @@ class DenoiseTask(Task):
             "training_data": {"data": str(self.report.root), "images": len(self.report.train)},
             "trainer": "imgtrans-train denoise",
             "noise": {"sigma": [lo, hi], "poisson": cfg.poisson, "jpeg": list(cfg.jpeg) if cfg.jpeg else None},
-            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "sigma", "jpeg",
-                                                           "poisson", "seed")},  # fmt: skip
+            "train_options": {k: getattr(cfg, k)
+                              for k in ("preset", "size", "batch_size", "pixel_loss", "sigma", "jpeg", "poisson",
+                                        "seed")},
         }
         return [ExportItem("", "G", "dncnn", dict(self.g_hparams), meta)]

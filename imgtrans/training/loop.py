@@ -358,7 +358,8 @@ def restore(task: Task, path: Path) -> tuple[int, dict[str, Any] | None]:
             net.load_state_dict(ck.weights[name], strict=True)
         except RuntimeError as exc:
             first = [ln for ln in str(exc).splitlines() if ln.strip()][:2]
-            raise CheckpointError(f"{path}: {name} does not fit this run's architecture ({' '.join(first)[:240]})") from None
+            raise CheckpointError(f"{path}: {name} does not fit this run's architecture "
+                                  f"({' '.join(first)[:240]})") from None
     for name, opt in task.optimizers.items():
         saved = ck.state.get("optimizers", {}).get(name)
         if saved is not None:  # absent e.g. for a discriminator added after pre-training
