@@ -397,7 +397,7 @@ def cat_icc(b: Builder) -> None:
             k += 1
             try:
                 data = with_meta(rng, ext, icc=icc)
-            except Exception:  # the encoder refuses some of these; plant them by hand below
+            except Exception:  # noqa: BLE001 - the encoder refuses some of these; plant them by hand below
                 continue
             b.add("icc", f"icc_{name}.{ext}", data, OK, f"broken ICC ({name}) in {ext}")
     # a PNG iCCP chunk that is not zlib, and one with a bad CRC
@@ -445,7 +445,7 @@ def cat_exif(b: Builder) -> None:
             k += 1
             try:
                 data = with_meta(rng, ext, exif=exif)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the encoder refuses some of these blocks
                 continue
             b.add("exif", f"exif_{name}.{ext}", data, OK, f"broken EXIF ({name}) in {ext}")
     # orientation 6 on a 1xN image (the transpose must not break), a giant maker note

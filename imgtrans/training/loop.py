@@ -419,7 +419,7 @@ class RunLog:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.tb = SummaryWriter(str(run / "tb"), purge_step=start + 1 if start else None)
-            except Exception:  # tensorboard not installed (ImportError) or broken: CSV only
+            except Exception:  # noqa: BLE001 - tensorboard not installed (ImportError) or broken: CSV only
                 self.tb = None
 
     @staticmethod
