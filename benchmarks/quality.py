@@ -242,12 +242,12 @@ def dat_light(scale: int) -> LoadedModel | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / f"DAT_light_x{scale}.pth"
+    path = Path(next(iter(spec.submodule_search_locations))) / "resources" / f"DAT_light_x{scale}.pth"
     return load_model(path) if path.is_file() else None
 
 
 def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: int) -> None:
-    models = [e for e in list_models("sr")]
+    models = list(list_models("sr"))
     if not models:
         print("\n(no SR model in the catalog)")
         return
@@ -410,7 +410,8 @@ def grid_crops(img: np.ndarray, n: int = 3) -> torch.Tensor:
     x = to_tensor(img)[0]
     h, w = x.shape[-2:]
     s = int(min(h, w) * 0.6)
-    return torch.stack([x[:, t : t + s, l : l + s] for t in spaced_offsets(h - s, n) for l in spaced_offsets(w - s, n)])
+    return torch.stack([x[:, top : top + s, left : left + s]
+                        for top in spaced_offsets(h - s, n) for left in spaced_offsets(w - s, n)])
 
 
 def inception_features(images: list[np.ndarray], net) -> torch.Tensor:

@@ -329,7 +329,7 @@ def bench_models(opts) -> list[str]:
         disturbed = max([r.get("others", 0.0) for r in [*res.values(), naive, pipe]])
 
         def ms(name: str) -> str:
-            r = res.get(name)
+            r = res.get(name)  # noqa: B023 - ms() is called only in this iteration
             if not r:
                 return "-"
             if "error" in r:
@@ -447,7 +447,7 @@ def bench_startup(opts) -> list[str]:
             res = subprocess.run([sys.executable, "-c", GUI_SCRIPT], capture_output=True, text=True, env=env,
                                  check=True)
             total = time.perf_counter() - t0
-            shown, torch_flag = res.stdout.split()
+            _shown, torch_flag = res.stdout.split()
             best = min(best, total)
             torch_loaded = torch_flag
     lines.append(f"| GUI window shown (offscreen, process start to `show()` + first event loop pass) | {best:.2f} |")

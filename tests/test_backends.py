@@ -134,7 +134,7 @@ def test_engine_uses_the_requested_backend(tiny_models, tmp_path):
                           ConvertOptions(output_dir=tmp_path / "out", backend="onnx")))
     kinds = [e.kind for e in events]
     assert "backend" in kinds and kinds[-1] == "finished"
-    assert [e.message for e in events if e.kind == "backend"][0].startswith("backend: onnx")
+    assert next(e.message for e in events if e.kind == "backend").startswith("backend: onnx")
     assert events[-1].summary.ok and (tmp_path / "out" / "a.png").is_file()
 
 

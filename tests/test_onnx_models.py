@@ -194,7 +194,7 @@ def test_range_and_scale_given_at_import_win(graphs, capsys):
 def test_what_is_not_an_image_graph_is_refused(tmp_path, capsys):
     bad = tmp_path / "junk.onnx"
     bad.write_bytes(b"not a graph")
-    with pytest.raises(ModelLoadError, match="junk.onnx: not an ONNX graph onnxruntime can run"):
+    with pytest.raises(ModelLoadError, match=r"junk\.onnx: not an ONNX graph onnxruntime can run"):
         load_model(bad)
     assert main(["import", str(bad)]) == 2 and "not imported" in capsys.readouterr().err
     assert not any(user_models_dir().glob("*.onnx"))

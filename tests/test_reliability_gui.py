@@ -108,7 +108,7 @@ def test_cancel_restart_50_times_without_leaks_or_deadlocks(qtbot, tmp_path, tin
 
         cancelled, times, rss_trace = 0, [], []
         for n in range(1, CYCLES + 1):
-            summary, took, seen = one_cycle(n)
+            summary, took, _seen = one_cycle(n)
             times.append(took)
             cancelled += bool(summary.cancelled)
             if n % 10 == 0:

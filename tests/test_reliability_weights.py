@@ -253,5 +253,5 @@ def test_random_bytes_as_pth_give_a_load_error(tmp_path, seed):
 
     path = tmp_path / "not_a_model.pth"
     path.write_bytes(random.Random(seed).randbytes(2000))
-    with pytest.raises(ModelLoadError, match="not_a_model.pth"):
+    with pytest.raises(ModelLoadError, match=r"not_a_model\.pth"):
         load_model(path)

@@ -218,7 +218,7 @@ def test_torchrun_two_cpu_processes_equal_one_process(photos, tmp_path, capsys):
     assert sorted(got) == sorted(ref) and len(got) == 19
     for name in ref:
         assert np.array_equal(got[name], ref[name]), name  # pixel-identical to the one-process run
-    assert not [p for p in out.rglob(".*")]  # no temp files
+    assert not list(out.rglob(".*"))  # no temp files
     assert main(["summary", str(out)]) == 1
     assert "19 converted, 0 already done, 0 skipped, 1 failed of 20 input(s)" in capsys.readouterr().out
 
@@ -272,7 +272,7 @@ def test_three_shards_cover_every_input_once_and_a_killed_one_resumes(photos, tm
     assert sorted(seen) == sorted(str(photos / r) for r in rels)  # every input exactly once
     assert sum(e["event"] == "failed" for events in finals.values() for e in events) == 1
     on_disk = _outputs(out)
-    assert len(on_disk) == 19 and not [p for p in out.rglob(".*")]  # nothing lost, no temp files
+    assert len(on_disk) == 19 and not list(out.rglob(".*"))  # nothing lost, no temp files
     listed = {Path(e["dst"]).relative_to(out).as_posix() for events in finals.values() for e in events
               if e["event"] == "done" or (e["event"] == "skipped" and e["reason"].startswith("output exists"))}
     assert listed == set(on_disk)
@@ -296,7 +296,7 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert main(args) == 1
     captured = capsys.readouterr()
     events = _events(captured.out)  # stdout holds nothing but the events
-    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "summary"
+    assert events[0]["event"] == "start" and events[-1]["event"] == "summary"
     assert events[0]["inputs"] == 3 and "shard" not in events[0]
     done = {Path(e["dst"]) for e in events if e["event"] == "done"}
     assert done == {p for p in out.rglob("*") if p.is_file()} == {out / "cat.png", out / "mars.png"}

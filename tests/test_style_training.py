@@ -70,7 +70,7 @@ def test_loss_view_shifts_photo_and_output_alike_and_keeps_gradients():
 
 def test_style_training_steps_resume_exactly_and_export_converts(isolated_home, tmp_path):
     # uninterrupted: 4 iterations, checkpoint at each
-    events = list(train(style_cfg("whole", steps=4, save_every_steps=1, keep=10)))
+    list(train(style_cfg("whole", steps=4, save_every_steps=1, keep=10)))
     rows = (isolated_home / "runs" / "whole" / "losses.csv").read_text().splitlines()
     assert rows[0].split(",")[-4:] == ["content", "style", "tv", "grid"] and len(rows) == 5
     losses = [[float(v) for v in r.split(",")[-4:]] for r in rows[1:]]

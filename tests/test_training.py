@@ -843,5 +843,5 @@ def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_ph
         img = read_image(f)
         out = process_image(runner, img, opts, out_format="png")
         assert out.pixels.shape == img.pixels.shape
-    with pytest.raises(ValueError, match="1 .--gray. or 3 channels"):
+    with pytest.raises(ValueError, match=r"1 .--gray. or 3 channels"):
         resolve("denoise", {"data": str(data), "channels": 2})

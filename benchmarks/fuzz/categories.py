@@ -521,7 +521,7 @@ def generate(root: Path, seed: int = 0, subset: bool = False) -> list[Case]:
     ``subset``: the small fixed-seed selection the test suite runs (~70 inputs, every category)."""
     root.mkdir(parents=True, exist_ok=True)
     b = Builder(root, seed, subset)
-    for name, fn in CATEGORIES.items():
+    for fn in CATEGORIES.values():
         fn(b)
     if not subset:
         return b.cases

@@ -53,7 +53,7 @@ def rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},  # fmt: skip
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "python": {"version": int(version), "state": [int(v) for v in internal], "gauss_next": gauss_next},
     }
 

@@ -60,10 +60,10 @@ class GeneratorPair(nn.Module):
         self.context = context
 
     def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
-        def G_A(x: torch.Tensor) -> torch.Tensor:
+        def G_A(x: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the paper's names, as self.G_A
             return run_with_edge_context(self.G_A, x, self.context)
 
-        def G_B(x: torch.Tensor) -> torch.Tensor:
+        def G_B(x: torch.Tensor) -> torch.Tensor:  # noqa: N802
             return run_with_edge_context(self.G_B, x, self.context)
 
         out = {"fake_B": G_A(real_A), "fake_A": G_B(real_B)}
@@ -323,7 +323,7 @@ class CycleGANTask(Task):
             "trainer": "imgtrans-train cyclegan",
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "gan_mode",
                                                            "lambda_cycle", "lambda_identity", "spectral", "d_augment",
-                                                           "edge_context", "seed")},  # fmt: skip
+                                                           "edge_context", "seed")},
         }
         items = []
         for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):

@@ -633,7 +633,7 @@ def _skimage_source(work: Path, debdir: Path):
 
 
 def build_skimage_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs: bool):
-    readers, version, where = _skimage_source(work, debdir)
+    readers, version, _where = _skimage_source(work, debdir)
     records, used = [], set()
     for n, read in sorted(readers.items()):
         tmp = stage / f".tmp-{n}"
