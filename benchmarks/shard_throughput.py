@@ -71,7 +71,8 @@ def run_once(config: str, model: str, src: Path, out: Path) -> dict:
     # a fresh Python runs the command, so getrusage(CHILDREN) holds only this run's processes
     probe = ("import json,resource,subprocess,sys,time\nt=time.perf_counter(); p=subprocess.run(sys.argv[1:], "
              "capture_output=True, text=True)\nw=time.perf_counter()-t\n"
-             "print(json.dumps({'rc':p.returncode,'wall':w,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+             "print(json.dumps({'rc':p.returncode,'wall':w,"
+             "'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
              "'stdout':p.stdout,'stderr':p.stderr[-2000:]}))\n")
     load = os.getloadavg()[0]
     res = json.loads(subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env,

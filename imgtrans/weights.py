@@ -216,7 +216,8 @@ def _read_pickle_checkpoint(path: Path) -> dict[str, Any]:
             f"only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"
             + (f" [{detail[:160]}]" if detail else "")
         ) from None
-    except Exception as exc:  # noqa: BLE001 - a corrupt pickle stream can fail with almost any error (IndexError, TypeError, struct.error...)
+    # a corrupt pickle stream can fail with almost any error (IndexError, TypeError, struct.error...)
+    except Exception as exc:  # noqa: BLE001
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(f"{path.name}: not a readable PyTorch checkpoint ({first[:200]})") from None
     if not isinstance(obj, Mapping):

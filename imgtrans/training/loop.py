@@ -408,7 +408,8 @@ class RunLog:
         self._truncate(self.path, start, self.columns)
         self._truncate(self.eval_path, start)
         new = not self.path.exists()
-        self.fh = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - open for the run, closed by close()
+        # open for the whole run, closed by close()
+        self.fh = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self.csv = csv.writer(self.fh)
         if new:
             self.csv.writerow(self.columns)
