@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         # anything beyond that means the batch went on decoding and running the model
         if len(disk_full) > 1 + 2:
             problems.append(f"[engine] the batch went on after the disk filled: {len(disk_full) - 1} more files were "
-                            f"each decoded, run through the model and failed to write (issue 8: 'the batch stops with "
+                            "each decoded, run through the model and failed to write (issue 8: 'the batch stops with "
                             "a clear message')")
 
         # free space, resume
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                    after_resume=len(written2))
         print(f"run 2 (space freed): exit {res2.returncode}; {fig['resume_summary']}")
         if res2.returncode != 0 or len(written2) != args.images:
-            problems.append(f"resume did not finish the batch: exit {res2.returncode}, {len(written2)}/{args.images} "
-                            f"outputs")
+            problems.append(f"resume did not finish the batch: exit {res2.returncode}, "
+                            f"{len(written2)}/{args.images} outputs")
         if m2 and int(m2.group(1)) != args.images - len(written):
             problems.append(f"resume converted {m2.group(1)}, expected {args.images - len(written)}")
         for p in written2:

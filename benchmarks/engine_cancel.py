@@ -127,8 +127,8 @@ def run(iterations: int = 50, images: int = 6, size: int = 96, seed: int = 0, wo
         t.join(deadline_s)
         if t.is_alive():
             fig.deadlocks += 1
-            fig.problems.append(f"iteration {it}: {how} after {stop_after} events did not end within {deadline_s} s "
-                                f"(deadlock)")
+            fig.problems.append(f"iteration {it}: {how} after {stop_after} events did not end "
+                                f"within {deadline_s} s (deadlock)")
             break
         kinds = result.get("kinds", [])
         if how == "cancel" and "cancelled" in kinds:

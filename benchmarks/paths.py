@@ -40,7 +40,7 @@ def main() -> int:
     img = read_image(args.photo)
     photo = torch.from_numpy(np.ascontiguousarray(img.pixels.transpose(2, 0, 1)))[None]
     print(f"photo {args.photo.name} {img.width}x{img.height}; torch {torch.__version__}; "
-          f"grey levels mean / max vs whole-image eager")
+          "grey levels mean / max vs whole-image eager")
     for entry in [e for e in list_models() if e.source == "bundled"]:
         model, _ = open_model(entry.id)
         x = photo if model.in_channels == 3 else photo.mean(dim=1, keepdim=True)

@@ -292,7 +292,7 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
         print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; periodic "
                     f"pattern: grey levels (ratio), median; the originals: {grid_text(hr_grid)}; detail: fine detail "
-                    f"relative to the original (metrics.detail_ratio, 1 = as detailed), median",
+                    "relative to the original (metrics.detail_ratio, 1 = as detailed), median",
                     ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "detail", "periodic pattern", "s / output MP",
                      "images"]
                     + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip

@@ -351,7 +351,7 @@ def bench_models(opts) -> list[str]:
     lines += ["", f"Backend columns: ms/image, median of {opts.repeats} runs after one warm-up, one image, batch 1 "
               "(compile: warm-up seconds in brackets). naive loop and pipeline: ms/image over a folder of "
               f"{opts.images} PNG photos, model load excluded, best of {opts.rounds} alternating rounds. other load: "
-              f"the most cores other processes used during any of these measurements (near 0 = undisturbed)."]
+              "the most cores other processes used during any of these measurements (near 0 = undisturbed)."]
     return lines
 
 
@@ -407,7 +407,7 @@ def bench_large(opts) -> list[str]:
             f"({produced.stat().st_size / 2**20:.0f} MB) | {wall:.0f} | {mb(peak)} | "
             f"{'ok' if ok else 'FAILED: ' + res.stderr.strip().splitlines()[-1][:200]} |"
             if produced.exists() else f"| {n}x{n} | {label} | {opts.large_backend} | - | {wall:.0f} | {mb(peak)} | "
-                                      f"FAILED |"]
+                                      "FAILED |"]
 
 
 GUI_SCRIPT = """

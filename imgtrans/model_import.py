@@ -81,8 +81,8 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
     if src.suffix.lower() == ".onnx":
         return _import_onnx(src, name, folder, value_range, scale)
     if value_range is not None or scale is not None:
-        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; this file's weights say what they "
-                             f"are")
+        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; "
+                             "this file's weights say what they are")
     model = load_model(src)
     folder = folder or user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)

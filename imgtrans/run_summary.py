@@ -193,8 +193,8 @@ def describe(combined: dict[str, Any], output: Path | str) -> list[str]:
     for u in c["unfinished"]:
         what = {"killed": "was killed", "running": "is still running",
                 "unknown": "is still running or was killed"}[u["state"]]
-        lines.append(f"shard {u['shard']} {what} (pid {u['pid']} on {u['host']}); run the same command again to "
-                     f"finish it")
+        lines.append(f"shard {u['shard']} {what} (pid {u['pid']} on {u['host']}); "
+                     "run the same command again to finish it")
     if c["cancelled"]:
         lines.append(f"cancelled: shard(s) {', '.join(map(str, c['cancelled']))}")
     if c["stopped"]:

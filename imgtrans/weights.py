@@ -213,7 +213,7 @@ def _read_pickle_checkpoint(path: Path) -> dict[str, Any]:
         detail = f"it imports {found.group(1)}" if found else ""
         raise ModelLoadError(
             f"{path.name}: refused: this checkpoint needs full unpickling, which can run arbitrary code; "
-            f"only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"
+            "only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"
             + (f" [{detail[:160]}]" if detail else "")
         ) from None
     # a corrupt pickle stream can fail with almost any error (IndexError, TypeError, struct.error...)
@@ -394,7 +394,7 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
         sd, meta = unwrap_state_dict(_read_pickle_checkpoint(path)), {}
     else:
         raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors, .pth "
-                             f"or .onnx)")
+                             "or .onnx)")
     if not sd:
         raise ModelLoadError(f"{name}: the file holds no tensors")
     _check_finite(name, sd)

@@ -194,8 +194,8 @@ def test_held_out_files_are_never_trained_on(tmp_path):
 def test_cli_refuses_missing_and_empty_folders(tmp_path, cli):
     (tmp_path / "empty").mkdir()
     make_folder(tmp_path / "B")
-    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS, "--steps",
-              "1")
+    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS,
+              "--steps", "1")
     assert res.returncode == 1 and "domain A: folder" in res.stderr and "does not exist" in res.stderr
     assert "Traceback" not in res.stderr
     res = cli("denoise", "--data", tmp_path / "empty", "--name", "y", "--steps", "1", "--quiet")

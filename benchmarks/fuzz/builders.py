@@ -176,8 +176,8 @@ def webp_vp8x_canvas(w: int, h: int) -> bytes:
     """A WebP whose VP8X canvas claims ``w`` x ``h`` (up to 2**24 each) around a tiny lossless frame."""
     small = encode(PILImage.new("RGB", (4, 4), (10, 20, 30)), "webp", lossless=True)
     frame = small[12:]  # the VP8L chunk
-    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([0, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3,
-            "little")
+    vp8x = (b"VP8X" + struct.pack("<I", 10) + bytes([0, 0, 0, 0])
+            + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little"))
     body = b"WEBP" + vp8x + frame
     return b"RIFF" + struct.pack("<I", len(body)) + body
 

@@ -171,8 +171,8 @@ def measure_scale(module: OnnxGraph, channels: int, size: tuple[int, int]) -> in
         raise OnnxGraphError(f"the graph does not run on a {w}x{h} image ({str(exc).splitlines()[0][:160]})") from None
     oh, ow = y.shape[-2], y.shape[-1]
     if y.ndim != 4 or oh % h or ow % w or oh // h != ow // w:
-        raise OnnxGraphError(f"the graph turns a {w}x{h} image into shape {tuple(y.shape)}, not an image scaled by a "
-                             f"whole number")
+        raise OnnxGraphError(f"the graph turns a {w}x{h} image into shape {tuple(y.shape)}, "
+                             "not an image scaled by a whole number")
     return oh // h
 
 

@@ -36,7 +36,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"No {what}models found.")
         if not any(e.source == "bundled" for e in list_models()):
             print(f"This installation has no bundled models (looked in {printable(bundled_models_file())}); "
-                  f"reinstall imgtrans from a wheel or checkout that includes resources/.")
+                  "reinstall imgtrans from a wheel or checkout that includes resources/.")
         print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS), "
               f"`imgtrans import FILE`, or put .safetensors model files in {folder}")
         return EXIT_FAILURES

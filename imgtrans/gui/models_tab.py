@@ -282,7 +282,7 @@ class ModelsTab(QWidget):
         if confirm:
             answer = QMessageBox.question(self, "Remove model",
                                           f"Delete \u201c{entry.name}\u201d?\n\nIts file {entry.path.name} will be "
-                                          f"removed from your models folder.")
+                                          "removed from your models folder.")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         try:

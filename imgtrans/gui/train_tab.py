@@ -261,8 +261,8 @@ class TrainTab(QWidget):
         style = self.style()
         self.start_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training")
         self.stop_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
-        self.stop_button.setToolTip("Finish the current iteration, save a checkpoint and stop; Resume continues from "
-                                    "it.")
+        self.stop_button.setToolTip("Finish the current iteration, save a checkpoint and stop; "
+                                    "Resume continues from it.")
         self.stop_button.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
@@ -454,7 +454,7 @@ class TrainTab(QWidget):
                 stored = None
             if stored and stored.get("task", task) != task:
                 raise ValueError(f"The run \u201c{name}\u201d is a {TRAIN_TASKS.get(stored['task'], stored['task'])} "
-                                 f"run; pick another name.")
+                                 "run; pick another name.")
         return resolve(task, explicit, stored)
 
     def _painting_changed(self) -> None:

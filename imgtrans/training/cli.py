@@ -69,8 +69,8 @@ def _common(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--seed", type=int, default=S, help="random seed (default 0): same seed, same run")
     g.add_argument("--lr", type=float, default=S, help="initial learning rate")
     g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                   help="continue the run (default when --name has checkpoints), or from a checkpoint/run "
-                        "folder")
+                   help="continue the run (default when --name has checkpoints), "
+                        "or from a checkpoint/run folder")
     g = p.add_argument_group("hardware")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S,
@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "The same command again (or --resume) continues a run exactly; Ctrl-C saves a checkpoint and stops.\n"
         "Several processes/GPUs: torchrun --standalone --nproc-per-node N -m imgtrans.training.cli ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="CycleGAN " + _presets_help("cyclegan") + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's "
-                                                         "options.",
+        epilog="CycleGAN " + _presets_help("cyclegan")
+               + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's options.",
     )
     sub = top.add_subparsers(dest="command", metavar="{cyclegan,sr,denoise,style,export}")
     raw = argparse.RawDescriptionHelpFormatter

@@ -185,7 +185,7 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
     yield ev.Started(run, start, stop, spe, resume_path)
     if start >= stop:
         yield ev.Info(f"run {cfg.name!r} is already at iteration {start} of {stop}: nothing to do (raise --steps or "
-                      f"--epochs to go on)")
+                      "--epochs to go on)")
         yield ev.Done(start, "finished", resume_path)
         return
     log = RunLog(run, task.loss_names, start, cfg.tensorboard) if main else None
