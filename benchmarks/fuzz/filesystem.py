@@ -82,7 +82,7 @@ def cat_names(b: Builder) -> None:
         "x" * 240 + ".png",
         "trailing space .png", "percent%s%n.png", "ansi\x1b[31mred.png", "cr\rname.png", "bell\x07.png",
     ]
-    for name in names if not b.subset else names[::5] + ["newline\nname.png"]:
+    for name in (names if not b.subset else names[::5] + ["newline\nname.png"]):
         ext = name.rsplit(".", 1)[1].lower()
         ext = {"jpeg": "jpg"}.get(ext, ext)
         hidden = name.startswith(".")
