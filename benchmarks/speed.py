@@ -135,8 +135,8 @@ def make_folder(folder: Path, n: int, edge: int) -> None:
         s = min(w, h, max(edge, min(w, h) // 2))
         x0 = (i * 97) % max(1, w - s)
         y0 = (i * 61) % max(1, h - s)
-        im.crop((x0, y0, x0 + s, y0 + s)).resize((edge, edge),
-                                                 Image.Resampling.LANCZOS).save(folder / f"img{i:03d}.png")
+        tile = im.crop((x0, y0, x0 + s, y0 + s)).resize((edge, edge), Image.Resampling.LANCZOS)
+        tile.save(folder / f"img{i:03d}.png")
 
 
 def sample_tensor(edge: int):
