@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test clean dist bundle bundle-check bundle-lite bundle-lite-check
+.PHONY: venv demo lint test clean dist bundle bundle-check bundle-lite bundle-lite-check
 
 # constraints.txt holds the exact versions (torch/torchvision: the wheels on this machine's disk; a
 # range that admits newer would download GBs); pyproject.toml only the lower bounds. The extras are
@@ -27,7 +27,11 @@ demo: $(STAMP)
 	$(PY) -m imgtrans convert resources/samples -o demo-output --model sr-x2 --overwrite
 	@echo "Outputs are in $(CURDIR)/demo-output"
 
-test: $(STAMP)
+# ruff (its settings are in pyproject.toml) checks and never rewrites; `make test` runs it first
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 clean:

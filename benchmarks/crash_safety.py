@@ -54,7 +54,6 @@ for p in (str(REPO), str(HERE)):
 from benchmarks.fuzz import SUMMARY, hash_tree, picture, tiny_model  # noqa: E402
 
 
-
 @dataclass
 class Kill:
     mode: str  # startup | random | write | sigint
@@ -94,9 +93,12 @@ class Result:
             if not k.finished_first:
                 modes[k.mode] = modes.get(k.mode, 0) + 1
         return {
-            "images": self.images, "runs": self.runs, "sigkills": self.sigkills, "sigints": self.sigints, "kills_by_mode": modes,
-            "kills_that_left_a_temp_file": self.mid_write, "temp_files_left_by_kills": sum(len(k.parts_left) for k in self.kills),
-            "outputs_equal_to_reference": self.exact_outputs, "problems": len(self.problems), "seconds": round(self.seconds, 1),
+            "images": self.images, "runs": self.runs, "sigkills": self.sigkills, "sigints": self.sigints,
+            "kills_by_mode": modes,
+            "kills_that_left_a_temp_file": self.mid_write,
+            "temp_files_left_by_kills": sum(len(k.parts_left) for k in self.kills),
+            "outputs_equal_to_reference": self.exact_outputs, "problems": len(self.problems),
+            "seconds": round(self.seconds, 1),
         }
 
 
@@ -172,12 +174,14 @@ def run(n_images: int = 100, kills: int = 10, sigints: int = 2, seed: int = 0, w
     jobs, _ = plan_jobs([src], ConvertOptions(output_dir=out, recursive=True))
     plan = {j.src: j.dst for j in jobs}
 
-    cmd = [sys.executable, "-m", "imgtrans", "convert", str(src), "-o", str(out), "-m", str(model), "-r", "--no-progress"]
+    cmd = [sys.executable, "-m", "imgtrans", "convert", str(src), "-o", str(out), "-m", str(model), "-r",
+           "--no-progress"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     log_path = work / "stderr.log"
     t_img = 0.05  # seconds per image, refined from observation
     startup_s = 4.0  # seconds before the first output, refined from observation
-    plan_kills = ["sigint"] * sigints + ["startup"] * min(2, max(0, kills // 5)) + [rng.choice(["random", "write"]) for _ in range(kills)]
+    plan_kills = (["sigint"] * sigints + ["startup"] * min(2, max(0, kills // 5))
+                  + [rng.choice(["random", "write"]) for _ in range(kills)])
     rng.shuffle(plan_kills)
     deadline = time.monotonic() + timeout
     while True:
@@ -209,7 +213,7 @@ def run(n_images: int = 100, kills: int = 10, sigints: int = 2, seed: int = 0, w
                     if len(done) > base and first_output_at is None:
                         first_output_at = time.monotonic()
                     fresh = set(parts) - set(parts_before)  # a temp file of this run: a write in flight
-                    if len(done) - base >= target_new and (first_output_at is not None or target_new == 0 and fresh):
+                    if len(done) - base >= target_new and (first_output_at is not None or (target_new == 0 and fresh)):
                         if mode == "write":
                             if fresh:
                                 break
@@ -329,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         print("PROBLEM:", p)
     print(f"{fig['images']} images, {fig['sigkills']} SIGKILLs + {fig['sigints']} SIGINTs over {fig['runs']} runs; "
           f"{fig['kills_that_left_a_temp_file']} kills left a temp file; files lost or corrupt: "
-          f"{sum(p.startswith(('LOST', 'CORRUPT', 'DIFFERS', 'WRONG')) for p in res.problems)}; problems: {len(res.problems)}")
+          f"{sum(p.startswith(('LOST', 'CORRUPT', 'DIFFERS', 'WRONG')) for p in res.problems)}; problems: "
+          f"{len(res.problems)}")
     if args.json:
         args.json.write_text(json.dumps({**fig, "problem_list": res.problems}, indent=2))
     return 0 if not res.problems else 1

@@ -42,7 +42,6 @@ for p in (str(REPO), str(HERE)):
 from benchmarks.fuzz import SUMMARY, decodes, hash_tree, run_cli, tiny_model  # noqa: E402
 
 
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=30)
@@ -60,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.images):  # noise does not compress: ~190 KB per 256x256 PNG output
         PILImage.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(src / f"n{i:03d}.png")
     model = tiny_model(work / "denoise.safetensors", "denoise")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={args.size}", "tmpfs", str(out)], capture_output=True, text=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={args.size}", "tmpfs", str(out)],
+                             capture_output=True, text=True)
     if mounted.returncode != 0:
         print(f"disk_full: cannot mount a tmpfs ({mounted.stderr.strip()}); not run")
         shutil.rmtree(work, ignore_errors=True)
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                    attempts_after_disk_full=max(0, len(disk_full) - 1), temp_files_left=len(parts),
                    summary=m.group(0) if m else None, stopped_at_first_disk_full=len(disk_full) == 1)
         print(f"run 1: exit {res.returncode}; {fig['summary']}")
-        print(f"  outputs written: {len(written)}; 'disk full' failures: {len(disk_full)}; temp files left: {len(parts)}")
+        print(f"  outputs written: {len(written)}; 'disk full' failures: {len(disk_full)}; temp files left: "
+              f"{len(parts)}")
         if disk_full:
             print(f"  first: {disk_full[0]}")
         other = [ln for ln in err.splitlines() if ln.startswith("failed: ") and "disk full" not in ln]
@@ -102,18 +103,21 @@ def main(argv: list[str] | None = None) -> int:
         # up to IO_THREADS (2) encodes may already be in flight when the first one fails: those fail too;
         # anything beyond that means the batch went on decoding and running the model
         if len(disk_full) > 1 + 2:
-            problems.append(f"[engine] the batch went on after the disk filled: {len(disk_full) - 1} more files were each "
-                            "decoded, run through the model and failed to write (issue 8: 'the batch stops with a clear message')")
+            problems.append(f"[engine] the batch went on after the disk filled: {len(disk_full) - 1} more files were "
+                            "each decoded, run through the model and failed to write (issue 8: 'the batch stops with "
+                            "a clear message')")
 
         # free space, resume
         subprocess.run(["mount", "-o", "remount,size=64m", str(out)], check=True)
         res2 = run_cli([src], out, model)
         m2 = SUMMARY.search(res2.stderr)
         written2 = sorted(p for p in out.iterdir() if not p.name.startswith("."))
-        fig.update(resume_exit_code=res2.returncode, resume_summary=m2.group(0) if m2 else None, after_resume=len(written2))
+        fig.update(resume_exit_code=res2.returncode, resume_summary=m2.group(0) if m2 else None,
+                   after_resume=len(written2))
         print(f"run 2 (space freed): exit {res2.returncode}; {fig['resume_summary']}")
         if res2.returncode != 0 or len(written2) != args.images:
-            problems.append(f"resume did not finish the batch: exit {res2.returncode}, {len(written2)}/{args.images} outputs")
+            problems.append(f"resume did not finish the batch: exit {res2.returncode}, "
+                            f"{len(written2)}/{args.images} outputs")
         if m2 and int(m2.group(1)) != args.images - len(written):
             problems.append(f"resume converted {m2.group(1)}, expected {args.images - len(written)}")
         for p in written2:

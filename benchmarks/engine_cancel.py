@@ -93,7 +93,8 @@ def run(iterations: int = 50, images: int = 6, size: int = 96, seed: int = 0, wo
     fig = Figures()
     # one full run to learn how many events a batch yields, so stops land inside the batch
     tiles = [None, 16, 32]
-    n_full = {t: sum(1 for _ in convert([src], model, ConvertOptions(output_dir=work / f"calibrate{t}", tile=t))) for t in tiles}
+    n_full = {t: sum(1 for _ in convert([src], model, ConvertOptions(output_dir=work / f"calibrate{t}", tile=t)))
+              for t in tiles}
     baseline_threads = threading.active_count()
     for it in range(iterations):
         out = work / f"out{it % 3}"
@@ -104,29 +105,30 @@ def run(iterations: int = 50, images: int = 6, size: int = 96, seed: int = 0, wo
         opts = ConvertOptions(output_dir=out, overwrite=rng.random() < 0.85, tile=tile)
         result: dict = {}
 
+        # consume() reads this iteration's variables (B023): its thread is joined below, and the loop stops
+        # while it is still alive, so they cannot change under it
         def consume() -> None:
-            n = 0
             t_stop = None
-            gen = convert([src], model, opts, cancel=cancel)
-            for ev in gen:
-                n += 1
-                result.setdefault("kinds", []).append(ev.kind)
-                if how == "cancel" and n == stop_after:
-                    cancel.set()
+            gen = convert([src], model, opts, cancel=cancel)  # noqa: B023
+            for n, ev in enumerate(gen, start=1):
+                result.setdefault("kinds", []).append(ev.kind)  # noqa: B023
+                if how == "cancel" and n == stop_after:  # noqa: B023
+                    cancel.set()  # noqa: B023
                     t_stop = time.perf_counter()
-                elif how == "close" and n == stop_after:
+                elif how == "close" and n == stop_after:  # noqa: B023
                     t_stop = time.perf_counter()
                     gen.close()  # what `break` does once the generator is dropped
                     break
             if t_stop is not None:
-                result["latency"] = time.perf_counter() - t_stop
+                result["latency"] = time.perf_counter() - t_stop  # noqa: B023
 
         t = threading.Thread(target=consume, name=f"consumer-{it}", daemon=True)
         t.start()
         t.join(deadline_s)
         if t.is_alive():
             fig.deadlocks += 1
-            fig.problems.append(f"iteration {it}: {how} after {stop_after} events did not end within {deadline_s} s (deadlock)")
+            fig.problems.append(f"iteration {it}: {how} after {stop_after} events did not end "
+                                f"within {deadline_s} s (deadlock)")
             break
         kinds = result.get("kinds", [])
         if how == "cancel" and "cancelled" in kinds:
@@ -146,7 +148,8 @@ def run(iterations: int = 50, images: int = 6, size: int = 96, seed: int = 0, wo
         if threading.active_count() > baseline_threads:
             fig.thread_leaks += 1
             names = sorted(th.name for th in threading.enumerate())
-            fig.problems.append(f"iteration {it}: {threading.active_count() - baseline_threads} thread(s) left: {names}")
+            left = threading.active_count() - baseline_threads
+            fig.problems.append(f"iteration {it}: {left} thread(s) left: {names}")
         if out.exists():
             for p in out.iterdir():
                 if p.name.endswith(".part") or p.name.startswith("."):
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         fig.problems.append(f"RSS grew {fig.rss_growth_mb:.1f} MiB (bound {args.rss_bound_mb})")
     if fig.os_threads_end > fig.os_threads_start:
         fig.problems.append(f"OS threads {fig.os_threads_start} -> {fig.os_threads_end}")
-    d = {k: v for k, v in fig.__dict__.items()}
+    d = dict(fig.__dict__)
     d["rss_growth_mb"] = round(fig.rss_growth_mb, 1)
     d["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(d, indent=2))

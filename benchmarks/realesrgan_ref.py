@@ -169,7 +169,8 @@ def load_realesrgan(folder: Path) -> RRDBNet:
         raise ValueError(f"graph has {len(convs)} convolutions, RRDBNet {len(modules)}")
     for i, (m, (w, b, leaky), act) in enumerate(zip(modules, convs, net.activated())):
         if tuple(w.shape) != tuple(m.weight.shape) or leaky != act:
-            raise ValueError(f"conv {i}: file {tuple(w.shape)} leaky={leaky}, RRDBNet {tuple(m.weight.shape)} leaky={act}")
+            raise ValueError(f"conv {i}: file {tuple(w.shape)} leaky={leaky}, RRDBNet {tuple(m.weight.shape)} "
+                             f"leaky={act}")
         with torch.no_grad():
             m.weight.copy_(w)
             m.bias.copy_(b)
@@ -177,7 +178,8 @@ def load_realesrgan(folder: Path) -> RRDBNet:
     for layer in layers:
         if layer["type"] == "Eltwise" and layer["params"].get("-23301") != "2,2.000000e-01,1.000000e+00":
             raise ValueError(f"{layer['name']}: unexpected residual scaling {layer['params']}")
-        if layer["type"] == "Interp" and (layer["params"].get("0") != "1" or layer["params"].get("1") != "2.000000e+00"):
+        if layer["type"] == "Interp" and (layer["params"].get("0") != "1"
+                                          or layer["params"].get("1") != "2.000000e+00"):
             raise ValueError(f"{layer['name']}: not a nearest x2 resize {layer['params']}")
     return net.eval()
 
@@ -271,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(4):
         d = realworld(hr, 4, generator(seed, "realesrgan-ref"))[None]
         with torch.inference_mode():
-            rows["bicubic"].append(psnr(F.interpolate(d, scale_factor=4, mode="bicubic", align_corners=False), hr[None]))
+            rows["bicubic"].append(psnr(F.interpolate(d, scale_factor=4, mode="bicubic", align_corners=False),
+                                        hr[None]))
             for n, m in ours.items():
                 rows[n].append(psnr(m(d), hr[None]))
             rows["Real-ESRGAN x4plus"].append(psnr(net(d), hr[None]))

@@ -66,7 +66,8 @@ def main() -> None:
     probe = [math.exp(r1.uniform(math.log(0.3e6), math.log(24e6))) for _ in range(100000)]
     print(f"{n} shards; sizes log-uniform 0.3-24 MP (coefficient of variation "
           f"{statistics.pstdev(probe) / statistics.mean(probe):.2f})")
-    print(f"{'files':>8} {'hash peak/mean':>15} {'pixels peak/mean':>17} {'moved +1% (hash)':>17} {'moved +1% (pixels)':>19}")
+    print(f"{'files':>8} {'hash peak/mean':>15} {'pixels peak/mean':>17} {'moved +1% (hash)':>17} "
+          f"{'moved +1% (pixels)':>19}")
     for count in map(int, args.counts.split(",")):
         sizes = {f"scans/{i:06d}.tif": math.exp(rng.uniform(math.log(0.3e6), math.log(24e6))) for i in range(count)}
         extra = {f"new/{i:06d}.tif": math.exp(rng.uniform(math.log(0.3e6), math.log(24e6)))
@@ -79,7 +80,8 @@ def main() -> None:
         moved_g = sum(g[k] != g2[k] for k in sizes) / count
         print(f"{count:>8} {peak_over_mean(h, sizes, n):>15.3f} {peak_over_mean(g, sizes, n):>17.3f} "
               f"{moved_h:>16.1%} {moved_g:>18.1%}")
-    files = args.headers or sorted([*(ROOT / "resources" / "samples").glob("*.jpg"), *(ROOT / "tests" / "data" / "photos").glob("*.png")])
+    files = args.headers or sorted([*(ROOT / "resources" / "samples").glob("*.jpg"),
+                                    *(ROOT / "tests" / "data" / "photos").glob("*.png")])
     from PIL import Image
 
     reps = max(1, 2000 // len(files))

@@ -69,10 +69,10 @@ def run_once(config: str, model: str, src: Path, out: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("IMGTRANS_THREADS", None)
     # a fresh Python runs the command, so getrusage(CHILDREN) holds only this run's processes
-    probe = ("import json,resource,subprocess,sys,time\n"
-             "t=time.perf_counter(); p=subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-             "w=time.perf_counter()-t\n"
-             "print(json.dumps({'rc':p.returncode,'wall':w,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+    probe = ("import json,resource,subprocess,sys,time\nt=time.perf_counter(); p=subprocess.run(sys.argv[1:], "
+             "capture_output=True, text=True)\nw=time.perf_counter()-t\n"
+             "print(json.dumps({'rc':p.returncode,'wall':w,"
+             "'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
              "'stdout':p.stdout,'stderr':p.stderr[-2000:]}))\n")
     load = os.getloadavg()[0]
     res = json.loads(subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env,
@@ -108,7 +108,8 @@ def main() -> None:
                     assert r["done"] == args.images, r
                     runs[config].append(r)
                     print(f"  {model:>20} {config:>9}: wall {r['wall']:6.1f} s, batch {r['batch']:6.1f} s "
-                          f"({args.images / r['batch']:.2f} img/s), peak RSS {r['rss_mib']:.0f} MiB, load {r['load']:.2f}",
+                          f"({args.images / r['batch']:.2f} img/s), peak RSS {r['rss_mib']:.0f} MiB, load "
+                          f"{r['load']:.2f}",
                           flush=True)
             for config, rs in runs.items():
                 b = statistics.median(r["batch"] for r in rs)

@@ -135,7 +135,8 @@ def make_folder(folder: Path, n: int, edge: int) -> None:
         s = min(w, h, max(edge, min(w, h) // 2))
         x0 = (i * 97) % max(1, w - s)
         y0 = (i * 61) % max(1, h - s)
-        im.crop((x0, y0, x0 + s, y0 + s)).resize((edge, edge), Image.Resampling.LANCZOS).save(folder / f"img{i:03d}.png")
+        tile = im.crop((x0, y0, x0 + s, y0 + s)).resize((edge, edge), Image.Resampling.LANCZOS)
+        tile.save(folder / f"img{i:03d}.png")
 
 
 def sample_tensor(edge: int):
@@ -227,7 +228,8 @@ def run_pipeline(args) -> dict:
 
     t_start = time.perf_counter()
     model = load_model(args.weights)
-    opts = ConvertOptions(output_dir=Path(args.out), fmt="png", overwrite=True, device=args.device, backend=args.backend,
+    opts = ConvertOptions(output_dir=Path(args.out), fmt="png", overwrite=True, device=args.device,
+                          backend=args.backend,
                           noise_level=25)
     t0 = time.perf_counter()
     summary, ran = None, ""
@@ -276,9 +278,11 @@ def bench_models(opts) -> list[str]:
     work.mkdir(parents=True, exist_ok=True)
     lines = [f"Machine: {machine()}", ""]
     if opts.device == "cuda":
-        lines += ["| model | input | backend | ms/image | warm-up s | peak RSS MB | peak GPU MB |", "|---|---|---|---:|---:|---:|---:|"]
+        lines += ["| model | input | backend | ms/image | warm-up s | peak RSS MB | peak GPU MB |",
+                  "|---|---|---|---:|---:|---:|---:|"]
     else:
-        lines += ["| model | input | eager | eager+channels_last | compile (warm-up) | onnx | auto picks | naive loop | pipeline | naive/pipeline | peak RSS MB (eager / onnx / naive / pipeline) | other load |",
+        lines += ["| model | input | eager | eager+channels_last | compile (warm-up) | onnx | auto picks | naive loop "
+                  "| pipeline | naive/pipeline | peak RSS MB (eager / onnx / naive / pipeline) | other load |",
                   "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
     for kind in opts.models.split(","):
         weights, label = find_weights(kind, work)
@@ -291,14 +295,16 @@ def bench_models(opts) -> list[str]:
             half_ok = load_model(weights).half_ok
             for name, extra in [("eager fp32", ["--backend", "eager-nchw", "--half", "no"]),
                                 ("eager fp32 + channels_last", ["--backend", "eager-cl", "--half", "no"]),
-                                *([("eager fp16 + channels_last", ["--backend", "eager-cl", "--half", "yes"])] if half_ok else []),
+                                *([("eager fp16 + channels_last", ["--backend", "eager-cl", "--half", "yes"])]
+                                  if half_ok else []),
                                 ("auto", ["--backend", "auto"])]:
                 r = child(["_backend", *base, *extra])
                 print(f"   {name}: {r}", file=sys.stderr, flush=True)
                 if "error" in r:
                     lines.append(f"| {label} | {edge}x{edge} | {name} | error: {r['error']} | | | |")
                 else:
-                    lines.append(f"| {label} | {edge}x{edge} | {name} ({r['ran']}) | {r['ms']:.1f} | {r['warmup_s']:.1f} | {mb(r['rss'])} | {mb(r['gpu_peak'])} |")
+                    lines.append(f"| {label} | {edge}x{edge} | {name} ({r['ran']}) | {r['ms']:.1f} | "
+                                 f"{r['warmup_s']:.1f} | {mb(r['rss'])} | {mb(r['gpu_peak'])} |")
             continue
         res = {}
         for name in opts.backends.split(","):
@@ -311,17 +317,19 @@ def bench_models(opts) -> list[str]:
             make_folder(folder, opts.images, edge)
         naives, pipes = [], []
         for _round in range(opts.rounds):  # alternate, so a disturbance hits both alike; best of each
-            naives.append(child(["_naive", "--weights", str(weights), "--folder", str(folder), "--out", str(work / "out-naive"),
+            naives.append(child(["_naive", "--weights", str(weights), "--folder", str(folder), "--out",
+                                 str(work / "out-naive"),
                                  "--device", opts.device]))
             print(f"   naive: {naives[-1]}", file=sys.stderr, flush=True)
-            pipes.append(child(["_pipeline", "--weights", str(weights), "--folder", str(folder), "--out", str(work / "out-pipeline"),
+            pipes.append(child(["_pipeline", "--weights", str(weights), "--folder", str(folder), "--out",
+                                str(work / "out-pipeline"),
                                 "--device", opts.device, "--backend", "auto"]))
             print(f"   pipeline: {pipes[-1]}", file=sys.stderr, flush=True)
         naive, pipe = best_of(naives), best_of(pipes)
         disturbed = max([r.get("others", 0.0) for r in [*res.values(), naive, pipe]])
 
         def ms(name: str) -> str:
-            r = res.get(name)
+            r = res.get(name)  # noqa: B023 - ms() is called only in this iteration
             if not r:
                 return "-"
             if "error" in r:
@@ -337,12 +345,13 @@ def bench_models(opts) -> list[str]:
         ratio = "-" if ("error" in naive or "error" in pipe) else f"**{naive['s'] / pipe['s']:.2f}x**"
         picks = res.get("auto", {}).get("ran") or (pipe.get("ran", "").replace("backend: ", "").split(" (")[0])
         rss = " / ".join(mb(r.get("rss")) for r in (res.get("eager-nchw", {}), res.get("onnx", {}), naive, pipe))
-        lines.append(f"| {label} | {edge}x{edge} | {ms('eager-nchw')} | {ms('eager-cl')} | {ms('compile')} | {ms('onnx')} | "
-                     f"{picks} | {per_image(naive)} | {per_image(pipe)} | {ratio} | {rss} | {disturbed:.2f} |")
+        lines.append(f"| {label} | {edge}x{edge} | {ms('eager-nchw')} | {ms('eager-cl')} | {ms('compile')} | "
+                     f"{ms('onnx')} | {picks} | {per_image(naive)} | {per_image(pipe)} | {ratio} | {rss} | "
+                     f"{disturbed:.2f} |")
     lines += ["", f"Backend columns: ms/image, median of {opts.repeats} runs after one warm-up, one image, batch 1 "
               "(compile: warm-up seconds in brackets). naive loop and pipeline: ms/image over a folder of "
-              f"{opts.images} PNG photos, model load excluded, best of {opts.rounds} alternating rounds. other load: the "
-              "most cores other processes used during any of these measurements (near 0 = undisturbed)."]
+              f"{opts.images} PNG photos, model load excluded, best of {opts.rounds} alternating rounds. other load: "
+              "the most cores other processes used during any of these measurements (near 0 = undisturbed)."]
     return lines
 
 
@@ -394,9 +403,11 @@ def bench_large(opts) -> list[str]:
     print(res.stderr, file=sys.stderr)
     return [f"Machine: {machine()}", "",
             "| input | model | backend | output | wall s | peak RSS MB | result |", "|---|---|---|---|---:|---:|---|",
-            f"| {n}x{n} PNG | {label} | {opts.large_backend} | {size or '-'} PNG ({produced.stat().st_size / 2**20:.0f} MB) | {wall:.0f} | "
-            f"{mb(peak)} | {'ok' if ok else 'FAILED: ' + res.stderr.strip().splitlines()[-1][:200]} |"
-            if produced.exists() else f"| {n}x{n} | {label} | {opts.large_backend} | - | {wall:.0f} | {mb(peak)} | FAILED |"]
+            f"| {n}x{n} PNG | {label} | {opts.large_backend} | {size or '-'} PNG "
+            f"({produced.stat().st_size / 2**20:.0f} MB) | {wall:.0f} | {mb(peak)} | "
+            f"{'ok' if ok else 'FAILED: ' + res.stderr.strip().splitlines()[-1][:200]} |"
+            if produced.exists() else f"| {n}x{n} | {label} | {opts.large_backend} | - | {wall:.0f} | {mb(peak)} | "
+                                      "FAILED |"]
 
 
 GUI_SCRIPT = """
@@ -433,9 +444,10 @@ def bench_startup(opts) -> list[str]:
         best, torch_loaded = float("inf"), None
         for _ in range(5):
             t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", GUI_SCRIPT], capture_output=True, text=True, env=env, check=True)
+            res = subprocess.run([sys.executable, "-c", GUI_SCRIPT], capture_output=True, text=True, env=env,
+                                 check=True)
             total = time.perf_counter() - t0
-            shown, torch_flag = res.stdout.split()
+            _shown, torch_flag = res.stdout.split()
             best = min(best, total)
             torch_loaded = torch_flag
     lines.append(f"| GUI window shown (offscreen, process start to `show()` + first event loop pass) | {best:.2f} |")
@@ -461,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         fn = {"_backend": run_backend, "_naive": run_naive, "_pipeline": run_pipeline}[argv[0]]
         print(json.dumps(fn(a)))
         return 0
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="sr-x2,denoise,style", help=f"comma list of {', '.join(KINDS)}")
     p.add_argument("--backends", default="eager-nchw,eager-cl,onnx,compile,auto")
     p.add_argument("--size", type=int, default=0, help="input edge (default per model)")

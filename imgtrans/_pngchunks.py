@@ -185,7 +185,8 @@ def encode_png(
     ``band_bytes`` to bound memory use.  ``strategy``: zlib's (``zlib.Z_RLE`` is
     much faster on photos for about the same size).
     """
-    return bytes(encode_png_buffer(array, chunks, compress_level=compress_level, strategy=strategy, band_bytes=band_bytes))
+    return bytes(encode_png_buffer(array, chunks, compress_level=compress_level, strategy=strategy,
+                                   band_bytes=band_bytes))
 
 
 def encode_png_buffer(

@@ -12,9 +12,9 @@ the whole image fits one band, in which case ``tiling.run_model`` runs the netwo
 (``ArchSpec.backends``: what ran fastest on a 2-core CPU, see ``benchmarks/README.md``, "What auto
 picks"); a per-machine calibration (:func:`calibrate`) cached in the user cache folder overrides the
 table when present. ``auto`` never picks ``compile`` (its first call compiles for tens of seconds and
-needs a C compiler) and silently falls back to eager when onnxruntime is missing. ``--backend onnx`` without onnxruntime is a one-line :class:`BackendError`.
-A ``compile`` backend that fails (no compiler, unsupported op) falls back to eager with one warning
-and never stops a batch.
+needs a C compiler) and silently falls back to eager when onnxruntime is missing. ``--backend onnx`` without onnxruntime
+is a one-line :class:`BackendError`. A ``compile`` backend that fails (no compiler, unsupported op) falls back to eager
+with one warning and never stops a batch.
 
 ONNX graphs are exported once per weights and cached in ``<user cache>/onnx/``, keyed by a hash of
 the weights, the architecture and hyper-parameters, the opset and the torch version; files are
@@ -30,8 +30,9 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -184,7 +185,7 @@ def _compile_runner(model, channels_last: bool) -> Callable:
                 inp = inp.contiguous(memory_format=torch.channels_last)
             out = model.forward(fn, inp, noise_level)
             return model.from_model_range(out.float()).contiguous()
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eager
+        except Exception as exc:  # any compiler failure means: run eager
             from imgtrans.tiling import is_oom
 
             if is_oom(exc):
@@ -306,7 +307,8 @@ def onnx_session(model, threads: int | None = None):
         try:
             return _session(path, threads), path
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            log.warning("cached ONNX graph %s does not load (%s); rebuilding it", path.name, str(exc).splitlines()[0][:120])
+            log.warning("cached ONNX graph %s does not load (%s); rebuilding it", path.name,
+                        str(exc).splitlines()[0][:120])
             path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     export_onnx(model, path)
@@ -359,12 +361,14 @@ def auto_choice(model, device: torch.device) -> Choice:
     is installed and on the CPU."""
     cal = read_calibration().get(_calibration_key(model, device))
     if isinstance(cal, dict) and cal.get("backend") in ("eager", "onnx"):
-        choice = Choice(cal["backend"], bool(cal.get("channels_last")), f"calibrated on this machine: {cal.get('why', '')}")
+        choice = Choice(cal["backend"], bool(cal.get("channels_last")),
+                        f"calibrated on this machine: {cal.get('why', '')}")
     else:
         choice = _choice(model, device.type)
     if choice.backend == "onnx" and (device.type != "cpu" or not model.spec.onnx_export or not onnxruntime_available()):
         cl = _channels_last(model, device.type)
-        why = "onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available() else "onnx runs on the CPU only"
+        why = ("onnxruntime is not installed (pip install 'imgtrans[fast]')" if not onnxruntime_available()
+               else "onnx runs on the CPU only")
         return Choice("eager", cl, f"{why}: eager")
     return choice
 
@@ -382,7 +386,8 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
     native = model.spec.native_backend
     if native:  # the forward already is a backend (an ONNX graph runs onnxruntime): nothing to export or compile
         return BackendModel(model, native, _eager_runner(model, False),
-                            f"the model's own forward already runs {native}" + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
+                            f"the model's own forward already runs {native}"
+                            + ("" if backend in ("auto", native) else f" ({backend} does not apply)"))
     device = model.device
     threads = threads or default_threads()
     if device.type == "cpu":
@@ -394,7 +399,8 @@ def prepare_backend(model, backend: str = "auto", *, threads: int | None = None)
             try:
                 return BackendModel(model, "onnx", _onnx_runner(model, threads), f"auto: {choice.why}")
             except Exception as exc:  # noqa: BLE001 - auto never fails because of onnx
-                log.warning("ONNX export failed for %s (%s); using eager", model.arch, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
+                log.warning("ONNX export failed for %s (%s); using eager", model.arch,
+                            str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
                 choice = Choice("eager", default_cl, "ONNX export failed: eager")
         return BackendModel(model, "eager", _eager_runner(model, choice.channels_last), f"auto: {choice.why}",
                             channels_last=choice.channels_last)
@@ -453,7 +459,8 @@ def calibrate(model, *, size: int = 256, repeats: int = 2, write: bool = True) -
     result = {
         "backend": "onnx" if best == "onnx" else "eager",
         "channels_last": best == "eager+channels_last",
-        "why": f"{best} fastest at {edge}x{edge} (" + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()) + ")",
+        "why": f"{best} fastest at {edge}x{edge} ("
+               + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()) + ")",
         "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},
     }
     if write:

@@ -13,9 +13,9 @@ import difflib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from imgtrans.paths import resources_dir, user_models_dir
 
@@ -167,7 +167,8 @@ def _bundled(resources: Path, problems: list[tuple[Path, str]] | None = None) ->
                 description=item.get("description", ""),
                 licence=item.get("licence", ""),
                 source="bundled",
-                extra={k: str(v) for k, v in item.items() if k not in {"id", "name", "task", "scale", "arch", "file", "description", "licence"}},
+                extra={k: str(v) for k, v in item.items()
+                       if k not in {"id", "name", "task", "scale", "arch", "file", "description", "licence"}},
             )
         )
     return entries
@@ -437,7 +438,8 @@ def provenance(meta: dict[str, str], entry: CatalogEntry | None = None) -> dict:
         for key in _DATA_KEYS:
             d = recorded.get(key)
             if isinstance(d, dict):
-                label = d.get("folder", key) if d.get("set", d.get("folder")) == d.get("folder") else f"{d['set']}/{d.get('folder')}"
+                label = (d.get("folder", key) if d.get("set", d.get("folder")) == d.get("folder")
+                         else f"{d['set']}/{d.get('folder')}")
                 data[label] = d.get("licences") or "not recorded"
         data = data or "not recorded"
     elif data_text.strip():

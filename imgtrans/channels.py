@@ -18,7 +18,7 @@ engine and the onnxruntime lite CLI).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -135,8 +135,8 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
     Style models run at ``style_size`` (long side; 0 or None: full resolution) and come back at the
     input's size; ``style_strength`` below 1 (the caller already weakened the model's change,
     :meth:`~imgtrans.weights.LoadedModel.with_strength`) also puts back ``1 - style_strength`` of the
-    detail the working size lost (:func:`at_work_size`). A colour model on a colour image with an integer output format goes through
-    ``run_integer(pixels (H,W,C) float32 in [0,1], bits, step, level) -> (H*s,W*s,C_out) uint8/uint16``,
+    detail the working size lost (:func:`at_work_size`). A colour model on a colour image with an integer output format
+    goes through ``run_integer(pixels (H,W,C) float32 in [0,1], bits, step, level) -> (H*s,W*s,C_out) uint8/uint16``,
     assembled as the integers the encoder stores (:func:`direct_bits`); every other case through
     ``run_float(plane (H,W,C_in) float32, step, level) -> (H*s,W*s,C_out) float32 in [0,1]`` on each plane
     (:func:`model_planes`, :func:`merge_planes`). ``step(fraction)`` reports progress in [0, 1]."""

@@ -10,8 +10,8 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from imgtrans.cli_args import printable
 from imgtrans.engine.planning import EXISTS

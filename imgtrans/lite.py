@@ -29,9 +29,10 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class LiteModel:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_index(cls, model_id: str, entry: dict[str, Any], folder: Path) -> "LiteModel":
+    def from_index(cls, model_id: str, entry: dict[str, Any], folder: Path) -> LiteModel:
         vr = entry.get("value_range") or (0.0, 1.0)
         halo = entry.get("halo")
         tile_safe = bool(entry.get("tile_safe", True))

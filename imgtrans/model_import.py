@@ -61,7 +61,8 @@ def _slug(text: str) -> str:
 def _unique_id(base: str, folder: Path) -> str:
     taken = {e.id.lower() for e in list_models()}
     candidate, n = base, 2
-    while candidate.lower() in taken or any((folder / f"{candidate}{ext}").exists() for ext in (".safetensors", ".onnx", ".onnx.json")):
+    while candidate.lower() in taken or any((folder / f"{candidate}{ext}").exists()
+                                            for ext in (".safetensors", ".onnx", ".onnx.json")):
         candidate, n = f"{base}-{n}", n + 1
     return candidate
 
@@ -80,13 +81,15 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
     if src.suffix.lower() == ".onnx":
         return _import_onnx(src, name, folder, value_range, scale)
     if value_range is not None or scale is not None:
-        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; this file's weights say what they are")
+        raise ModelLoadError(f"{src.name}: --range and --scale are for ONNX graphs; "
+                             "this file's weights say what they are")
     model = load_model(src)
     folder = folder or user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     model_id = _unique_id(_slug(name or src.stem), folder)
     display = name or model.metadata.get("name") or src.stem
-    meta = {k: v for k, v in model.metadata.items() if k not in {"format", "arch", "hparams", "task", "scale", "date", "imgtrans_version"}}
+    meta = {k: v for k, v in model.metadata.items()
+            if k not in {"format", "arch", "hparams", "task", "scale", "date", "imgtrans_version"}}
     meta.update(
         id=model_id,
         name=display,
@@ -105,18 +108,28 @@ def import_model(src: str | os.PathLike, name: str | None = None, folder: Path |
             again = load_model(dst)
         except ModelLoadError as exc:
             dst.unlink(missing_ok=True)
-            raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse ({exc})") from None
+            raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse "
+                                 f"({exc})") from None
         if again.arch != model.arch:
             dst.unlink(missing_ok=True)
             raise ModelLoadError(f"{src.name}: recognised as {model.arch}, but it cannot be stored for reuse")
-    return Imported(dst, model_id, display, model.arch, model.task, model.scale, count_parameters(model.module), model.describe())
+    return Imported(dst, model_id, display, model.arch, model.task, model.scale, count_parameters(model.module),
+                    model.describe())
 
 
-def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: str | None, scale: int | None) -> Imported:
+def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: str | None,
+                 scale: int | None) -> Imported:
     """An ONNX graph: checked and measured (:func:`imgtrans.archs.onnx_graph.load_onnx`), copied
     byte for byte into the user models folder, with what was decided (range, scale, size multiple)
     and its provenance in a ``.onnx.json`` record beside it (written last: the record makes it listed)."""
-    from imgtrans.archs.onnx_graph import OnnxGraphError, count_graph_parameters, describe_facts, load_onnx, parse_range, range_name
+    from imgtrans.archs.onnx_graph import (
+        OnnxGraphError,
+        count_graph_parameters,
+        describe_facts,
+        load_onnx,
+        parse_range,
+        range_name,
+    )
     from imgtrans.catalog import onnx_sidecar
     from imgtrans.weights import ModelLoadError, load_model
 
@@ -162,7 +175,8 @@ def _import_onnx(src: Path, name: str | None, folder: Path | None, value_range: 
         dst.unlink(missing_ok=True)
         raise
     params = count_graph_parameters(dst)
-    return Imported(dst, model_id, display, again.arch, again.task, again.scale, params if params is not None else 0, described)
+    return Imported(dst, model_id, display, again.arch, again.task, again.scale, params if params is not None else 0,
+                    described)
 
 
 def _save_foreign(dst: Path, model, meta: dict[str, str]) -> None:

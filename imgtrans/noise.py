@@ -91,8 +91,8 @@ def estimate_noise(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.nd
     ``pixels``: ``(H,W)`` or ``(H,W,C)``, float in [0,1] (any bit depth decoded to [0,1]) or uint8 /
     uint16 (scaled to [0,1] here). ``alpha``: optional ``(H,W)`` coverage in [0,1]; patches with a
     pixel below half coverage are not measured (what lies under transparent pixels is often
-    flat or garbage), nor those with a non-finite value. Returns ``(C,)`` float64 in [0, :data:`MAX_LEVEL`]; 0 for a flat image or one
-    too small to measure (under 7x7 usable pixels)."""
+    flat or garbage), nor those with a non-finite value. Returns ``(C,)`` float64 in [0, :data:`MAX_LEVEL`]; 0 for a
+    flat image or one too small to measure (under 7x7 usable pixels)."""
     a = np.asarray(pixels)
     if a.ndim == 2:
         a = a[:, :, None]

@@ -38,7 +38,7 @@ def summary_path(output: Path, shard: Shard) -> Path:
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def new_record(shard: Shard, *, command: list[str], model: str, device: str, output: Path, planned: int,
@@ -142,8 +142,10 @@ def combine(records: list[dict[str, Any]]) -> dict[str, Any]:
     if others:
         notes.append(f"left out the summaries of an earlier launch with {', '.join(map(str, others))} shard(s)")
     mine = {int(r["shard"]["index"]): r for r in records if int(r["shard"]["count"]) == count}
-    out: dict[str, Any] = {"shards": count, "reported": sorted(mine), "missing": [i for i in range(count) if i not in mine],
-                           "unfinished": [], "cancelled": [], "stopped": [], "converted": 0, "existing": 0, "skipped": 0,
+    out: dict[str, Any] = {"shards": count, "reported": sorted(mine),
+                           "missing": [i for i in range(count) if i not in mine],
+                           "unfinished": [], "cancelled": [], "stopped": [], "converted": 0, "existing": 0,
+                           "skipped": 0,
                            "failed": 0, "failures": [], "planned": 0, "seconds": 0.0, "notes": notes}
     for i, r in sorted(mine.items()):
         status = r.get("status")
@@ -191,7 +193,8 @@ def describe(combined: dict[str, Any], output: Path | str) -> list[str]:
     for u in c["unfinished"]:
         what = {"killed": "was killed", "running": "is still running",
                 "unknown": "is still running or was killed"}[u["state"]]
-        lines.append(f"shard {u['shard']} {what} (pid {u['pid']} on {u['host']}); run the same command again to finish it")
+        lines.append(f"shard {u['shard']} {what} (pid {u['pid']} on {u['host']}); "
+                     "run the same command again to finish it")
     if c["cancelled"]:
         lines.append(f"cancelled: shard(s) {', '.join(map(str, c['cancelled']))}")
     if c["stopped"]:

@@ -52,9 +52,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Mapping
 
 _MASK64 = (1 << 64) - 1
 
@@ -149,7 +149,7 @@ def _array(env: Mapping[str, str]) -> tuple[int, int] | None:
     if (task - low) % step or not 0 <= index < count:
         raise ShardError(f"Slurm array task {task} is not one of {count} evenly spaced tasks from {low} "
                          f"(an --array list like 1,5,9 cannot be mapped to shards); use --array=0-{count - 1} "
-                         f"or give --shard I/N")
+                         "or give --shard I/N")
     return index, count
 
 

@@ -7,6 +7,8 @@ Everything here works on sizes and NumPy arrays; importing it never imports torc
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -15,7 +17,7 @@ def split(size: int, tile: int, multiple: int = 1) -> list[tuple[int, int]]:
     of ``multiple``; returns ``[(start, length), ...]`` covering the range exactly once."""
     n = max(1, -(-size // max(tile, 1)))
     cuts = sorted({min(size, round(i * size / n / multiple) * multiple) for i in range(n + 1)} | {0, size})
-    return [(a, b - a) for a, b in zip(cuts, cuts[1:]) if b > a]
+    return [(a, b - a) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def regions(height: int, width: int, tile: int, multiple: int = 1) -> list[tuple[int, int, int, int]]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -194,7 +194,7 @@ def run_tiled(
         (ky0, kx0, ky1, kx1), (cy0, cx0, cy1, cx1) = tilegrid.tile_window(y0, x0, th, tw, h, w, context, blend)
         try:
             y = model.run(_pad_to(x[:, :, cy0:cy1, cx0:cx1], fixed), noise_level).cpu()
-        except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+        except Exception as exc:  # only OOM is handled, the rest re-raised
             if not is_oom(exc) or min(th, tw) <= 2 * m:
                 raise
             _free_cuda(model)
@@ -385,7 +385,7 @@ def _run_streamed(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
     if not tile and band >= x.shape[2]:
         try:
             return _whole(model, x, noise_level, step)
-        except Exception as exc:  # noqa: BLE001 - only OOM falls through to streaming
+        except Exception as exc:  # only OOM falls through to streaming
             if not is_oom(exc):
                 raise
             _free_cuda(model)
@@ -397,7 +397,7 @@ def _run_streamed(model, x, *, tile, noise_level, step, budget) -> torch.Tensor:
                 src = model.to_model_range(x.to(torch.float32))
                 y = stream(model.module, src, band, model.device, model.dtype, step)
             return model.from_model_range(y)
-        except Exception as exc:  # noqa: BLE001 - only OOM is retried
+        except Exception as exc:  # only OOM is retried
             if not is_oom(exc) or band <= 4 * m:
                 raise
             _free_cuda(model)

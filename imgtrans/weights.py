@@ -15,9 +15,10 @@ import json
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,7 +84,7 @@ class LoadedModel:
     def dtype(self) -> torch.dtype:
         return next(self.module.parameters()).dtype
 
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "LoadedModel":
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> LoadedModel:
         self.module.to(device=device, dtype=dtype)
         return self
 
@@ -119,7 +120,7 @@ class LoadedModel:
         out = self.forward(self.module, self.to_model_range(x), noise_level)
         return self.from_model_range(out.float())
 
-    def with_strength(self, s: float) -> "LoadedModel":
+    def with_strength(self, s: float) -> LoadedModel:
         """A copy whose network makes its change to the input ``s`` times as strong (0 = the input
         back, 1 = this model; :attr:`ArchSpec.set_strength`); ``self`` is left as it is. Raises
         ``ValueError`` for a network without the setting or ``s`` outside [0, 1]."""
@@ -168,7 +169,7 @@ def save_model(
         "hparams": json.dumps(hp, sort_keys=True),
         "task": spec.task,
         "scale": str(spec.scale(hp)),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "imgtrans_version": __version__,
         "edge_context": str(int(spec.edge_context(hp))),
     }
@@ -212,10 +213,11 @@ def _read_pickle_checkpoint(path: Path) -> dict[str, Any]:
         detail = f"it imports {found.group(1)}" if found else ""
         raise ModelLoadError(
             f"{path.name}: refused: this checkpoint needs full unpickling, which can run arbitrary code; "
-            f"only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"
+            "only plain tensor checkpoints are loaded (convert it to .safetensors in a trusted environment)"
             + (f" [{detail[:160]}]" if detail else "")
         ) from None
-    except Exception as exc:  # noqa: BLE001 - a corrupt pickle stream can fail with almost any error (IndexError, TypeError, struct.error...)
+    # a corrupt pickle stream can fail with almost any error (IndexError, TypeError, struct.error...)
+    except Exception as exc:  # noqa: BLE001
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(f"{path.name}: not a readable PyTorch checkpoint ({first[:200]})") from None
     if not isinstance(obj, Mapping):
@@ -256,7 +258,8 @@ def _check_declared_hparams(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[s
         return  # the strict shape check after building reports the mismatch
     wrong = [f"{k}: metadata {hp[k]!r}, weights {v!r}" for k, v in found.items() if k in hp and hp[k] != v]
     if wrong:
-        raise ModelLoadError(f"{name}: weights do not fit {spec.name} as its metadata describes it ({'; '.join(wrong)})")
+        raise ModelLoadError(f"{name}: weights do not fit {spec.name} as its metadata describes it "
+                             f"({'; '.join(wrong)})")
 
 
 def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Tensor], name: str) -> nn.Module:
@@ -265,7 +268,8 @@ def _build_ours(spec: ArchSpec, hp: Mapping[str, Any], sd: Mapping[str, torch.Te
         with torch.device("meta"):  # shapes only: no memory, no time
             probe = spec.build(dict(hp))
     except (TypeError, ValueError, RuntimeError, MemoryError) as exc:
-        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name} {dict(hp)}: {str(exc).splitlines()[0][:160]}") from None
+        raise ModelLoadError(f"{name}: invalid hyper-parameters for {spec.name} {dict(hp)}: "
+                             f"{str(exc).splitlines()[0][:160]}") from None
     expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     given = {k: tuple(v.shape) for k, v in sd.items()}
     if expected != given:
@@ -327,7 +331,8 @@ def _loaded(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict
     )
 
 
-def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str], path: Path) -> LoadedModel:
+def _from_spec(spec: ArchSpec, hp: Mapping[str, Any], module: nn.Module, meta: dict[str, str],
+               path: Path) -> LoadedModel:
     hp = spec.hparams(hp)
     in_ch = int(hp.get("in_ch", hp.get("channels", 3)))
     out_ch = int(hp.get("out_ch", hp.get("channels", 3)))
@@ -359,7 +364,8 @@ def _from_onnx(path: Path) -> LoadedModel:
         raise ModelLoadError(f"{path.name}: {exc}") from None
     except OSError as exc:
         raise ModelLoadError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
-    meta = {**{k: v for k, v in facts["graph_metadata"].items() if k in ("licence", "license", "author", "name", "description")},
+    meta = {**{k: v for k, v in facts["graph_metadata"].items()
+               if k in ("licence", "license", "author", "name", "description")},
             **meta}
     if "license" in meta and "licence" not in meta:
         meta["licence"] = meta["license"]
@@ -387,7 +393,8 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
     elif suffix in PICKLE_SUFFIXES:
         sd, meta = unwrap_state_dict(_read_pickle_checkpoint(path)), {}
     else:
-        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors, .pth or .onnx)")
+        raise ModelLoadError(f"{name}: unknown weight format {suffix or '(no extension)'!r} (use .safetensors, .pth "
+                             "or .onnx)")
     if not sd:
         raise ModelLoadError(f"{name}: the file holds no tensors")
     _check_finite(name, sd)
@@ -423,7 +430,8 @@ def load_model(path: str | os.PathLike, *, arch: str | None = None) -> LoadedMod
         return loaded
     from imgtrans.extras import install_hint, installed
 
-    hint = "" if installed("spandrel") else f"; other projects' architectures load through spandrel: {install_hint('spandrel')}"
+    hint = ("" if installed("spandrel")
+            else f"; other projects' architectures load through spandrel: {install_hint('spandrel')}")
     raise ModelLoadError(
         f"{name}: unrecognised architecture ({len(sd)} tensors; first keys: {', '.join(list(sd)[:3])}){hint}"
     )
@@ -467,11 +475,11 @@ def count_parameters(module: nn.Module) -> int:
 __all__ = [
     "LoadedModel",
     "ModelLoadError",
+    "count_parameters",
+    "load_found",
     "load_model",
     "open_model",
-    "load_found",
-    "save_model",
     "read_safetensors_metadata",
+    "save_model",
     "unwrap_state_dict",
-    "count_parameters",
 ]

@@ -10,8 +10,8 @@ Every model of ``resources/models.toml`` is loaded with :mod:`imgtrans.weights` 
 dynamic H and W, the noise level of a noise-map DnCNN as a second input ``sigma`` of shape (1,),
 sigma/255). ``OUT_DIR/index.json`` maps each model id to its graph and what :mod:`imgtrans.lite`
 needs to run it without torch: task, scale, size multiple and minimum, the mirrored border, halo
-(the architecture's receptive radius), how it is split (the descriptor's execution), whether it takes a noise level, its value range. The lite spec bundles
-``OUT_DIR`` as ``_internal/resources/onnx``.
+(the architecture's receptive radius), how it is split (the descriptor's execution), whether it takes a noise level, its
+value range. The lite spec bundles ``OUT_DIR`` as ``_internal/resources/onnx``.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def export_one(model, out_dir: Path, model_id: str, catalog_entry=None) -> dict:
 def write_index(out_dir: Path, models: dict[str, dict]) -> Path:
     from imgtrans.atomic import write_bytes
 
-    return write_bytes(out_dir / "index.json", (json.dumps({"format": 1, "models": models}, indent=1) + "\n").encode("utf-8"))
+    return write_bytes(out_dir / "index.json",
+                       (json.dumps({"format": 1, "models": models}, indent=1) + "\n").encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,8 @@ def make_style_domains(work: Path) -> tuple[Path, Path]:
     for src in sorted((ROOT / "resources" / "samples").glob("*.jpg")):
         shutil.copy(src, a / src.name)
         with Image.open(src) as im:
-            poster = ImageOps.posterize(ImageOps.exif_transpose(im).convert("RGB"), 2).filter(ImageFilter.EDGE_ENHANCE_MORE)
+            poster = ImageOps.posterize(ImageOps.exif_transpose(im).convert("RGB"), 2)
+            poster = poster.filter(ImageFilter.EDGE_ENHANCE_MORE)
             poster.save(b / f"{src.stem}_poster.png")
     return a, b
 

@@ -42,14 +42,16 @@ def tiny_models(tmp_path):
     specs = {
         "style": ("cyclegan_resnet", ResnetGenerator, {"ngf": 8, "n_blocks": 2}),
         "style_resize": ("cyclegan_resnet", ResnetGenerator, {"ngf": 8, "n_blocks": 2, "upsample": "resize"}),
-        "style_skip": ("cyclegan_resnet", ResnetGenerator, {"ngf": 8, "n_blocks": 2, "upsample": "resize", "input_skip": True}),
+        "style_skip": ("cyclegan_resnet", ResnetGenerator,
+                       {"ngf": 8, "n_blocks": 2, "upsample": "resize", "input_skip": True}),
         "sr": ("srresnet", SRResNet, {"nf": 8, "n_blocks": 2, "scale": 2}),
         "denoise": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": False}),
         "denoise_map": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": True, "noise_map": True}),
     }
     for key, (arch, cls, hp) in specs.items():
         module = _perturb(cls(**hp))
-        paths[key] = save_model(tmp_path / f"{key}.safetensors", module, arch, hp, {"id": f"tiny-{key}", "name": f"Tiny {key}"})
+        paths[key] = save_model(tmp_path / f"{key}.safetensors", module, arch, hp,
+                                {"id": f"tiny-{key}", "name": f"Tiny {key}"})
     return paths
 
 

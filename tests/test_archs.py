@@ -29,8 +29,8 @@ def test_resnet_generator_has_reference_keys():
 def test_resnet_generator_detected(ngf, blocks):
     sd = ResnetGenerator(ngf=ngf, n_blocks=blocks).state_dict()
     hp = detect_resnet_generator(sd)
-    assert hp == {"in_ch": 3, "out_ch": 3, "ngf": ngf, "n_blocks": blocks, "n_down": 2, "affine": False, "use_dropout": False,
-                  "upsample": "deconv"}
+    assert hp == {"in_ch": 3, "out_ch": 3, "ngf": ngf, "n_blocks": blocks, "n_down": 2, "affine": False,
+                  "use_dropout": False, "upsample": "deconv"}
 
 
 def test_resize_upsampling_generator_detected_and_loaded():
@@ -133,7 +133,8 @@ def test_dncnn_variants(channels, noise_map, bn):
     x = torch.rand(2, channels, 12, 10)
     out = model(x, 0.1) if noise_map else model(x)
     assert out.shape == x.shape
-    assert detect_dncnn(model.state_dict()) == {"channels": channels, "nf": 8, "depth": 5, "bn": bn, "noise_map": noise_map}
+    assert detect_dncnn(model.state_dict()) == {"channels": channels, "nf": 8, "depth": 5, "bn": bn,
+                                                "noise_map": noise_map}
 
 
 def test_noise_map_model_needs_sigma():

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread  # noqa: F401 - fixtures
 
 from imgtrans.training.augment import color, cutout, diff_augment, parse_policy, translation
 from imgtrans.training.config import resolve
-from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,8 @@ def test_policy_parsing_and_validation():
         parse_policy("translation,flip")
     with pytest.raises(ValueError, match="--d-augment"):
         resolve("cyclegan", {"domain_a": "a", "domain_b": "b", "d_augment": "rotate"})
-    assert resolve("cyclegan", {"domain_a": "a", "domain_b": "b", "d_augment": "color,cutout"}).d_augment == "color,cutout"
+    assert resolve("cyclegan",
+                   {"domain_a": "a", "domain_b": "b", "d_augment": "color,cutout"}).d_augment == "color,cutout"
 
 
 def test_translation_is_a_whole_pixel_shift_with_grey_fill(photo):
@@ -86,7 +87,8 @@ def test_diff_augment_is_differentiable_and_empty_policy_is_the_identity(photo):
     y = diff_augment(x, parse_policy("color,translation,cutout"), g(7))
     y.square().sum().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
-    assert torch.equal(diff_augment(photo, ("translation", "cutout"), g(7)), diff_augment(photo, ("translation", "cutout"), g(7)))
+    assert torch.equal(diff_augment(photo, ("translation", "cutout"), g(7)),
+                       diff_augment(photo, ("translation", "cutout"), g(7)))
 
 
 def test_a_run_with_d_augment_reaches_the_discriminators_and_resumes_exactly(domains, isolated_home):

@@ -85,14 +85,16 @@ def test_auto_picks_from_the_table(tiny_models, monkeypatch):
 
 
 def test_onnx_without_onnxruntime_is_one_clear_line(tiny_models, tmp_path, monkeypatch, capsys):
-    from imgtrans.cli import main
     from conftest import write_rgb
+
+    from imgtrans.cli import main
 
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
     with pytest.raises(BackendError, match="onnxruntime"):
         prepare_backend(load_model(tiny_models["sr"]), "onnx")
     src = write_rgb(tmp_path / "a.png")
-    code = main(["convert", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_models["sr"]), "--backend", "onnx", "--no-progress"])
+    code = main(["convert", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_models["sr"]), "--backend", "onnx",
+                 "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "onnxruntime" in err[0] and "imgtrans[fast]" in err[0]
@@ -123,14 +125,16 @@ def test_onnx_cache_is_reused_keyed_by_weights_and_rebuilt_when_corrupt(tiny_mod
 
 def test_engine_uses_the_requested_backend(tiny_models, tmp_path):
     pytest.importorskip("onnxruntime")
-    from imgtrans.engine import ConvertOptions, convert
     from conftest import write_rgb
 
+    from imgtrans.engine import ConvertOptions, convert
+
     src = write_rgb(tmp_path / "in" / "a.png", 40, 32)
-    events = list(convert([src], load_model(tiny_models["denoise"]), ConvertOptions(output_dir=tmp_path / "out", backend="onnx")))
+    events = list(convert([src], load_model(tiny_models["denoise"]),
+                          ConvertOptions(output_dir=tmp_path / "out", backend="onnx")))
     kinds = [e.kind for e in events]
     assert "backend" in kinds and kinds[-1] == "finished"
-    assert [e.message for e in events if e.kind == "backend"][0].startswith("backend: onnx")
+    assert next(e.message for e in events if e.kind == "backend").startswith("backend: onnx")
     assert events[-1].summary.ok and (tmp_path / "out" / "a.png").is_file()
 
 

@@ -127,13 +127,16 @@ def test_denoise_models_beat_non_local_means(entry):
     ours, nlm = [], []
     for path in PHOTOS:
         clean = read_image(path).pixels[..., :3]
-        noisy = np.clip(np.round(clean.astype(np.float64) * 255 + gen.normal(0, 25, clean.shape)), 0, 255).astype(np.uint8)
+        noisy = np.clip(np.round(clean.astype(np.float64) * 255 + gen.normal(0, 25, clean.shape)), 0,
+                        255).astype(np.uint8)
         ref = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
-        out = _run_planes(model, torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None].float() / 255, tile=32, noise_level=25)
+        out = _run_planes(model, torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None].float() / 255, tile=32,
+                          noise_level=25)
         ours.append(_psnr(out, ref))
         bgr = np.ascontiguousarray(noisy[..., ::-1])
-        nlm.append(max(_psnr(torch.from_numpy(cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1].transpose(2, 0, 1).copy())[None].float() / 255, ref)
-                       for h in (10, 15, 20)))  # fmt: skip
+        nlm.append(max(_psnr(torch.from_numpy(cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1]
+                                              .transpose(2, 0, 1).copy())[None].float() / 255, ref)
+                       for h in (10, 15, 20)))
     print(f"{entry.id}: sigma 25, PSNR ours {np.mean(ours):.2f} dB vs NLM {np.mean(nlm):.2f} dB")
     assert np.mean(ours) > np.mean(nlm) + 1.0
 
@@ -155,7 +158,8 @@ def _top_left_step(img: torch.Tensor) -> float:
     return float(max(top, left))
 
 
-@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "style" and e.id.endswith("-a2b")], ids=lambda e: e.id)
+@pytest.mark.parametrize("entry", [e for e in BUNDLED if e.task == "style" and e.id.endswith("-a2b")],
+                         ids=lambda e: e.id)
 def test_style_models_paint_no_band_along_the_top_and_left_edges(entry):
     """The generators zero-pad only the top/left in their stride-2 convs and draw bands and a corner
     glitch there; run_model's mirrored border cuts them away, on a 512x256 sample photo (the figures the
@@ -163,12 +167,14 @@ def test_style_models_paint_no_band_along_the_top_and_left_edges(entry):
     from PIL import Image
 
     model, _ = open_model(entry.id)
-    photo = Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB").resize((512, 256), Image.LANCZOS)
+    photo = Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB").resize((512, 256),
+            Image.LANCZOS)
     x = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)[None].float() / 255
     with_border = _top_left_step(run_model(model, x, tile=0))
     model.edge_context = 0
     without = _top_left_step(run_model(model, x, tile=0))
-    print(f"{entry.id}: top/left edge step {with_border:.1f} grey levels, {without:.1f} without the border, photo {_top_left_step(x):.1f}")
+    print(f"{entry.id}: top/left edge step {with_border:.1f} grey levels, {without:.1f} without the border, photo "
+          f"{_top_left_step(x):.1f}")
     assert with_border < 0.6 * without and with_border < 2.5 * _top_left_step(x) + 2
 
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training import cyclegan_cfg, domains, losses_of, one_thread  # noqa: F401  (fixtures)
 
 from imgtrans.training import events as ev
 from imgtrans.training.checkpoint import Checkpointer, load_checkpoint
 from imgtrans.training.loop import train
-
-from test_training import cyclegan_cfg, domains, losses_of, one_thread  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 

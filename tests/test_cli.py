@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-from PIL import ImageCms
-
 from conftest import write_rgb
+from PIL import Image as PILImage, ImageCms
+
 from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.paths import user_models_dir
@@ -71,20 +70,23 @@ def test_flat_output_and_collisions(tmp_path, tiny_models):
     write_rgb(src / "a.png", seed=1)
     write_rgb(src / "a.jpg", seed=2)
     write_rgb(src / "sub" / "a.png", seed=3)
-    jobs, skipped = plan_jobs([src], ConvertOptions(output_dir=tmp_path / "o", fmt="png", recursive=True, keep_tree=False))
+    jobs, skipped = plan_jobs([src],
+                              ConvertOptions(output_dir=tmp_path / "o", fmt="png", recursive=True, keep_tree=False))
     names = sorted(j.dst.name for j in jobs)
-    assert len(set(j.dst for j in jobs)) == 3 and not skipped, names
+    assert len({j.dst for j in jobs}) == 3 and not skipped, names
 
 
 def test_never_overwrites_inputs(tmp_path, tiny_models, capsys):
     src = tmp_path / "in"
     write_rgb(src / "a.png")
     before = (src / "a.png").read_bytes()
-    code = main(["convert", str(src), "-o", str(src), "-m", str(tiny_models["denoise"]), "--overwrite", "--no-progress"])
+    code = main(["convert", str(src), "-o", str(src), "-m", str(tiny_models["denoise"]), "--overwrite",
+                 "--no-progress"])
     # every output would replace its input: a usage error, caught before anything runs
     assert code == 2 and "choose another output folder or a --suffix" in capsys.readouterr().err
     assert (src / "a.png").read_bytes() == before
-    code = main(["convert", str(src / "a.png"), "-o", str(src), "-m", str(tiny_models["denoise"]), "--suffix", "_clean", "--no-progress"])
+    code = main(["convert", str(src / "a.png"), "-o", str(src), "-m", str(tiny_models["denoise"]), "--suffix", "_clean",
+                 "--no-progress"])
     assert code == 0 and (src / "a_clean.png").exists() and (src / "a.png").read_bytes() == before
 
 
@@ -139,11 +141,13 @@ def test_user_model_by_catalog_id(tmp_path, tiny_models):
     user.mkdir(parents=True)
     shutil.copy(tiny_models["style"], user / "whatever.safetensors")
     write_rgb(tmp_path / "a.png", 48, 40)
-    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "tiny-style", "--no-progress"]) == 0
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "tiny-style",
+                 "--no-progress"]) == 0
     with PILImage.open(tmp_path / "o" / "a.png") as im:
         assert im.size == (48, 40)
     # the name of the file in the models folder works too
-    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "-m", "Whatever", "--no-progress"]) == 0
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "-m", "Whatever",
+                 "--no-progress"]) == 0
 
 
 def test_unknown_model_suggests_the_closest_id(tmp_path, capsys):
@@ -171,10 +175,12 @@ def test_info_states_the_licences_of_weights_and_training_data(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["origin"] == "bundled with imgtrans, trained by imgtrans-train cyclegan"
     assert report["weights_licence"] == "weights by imgtrans (MIT)"
-    assert report["training_data_licences"] == {"space-photos/landscape": {"CC-BY-SA-3.0": 30, "CC-BY-SA-4.0": 55, "public-domain": 131},
-                                                "vangogh": {"GPL-3": 8, "GPL-3+": 1}}
+    assert report["training_data_licences"] == {
+        "space-photos/landscape": {"CC-BY-SA-3.0": 30, "CC-BY-SA-4.0": 55, "public-domain": 131},
+        "vangogh": {"GPL-3": 8, "GPL-3+": 1}}
     meta = report["metadata"]
-    assert meta["steps"] == 12000 and meta["metric"]["name"] == "kid" and meta["training_data"]["domain_b"]["folder"] == "vangogh"
+    assert meta["steps"] == 12000 and meta["metric"]["name"] == "kid"
+    assert meta["training_data"]["domain_b"]["folder"] == "vangogh"
     assert isinstance(meta["licence"], str) and isinstance(meta["id"], str)
     assert main(["info", "sr-x4"]) == 0
     out = " ".join(capsys.readouterr().out.split())
@@ -207,7 +213,8 @@ def test_import_info_and_remove_from_the_command_line(tmp_path, capsys):
     assert "weights licence: unknown (third-party file: check where it came from)" in out
 
     write_rgb(tmp_path / "a.png", 24, 20)
-    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "friend-s-style", "--no-progress"]) == 0
+    assert main(["convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "friend-s-style",
+                 "--no-progress"]) == 0
     assert main(["remove", "friend-s-style"]) == 0
     assert not stored.exists() and "Removed friend-s-style" in capsys.readouterr().out
     assert main(["remove", "sr-x2"]) == 2
@@ -280,6 +287,7 @@ def test_cli_subprocess_exit_codes_and_no_traceback(tmp_path, tiny_models):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "failures:" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(tmp_path / "missing"), "-o",
-                           str(tmp_path / "o2"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True, env=env)
+                           str(tmp_path / "o2"), "-m", str(tiny_models["denoise"])], capture_output=True, text=True,
+                           env=env)
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o2").exists()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_rgb
 from PIL import Image as PILImage
 
-from conftest import write_rgb
 from imgtrans.cli import main
 from imgtrans.cli_report import ProgressBar
 from imgtrans.imageio import read_provenance
@@ -84,20 +84,24 @@ def test_earlier_outputs_with_another_suffix_are_not_inputs(tmp_path, tiny_model
     assert main([*run, "-m", str(tiny_models["sr"]), "--suffix", "_x2"]) == 0
     assert main([*run, "-m", str(tiny_models["denoise"]), "--suffix", "_dn"]) == 0
     err = capsys.readouterr().err
-    assert sorted(p.name for p in same.iterdir()) == ["a.jpg", "a_dn.jpg", "a_x2.jpg", "b.png", "b_dn.png", "b_x2.png"], err
+    names = sorted(p.name for p in same.iterdir())
+    assert names == ["a.jpg", "a_dn.jpg", "a_x2.jpg", "b.png", "b_dn.png", "b_x2.png"], err
     assert "skipped: " + str(same / "a_x2.jpg") + ": output of another input (" + str(same / "a.jpg") + ")" in err
 
     nest = tmp_path / "nest"
     write_rgb(nest / "c.png", seed=3)
-    assert main(["convert", str(nest), "-r", "-o", str(nest / "out"), "-m", str(tiny_models["sr"]), "--no-progress"]) == 0
-    assert main(["convert", str(nest), "-r", "-o", str(nest / "out2"), "-m", str(tiny_models["denoise"]), "--no-progress"]) == 0
+    assert main(["convert", str(nest), "-r", "-o", str(nest / "out"), "-m", str(tiny_models["sr"]),
+                 "--no-progress"]) == 0
+    assert main(["convert", str(nest), "-r", "-o", str(nest / "out2"), "-m", str(tiny_models["denoise"]),
+                 "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert sorted(p.relative_to(nest / "out2").as_posix() for p in (nest / "out2").rglob("*.png")) == ["c.png"], err
     assert "output of another input" in err
 
     # named on the command line, an earlier output is an input like any file (chaining models)
     chain = tmp_path / "chain"
-    assert main(["convert", str(same / "a_x2.jpg"), "-o", str(chain), "-m", str(tiny_models["denoise"]), "--no-progress"]) == 0
+    assert main(["convert", str(same / "a_x2.jpg"), "-o", str(chain), "-m", str(tiny_models["denoise"]),
+                 "--no-progress"]) == 0
     assert (chain / "a_x2.jpg").is_file()
 
 
@@ -146,7 +150,7 @@ def test_what_the_output_format_cannot_keep_is_said(tmp_path, tiny_models, capsy
     src.mkdir()
     rgba = np.dstack([np.full((16, 16, 3), 100, np.uint8), np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))])
     PILImage.fromarray(rgba, "RGBA").save(src / "glass.png")
-    PILImage.fromarray((np.arange(256, dtype=np.uint16).reshape(16, 16) * 200)).save(src / "deep.png")
+    PILImage.fromarray(np.arange(256, dtype=np.uint16).reshape(16, 16) * 200).save(src / "deep.png")
     frames = [PILImage.new("RGB", (16, 16), c) for c in ("red", "blue", "green")]
     frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:])
     write_rgb(src / "scan.tif", width=16, height=16)

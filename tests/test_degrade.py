@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from test_training import QUIET, losses_of, make_folder, one_thread, run_events  # noqa: F401 - fixtures
 
-from imgtrans.training import degrade as dg
-from imgtrans.training import events as ev
+from imgtrans.training import degrade as dg, events as ev
 from imgtrans.training.config import resolve
 from imgtrans.training.data import generator, load_rgb8, to_unit
 from imgtrans.training.loop import train
@@ -149,8 +148,8 @@ def test_sr_trains_on_realworld_pairs_resumes_exactly_and_records_it(tmp_path, i
 
 
 def test_usm_target_trains_towards_sharpened_patches_with_unsharpened_reals(tmp_path, isolated_home):
-    from imgtrans.training.datasets import SRDataset
     from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import SRDataset
 
     data = make_folder(tmp_path / "hr", n=6, w=48, h=48)
     cfg = sr_cfg(data, "usm", steps=2, gan_after=1, usm_target=True, perceptual="feature-matching", d_nf=8, export=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread, pattern  # noqa: F401 - fixtures
 
 from imgtrans.training.config import resolve
-from test_training import QUIET, TINY_GAN, domains, losses_of, one_thread, pattern  # noqa: F401 - fixtures
 
 
 def test_edge_context_is_validated():

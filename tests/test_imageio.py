@@ -14,11 +14,9 @@ from xml.etree import ElementTree
 import cv2
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-from PIL import ImageCms, ImageFile, ImageOps, JpegImagePlugin
+from PIL import Image as PILImage, ImageCms, ImageFile, ImageOps, JpegImagePlugin
 
-from imgtrans import _pngchunks
-from imgtrans import imageio as iio
+from imgtrans import _pngchunks, imageio as iio
 from imgtrans.imageio import Image, ImageReadError, ImageWriteError, decode, read_image, write_image
 from imgtrans.imageio.decode import apply_orientation
 from imgtrans.imageio.encode import encode_tiff, output_exif
@@ -333,7 +331,8 @@ def test_invalid_icc_in_png_is_dropped(tmp_path):
 
 def test_broken_exif_and_icc_are_ignored(tmp_path):
     a = noise(8, 8, 3, seed=12)
-    PILImage.fromarray(a).save(tmp_path / "b.jpg", exif=b"Exif\x00\x00MM\x00*garbage", icc_profile=b"not an icc profile")
+    PILImage.fromarray(a).save(tmp_path / "b.jpg", exif=b"Exif\x00\x00MM\x00*garbage",
+                               icc_profile=b"not an icc profile")
     img = read_image(tmp_path / "b.jpg")
     assert img.exif is None and img.icc_profile is None and img.pixels.shape == (8, 8, 3)
 
@@ -796,7 +795,7 @@ def test_truncated_jpeg(tmp_path):
 
 
 def test_truncated_16bit_png(tmp_path):
-    ok, enc = cv2.imencode(".png", noise(64, 64, 3, seed=23, dtype=np.uint16))
+    _ok, enc = cv2.imencode(".png", noise(64, 64, 3, seed=23, dtype=np.uint16))
     (tmp_path / "t.png").write_bytes(enc.tobytes()[:4000])
     with pytest.raises(ImageReadError, match="truncated"):
         read_image(tmp_path / "t.png")
@@ -852,7 +851,7 @@ def test_decompression_bomb_rejected_before_decoding(tmp_path):
         read_image(tmp_path / "bomb.png")
     msg = str(ei.value)
     assert "100000x100000" in msg and "limit of 200000000" in msg and "\n" not in msg
-    assert PILImage.MAX_IMAGE_PIXELS == before
+    assert before == PILImage.MAX_IMAGE_PIXELS
 
 
 def test_max_pixels_per_call(tmp_path):
@@ -937,7 +936,8 @@ def test_size_fields_follow_the_output_size(tmp_path, ext, with_record):
     ex.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16, 0x9003: "2024:05:01 10:00:00"})
     xmp = xmp_packet(6).replace(b' xmp:Rating="4"', b' xmp:Rating="4" xmlns:exif="http://ns.adobe.com/exif/1.0/"'
                                  b' exif:PixelXDimension="24" tiff:ImageWidth="24"')
-    xmp = xmp.replace(b"  </rdf:Description>", b"   <exif:PixelYDimension>16</exif:PixelYDimension>\n  </rdf:Description>")
+    xmp = xmp.replace(b"  </rdf:Description>",
+                      b"   <exif:PixelYDimension>16</exif:PixelYDimension>\n  </rdf:Description>")
     PILImage.fromarray(noise(16, 24, 3)).save(tmp_path / "cam.jpg", quality=95, exif=ex.tobytes(), xmp=xmp)
     src = read_image(tmp_path / "cam.jpg")
     assert src.pixels.shape == (24, 16, 3)
@@ -1119,8 +1119,9 @@ def test_read_preview_is_read_image_in_8_bits(tmp_path, case):
     if case == "exif-jpeg":
         PILImage.fromarray(noise(12, 20, 3, seed=1)).save(p, "JPEG", exif=exif_bytes(6))
     elif case == "xmp-jpeg":
-        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
-              b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>'
+        xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+               b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/>'
+               b'</rdf:RDF></x:xmpmeta>')
         PILImage.fromarray(noise(12, 20, 3, seed=2)).save(p, "JPEG", exif=exif_bytes(None), xmp=xmp)
     elif case == "tiff-16bit-rgba":
         p.write_bytes(encode_tiff(noise(6, 9, 4, seed=3, dtype=np.uint16), None, exif_bytes(7), None, None))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import write_rgb
 
 pytest.importorskip("onnxruntime")
@@ -103,20 +102,23 @@ def test_lite_cli_writes_images(lite_dir, tmp_path, capsys):
     from imgtrans.imageio import read_image, read_provenance
 
     src = write_rgb(tmp_path / "a.png", width=20, height=18)
-    rc = lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "out"), "--model", "tiny-sr"])
+    rc = lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "out"), "--model",
+                    "tiny-sr"])
     assert rc == 0
     out = read_image(tmp_path / "out" / "a.png")
     assert (out.width, out.height) == (40, 36)
     assert not list((tmp_path / "out").glob(".*"))  # no temp file left behind
     # unknown model: one line, usage exit code
-    assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o2"), "--model", "nope"]) == 2
+    assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o2"), "--model",
+                      "nope"]) == 2
     index = json.loads((lite_dir / "index.json").read_text())
     assert index["models"]["tiny-denoise_map"]["takes_noise_level"] is True
     # noise level: 0-100 only; 0 means nothing to remove, as in the torch engine
     assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o3"), "--model",
                       "tiny-denoise_map", "--noise-level", "-5"]) == 2
     img = read_image(src)
-    assert lite.process_image(lite.find_model("tiny-denoise_map", lite_dir), img, out_format=".png", noise_level=0) is img
+    assert lite.process_image(lite.find_model("tiny-denoise_map", lite_dir), img, out_format=".png",
+                              noise_level=0) is img
     # the default is auto, as in the torch engine: the level measured is said and recorded
     assert lite.main(["--models-dir", str(lite_dir), "convert", str(src), "-o", str(tmp_path / "o4"), "--model",
                       "tiny-denoise_map"]) == 0
@@ -137,8 +139,9 @@ def test_importing_lite_does_not_import_torch(lite_dir):
 def test_lite_cli_stops_on_a_full_disk_and_resumes(lite_dir, tmp_path, monkeypatch, capsys):
     """The lite CLI runs the torch engine's batch, so a full disk stops it with nothing partial left
     and the same command finishes the job."""
-    from imgtrans import lite
     from test_reliability import _fail_part_writes_after
+
+    from imgtrans import lite
 
     src = tmp_path / "in"
     for i in range(5):

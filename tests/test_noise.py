@@ -11,8 +11,7 @@ import pytest
 from PIL import Image as PILImage
 
 from imgtrans.cli import main
-from imgtrans.imageio import read_provenance
-from imgtrans.imageio import read_image
+from imgtrans.imageio import read_image, read_provenance
 from imgtrans.noise import estimate_noise, level_to_use
 
 
@@ -94,7 +93,8 @@ def test_the_cli_default_is_auto_and_records_the_level_it_used(tmp_path, capsys)
     src.parent.mkdir()
     PILImage.fromarray(noisy).save(src)
     out = tmp_path / "out"
-    assert main(["convert", str(src), "-o", str(out), "-m", "denoise-color", "--no-progress", "--backend", "eager"]) == 0
+    assert main(["convert", str(src), "-o", str(out), "-m", "denoise-color", "--no-progress", "--backend",
+                 "eager"]) == 0
     err = capsys.readouterr().err
     settings = json.loads(read_provenance(out / "noisy.png")["settings"])
     assert settings["noise_auto"] is True and 17 <= settings["noise_level"] <= 23, settings
@@ -104,7 +104,8 @@ def test_the_cli_default_is_auto_and_records_the_level_it_used(tmp_path, capsys)
     assert np.abs(denoised - clean).mean() < 0.6 * np.abs(noisy.astype(np.float64) - clean).mean()
 
     # a rerun on auto resumes; a level set by hand is another result, never mixed up with it
-    assert main(["convert", str(src), "-o", str(out), "-m", "denoise-color", "--no-progress", "--backend", "eager"]) == 0
+    assert main(["convert", str(src), "-o", str(out), "-m", "denoise-color", "--no-progress", "--backend",
+                 "eager"]) == 0
     assert "output exists" in capsys.readouterr().err
     assert main(["convert", str(src), "-o", str(out), "-m", "denoise-color", "--noise-level", "40",
                  "--no-progress", "--backend", "eager"]) == 1

@@ -9,7 +9,6 @@ result, within a mean of 0.5/255 and a max of 4/255 (the issue's bar; float roun
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import _perturb
 
 from imgtrans.backends import onnx_cache_path, onnxruntime_available, prepare_backend
 from imgtrans.catalog import list_models
 from imgtrans.imageio import read_image
 from imgtrans.tiling import run_model
 from imgtrans.weights import load_model, save_model
-
-from conftest import _perturb
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "resources" / "samples" / "volcano_usgs.jpg"  # 512x256, a real photo

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 from imgtrans.catalog import list_models, onnx_sidecar  # noqa: E402
 from imgtrans.cli import main  # noqa: E402
@@ -95,7 +95,8 @@ def graphs(tmp_path_factory):
         "plain": (_seeded(Plain01(), 1), None, None),
         "tanh_fixed": (_seeded(Tanh11(), 2), (48, 40), None),
         "style255": (_seeded(Style255(), 3), None, None),
-        "sr2": (_seeded(Plain01(scale=2), 4), None, {"value_range": "0-1", "license": "CC-BY-4.0", "author": "a friend"}),
+        "sr2": (_seeded(Plain01(scale=2), 4), None,
+                {"value_range": "0-1", "license": "CC-BY-4.0", "author": "a friend"}),
         "sr2_fixed": (_seeded(Plain01(scale=2), 5), (32, 32), None),
     }
     return {k: (net, _export(net, d / f"{k}.onnx", size, meta)) for k, (net, size, meta) in nets.items()}
@@ -119,7 +120,8 @@ def test_range_scale_and_size_are_detected_and_the_engine_runs_it(graphs, key, v
     converts through run_model like the network itself, fixed-size graphs in tiles padded to their size."""
     net, path = graphs[key]
     model = load_model(path)
-    assert (model.value_range, model.scale, model.size_multiple, model.input_size) == (value_range, scale, multiple, size)
+    assert (model.value_range, model.scale, model.size_multiple,
+            model.input_size) == (value_range, scale, multiple, size)
     assert model.execution == ("tiles" if size else "whole_if_fits")
     x = torch.rand(1, 3, 70, 90, generator=torch.Generator().manual_seed(0))
     steps = []
@@ -192,7 +194,7 @@ def test_range_and_scale_given_at_import_win(graphs, capsys):
 def test_what_is_not_an_image_graph_is_refused(tmp_path, capsys):
     bad = tmp_path / "junk.onnx"
     bad.write_bytes(b"not a graph")
-    with pytest.raises(ModelLoadError, match="junk.onnx: not an ONNX graph onnxruntime can run"):
+    with pytest.raises(ModelLoadError, match=r"junk\.onnx: not an ONNX graph onnxruntime can run"):
         load_model(bad)
     assert main(["import", str(bad)]) == 2 and "not imported" in capsys.readouterr().err
     assert not any(user_models_dir().glob("*.onnx"))

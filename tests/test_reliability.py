@@ -18,20 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_rgb
 from PIL import Image as PILImage
 
-from conftest import write_rgb
-from imgtrans import atomic
-from imgtrans import imageio as iio
+from benchmarks import fuzz
+from imgtrans import atomic, imageio as iio
 from imgtrans.cli import main
 from imgtrans.engine import ConvertOptions, convert, plan_jobs
 from imgtrans.weights import load_model
 
-from benchmarks import fuzz
-
-
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, symlinks, flock, POSIX permissions")
-needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="recognises temp files through /proc/self/fd")
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
+                                reason="recognises temp files through /proc/self/fd")
 
 
 # ------------------------------------------------------------------------------------------- fuzz
@@ -191,8 +189,10 @@ def test_image_write_error_carries_errno(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------------- output paths
 
 
-ODD_NAMES = ["new\nline.png", "tab\tname.png", "ünï cödé.png", "日本.jpg", "emoji😀.png", "rtl\u202egnp.png", "-dash.png",
-             "back\\slash.png", "quote'\".png", "x" * 200 + ".png", "e\u0301.png", "\u00e9.png", "cr\r.png", "esc\x1b[31m.png"]
+ODD_NAMES = ["new\nline.png", "tab\tname.png", "ünï cödé.png", "日本.jpg", "emoji😀.png", "rtl\u202egnp.png",
+             "-dash.png",
+             "back\\slash.png", "quote'\".png", "x" * 200 + ".png", "e\u0301.png", "\u00e9.png", "cr\r.png",
+             "esc\x1b[31m.png"]
 
 
 def test_output_paths_never_escape_or_collide(tmp_path, tiny_models):
@@ -245,9 +245,11 @@ def test_existing_links_in_the_output_folder_are_not_followed(tmp_path, tiny_mod
     out.mkdir()
     (out / "a.png").symlink_to(victim)  # a planted link where an output will go
     (out / "sub").symlink_to(outside)  # a planted link for a sub-folder
-    code = main(["convert", str(src), "-o", str(out), "-r", "--overwrite", "-m", str(tiny_models["denoise"]), "--no-progress"])
+    code = main(["convert", str(src), "-o", str(out), "-r", "--overwrite", "-m", str(tiny_models["denoise"]),
+                 "--no-progress"])
     err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("failed: ") and ln.endswith("would leave the output folder")]
+    lines = [ln for ln in err.splitlines() if ln.startswith("failed: ")
+             and ln.endswith("would leave the output folder")]
     assert code == 1 and len(lines) == 2, err
     assert victim.read_bytes() == b"precious" and sorted(p.name for p in outside.iterdir()) == ["victim.png"]
 

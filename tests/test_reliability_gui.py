@@ -18,9 +18,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import write_rgb  # noqa: E402
-from imgtrans.gui.queue_model import Status  # noqa: E402
-from imgtrans.paths import user_models_dir  # noqa: E402
+from conftest import write_rgb
+
+from imgtrans.gui.queue_model import Status
+from imgtrans.paths import user_models_dir
 
 CYCLES = 50
 CYCLE_TIMEOUT = 20_000  # ms for one cancelled batch to report back: longer means a deadlock
@@ -107,7 +108,7 @@ def test_cancel_restart_50_times_without_leaks_or_deadlocks(qtbot, tmp_path, tin
 
         cancelled, times, rss_trace = 0, [], []
         for n in range(1, CYCLES + 1):
-            summary, took, seen = one_cycle(n)
+            summary, took, _seen = one_cycle(n)
             times.append(took)
             cancelled += bool(summary.cancelled)
             if n % 10 == 0:

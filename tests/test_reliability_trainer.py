@@ -64,7 +64,8 @@ def make_folder(folder: Path, n: int, seed: int) -> Path:
         rng = np.random.default_rng(seed * 100 + i)
         yy, xx = np.mgrid[0:40, 0:48]
         base = np.stack([xx * 5 + seed * 20, yy * 6, (xx * yy) % 97 * 2], -1)
-        Image.fromarray(np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
+        Image.fromarray(np.clip(base + rng.normal(0, 10, base.shape), 0,
+                                255).astype(np.uint8)).save(folder / f"img{i}.png")
     return folder
 
 
@@ -115,7 +116,14 @@ KILLS = [
 def test_kill_during_checkpoint_writes_then_resume(reference, tmp_path, isolated_home):
     from safetensors.torch import load_file
 
-    from imgtrans.training.checkpoint import STATE, WEIGHTS, Checkpointer, find_checkpoint, list_checkpoints, load_checkpoint
+    from imgtrans.training.checkpoint import (
+        STATE,
+        WEIGHTS,
+        Checkpointer,
+        find_checkpoint,
+        list_checkpoints,
+        load_checkpoint,
+    )
 
     a, b, ref_losses = reference
     run = isolated_home / "runs" / "victim"
@@ -157,7 +165,8 @@ def test_kill_during_checkpoint_writes_then_resume(reference, tmp_path, isolated
     # the same command without the killer: resumes from the good checkpoint, cleans the temp folders,
     # and finishes with exactly the uninterrupted run's losses
     res = subprocess.run([sys.executable, "-m", "imgtrans.training.cli", *map(str, args)], cwd=ROOT,
-                         env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=120)  # fmt: skip
+                         env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert f"continuing from {latest}" in res.stderr and f"(iteration {good_step})" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_rgb
 from safetensors.torch import save_file
 
-from conftest import write_rgb
 from imgtrans import catalog
 from imgtrans.archs import SRResNet
 from imgtrans.catalog import read_safetensors_metadata
@@ -31,7 +31,8 @@ from imgtrans.weights import ModelLoadError, load_model, save_model
 
 def _payload(module: str, name: str, arg: str) -> bytes:
     """A protocol-2 pickle that calls ``module.name(arg)`` when loaded (GLOBAL + REDUCE)."""
-    return b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n" + pickle.dumps((arg,), protocol=2)[2:-1] + b"R."
+    args = pickle.dumps((arg,), protocol=2)[2:-1]  # the tuple, without the header and STOP
+    return b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n" + args + b"R."
 
 
 def _zip_checkpoint_with(tmp_path: Path, data_pkl: bytes, name: str) -> Path:
@@ -87,7 +88,8 @@ def test_cli_refuses_evil_checkpoint_without_running_it(tmp_path):
     marker = tmp_path / "pwned"
     path = _zip_checkpoint_with(tmp_path, _payload("os", "system", f"touch {marker}"), "evil.pth")
     write_rgb(tmp_path / "a.png")
-    proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"),
+    proc = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(tmp_path / "a.png"), "-o",
+                           str(tmp_path / "o"),
                            "-m", str(path)], capture_output=True, text=True,
                           env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert proc.returncode == 2 and "refused" in proc.stderr and "Traceback" not in proc.stderr
@@ -137,9 +139,12 @@ HOSTILE_SAFETENSORS = {
     "header_not_utf8": (b'{"w\xff": 1}', b""),
     "header_is_a_list": ([1, 2, 3], b""),
     "arch_is_a_path": ({"__metadata__": {"arch": "../../etc/passwd"}, "w": _t("F32", [4], 0, 16)}, b"\0" * 16),
-    "hparams_is_a_list": ({"__metadata__": {"arch": "srresnet", "hparams": "[1, 2]"}, "w": _t("F32", [4], 0, 16)}, b"\0" * 16),
-    "hparams_nan": ({"__metadata__": {"arch": "srresnet", "hparams": '{"nf": NaN}'}, "w": _t("F32", [4], 0, 16)}, b"\0" * 16),
-    "scale_absurd": ({"__metadata__": {"arch": "srresnet", "hparams": '{"nf": 8, "n_blocks": 1, "scale": 1099511627776}'},
+    "hparams_is_a_list": ({"__metadata__": {"arch": "srresnet", "hparams": "[1, 2]"}, "w": _t("F32", [4], 0, 16)},
+                          b"\0" * 16),
+    "hparams_nan": ({"__metadata__": {"arch": "srresnet", "hparams": '{"nf": NaN}'}, "w": _t("F32", [4], 0, 16)},
+                    b"\0" * 16),
+    "scale_absurd": ({"__metadata__": {"arch": "srresnet",
+                                       "hparams": '{"nf": 8, "n_blocks": 1, "scale": 1099511627776}'},
                       "w": _t("F32", [4], 0, 16)}, b"\0" * 16),
     "integer_weights": ({"w": _t("I64", [4], 0, 32)}, b"\0" * 32),
 }
@@ -248,5 +253,5 @@ def test_random_bytes_as_pth_give_a_load_error(tmp_path, seed):
 
     path = tmp_path / "not_a_model.pth"
     path.write_bytes(random.Random(seed).randbytes(2000))
-    with pytest.raises(ModelLoadError, match="not_a_model.pth"):
+    with pytest.raises(ModelLoadError, match=r"not_a_model\.pth"):
         load_model(path)

@@ -62,7 +62,8 @@ def test_relative_key_of_a_skipped_path():
 def test_launcher_environments():
     assert not from_env({}).active
     torchrun = from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
-    assert (torchrun.index, torchrun.count, torchrun.source, torchrun.local_rank, torchrun.local_world) == (3, 4, "torchrun", 1, 2)
+    assert (torchrun.index, torchrun.count, torchrun.source, torchrun.local_rank,
+            torchrun.local_world) == (3, 4, "torchrun", 1, 2)
     array = from_env({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4"})
     assert (array.index, array.count, array.source, array.local_rank) == (2, 4, "slurm-array", None)
     stepped = from_env({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "3",
@@ -106,7 +107,8 @@ def test_device_errors_name_the_devices(tmp_path, monkeypatch, capsys):
 def test_combined_exit_codes():
     def rec(i, n, status="finished", failed=(), started="2026-01-01T00:00:00+00:00"):
         return {"shard": {"index": i, "count": n}, "status": status, "started": started, "host": "elsewhere",
-                "pid": 1, "converted": 2, "existing": 1, "skipped": [], "failed": [{"path": p, "reason": "bad"} for p in failed],
+                "pid": 1, "converted": 2, "existing": 1, "skipped": [],
+                "failed": [{"path": p, "reason": "bad"} for p in failed],
                 "planned": 9, "seconds": 1.0, "model": "m"}
 
     assert combine([rec(0, 2), rec(1, 2)])["exit_code"] == 0
@@ -130,7 +132,8 @@ def test_plain_progress_lines_for_logs():
         bar.update(step)
     lines = buf.getvalue().splitlines()
     assert "\r" not in buf.getvalue()
-    assert len(lines) == 2 and lines[0].startswith("imgtrans[1/2]: progress 1/4 images (25%)"), lines  # first, then the last
+    # the first, then the last
+    assert len(lines) == 2 and lines[0].startswith("imgtrans[1/2]: progress 1/4 images (25%)"), lines
     assert lines[1].startswith("imgtrans[1/2]: progress 4/4 images (100%)") and "s/image" in lines[1]
 
 
@@ -185,7 +188,8 @@ def test_torchrun_two_cpu_processes_equal_one_process(photos, tmp_path, capsys):
 
     threads = torch.get_num_threads()
     try:  # the reference: one process, one thread, in this process
-        assert main(["convert", str(photos), "-o", str(tmp_path / "ref"), "-m", MODEL, "-r", "--no-progress", "--threads", "1"]) == 1
+        assert main(["convert", str(photos), "-o", str(tmp_path / "ref"), "-m", MODEL, "-r", "--no-progress",
+                     "--threads", "1"]) == 1
     finally:
         torch.set_num_threads(threads)
     capsys.readouterr()
@@ -201,7 +205,8 @@ def test_torchrun_two_cpu_processes_equal_one_process(photos, tmp_path, capsys):
     failed = [e for e in events if e["event"] == "failed"]
     assert len(failed) == 1 and failed[0]["src"].endswith(CORRUPT) and "corrupt" in failed[0]["reason"]
     assert proc.stderr.count(f"failed: {photos / CORRUPT}: truncated or corrupt") == 1  # reported once, by its shard
-    assert proc.stderr.count(f"imgtrans[all 2 shards]:   {photos / CORRUPT}: truncated") == 1  # and in the whole run's list
+    # and in the whole run's list
+    assert proc.stderr.count(f"imgtrans[all 2 shards]:   {photos / CORRUPT}: truncated") == 1
     starts = [e for e in events if e["event"] == "start"]
     assert sorted(e["shard"] for e in starts) == ["0/2", "1/2"] and sum(e["assigned"] for e in starts) == 20
     (combined,) = [e for e in events if e["event"] == "combined_summary"]
@@ -213,7 +218,7 @@ def test_torchrun_two_cpu_processes_equal_one_process(photos, tmp_path, capsys):
     assert sorted(got) == sorted(ref) and len(got) == 19
     for name in ref:
         assert np.array_equal(got[name], ref[name]), name  # pixel-identical to the one-process run
-    assert not [p for p in out.rglob(".*")]  # no temp files
+    assert not list(out.rglob(".*"))  # no temp files
     assert main(["summary", str(out)]) == 1
     assert "19 converted, 0 already done, 0 skipped, 1 failed of 20 input(s)" in capsys.readouterr().out
 
@@ -241,7 +246,8 @@ def test_three_shards_cover_every_input_once_and_a_killed_one_resumes(photos, tm
         procs[i].communicate(timeout=180)
     after_kill = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")}
     killed_run = _events(logs[1].read_text())
-    assert 1 <= sum(e["event"] == "done" for e in killed_run) < next(e["assigned"] for e in killed_run if e["event"] == "start") - 1
+    assert 1 <= sum(e["event"] == "done" for e in killed_run) < next(e["assigned"] for e in killed_run
+                                                                     if e["event"] == "start") - 1
 
     # the combination sees the killed shard (its summary still says running; its pid is gone)
     assert main(["summary", str(out), "--json"]) == 1
@@ -266,14 +272,15 @@ def test_three_shards_cover_every_input_once_and_a_killed_one_resumes(photos, tm
     assert sorted(seen) == sorted(str(photos / r) for r in rels)  # every input exactly once
     assert sum(e["event"] == "failed" for events in finals.values() for e in events) == 1
     on_disk = _outputs(out)
-    assert len(on_disk) == 19 and not [p for p in out.rglob(".*")]  # nothing lost, no temp files
+    assert len(on_disk) == 19 and not list(out.rglob(".*"))  # nothing lost, no temp files
     listed = {Path(e["dst"]).relative_to(out).as_posix() for events in finals.values() for e in events
               if e["event"] == "done" or (e["event"] == "skipped" and e["reason"].startswith("output exists"))}
     assert listed == set(on_disk)
     assert main(["summary", str(out)]) == 1  # the corrupt file
     text = capsys.readouterr().out
     assert "3 shard(s):" in text and "1 failed of 20 input(s)" in text and "killed" not in text, text
-    combined = json.loads(json.dumps(combine([json.loads(p.read_text()) for p in out.glob("imgtrans-shard-*-of-3.json")])))
+    combined = json.loads(json.dumps(combine([json.loads(p.read_text())
+                                              for p in out.glob("imgtrans-shard-*-of-3.json")])))
     assert combined["converted"] + combined["existing"] == 19
 
 
@@ -289,11 +296,12 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert main(args) == 1
     captured = capsys.readouterr()
     events = _events(captured.out)  # stdout holds nothing but the events
-    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "summary"
+    assert events[0]["event"] == "start" and events[-1]["event"] == "summary"
     assert events[0]["inputs"] == 3 and "shard" not in events[0]
     done = {Path(e["dst"]) for e in events if e["event"] == "done"}
     assert done == {p for p in out.rglob("*") if p.is_file()} == {out / "cat.png", out / "mars.png"}
-    assert [(Path(e["src"]).name, e["reason"].startswith("not an image")) for e in events if e["event"] == "skipped"] == [("notes.txt", True)]
+    assert [(Path(e["src"]).name, e["reason"].startswith("not an image")) for e in events
+            if e["event"] == "skipped"] == [("notes.txt", True)]
     assert [Path(e["src"]).name for e in events if e["event"] == "failed"] == ["half.png"]
     assert {k: events[-1][k] for k in ("converted", "skipped", "failed", "exit_code")} == {
         "converted": 2, "skipped": 1, "failed": 1, "exit_code": 1}
@@ -301,8 +309,8 @@ def test_json_events_of_a_plain_run_match_the_disk(tmp_path, capsys):
     assert not list(out.glob("imgtrans-shard-*"))  # no shard summary outside a sharded run
     assert main(args) == 1  # a re-run: the outputs exist
     again = _events(capsys.readouterr().out)
-    assert sorted(Path(e["dst"]).name for e in again if e["event"] == "skipped" and e["reason"].startswith("output exists")) == [
-        "cat.png", "mars.png"]
+    exists = [e for e in again if e["event"] == "skipped" and e["reason"].startswith("output exists")]
+    assert sorted(Path(e["dst"]).name for e in exists) == ["cat.png", "mars.png"]
     assert again[-1]["existing"] == 2 and again[-1]["converted"] == 0
 
 

@@ -27,7 +27,7 @@ def test_resize_pixels_is_lanczos_per_channel_in_range():
     px = rng.random((40, 60, 3), dtype=np.float32)
     small = resize_pixels(px, 20, 30)
     assert small.shape == (20, 30, 3) and small.dtype == np.float32
-    assert 0.0 <= small.min() and small.max() <= 1.0
+    assert small.min() >= 0.0 and small.max() <= 1.0
     flat = np.full((40, 60, 1), 0.25, np.float32)
     assert np.allclose(resize_pixels(flat, 13, 7), 0.25, atol=1e-6)
     with pytest.raises(ValueError):

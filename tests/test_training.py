@@ -29,6 +29,7 @@ from imgtrans.training.errors import CheckpointError, DataError, TrainingError
 from imgtrans.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "resources" / "samples"
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
 TINY_GAN = dict(ngf=8, n_blocks=2, ndf=8, size=32, batch_size=2, pool_size=3)
@@ -181,7 +182,8 @@ def test_held_out_files_are_never_trained_on(tmp_path):
     from imgtrans.training.data import check_folder, held_out_files
 
     folder = make_folder(tmp_path / "d", n=8)
-    (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(6)], "val": [], "test": ["img6.png"]}))
+    (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(6)], "val": [],
+                                                    "test": ["img6.png"]}))
     assert [p.name for p in held_out_files(folder)] == ["img6.png"]
     (folder / "splits.json").unlink()
     many = make_folder(tmp_path / "many", n=40)
@@ -192,7 +194,8 @@ def test_held_out_files_are_never_trained_on(tmp_path):
 def test_cli_refuses_missing_and_empty_folders(tmp_path, cli):
     (tmp_path / "empty").mkdir()
     make_folder(tmp_path / "B")
-    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS, "--steps", "1")
+    res = cli("--domain-a", tmp_path / "missing", "--domain-b", tmp_path / "B", "--name", "x", *TINY_ARGS,
+              "--steps", "1")
     assert res.returncode == 1 and "domain A: folder" in res.stderr and "does not exist" in res.stderr
     assert "Traceback" not in res.stderr
     res = cli("denoise", "--data", tmp_path / "empty", "--name", "y", "--steps", "1", "--quiet")
@@ -209,7 +212,7 @@ def test_batches_are_deterministic_and_shard_into_the_global_batch(domains):
     parts = [StepBatches(UnpairedDataset(a, b, 32, 36, seed=3), 4, rank=r, world=2) for r in range(2)]
     for step in (0, 1, 7):
         full = whole[step]
-        assert full["A"].shape == (4, 3, 32, 32) and -1 <= float(full["A"].min()) and float(full["A"].max()) <= 1
+        assert full["A"].shape == (4, 3, 32, 32) and float(full["A"].min()) >= -1 and float(full["A"].max()) <= 1
         joined = torch.cat([p[step]["A"] for p in parts])
         assert torch.equal(joined, full["A"])
         assert torch.equal(whole[step]["B"], full["B"])  # a pure function of the step
@@ -263,7 +266,8 @@ def test_cyclegan_cli_trains_logs_samples_exports_and_converts(domains, tmp_path
     # the exported model works end to end in the user-facing command, found by its catalog id
     out = tmp_path / "converted"
     res = subprocess.run([sys.executable, "-m", "imgtrans", "convert", str(a / "img0.png"), "-o", str(out), "--model",
-                          "p2p-a2b", "--no-progress"], capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+                          "p2p-a2b", "--no-progress"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)  # fmt: skip
     assert res.returncode == 0, res.stderr
     produced = list(out.rglob("*.png"))
     assert len(produced) == 1 and Image.open(produced[0]).size == (48, 40)
@@ -300,7 +304,8 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
     data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
     hp = dict(in_ch=3, out_ch=3, nf=8, n_blocks=2, scale=2)
     torch.manual_seed(5)
-    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp, {"id": "start-x2", "steps": "77"})
+    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp,
+                       {"id": "start-x2", "steps": "77"})
     base = dict(QUIET, data=str(data), nf=8, n_blocks=2, d_nf=8, size=16, scale=2, batch_size=2)
     # with a learning rate of 0 the exported generator is the starting one, bit for bit
     run_events(resolve("sr", dict(base, name="init", steps=1, lr=0.0, init_from=str(start), export=True)))
@@ -309,7 +314,8 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
     got, want = load_file(isolated_home / "models" / "init.safetensors"), load_file(start)
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
 
-    cfg = resolve("sr", dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), lambda_grid=300.0, export=True))
+    cfg = resolve("sr",
+                  dict(base, name="sharp", steps=2, gan_after=0, init_from=str(start), lambda_grid=300.0, export=True))
     run_events(cfg)
     with open(isolated_home / "runs" / "sharp" / "losses.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -348,7 +354,8 @@ def test_denoise_noise_map_with_jpeg_and_poisson(tmp_path, isolated_home):
     from imgtrans.weights import load_model, read_safetensors_metadata
 
     path = isolated_home / "models" / "dn.safetensors"
-    assert json.loads(read_safetensors_metadata(path)["noise"]) == {"jpeg": [40, 90], "poisson": True, "sigma": [5.0, 50.0]}
+    noise = json.loads(read_safetensors_metadata(path)["noise"])
+    assert noise == {"jpeg": [40, 90], "poisson": True, "sigma": [5.0, 50.0]}
     model = load_model(path)
     assert model.takes_noise_level
     assert model.run(torch.rand(1, 3, 20, 20), noise_level=25).shape == (1, 3, 20, 20)
@@ -618,7 +625,8 @@ def test_fid_kid_evaluation_with_the_offline_inception(tmp_path):
     domains = []
     for key, seed in (("A", 1), ("B", 2)):
         folder = make_folder(tmp_path / key, n=6, seed=seed)
-        (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(4)], "val": ["img4.png", "img5.png"]}))
+        (folder / "splits.json").write_text(json.dumps({"train": [f"img{i}.png" for i in range(4)],
+                                                        "val": ["img4.png", "img5.png"]}))
         domains.append(folder)
     events = run_events(cyclegan_cfg(domains, "fid", steps=2, eval_every=1))
     first, evaluated = [e for e in events if isinstance(e, ev.Evaluated)][-2:]
@@ -642,7 +650,8 @@ def test_export_records_data_provenance_without_local_paths(tmp_path):
     for i in (0, 3):
         (domain / f"img{i}.png").symlink_to(data / f"img{i}.png")
     prov = data_provenance(domain)
-    assert prov == {"folder": "domain", "set": "myset", "packages": {"pkg": "1.0"}, "images": 2, "licences": {"CC0": 1, "GPL-2+": 1}}
+    assert prov == {"folder": "domain", "set": "myset", "packages": {"pkg": "1.0"}, "images": 2,
+                    "licences": {"CC0": 1, "GPL-2+": 1}}
     assert str(tmp_path) not in json.dumps(prov)
     assert "myset/domain (CC0 1, GPL-2+ 1 files)" in _licence_line({"domain_a": prov})
     assert data_provenance(make_folder(tmp_path / "plain", n=4)) == {"folder": "plain"}
@@ -657,7 +666,8 @@ def test_cyclegan_keeps_the_aspect_of_its_images_by_default(tmp_path):
 
     wide = make_folder(tmp_path / "wide", n=6, w=96, h=48)
     tall = make_folder(tmp_path / "tall", n=6, seed=3, w=40, h=80)
-    recs = {k: check_folder(str(f), k, min_side=32, small_policy="upscaled").train for k, f in (("A", wide), ("B", tall))}
+    recs = {k: check_folder(str(f), k, min_side=32, small_policy="upscaled").train
+            for k, f in (("A", wide), ("B", tall))}
     kept = UnpairedDataset(recs["A"], recs["B"], size=32, load_size=40, seed=0, keep_aspect=True)
     assert tuple(kept._prepared(recs["A"][0]).shape) == (3, 40, 80)
     assert tuple(kept._prepared(recs["B"][0]).shape) == (3, 80, 40)
@@ -693,7 +703,8 @@ def test_a_small_held_out_set_is_evaluated_on_a_grid_of_crops(tmp_path):
     b = make_folder(tmp_path / "B", n=8, seed=3)
     for folder, val in ((a, ["img0.png", "img1.png", "img2.png", "img3.png"]), (b, ["img7.png"])):
         names = sorted(p.name for p in folder.glob("*.png"))
-        (folder / "splits.json").write_text(json.dumps({"train": [n for n in names if n not in val], "val": val, "test": []}))
+        (folder / "splits.json").write_text(json.dumps({"train": [n for n in names if n not in val], "val": val,
+                                                        "test": []}))
     reports = {k: check_folder(str(f), k, min_side=32) for k, f in (("A", a), ("B", b))}
     assert [eval_grid(reports[k], 16) for k in "AB"] == [2, 3]
     few = check_folder(str(make_folder(tmp_path / "few", n=4)), "C", min_side=32)
@@ -720,7 +731,7 @@ def test_grid_artifact_ratio_finds_periodic_patterns_and_not_photos():
     period-2 or period-4 pattern (what stride-2 layers leave) scores far higher."""
     from imgtrans.training.metrics import grid_artifact_amplitude, grid_artifact_ratio
 
-    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    photo = torch.from_numpy(np.asarray(Image.open(SAMPLES / "mars_nasa.jpg").convert("RGB")).copy())
     x = photo.permute(2, 0, 1)[None].float() / 255  # 512 x 256
     yy, xx = torch.meshgrid(torch.arange(x.shape[2]), torch.arange(x.shape[3]), indexing="ij")
     checker2 = ((yy + xx) % 2).float() * 0.01
@@ -748,8 +759,9 @@ def test_new_style_runs_use_the_input_skip_and_older_runs_keep_their_generator(t
     old = resolve("cyclegan", {}, old_cfg)
     assert old.input_skip is False
     nets = CycleGANTask.describe(old)
-    before = {"task": "cyclegan", "nets": {n: {"arch": d["arch"], "hparams": {k: v for k, v in d["hparams"].items()
-                                                                             if k != "input_skip"}} for n, d in nets.items()}}  # fmt: skip
+    before = {"task": "cyclegan",
+              "nets": {n: {"arch": d["arch"], "hparams": {k: v for k, v in d["hparams"].items() if k != "input_skip"}}
+                       for n, d in nets.items()}}
     check_compatible(before, "cyclegan", nets, tmp_path)  # the option's absence means the reference generator
     with pytest.raises(CheckpointError, match="input_skip: False in the checkpoint, True now"):
         check_compatible(before, "cyclegan", CycleGANTask.describe(new), tmp_path)
@@ -760,10 +772,11 @@ def test_detail_ratio_ranks_blur_below_and_noise_above_the_photo():
     over 1 when noise is added."""
     from imgtrans.training.metrics import detail_ratio
 
-    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    photo = torch.from_numpy(np.asarray(Image.open(SAMPLES / "mars_nasa.jpg").convert("RGB")).copy())
     x = photo.permute(2, 0, 1)[None].float() / 255
     resize = torch.nn.functional.interpolate
-    blurred = resize(resize(x, scale_factor=0.25, mode="bicubic", antialias=True), scale_factor=4, mode="bicubic").clamp(0, 1)
+    blurred = resize(resize(x, scale_factor=0.25, mode="bicubic", antialias=True), scale_factor=4,
+                     mode="bicubic").clamp(0, 1)
     noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     same, blur, noise = (float(detail_ratio(t, x, border=4)[0]) for t in (x, blurred, noisy))
     assert same == pytest.approx(1.0) and blur < 0.6 and noise > 1.5, (same, blur, noise)
@@ -772,7 +785,7 @@ def test_detail_ratio_ranks_blur_below_and_noise_above_the_photo():
 def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isolated_home):
     from imgtrans.training.losses import grid_loss, lattice_magnitudes
 
-    photo = torch.from_numpy(np.asarray(Image.open(ROOT / "resources" / "samples" / "mars_nasa.jpg").convert("RGB")).copy())
+    photo = torch.from_numpy(np.asarray(Image.open(SAMPLES / "mars_nasa.jpg").convert("RGB")).copy())
     x = (photo.permute(2, 0, 1)[None].float() / 255)[:, :, :128, :128] * 2 - 1
     yy, xx = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
     hatch = ((yy // 2 + xx // 2) % 2).float() * 0.04  # 2 % of the [-1,1] range, period 4
@@ -794,7 +807,8 @@ def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isola
     a, b = domains
     res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "1", "--no-export")
     assert res.returncode == 0, res.stderr
-    res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "2", "--lambda-grid", "10", "--no-export")
+    res = cli("--domain-a", a, "--domain-b", b, "--name", "g", *TINY_ARGS, "--steps", "2", "--lambda-grid", "10",
+              "--no-export")
     assert res.returncode == 0, res.stderr
     rows = list(csv.reader((isolated_home / "runs" / "g" / "losses.csv").read_text().splitlines()))
     assert rows[0][-2:] == ["grid_A", "grid_B"] and len(rows[1]) == len(rows[0]) - 2 and len(rows[2]) == len(rows[0])
@@ -804,10 +818,10 @@ def test_grid_loss_penalises_only_patterns_beyond_the_source(domains, cli, isola
 def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_photos(tmp_path, isolated_home, cli):
     """--gray: one-channel DnCNN trained on the patches' luma (with JPEG in grey too); the exported model
     runs through the app on a colour photo (each channel) and on a grey one."""
-    from imgtrans.engine import ConvertOptions, process_image, prepare_runner
+    from imgtrans.engine import ConvertOptions, prepare_runner, process_image
     from imgtrans.imageio import read_image
-    from imgtrans.training.datasets import DenoiseDataset, luma
     from imgtrans.training.data import check_folder
+    from imgtrans.training.datasets import DenoiseDataset, luma
     from imgtrans.weights import load_model
 
     data = make_folder(tmp_path / "clean", n=6)
@@ -829,7 +843,7 @@ def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_ph
         img = read_image(f)
         out = process_image(runner, img, opts, out_format="png")
         assert out.pixels.shape == img.pixels.shape
-    with pytest.raises(ValueError, match="1 .--gray. or 3 channels"):
+    with pytest.raises(ValueError, match=r"1 .--gray. or 3 channels"):
         resolve("denoise", {"data": str(data), "channels": 2})
 
 

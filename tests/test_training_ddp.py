@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_training import TINY_ARGS, make_folder, one_thread  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +31,10 @@ def _losses(run: Path) -> list[list[float]]:
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed support")
 def test_two_gloo_processes_match_single_process(tmp_path, isolated_home):
     a, b = make_folder(tmp_path / "A", seed=1), make_folder(tmp_path / "B", seed=2)
-    common = ["--domain-a", a, "--domain-b", b, *TINY_ARGS, "--steps", "3", "--batch-size", "2", "--no-export", "--save-every-steps", "1",
-              "--gan-mode", "wgangp", "--upsample", "deconv", "--no-input-skip", "--lambda-identity", "0.5"]  # fmt: skip
+    common = ["--domain-a", a, "--domain-b", b, *TINY_ARGS, "--steps", "3", "--batch-size", "2", "--no-export",
+              "--save-every-steps", "1",
+              "--gan-mode", "wgangp", "--upsample", "deconv", "--no-input-skip", "--lambda-identity",
+              "0.5"]  # fmt: skip
     # (WGAN-GP: the double backward must work under DDP too.) The reference generator and losses: with
     # the input skip and no identity loss, a few weights of the first conv get gradients so close to zero
     # that the two sum orders give Adam steps of opposite sign at iteration 1, which says nothing about DDP.

@@ -111,7 +111,8 @@ def test_installation_without_models_says_so_and_fails(installed, isolated_home,
     empty = _run(venv, outside, str(venv / "bin" / "imgtrans"), "models", home=isolated_home)
     assert empty.returncode == 0  # (control: the same command with the models there)
     site_resources = Path(_run(venv, outside, str(venv / "bin" / "python"), "-c",
-                               "import imgtrans.paths as p; print(p.resources_dir())", home=isolated_home).stdout.strip())
+                               "import imgtrans.paths as p; print(p.resources_dir())",
+                               home=isolated_home).stdout.strip())
     models = site_resources / "models"
     hidden = tmp_path / "models-away"
     models.rename(hidden)

@@ -132,7 +132,8 @@ def pack(name: str, exact_limit_mb: float) -> str:
 
     _write_atomically(dest, fill)
     how = "exact copy" if exact else "slim (float16 weights; fresh " + ", ".join(left_out) + ")"
-    return f"{name}: carried iteration {latest.step} to {_shown(dest)} ({_size_mb(dest / latest.path.name):.1f} MB, {how})"
+    size = _size_mb(dest / latest.path.name)
+    return f"{name}: carried iteration {latest.step} to {_shown(dest)} ({size:.1f} MB, {how})"
 
 
 def _shown(path: Path) -> str:
@@ -164,7 +165,8 @@ def unpack(name: str) -> str:
     run = _runs_dir() / name
     latest = _latest(run)
     if latest is not None and latest.step >= step:
-        return f"{name}: this machine's run is at iteration {latest.step}, the carried one at {step}: kept this machine's"
+        return (f"{name}: this machine's run is at iteration {latest.step}, the carried one at {step}: "
+                "kept this machine's")
 
     def fill(tmp: Path) -> None:
         for p in ck.iterdir():

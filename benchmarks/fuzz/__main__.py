@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subset", action="store_true", help="only the fixed-seed subset the test suite runs")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--keep", type=Path, help="generate into this folder and keep it")
-    ap.add_argument("--models", default="denoise,sr,style", help="models for the one-batch run (comma list of denoise,sr,style)")
+    ap.add_argument("--models", default="denoise,sr,style",
+                    help="models for the one-batch run (comma list of denoise,sr,style)")
     ap.add_argument("--no-categories", action="store_true", help="skip the per-category batches")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = ap.parse_args(argv)

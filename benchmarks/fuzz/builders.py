@@ -36,7 +36,8 @@ def chunk(ctype: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data) & 0xFFFFFFFF)
 
 
-def png_raw(width: int, height: int, depth: int = 8, ctype: int = 2, idat: bytes | None = None, extra: list[bytes] = ()) -> bytes:
+def png_raw(width: int, height: int, depth: int = 8, ctype: int = 2, idat: bytes | None = None,
+            extra: list[bytes] = ()) -> bytes:
     """A PNG built by hand (any IHDR, any IDAT), with correct CRCs."""
     ihdr = struct.pack(">IIBBBBB", width, height, depth, ctype, 0, 0, 0)
     if idat is None:
@@ -136,7 +137,8 @@ def tiff_bytes(rng: random.Random, w: int = 24, h: int = 20) -> bytes:
     return encode(picture(rng, w, h), "tiff")  # uncompressed, little-endian, one strip
 
 
-def exif_block(entries: list[tuple[int, int, int, bytes]], *, endian: str = "<", ifd_offset: int = 8, next_ifd: int = 0, tail: bytes = b"") -> bytes:
+def exif_block(entries: list[tuple[int, int, int, bytes]], *, endian: str = "<", ifd_offset: int = 8, next_ifd: int = 0,
+               tail: bytes = b"") -> bytes:
     """A raw EXIF block (``Exif\\0\\0`` + TIFF header + one IFD) from (tag, type, count, 4-byte value)."""
     bo = b"II" if endian == "<" else b"MM"
     head = bo + struct.pack(endian + "HI", 42, ifd_offset)
@@ -159,7 +161,8 @@ def srgb_icc() -> bytes:
     return fixed_date(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
 
 
-def with_meta(rng: random.Random, ext: str, *, icc: bytes | None = None, exif: bytes | None = None, mode: str = "RGB") -> bytes:
+def with_meta(rng: random.Random, ext: str, *, icc: bytes | None = None, exif: bytes | None = None,
+              mode: str = "RGB") -> bytes:
     img = picture(rng, rng.randint(10, 40), rng.randint(10, 40), mode)
     kw = {}
     if icc is not None:
@@ -173,7 +176,8 @@ def webp_vp8x_canvas(w: int, h: int) -> bytes:
     """A WebP whose VP8X canvas claims ``w`` x ``h`` (up to 2**24 each) around a tiny lossless frame."""
     small = encode(PILImage.new("RGB", (4, 4), (10, 20, 30)), "webp", lossless=True)
     frame = small[12:]  # the VP8L chunk
-    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([0, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+    vp8x = (b"VP8X" + struct.pack("<I", 10) + bytes([0, 0, 0, 0])
+            + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little"))
     body = b"WEBP" + vp8x + frame
     return b"RIFF" + struct.pack("<I", len(body)) + body
 

@@ -44,7 +44,8 @@ def cat_truncated(b: Builder) -> None:
     for ext in FORMATS:
         for k in range(b.n(14, 2)):
             data = good_bytes(b.rng, ext)
-            cut = [8, 16, 33, len(data) // 2, len(data) - 1, len(data) - 12][k] if k < 6 else b.rng.randrange(1, len(data))
+            cut = ([8, 16, 33, len(data) // 2, len(data) - 1, len(data) - 12][k] if k < 6
+                   else b.rng.randrange(1, len(data)))
             cut = max(1, min(cut, len(data) - 1))
             # A cut inside trailing data can leave a decodable image: either outcome, but one of them.
             b.add("truncated", f"trunc_{k}_{cut}.{ext}", data[:cut], ANY, f"{ext} cut at {cut}/{len(data)}")
@@ -86,10 +87,13 @@ def cat_header(b: Builder) -> None:
     b.add("header", "png_trailing_garbage.png", good + rng.randbytes(500), ANY)
     b.add("header", "png_idat_not_zlib.png", png_raw(8, 8, idat=b"not zlib at all"), FAIL)
     b.add("header", "png_idat_too_short.png", png_raw(64, 64, idat=zlib.compress(b"\0" * 10)), FAIL)
-    b.add("header", "png_plte_missing.png", png_raw(8, 8, 8, 3, idat=zlib.compress(b"\0" * 72)), ANY, "palette PNG without PLTE")
-    b.add("header", "png_huge_chunk_len.png", good[:ihdr_end] + struct.pack(">I", 0x7FFFFFF0) + b"tEXt" + b"x" * 20, FAIL)
+    b.add("header", "png_plte_missing.png", png_raw(8, 8, 8, 3, idat=zlib.compress(b"\0" * 72)), ANY,
+          "palette PNG without PLTE")
+    b.add("header", "png_huge_chunk_len.png", good[:ihdr_end] + struct.pack(">I", 0x7FFFFFF0) + b"tEXt" + b"x" * 20,
+          FAIL)
     if not b.subset:
-        b.add("header", "png_many_chunks.png", good[:ihdr_end] + b"".join(chunk(b"tEXt", b"k\0v") for _ in range(20000)) + good[ihdr_end:], ANY)
+        b.add("header", "png_many_chunks.png",
+              good[:ihdr_end] + b"".join(chunk(b"tEXt", b"k\0v") for _ in range(20000)) + good[ihdr_end:], ANY)
     # JPEG SOF dimensions and markers
     jpg = good_bytes(rng, "jpg", 32, 24)
     off = sof_offset(jpg)
@@ -105,7 +109,8 @@ def cat_header(b: Builder) -> None:
     bmp = good_bytes(rng, "bmp", 16, 12)
     for name, off2, fmt_, val, exp in [
         ("bmp_width_neg", 18, "<i", -16, ANY), ("bmp_height_neg", 22, "<i", -12, OK), ("bmp_bpp_7", 28, "<H", 7, FAIL),
-        ("bmp_compression_9", 30, "<I", 9, FAIL), ("bmp_width_0", 18, "<i", 0, FAIL), ("bmp_dataoff_huge", 10, "<I", 0x7FFFFFFF, FAIL),
+        ("bmp_compression_9", 30, "<I", 9, FAIL), ("bmp_width_0", 18, "<i", 0, FAIL),
+        ("bmp_dataoff_huge", 10, "<I", 0x7FFFFFFF, FAIL),
     ][: b.n(6, 2)]:
         buf = bytearray(bmp)
         struct.pack_into(fmt_, buf, off2, val)
@@ -195,10 +200,13 @@ def cat_longline(b: Builder) -> None:
     b.add("longline", "line_100000x1.png", encode(picture(b.rng, 100000, 1), "png"), OK)
     if not b.subset:
         b.add("longline", "line_1x100000.png", encode(picture(b.rng, 1, 100000), "png"), OK)
-        b.add("longline", "line_100000x1.tiff", encode(picture(b.rng, 100000, 1), "tiff", compression="tiff_deflate"), OK)
+        b.add("longline", "line_100000x1.tiff", encode(picture(b.rng, 100000, 1), "tiff", compression="tiff_deflate"),
+              OK)
         # a x2 model makes these too wide for their own format: converted or reported, either is fine
-        b.add("longline", "line_65000x1.jpg", encode(picture(b.rng, 65000, 1), "jpg"), ANY, "65000x1 JPEG (x2 is too wide for JPEG)")
-        b.add("longline", "line_16383x1.webp", encode(picture(b.rng, 16383, 1), "webp", lossless=True), ANY, "16383x1 WebP (x2 is too wide for WebP)")
+        b.add("longline", "line_65000x1.jpg", encode(picture(b.rng, 65000, 1), "jpg"), ANY,
+              "65000x1 JPEG (x2 is too wide for JPEG)")
+        b.add("longline", "line_16383x1.webp", encode(picture(b.rng, 16383, 1), "webp", lossless=True), ANY,
+              "16383x1 WebP (x2 is too wide for WebP)")
         b.add("longline", "line_1x65000.gif", encode(picture(b.rng, 1, 65000), "gif"), OK)
     # a header that claims 100000x1 (or 1x100000) with far too little data
     b.add("longline", "claims_100000x1.png", png_raw(100000, 1, idat=zlib.compress(b"\0" * 50)), FAIL)
@@ -224,13 +232,15 @@ def cat_bombs(b: Builder) -> None:
     b.add("bombs", "bmp_claims_50000x50000.bmp", bytes(bmp), FAIL, "BMP header bomb")
     b.add("bombs", "webp_vp8l_16384x16384.webp", webp_vp8l_dims(16384, 16384), FAIL, "VP8L header bomb")
     if not b.subset:
-        b.add("bombs", "webp_vp8x_canvas_2e6x2e6.webp", webp_vp8x_canvas(2_000_000, 2_000_000), FAIL, "VP8X canvas bomb")
+        b.add("bombs", "webp_vp8x_canvas_2e6x2e6.webp", webp_vp8x_canvas(2_000_000, 2_000_000), FAIL,
+              "VP8X canvas bomb")
     # real, valid, highly compressible images over the limit (limit: default 200M, subset runs 4M)
     if b.subset:
         p = b.add("bombs", "real_2500x2000_zeros.png", None, FAIL, "real 5M-pixel PNG over --max-pixels 4M")
         stream_zero_png(2500, 2000, p)
     else:
-        p = b.add("bombs", "real_15000x15000_zeros.png", None, FAIL, "real 225M-pixel PNG (~220 KB) over the default limit")
+        p = b.add("bombs", "real_15000x15000_zeros.png", None, FAIL,
+                  "real 225M-pixel PNG (~220 KB) over the default limit")
         stream_zero_png(15000, 15000, p)
         gif = PILImage.new("P", (16000, 13000), 0)
         p = b.add("bombs", "real_16000x13000.gif", encode(gif, "gif"), FAIL, "real 208M-pixel GIF")
@@ -244,7 +254,8 @@ def cat_bombs(b: Builder) -> None:
     ztxt = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"A" * (b.n(100, 10) << 20), 9))
     b.add("bombs", "png_ztxt_bomb.png", png[:33] + ztxt + png[33:], OK, "zTXt inflating to 100 MB")
     idat_bomb = zlib.compress(b"\0" * (b.n(400, 40) << 20), 9)
-    b.add("bombs", "png_idat_overlong.png", png_raw(16, 16, 8, 2, idat=idat_bomb), ANY, "tiny IHDR, IDAT inflating to 400 MB")
+    b.add("bombs", "png_idat_overlong.png", png_raw(16, 16, 8, 2, idat=idat_bomb), ANY,
+          "tiny IHDR, IDAT inflating to 400 MB")
 
 
 def cat_modes(b: Builder) -> None:
@@ -259,7 +270,9 @@ def cat_modes(b: Builder) -> None:
     items.append(("cmyk.jpg", encode(pic("CMYK"), "jpg")))
     items.append(("cmyk.tiff", encode(pic("CMYK"), "tiff")))
     items.append(("cmyk_deflate.tiff", encode(pic("CMYK"), "tiff", compression="tiff_deflate")))
-    lab = ImageCms.applyTransform(pic("RGB"), ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"))
+    lab = ImageCms.applyTransform(pic("RGB"),
+                                  ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"),
+                                                          "RGB", "LAB"))
     items.append(("lab.tiff", encode(lab, "tiff")))
     items.append(("ycbcr.jpg", encode(pic("YCbCr"), "jpg")))
     items.append(("ycbcr.tiff", encode(pic("YCbCr"), "tiff")))
@@ -303,13 +316,19 @@ def cat_modes(b: Builder) -> None:
                 items.append((name, enc.tobytes()))
     except ImportError:
         pass
-    items.append(("i16.png", encode(PILImage.fromarray(nrng.integers(0, 65535, (12, 14), dtype=np.int32), "I").convert("I;16"), "png")))
-    items.append(("int32.tiff", encode(PILImage.fromarray(nrng.integers(-5, 70000, (12, 14), dtype=np.int32), "I"), "tiff")))
-    items.append(("float.tiff", encode(PILImage.fromarray(nrng.random((12, 14), dtype=np.float32) * 3 - 1, "F"), "tiff")))
+    items.append(("i16.png",
+                  encode(PILImage.fromarray(nrng.integers(0, 65535, (12, 14), dtype=np.int32), "I").convert("I;16"),
+                         "png")))
+    items.append(("int32.tiff",
+                  encode(PILImage.fromarray(nrng.integers(-5, 70000, (12, 14), dtype=np.int32), "I"), "tiff")))
+    items.append(("float.tiff",
+                  encode(PILImage.fromarray(nrng.random((12, 14), dtype=np.float32) * 3 - 1, "F"), "tiff")))
     f = nrng.random((12, 14), dtype=np.float32)
     f[0, 0], f[1, 1], f[2, 2] = np.nan, np.inf, -np.inf
     items.append(("float_nan.tiff", encode(PILImage.fromarray(f, "F"), "tiff")))
-    items.append(("i16b.tiff", encode(PILImage.fromarray(nrng.integers(0, 65535, (10, 12), dtype=np.uint16)).convert("I;16B"), "tiff")))
+    items.append(("i16b.tiff",
+                  encode(PILImage.fromarray(nrng.integers(0, 65535, (10, 12), dtype=np.uint16)).convert("I;16B"),
+                         "tiff")))
     items.append(("rgbx_jpeg_compr.tiff", encode(pic("RGB", 32, 32), "tiff", compression="jpeg")))
     items.append(("multipage.tiff", _multipage_tiff(rng)))
     items.append(("progressive.jpg", encode(pic("RGB", 64, 48), "jpg", progressive=True)))
@@ -362,7 +381,9 @@ def cat_icc(b: Builder) -> None:
         ("len_field_huge", good[:0] + struct.pack(">I", 0x7FFFFFFF) + good[4:]),
         ("len_field_zero", struct.pack(">I", 0) + good[4:]),
         ("tag_count_huge", good[:128] + struct.pack(">I", 0x0FFFFFFF) + good[132:]),
-        ("tag_offsets_past_end", good[:132] + b"".join(good[132 + 12 * i : 136 + 12 * i] + struct.pack(">II", 0x7FFFFF00, 0x100) for i in range(3)) + good[132 + 36 :]),
+        ("tag_offsets_past_end",
+         good[:132] + b"".join(good[132 + 12 * i : 136 + 12 * i] + struct.pack(">II", 0x7FFFFF00, 0x100)
+                               for i in range(3)) + good[132 + 36 :]),
         ("cmyk_space_on_rgb", good[:16] + b"CMYK" + good[20:]),
         ("gray_space_on_rgb", good[:16] + b"GRAY" + good[20:]),
         ("lab_profile_on_rgb", gray),
@@ -376,7 +397,7 @@ def cat_icc(b: Builder) -> None:
             k += 1
             try:
                 data = with_meta(rng, ext, icc=icc)
-            except Exception:  # the encoder refuses some of these; plant them by hand below
+            except Exception:  # noqa: BLE001 - the encoder refuses some of these; plant them by hand below
                 continue
             b.add("icc", f"icc_{name}.{ext}", data, OK, f"broken ICC ({name}) in {ext}")
     # a PNG iCCP chunk that is not zlib, and one with a bad CRC
@@ -388,7 +409,8 @@ def cat_icc(b: Builder) -> None:
     b.add("icc", "iccp_twice.png", png[:33] + chunk(b"iCCP", b"p\0\0" + zlib.compress(good)) * 2 + png[33:], OK)
     if not b.subset:
         # CMYK JPEG with a broken CMYK-space profile
-        b.add("icc", "cmyk_broken_profile.jpg", with_meta(rng, "jpg", icc=good[:16] + b"CMYK" + rng.randbytes(200), mode="CMYK"), OK)
+        b.add("icc", "cmyk_broken_profile.jpg",
+              with_meta(rng, "jpg", icc=good[:16] + b"CMYK" + rng.randbytes(200), mode="CMYK"), OK)
 
 
 def cat_exif(b: Builder) -> None:
@@ -423,7 +445,7 @@ def cat_exif(b: Builder) -> None:
             k += 1
             try:
                 data = with_meta(rng, ext, exif=exif)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the encoder refuses some of these blocks
                 continue
             b.add("exif", f"exif_{name}.{ext}", data, OK, f"broken EXIF ({name}) in {ext}")
     # orientation 6 on a 1xN image (the transpose must not break), a giant maker note
@@ -432,7 +454,9 @@ def cat_exif(b: Builder) -> None:
     if not b.subset:
         big = exif_block([(0x927C, 7, 60000, struct.pack("<I", 26))], tail=rng.randbytes(60000))
         b.add("exif", "makernote_60k.jpg", with_meta(rng, "jpg", exif=big), OK)
-        b.add("exif", "exif_700k.png", with_meta(rng, "png", exif=exif_block([(0x927C, 7, 700000, struct.pack("<I", 26))], tail=b"\0" * 700000)), OK)
+        b.add("exif", "exif_700k.png",
+              with_meta(rng, "png", exif=exif_block([(0x927C, 7, 700000, struct.pack("<I", 26))], tail=b"\0" * 700000)),
+              OK)
 
 
 def cat_animated(b: Builder) -> None:
@@ -441,7 +465,8 @@ def cat_animated(b: Builder) -> None:
         n = rng.randint(2, 30)
         frames = [picture(rng, 24, 20, "RGB").convert("P") for _ in range(n)]
         buf = io.BytesIO()
-        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=40, loop=0, disposal=rng.choice([0, 1, 2, 3]))
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=40, loop=0,
+                       disposal=rng.choice([0, 1, 2, 3]))
         b.add("animated", f"anim_{n}.gif", buf.getvalue(), OK, f"{n}-frame GIF")
         if k == 0:
             data = buf.getvalue()
@@ -496,7 +521,7 @@ def generate(root: Path, seed: int = 0, subset: bool = False) -> list[Case]:
     ``subset``: the small fixed-seed selection the test suite runs (~70 inputs, every category)."""
     root.mkdir(parents=True, exist_ok=True)
     b = Builder(root, seed, subset)
-    for name, fn in CATEGORIES.items():
+    for fn in CATEGORIES.values():
         fn(b)
     if not subset:
         return b.cases

@@ -15,7 +15,8 @@ from benchmarks.fuzz.builders import FAIL, IGNORED, OK, Builder, Case, good_byte
 def cat_links(b: Builder) -> None:
     d = b.folder("links")
     target = b.add("links", "target.png", good_bytes(b.rng, "png"), OK)
-    p = b.add("links", "zz_link_to_target.png", None, FAIL, "symlink to a file already in the batch (converted once, the link reported as the same file)")
+    p = b.add("links", "zz_link_to_target.png", None, FAIL,
+              "symlink to a file already in the batch (converted once, the link reported as the same file)")
     p.symlink_to(target.name)
     p = b.add("links", "link_to_outside.png", None, OK, "symlink to an image outside the batch")
     outside = b.root.parent / (b.root.name + "_outside.png")
@@ -73,16 +74,20 @@ def cat_special(b: Builder) -> None:
 def cat_names(b: Builder) -> None:
     rng = b.rng
     names = [
-        "spaces in name.png", "ünïcödé.png", "日本語の写真.jpg", "emoji_😀🎉.png", "rtl_\u202egnp.png", "zero\u200bwidth.png",
-        "e\u0301_nfd.png", "\u00e9_nfc.png", "newline\nname.png", "tab\tname.png", "-leading-dash.png", "..png", "...png",
-        "back\\slash.png", "quote'\"name.png", "semi;colon$(x).png", "star*?.png", "UPPER.PNG", "MiXeD.JpEg", "x" * 240 + ".png",
+        "spaces in name.png", "ünïcödé.png", "日本語の写真.jpg", "emoji_😀🎉.png", "rtl_\u202egnp.png",
+        "zero\u200bwidth.png",
+        "e\u0301_nfd.png", "\u00e9_nfc.png", "newline\nname.png", "tab\tname.png", "-leading-dash.png", "..png",
+        "...png",
+        "back\\slash.png", "quote'\"name.png", "semi;colon$(x).png", "star*?.png", "UPPER.PNG", "MiXeD.JpEg",
+        "x" * 240 + ".png",
         "trailing space .png", "percent%s%n.png", "ansi\x1b[31mred.png", "cr\rname.png", "bell\x07.png",
     ]
-    for i, name in enumerate(names if not b.subset else names[::5] + ["newline\nname.png"]):
+    for name in (names if not b.subset else names[::5] + ["newline\nname.png"]):
         ext = name.rsplit(".", 1)[1].lower()
         ext = {"jpeg": "jpg"}.get(ext, ext)
         hidden = name.startswith(".")
-        b.add("names", name, good_bytes(rng, ext), IGNORED if hidden else OK, ("hidden (dot) name " if hidden else "") + repr(name))
+        b.add("names", name, good_bytes(rng, ext), IGNORED if hidden else OK,
+              ("hidden (dot) name " if hidden else "") + repr(name))
     # invalid UTF-8 in a file name (bytes path)
     raw = os.fsencode(b.folder("names")) + b"/bad_utf8_\xff\xfe.png"
     with open(raw, "wb") as fh:
@@ -91,7 +96,8 @@ def cat_names(b: Builder) -> None:
     b.names.add(p)
     b.cases.append(Case(p, "names", OK, "invalid UTF-8 bytes in the name"))
     # names that collide once the extension changes or case is folded
-    for name in ["a.png", "a.jpg", "a.webp", "A.PNG", "a_png.png", "b.tif", "b.tiff", "c.jpeg", "c.jpg", "c.JPG"][: b.n(10, 6)]:
+    colliding = ["a.png", "a.jpg", "a.webp", "A.PNG", "a_png.png", "b.tif", "b.tiff", "c.jpeg", "c.jpg", "c.JPG"]
+    for name in colliding[: b.n(10, 6)]:
         ext = {"jpeg": "jpg", "tif": "tiff"}.get(name.rsplit(".", 1)[1].lower(), name.rsplit(".", 1)[1].lower())
         b.add("collide", name, good_bytes(rng, ext), OK, "colliding output names")
 

@@ -27,7 +27,8 @@ def _printed_variants(path: Path) -> list[str]:
     s = str(path)
     if not _has_surrogates(s):
         return [s]
-    return [s.encode("utf-8", "backslashreplace").decode("ascii", "replace"), s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")]
+    return [s.encode("utf-8", "backslashreplace").decode("ascii", "replace"),
+            s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")]
 
 
 def decodes(path: Path) -> str | None:
@@ -69,8 +70,9 @@ class RunReport:
 
     def line(self) -> str:
         return (f"{self.name:<12} tried {self.tried:4d}  converted {self.converted:4d}  reported {self.reported:4d}  "
-                f"exit {self.exit_code}  crash {int(self.crash)}  tracebacks {self.tracebacks}  "
-                f"problems {len(self.problems)}  unexpected {len(self.unexpected)}  noise {len(self.noise)}  {self.seconds:.1f} s")
+                f"exit {self.exit_code}  crash {int(self.crash)}  tracebacks {self.tracebacks}  problems "
+                f"{len(self.problems)}  unexpected {len(self.unexpected)}  noise {len(self.noise)}  "
+                f"{self.seconds:.1f} s")
 
 
 def plan_for(inputs: list[str | Path], out: Path, options: dict) -> dict[str, Path]:
@@ -82,7 +84,8 @@ def plan_for(inputs: list[str | Path], out: Path, options: dict) -> dict[str, Pa
 
 
 def check_run(name: str, cases: list[Case], inputs: list[str | Path], out: Path, res: CliResult,
-              plan: dict[str, Path], before: dict[str, str], after: dict[str, str], out_existing: set[str] = frozenset()) -> RunReport:
+              plan: dict[str, Path], before: dict[str, str], after: dict[str, str],
+              out_existing: set[str] = frozenset()) -> RunReport:
     """Check one CLI run against its cases (see the package docstring for what is checked)."""
     rep = RunReport(name, tried=len(cases), exit_code=res.returncode, seconds=res.seconds)
     _check_exit(rep, res)
@@ -167,7 +170,8 @@ def _check_cases(rep: RunReport, cases: list[Case], err: str, plan: dict[str, Pa
         if not converted and not reported:
             rep.problems.append(f"{c.path}: LOST - neither converted nor reported ({c.note})")
         elif c.expect == OK and not converted:
-            rep.unexpected.append(f"{c.path.relative_to(c.path.parents[1]) if len(c.path.parents) > 1 else c.path}: expected to convert, got: {reason[:160]} ({c.note})")
+            rep.unexpected.append(f"{c.path.relative_to(c.path.parents[1]) if len(c.path.parents) > 1 else c.path}: "
+                                  f"expected to convert, got: {reason[:160]} ({c.note})")
         elif c.expect == FAIL and converted:
             rep.unexpected.append(f"{c.path.name!r}: expected a refusal, was converted ({c.note})")
 

@@ -32,12 +32,14 @@ class CliResult:
 def run_cli(inputs: list[str | Path], out: Path, model: str | Path, extra: list[str] = (), timeout: float = 900,
             user: str | None = None, env: dict | None = None) -> CliResult:
     """Run ``python -m imgtrans convert INPUTS -o OUT -m MODEL --no-progress EXTRA`` in a subprocess."""
-    cmd = [sys.executable, "-m", "imgtrans", "convert", *map(str, inputs), "-o", str(out), "-m", str(model), "--no-progress", *extra]
+    cmd = [sys.executable, "-m", "imgtrans", "convert", *map(str, inputs), "-o", str(out), "-m", str(model),
+           "--no-progress", *extra]
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"] + cmd
     full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=str(REPO), start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=str(REPO),
+                            start_new_session=True)
     try:
         out_b, err_b = proc.communicate(timeout=timeout)
         code: int | None = proc.returncode
@@ -93,7 +95,8 @@ def tiny_model(path: Path, kind: str = "denoise") -> Path:
 
 
 def run_batch(name: str, cases: list[Case], inputs: list[Path], out: Path, model: Path, extra: list[str] = (),
-              hash_root: Path | None = None, user: str | None = None, timeout: float = 900, env: dict | None = None) -> RunReport:
+              hash_root: Path | None = None, user: str | None = None, timeout: float = 900,
+              env: dict | None = None) -> RunReport:
     """Plan, fingerprint the inputs under ``hash_root``, run the CLI, fingerprint again, check."""
     options = {"recursive": "-r" in extra or "--recursive" in extra}
     plan = plan_for(inputs, out, options)

@@ -12,14 +12,14 @@ must be multiples of ``2**n_down`` (4 by default).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from imgtrans.archs.base import ArchSpec, BackendChoice, StateDict, count_prefixed
-from imgtrans.archs.streaming import BandStreamer, Frozen, RunningStats
-from imgtrans.archs.streaming import normalize as streaming_normalize
+from imgtrans.archs.streaming import BandStreamer, Frozen, RunningStats, normalize as streaming_normalize
 
 
 def _instance_norm(channels: int, affine: bool) -> nn.InstanceNorm2d:
@@ -181,7 +181,8 @@ class NLayerDiscriminator(nn.Module):
     ``spectral=True`` wraps every conv in spectral normalisation.
     """
 
-    def __init__(self, in_ch: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance", spectral: bool = False):
+    def __init__(self, in_ch: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 spectral: bool = False):
         super().__init__()
 
         def conv(cin: int, cout: int, stride: int, bias: bool = True) -> nn.Module:
@@ -367,7 +368,8 @@ CYCLEGAN_RESNET = ArchSpec(
     task="style",
     build=lambda hp: ResnetGenerator(**hp),
     detect=detect_resnet_generator,
-    default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False, "use_dropout": False,
+    default_hparams={"in_ch": 3, "out_ch": 3, "ngf": 64, "n_blocks": 9, "n_down": 2, "affine": False,
+                     "use_dropout": False,
                      "upsample": "deconv", "input_skip": False},
     size_multiple=_size_multiple,
     # the deepest feature map must be at least 8 rows/columns for the blocks' reflection padding and

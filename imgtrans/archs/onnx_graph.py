@@ -32,8 +32,9 @@ resemble its input at all makes the guess arbitrary. Give ``--range`` for those.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -170,7 +171,8 @@ def measure_scale(module: OnnxGraph, channels: int, size: tuple[int, int]) -> in
         raise OnnxGraphError(f"the graph does not run on a {w}x{h} image ({str(exc).splitlines()[0][:160]})") from None
     oh, ow = y.shape[-2], y.shape[-1]
     if y.ndim != 4 or oh % h or ow % w or oh // h != ow // w:
-        raise OnnxGraphError(f"the graph turns a {w}x{h} image into shape {tuple(y.shape)}, not an image scaled by a whole number")
+        raise OnnxGraphError(f"the graph turns a {w}x{h} image into shape {tuple(y.shape)}, "
+                             "not an image scaled by a whole number")
     return oh // h
 
 
@@ -194,7 +196,9 @@ def guess_range(module: OnnxGraph, channels: int, size: tuple[int, int], scale: 
 
     h, w = size
     img = _probe_image(channels, h, w)
-    ref = F.interpolate(torch.from_numpy(img), scale_factor=scale, mode="bicubic", align_corners=False).numpy() if scale > 1 else img
+    ref = img
+    if scale > 1:
+        ref = F.interpolate(torch.from_numpy(img), scale_factor=scale, mode="bicubic", align_corners=False).numpy()
     errors = []
     for lo, hi in RANGES.values():
         try:
@@ -260,8 +264,8 @@ def load_onnx(path: str | Path, given: Mapping[str, str] | None = None) -> tuple
         raise OnnxGraphError(f"the graph does not run on a {probe_size[1]}x{probe_size[0]} image "
                              f"({str(exc).splitlines()[0][:160]})") from None
     if probe.ndim != 4 or tuple(probe.shape[-2:]) != (probe_size[0] * scale, probe_size[1] * scale):
-        raise OnnxGraphError(f"the graph turns a {probe_size[1]}x{probe_size[0]} image into shape {tuple(probe.shape)}, "
-                             f"not one scaled x{scale}")
+        raise OnnxGraphError(f"the graph turns a {probe_size[1]}x{probe_size[0]} image into shape "
+                             f"{tuple(probe.shape)}, not one scaled x{scale}")
     out_channels = int(probe.shape[1])
     if out_channels not in (1, 3):
         raise OnnxGraphError(f"the graph's output has {out_channels} channels, not an image's 1 or 3")

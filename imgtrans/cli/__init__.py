@@ -38,11 +38,13 @@ def main(argv: list[str] | None = None) -> int:
             (own or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # usage errors (exit 2) and --help/--version (exit 0) as return codes
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         return cmd_gui(argparse.Namespace(paths=[]))
     handler = {"convert": cmd_convert, "models": cmd_models, "info": cmd_info, "gui": cmd_gui,
-               "calibrate": cmd_calibrate, "summary": cmd_summary, "import": cmd_import, "remove": cmd_remove}[args.command]
+               "calibrate": cmd_calibrate, "summary": cmd_summary, "import": cmd_import,
+               "remove": cmd_remove}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -50,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANCELLED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, details with -v
+    except Exception as exc:  # last resort: one line, details with -v
         logging.getLogger("imgtrans").debug("unexpected error", exc_info=True)
-        err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run with -v for details)")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        err(f"unexpected {type(exc).__name__}: {first} (run with -v for details)")
         if args.verbose:
             raise
         return EXIT_FAILURES

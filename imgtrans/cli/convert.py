@@ -12,8 +12,16 @@ import threading
 from imgtrans.cli.checks import check_paths, check_values, warn_unused_options
 from imgtrans.cli.common import EXIT_CANCELLED, EXIT_FAILURES, EXIT_OK, EXIT_USAGE, UsageError, err
 from imgtrans.cli.loading import find_model, load_model
-from imgtrans.cli.shards import (combine_group, finish_record, node_threads, open_torchrun_group, resolve_shard,
-                                 shard_plan, shard_tag, start_record)
+from imgtrans.cli.shards import (
+    combine_group,
+    finish_record,
+    node_threads,
+    open_torchrun_group,
+    resolve_shard,
+    shard_plan,
+    shard_tag,
+    start_record,
+)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

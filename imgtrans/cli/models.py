@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from imgtrans.catalog import border_label
-from imgtrans.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
-from imgtrans.cli.common import err
+from imgtrans.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, err
 from imgtrans.cli_args import printable
 
 EXECUTION_LABELS = {  # imgtrans.archs.base.EXECUTIONS, as `imgtrans info` says them
@@ -37,7 +36,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"No {what}models found.")
         if not any(e.source == "bundled" for e in list_models()):
             print(f"This installation has no bundled models (looked in {printable(bundled_models_file())}); "
-                  f"reinstall imgtrans from a wheel or checkout that includes resources/.")
+                  "reinstall imgtrans from a wheel or checkout that includes resources/.")
         print(f"Train one with `imgtrans-train` (style pairs: --domain-a PHOTOS --domain-b PAINTINGS), "
               f"`imgtrans import FILE`, or put .safetensors model files in {folder}")
         return EXIT_FAILURES
@@ -87,7 +86,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
         err(str(exc))
         return EXIT_USAGE
     if not isinstance(found, CatalogEntry):
-        err(f"{args.model} is a file, not one of your models: `imgtrans remove` takes a model id from `imgtrans models`")
+        err(f"{args.model} is a file, not one of your models: `imgtrans remove` takes a model id from "
+            "`imgtrans models`")
         return EXIT_USAGE
     try:
         remove_model(found)
@@ -102,8 +102,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from imgtrans.catalog import (CatalogEntry, CatalogError, data_licences_text, find_model, metadata_values,
-                                  provenance, read_model_metadata, readable_metadata)
+    from imgtrans.catalog import (
+        CatalogEntry,
+        CatalogError,
+        data_licences_text,
+        find_model,
+        metadata_values,
+        provenance,
+        read_model_metadata,
+        readable_metadata,
+    )
     from imgtrans.weights import ModelLoadError, count_parameters, load_model
 
     try:
@@ -151,7 +159,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "weights licence": origin["weights_licence"],
         "data licences": data_licences_text(origin["training_data_licences"]),
     }
-    meta = {k: v for k, v in readable_metadata(meta).items() if k not in ("hparams", "arch", "scale", "task", "edge_context")}
+    meta = {k: v for k, v in readable_metadata(meta).items()
+            if k not in ("hparams", "arch", "scale", "task", "edge_context")}
     width = max(len(k) for k in [*rows, *meta])
     for key, value in rows.items():
         print(f"  {key:<{width}}: {value}")

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgtrans",
         description="Style transfer, super-resolution and denoising with GANs.",
-        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert photos/ -o out/ --model sr-x2\n  imgtrans import RealESRGAN_x4.pth --name esrgan-x4\n\n" + EXIT_CODES_TEXT,
+        epilog="With no command, imgtrans opens the desktop app.\n\nExamples:\n  imgtrans models\n  imgtrans convert "
+               "photos/ -o out/ --model sr-x2\n  imgtrans import RealESRGAN_x4.pth --name "
+               "esrgan-x4\n\n" + EXIT_CODES_TEXT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--over` must not silently mean --overwrite
     )
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_convert(sub) -> None:
     conv = sub.add_parser("convert", help="convert images or folders with a model",
-                          description="Convert images and folders. Existing outputs are skipped, so re-running a killed batch resumes it.",
+                          description="Convert images and folders. Existing outputs are skipped, so re-running a "
+                                      "killed batch resumes it.",
                           epilog=CONVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                           allow_abbrev=False)
     conv.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
@@ -69,7 +72,8 @@ def _add_convert(sub) -> None:
     conv.add_argument("-o", "--output", required=True, type=Path, help="output folder (created if needed)")
     conv.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                       help="name every file (done and skipped) and log details")
-    conv.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders (the tree is kept under OUTPUT)")
+    conv.add_argument("-r", "--recursive", action="store_true",
+                      help="descend into sub-folders (the tree is kept under OUTPUT)")
     conv.add_argument("--flat", action="store_true", help="do not recreate the input folder tree under OUTPUT")
     conv.add_argument("--tile", type=_tile_arg, default=None, metavar="N|auto",
                       help="tile size in pixels (default auto from free memory; 0 = whole image)")
@@ -135,10 +139,11 @@ def _add_model_commands(sub) -> None:
     gui = sub.add_parser("gui", help="open the desktop app (also: imgtrans with no arguments)", allow_abbrev=False)
     gui.add_argument("paths", nargs="*", help="images or folders to queue")
 
-    cal = sub.add_parser("calibrate", help="time the backends for a model on this machine; --backend auto then uses the fastest",
-                         description="Times eager, eager + channels_last and onnxruntime on one image for MODEL and stores "
-                                     "the fastest in the user cache folder, where --backend auto finds it (instead of the "
-                                     "built-in table) for this architecture and size.",
+    cal = sub.add_parser("calibrate",
+                         help="time the backends for a model on this machine; --backend auto then uses the fastest",
+                         description="Times eager, eager + channels_last and onnxruntime on one image for MODEL and "
+                                     "stores the fastest in the user cache folder, where --backend auto finds it "
+                                     "(instead of the built-in table) for this architecture and size.",
                          allow_abbrev=False)
     cal.add_argument("-m", "--model", required=True, help="model id or weight file")
     cal.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -153,8 +158,9 @@ def _add_model_commands(sub) -> None:
                          description="Checks FILE with the safe loader (safetensors, or tensor-only .pth; a file that "
                                      "would need code execution is refused) and stores it as .safetensors in your "
                                      "models folder (an ONNX graph is run once to measure it and copied as it is, "
-                                     "with a .onnx.json record of its range, scale and origin), where `imgtrans models`, `convert` and the desktop app find it. "
-                                     "The same code as the app's Models tab.",
+                                     "with a .onnx.json record of its range, scale and origin), where `imgtrans "
+                                     "models`, `convert` and the desktop app find it. The same code as the app's "
+                                     "Models tab.",
                          allow_abbrev=False)
     imp.add_argument("file", metavar="FILE", type=Path, help="a .safetensors or .pth/.pt/.ckpt weight file, or an "
                      "image-to-image .onnx graph (NCHW float; fixed-size graphs run in tiles)")

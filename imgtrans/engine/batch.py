@@ -11,9 +11,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from imgtrans.engine.events import Cancelled, DiskFull, Event, Summary
 from imgtrans.engine.options import ConvertOptions
@@ -154,7 +154,8 @@ class _Batch:
                     raise RuntimeError("outputs changed while the batch started; run the same command again")
                 self.model = self.runner.prepare(self.model, self.options)
                 self.emit("backend", message=f"backend: {self.model.describe()} ({self.model.why})")
-                with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads), thread_name_prefix="imgtrans-io") as pool:
+                with ThreadPoolExecutor(max_workers=max(1, self.options.io_threads),
+                                        thread_name_prefix="imgtrans-io") as pool:
                     try:
                         self._loop(todo, pool)
                     finally:
@@ -168,7 +169,7 @@ class _Batch:
                       "free some space and run the same command again to finish")
             self.summary.stopped = reason
             self.emit("stopped", message=reason)
-        except Exception as exc:  # noqa: BLE001 - e.g. CUDA requested without a GPU
+        except Exception as exc:  # e.g. CUDA requested without a GPU
             log.debug("batch failed", exc_info=True)
             self.fail(Path("<batch>"), _reason(exc))
         finally:
@@ -239,7 +240,7 @@ class _Batch:
                 self.writes.append((i, job, fut, t0))
             except Cancelled:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
+            except Exception as exc:  # a bad file never stops the batch
                 log.debug("failed on %s", job.src, exc_info=True)
                 self.fail(job.src, _reason(exc), index=i, dst=job.dst)
             self._finish_writes(block=False)

@@ -20,8 +20,8 @@ class DiskFull(Exception):
 class Event:
     """Progress report. ``kind``: ``plan`` (total known), ``start`` (a file begins), ``progress``
     (``fraction`` of the current file done), ``noise`` (``message``: the noise level measured on the
-    current file for a denoiser left on auto, e.g. "noise level 12.3 (estimated)"), ``note`` (``message``: something the output format
-    cannot keep, before its ``done``), ``done``, ``skipped`` and ``failed`` (with ``message``),
+    current file for a denoiser left on auto, e.g. "noise level 12.3 (estimated)"), ``note`` (``message``: something the
+    output format cannot keep, before its ``done``), ``done``, ``skipped`` and ``failed`` (with ``message``),
     ``cancelled``, ``stopped`` (the batch could not go on, e.g. disk full; ``message`` says why),
     ``finished`` (``summary`` filled)."""
 
@@ -33,7 +33,7 @@ class Event:
     fraction: float = 0.0
     message: str = ""
     seconds: float = 0.0
-    summary: "Summary | None" = None
+    summary: Summary | None = None
     noise_level: float | None = None  # ``noise``: the level measured (sigma on 0-255)
 
 

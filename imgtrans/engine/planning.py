@@ -5,9 +5,9 @@ engine, the GUI's queue and a finished batch's re-run plan without loading a mod
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from imgtrans.engine.options import ConvertOptions
 from imgtrans.imageio import output_format_for
@@ -138,7 +138,8 @@ def _safe_rel(rel: Path) -> Path:
     return Path(*parts) if parts else Path("image")
 
 
-def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_root: Path) -> list[tuple[Path, Path, Path, Path]]:
+def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions,
+                  out_root: Path) -> list[tuple[Path, Path, Path, Path]]:
     """``(src, rel, natural output, output)`` for each input: the natural output is what its name
     alone gives; the output differs from it when inputs would share an output name (``a.png`` and
     ``a.jpg`` written as PNG become ``a_png.png`` and ``a_jpg.png``)."""
@@ -154,7 +155,8 @@ def _name_outputs(found: list[tuple[Path, Path]], options: ConvertOptions, out_r
     for _src, _rel, rel_dir, name in proposals:
         key = rel_dir / name.name.lower()
         counts[key] = counts.get(key, 0) + 1
-    used = {rel_dir / name.name.lower() for _s, _r, rel_dir, name in proposals if counts[rel_dir / name.name.lower()] == 1}
+    used = {rel_dir / name.name.lower() for _s, _r, rel_dir, name in proposals
+            if counts[rel_dir / name.name.lower()] == 1}
     named = []
     for src, rel, rel_dir, name in proposals:
         natural = name

@@ -6,9 +6,9 @@ the lite engine can pass its own :class:`Runner` without torch installed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from imgtrans import __version__
 from imgtrans.engine.options import ConvertOptions
@@ -80,7 +80,8 @@ def prepare_runner(model, options: ConvertOptions):
     return prepare_backend(model, options.backend, threads=options.threads)
 
 
-def _provenance(model, model_ref: str, options: ConvertOptions, src: Path, source: Path | None = None) -> dict[str, str]:
+def _provenance(model, model_ref: str, options: ConvertOptions, src: Path,
+                source: Path | None = None) -> dict[str, str]:
     """The record written into each output. ``source``: the input's path relative to the input it
     was found under (``src``'s file name when not given)."""
     settings = {"tile": options.tile if options.tile is not None else "auto", "device": options.device,

@@ -215,7 +215,8 @@ class CompareView(QWidget):
         source = img.small if shown_px <= img.small.width() * 1.01 else img.full
         sx = source.width() / target.width()
         sy = source.height() / target.height()
-        src = QRectF((visible.x() - target.x()) * sx, (visible.y() - target.y()) * sy, visible.width() * sx, visible.height() * sy)
+        src = QRectF((visible.x() - target.x()) * sx, (visible.y() - target.y()) * sy, visible.width() * sx,
+                     visible.height() * sy)
         p.drawImage(visible, source, src)
 
     def _draw_divider(self, p: QPainter, x: float) -> None:
@@ -292,13 +293,15 @@ class CompareView(QWidget):
             self._clamp_center()
             self.update()
         elif self.has_images():
-            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(pos.x()) else Qt.CursorShape.OpenHandCursor)
+            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(pos.x())
+                           else Qt.CursorShape.OpenHandCursor)
         self._last = pos
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         if self._drag is not None:
             self._drag = None
-            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(event.position().x()) else Qt.CursorShape.OpenHandCursor)
+            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(event.position().x())
+                           else Qt.CursorShape.OpenHandCursor)
             event.accept()
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802

@@ -92,9 +92,11 @@ class LossPlot(QWidget):
             p.setPen(grid)
             p.drawLine(QPointF(area.left(), gy), QPointF(area.right(), gy))
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            p.drawText(QRectF(0, gy - line / 2, left - 6, line), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            p.drawText(QRectF(0, gy - line / 2, left - 6, line),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        f"{v0 + (v1 - v0) * k / 4:.3g}")
-        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), line), Qt.AlignmentFlag.AlignLeft, f"iteration {s0}")
+        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), line), Qt.AlignmentFlag.AlignLeft,
+                   f"iteration {s0}")
         p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), line), Qt.AlignmentFlag.AlignRight, f"{s1}")
         for i, name in enumerate(names):
             pts = self.series[name]
@@ -102,7 +104,8 @@ class LossPlot(QWidget):
                 continue
             path = QPainterPath()
             for j, (s, v) in enumerate(pts):
-                pt = QPointF(area.left() + area.width() * (s - s0) / span, area.bottom() - area.height() * (v - v0) / (v1 - v0))
+                pt = QPointF(area.left() + area.width() * (s - s0) / span,
+                             area.bottom() - area.height() * (v - v0) / (v1 - v0))
                 path.moveTo(pt) if j == 0 else path.lineTo(pt)
             p.setPen(self.pen_for(i))
             p.setBrush(Qt.BrushStyle.NoBrush)

@@ -9,12 +9,32 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton, QScrollArea, QSplitter, QStyle,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
-from imgtrans.catalog import (CatalogEntry, border_label, data_licences_text, declared_edge_context, list_models,
-                              provenance, read_model_metadata, style_credit, style_strength_supported)
+from imgtrans.catalog import (
+    CatalogEntry,
+    border_label,
+    data_licences_text,
+    declared_edge_context,
+    list_models,
+    provenance,
+    read_model_metadata,
+    style_credit,
+    style_strength_supported,
+)
 from imgtrans.gui import tasks
 from imgtrans.gui.options_panel import TASK_NAMES, TASKS
 from imgtrans.gui.qtcompat import emit
@@ -112,12 +132,15 @@ class ModelsTab(QWidget):
         details_scroll.setWidget(details_pane)
 
         style = self.style()
-        self.import_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton), "&Import model file\u2026")
+        self.import_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton),
+                                         "&Import model file\u2026")
         self.import_button.setToolTip("Add a third-party weight file (.safetensors, or a tensor-only .pth). "
                                       "It is checked with the safe loader; nothing in it is executed.")
         self.remove_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_TrashIcon), "&Remove")
-        self.use_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton), "&Use for converting")
-        self.folder_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Open models &folder")
+        self.use_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton),
+                                      "&Use for converting")
+        self.folder_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon),
+                                         "Open models &folder")
         buttons = QHBoxLayout()
         for b in (self.import_button, self.remove_button, self.use_button):
             buttons.addWidget(b)
@@ -258,8 +281,8 @@ class ModelsTab(QWidget):
             return
         if confirm:
             answer = QMessageBox.question(self, "Remove model",
-                                          f"Delete \u201c{entry.name}\u201d?\n\nIts file {entry.path.name} will be removed "
-                                          "from your models folder.")
+                                          f"Delete \u201c{entry.name}\u201d?\n\nIts file {entry.path.name} will be "
+                                          "removed from your models folder.")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         try:

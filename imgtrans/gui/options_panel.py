@@ -11,12 +11,29 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from imgtrans.catalog import (CatalogEntry, list_models, read_safetensors_metadata, style_strength_supported,
-                              takes_noise_input)
+from imgtrans.catalog import (
+    CatalogEntry,
+    list_models,
+    read_safetensors_metadata,
+    style_strength_supported,
+    takes_noise_input,
+)
 from imgtrans.channels import DEFAULT_STYLE_SIZE
 from imgtrans.engine import ConvertOptions
 from imgtrans.gui.qtcompat import emit
@@ -244,8 +261,10 @@ class OptionsPanel(QWidget):
         self.browse_button.clicked.connect(self.browse_output)
         self.output_edit.editingFinished.connect(self._save)
         self.suffix_edit.editingFinished.connect(self._save)
-        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled, self.style_strength_spin.valueChanged,
-                       self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged, self.tile_spin.valueChanged,
+        for signal in (self.strength_spin.valueChanged, self.strength_auto.toggled,
+                       self.style_strength_spin.valueChanged,
+                       self.style_size_spin.valueChanged, self.tile_combo.currentIndexChanged,
+                       self.tile_spin.valueChanged,
                        self.device_combo.currentIndexChanged, self.backend_combo.currentIndexChanged,
                        self.format_combo.currentIndexChanged,
                        self.quality_spin.valueChanged, self.existing_combo.currentIndexChanged,
@@ -301,7 +320,8 @@ class OptionsPanel(QWidget):
         entries = [e for e in self._entries if self._task_of(e) == task]
         for e in entries:
             self.model_combo.addItem(e.name + ("  \u2014 yours" if e.source == "user" else ""), e.id)
-            self.model_combo.setItemData(self.model_combo.count() - 1, e.description or e.name, Qt.ItemDataRole.ToolTipRole)
+            self.model_combo.setItemData(self.model_combo.count() - 1, e.description or e.name,
+                                         Qt.ItemDataRole.ToolTipRole)
         if not entries:
             self.model_combo.addItem("No model for this task yet", None)
             model = self.model_combo.model()
@@ -438,9 +458,11 @@ class OptionsPanel(QWidget):
             item.setToolTip("onnxruntime is not installed: pip install 'imgtrans[fast]'")
 
     def set_running(self, running: bool) -> None:
-        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_strength_widget, self.style_size_spin,
+        for w in (self.task_combo, self.model_combo, self.strength_widget, self.style_strength_widget,
+                  self.style_size_spin,
                   self.tile_combo, self.tile_spin,
-                  self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo, self.quality_spin,
+                  self.device_combo, self.backend_combo, self.output_edit, self.browse_button, self.format_combo,
+                  self.quality_spin,
                   self.suffix_edit, self.existing_combo, self.keep_tree_check, self.recursive_check):
             w.setEnabled(not running)
         if not running:

@@ -91,7 +91,7 @@ class PreviewThread(QThread):
                 self._run()
         except _Stop:
             pass
-        except Exception as exc:  # noqa: BLE001 - shown in the preview pane
+        except Exception as exc:  # shown in the preview pane
             from imgtrans.catalog import CatalogError
             from imgtrans.imageio import ImageReadError
             from imgtrans.weights import ModelLoadError

@@ -114,7 +114,8 @@ class PreviewPanel(QWidget):
                 emit(self.shown, "before")
 
         for i, path in enumerate(paths):
-            tasks.submit(load_display, path, max_pixels, done=lambda v, i=i: arrived(i, v), error=lambda e, i=i: arrived(i, e))
+            tasks.submit(load_display, path, max_pixels, done=lambda v, i=i: arrived(i, v),
+                         error=lambda e, i=i: arrived(i, e))
 
     # -- quick preview ------------------------------------------------------------------------
     def run_preview(self, item: QueueItem, model_ref: str, options: ConvertOptions) -> None:

@@ -6,7 +6,17 @@ import time
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QStyle, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def eta_text(seconds: float) -> str:
@@ -76,7 +86,8 @@ class ProgressPanel(QWidget):
         self.start_button.setToolTip("Convert every image in the queue (Ctrl+Return)")
         self.start_button.setMinimumHeight(self.start_button.sizeHint().height() * 4 // 3)
         self.cancel_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Cancel")
-        self.cancel_button.setToolTip("Stop after the current tile; finished files are kept, no partial file is written (Esc)")
+        self.cancel_button.setToolTip("Stop after the current tile; finished files are kept, no partial file is "
+                                      "written (Esc)")
         self.cancel_button.setEnabled(False)
         self.open_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Open output folder")
         buttons = QVBoxLayout()

@@ -17,8 +17,16 @@ from pathlib import Path
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QPushButton, QStyle, QToolButton,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from imgtrans.engine import collect_inputs
@@ -137,7 +145,9 @@ class QueuePanel(QWidget):
                 return
             target = user_cache_dir() / "pasted" / time.strftime("pasted-%Y%m%d-%H%M%S.png")
             tasks.submit(_save_pasted, image, target, done=lambda p: self.add_paths([p]),
-                         error=lambda exc: emit(self.notify, f"Could not keep the pasted image: {html.escape(str(exc))}", "error", 0))
+                         error=lambda exc: emit(self.notify,
+                                                f"Could not keep the pasted image: {html.escape(str(exc))}", "error",
+                                                0))
             return
         else:
             lines = [line.strip().strip('"') for line in mime.text().splitlines() if line.strip()]

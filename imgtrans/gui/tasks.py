@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
@@ -76,7 +77,7 @@ class _Job(QRunnable):
             background_priority()
         try:
             result = self.fn(*self.args)
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI
+        except Exception as exc:  # every failure goes back to the GUI
             log.debug("background job failed", exc_info=True)
             if self.error is None:
                 log.warning("background job failed: %s", exc)
@@ -93,7 +94,8 @@ class _Job(QRunnable):
             log.debug("result dropped at shutdown")
 
 
-def submit(fn: Callable, *args, done: Callable | None = None, error: Callable | None = None, pool_name: str = "io") -> None:
+def submit(fn: Callable, *args, done: Callable | None = None, error: Callable | None = None,
+           pool_name: str = "io") -> None:
     pool(pool_name).start(_Job(fn, args, done, error, relay()))
 
 

@@ -20,8 +20,22 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-    QProgressBar, QPushButton, QSpinBox, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from imgtrans.engine import IMAGE_SUFFIXES
@@ -89,7 +103,7 @@ class TrainThread(QThread):
                     emit(self.event, e)
             except (TrainingError, ValueError, OSError) as exc:
                 emit(self.error, str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown in the tab, never a crash
+        except Exception as exc:  # shown in the tab, never a crash
             log.exception("training crashed")
             emit(self.error, f"Training stopped: {type(exc).__name__}: {exc}")
         finally:
@@ -247,7 +261,8 @@ class TrainTab(QWidget):
         style = self.style()
         self.start_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training")
         self.stop_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
-        self.stop_button.setToolTip("Finish the current iteration, save a checkpoint and stop; Resume continues from it.")
+        self.stop_button.setToolTip("Finish the current iteration, save a checkpoint and stop; "
+                                    "Resume continues from it.")
         self.stop_button.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
@@ -367,7 +382,8 @@ class TrainTab(QWidget):
         self.preset_combo.clear()
         for preset in PRESETS[task]:
             speed = SECONDS_PER_IT.get(task, {}).get(preset, "")
-            self.preset_combo.addItem(f"{preset} \u2014 {speed} per iteration on a 2-core CPU" if speed else preset, preset)
+            self.preset_combo.addItem(f"{preset} \u2014 {speed} per iteration on a 2-core CPU" if speed else preset,
+                                      preset)
         wanted = self.settings.get_str("train/preset", "cpu-small")
         k = self.preset_combo.findData(wanted)
         self.preset_combo.setCurrentIndex(k if k >= 0 else max(0, self.preset_combo.findData("cpu-small")))
@@ -393,7 +409,8 @@ class TrainTab(QWidget):
             self.start_button.setToolTip("This run is complete: raise its length to continue it, or pick a new name")
         else:
             self.start_button.setText("Resume training" if resume else "Start training")
-            self.start_button.setToolTip("Continue this run from its latest checkpoint" if resume else "Start a new run")
+            self.start_button.setToolTip("Continue this run from its latest checkpoint" if resume
+                                         else "Start a new run")
 
     # -- running ------------------------------------------------------------------------------
     def build_config(self):
@@ -436,8 +453,8 @@ class TrainTab(QWidget):
             except (OSError, ValueError):
                 stored = None
             if stored and stored.get("task", task) != task:
-                raise ValueError(f"The run \u201c{name}\u201d is a {TRAIN_TASKS.get(stored['task'], stored['task'])} run; "
-                                 "pick another name.")
+                raise ValueError(f"The run \u201c{name}\u201d is a {TRAIN_TASKS.get(stored['task'], stored['task'])} "
+                                 "run; pick another name.")
         return resolve(task, explicit, stored)
 
     def _painting_changed(self) -> None:
@@ -464,7 +481,8 @@ class TrainTab(QWidget):
             self.painting_preview.setText("No such file.")
             self._show_preview(self.task_combo.currentData() == "style")
             return
-        tasks.submit(probe, path, PAINTING_PREVIEW_PX, done=shown, error=lambda exc: log.warning("painting %s: %s", path, exc))
+        tasks.submit(probe, path, PAINTING_PREVIEW_PX, done=shown,
+                     error=lambda exc: log.warning("painting %s: %s", path, exc))
 
     def _show_preview(self, style: bool) -> None:
         """The painting's preview row: shown in style mode once there is a picture or a message."""

@@ -3,6 +3,8 @@ style model learnt from."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QBoxLayout, QFrame, QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QWidget
@@ -14,7 +16,7 @@ class MessageBar(QFrame):
     """A dismissable line at the top of a page for errors and notices. Never modal, so a bad file
     or a failed batch never blocks the window (or a test)."""
 
-    LEVELS = {
+    LEVELS: ClassVar[dict[str, QStyle.StandardPixmap]] = {
         "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
         "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
         "error": QStyle.StandardPixmap.SP_MessageBoxCritical,

@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
     def _make_train_tab(self):
         try:
             from imgtrans.gui.train_tab import TrainTab
-        except Exception:  # noqa: BLE001 - no trainer (or a broken one): the window opens without the tab
+        except Exception:  # no trainer (or a broken one): the window opens without the tab
             log.warning("training tab unavailable", exc_info=True)
             return None
         tab = TrainTab(self.settings)
@@ -199,7 +199,8 @@ class MainWindow(QMainWindow):
         add(m, "&Split in the Middle", lambda: view.set_split(0.5), "Ctrl+\\")
         m.addSeparator()
         for i in range(self.tabs.count()):
-            add(m, f"{self.tabs.tabText(i).replace('&', '')} Tab", lambda _c=False, i=i: self.tabs.setCurrentIndex(i), f"Alt+{i + 1}")
+            add(m, f"{self.tabs.tabText(i).replace('&', '')} Tab", lambda _c=False, i=i: self.tabs.setCurrentIndex(i),
+                f"Alt+{i + 1}")
 
         m = bar.addMenu("&Help")
         add(m, "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)

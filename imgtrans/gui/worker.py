@@ -106,7 +106,7 @@ class BatchThread(QThread):
                 elif ev.kind == "finished":
                     summary = ev.summary
                 emit(self.event, ev)
-        except Exception as exc:  # noqa: BLE001 - the window must hear about everything
+        except Exception as exc:  # the window must hear about everything
             log.exception("batch crashed")
             emit(self.error, f"The batch stopped: {type(exc).__name__}: {exc}")
         finally:

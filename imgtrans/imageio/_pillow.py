@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image as PILImage
-from PIL import ImageFile
+from PIL import Image as PILImage, ImageFile
 
 from imgtrans.imageio.exif import ORIENTATION
 from imgtrans.imageio.image import ImageTooLargeError
@@ -65,7 +64,7 @@ def _silence_libtiff() -> None:
             lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
             lib.TIFFSetWarningHandler(None)
             lib.TIFFSetErrorHandler(None)
-    except Exception:  # no /proc, no libtiff, symbols missing: keep libtiff's defaults
+    except Exception:  # noqa: BLE001 - no /proc, no libtiff, symbols missing: keep libtiff's defaults
         _log.debug("could not silence libtiff", exc_info=True)
 
 

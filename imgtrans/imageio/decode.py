@@ -112,7 +112,7 @@ def _decode(data: bytes, max_pixels: int | None, path: Path, min_pixels: int | N
         raise
     except MemoryError:
         raise ImageReadError("not enough memory to decode the image", path) from None
-    except Exception as first:
+    except Exception as first:  # noqa: BLE001 - any decoder failure: retried below for PNG, else reported
         error = first
     if kind == "PNG":
         with contextlib.suppress(ValueError):
@@ -122,7 +122,7 @@ def _decode(data: bytes, max_pixels: int | None, path: Path, min_pixels: int | N
                     decoded = open_and_load(stripped, max_pixels, path, min_pixels)
                 except ImageReadError:
                     raise
-                except Exception:
+                except Exception:  # noqa: BLE001 - the retry failed too: the first error is reported
                     pass
                 else:
                     _log.warning("%s: ignored broken PNG metadata (%s)", path, one_line(error))
@@ -189,7 +189,7 @@ def _decoded(path: Path, max_pixels: int | None, convert: Callable[[Decoded], T]
         raise
     except MemoryError:
         raise ImageReadError("not enough memory to decode the image", path) from None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a bad file is reported, never a crash
         raise ImageReadError(f"cannot convert {im.format} image in mode {im.mode}: {one_line(e)}", path) from None
     finally:
         im.close()

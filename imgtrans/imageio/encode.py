@@ -121,7 +121,7 @@ def output_exif(exif: bytes | None, mark_software: bool, size: tuple[int, int] |
     if exif:
         try:
             obj = load_exif(exif)
-        except Exception:
+        except Exception:  # noqa: BLE001 - unreadable EXIF is dropped, the image still written
             _log.warning("dropping unreadable EXIF data")
             obj = None
         legacy = obj is not None and is_legacy_record(obj)
@@ -149,7 +149,7 @@ def output_exif(exif: bytes | None, mark_software: bool, size: tuple[int, int] |
                     sub[tag] = value
     try:
         return obj.tobytes()
-    except Exception:
+    except Exception:  # noqa: BLE001 - EXIF that cannot be re-encoded is dropped
         _log.warning("dropping EXIF data that cannot be re-encoded")
         return None
 
@@ -451,6 +451,6 @@ def write_image(
         raise ImageWriteError("not enough memory to encode the image", p) from None
     except OSError as e:
         raise ImageWriteError(f"cannot encode {pil_fmt}: {os_reason(e)}", p) from None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any encoder failure is reported for this file
         raise ImageWriteError(f"cannot encode {pil_fmt}: {one_line(e)}", p) from None
     return write_bytes_atomic(p, data)

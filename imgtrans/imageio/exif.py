@@ -166,7 +166,7 @@ def extract_exif(im: PILImage.Image, tiff_orientation: int = 1) -> tuple[bytes |
         raw = bytes(raw) if bytes(raw).startswith(_EXIF_HEADER) else _EXIF_HEADER + bytes(raw)
         try:
             exif = load_exif(raw)
-        except Exception:
+        except Exception:  # noqa: BLE001 - broken EXIF: the image is read without it
             return None, 1
         if not len(exif):
             return None, xmp_orientation(raw_xmp(im))
@@ -180,7 +180,7 @@ def extract_exif(im: PILImage.Image, tiff_orientation: int = 1) -> tuple[bytes |
             exif[ORIENTATION] = 1
             keep_text_bytes(exif)
             return exif.tobytes(), orientation
-        except Exception:
+        except Exception:  # noqa: BLE001 - broken EXIF: the image is read without it
             return None, orientation
     # No raw block: TIFF tags, or PNG "Raw profile type exif" text.
     try:
@@ -195,5 +195,5 @@ def extract_exif(im: PILImage.Image, tiff_orientation: int = 1) -> tuple[bytes |
         if not len(out):
             return None, orientation
         return out.tobytes(), orientation
-    except Exception:
+    except Exception:  # noqa: BLE001 - broken tags: the image is read without them
         return None, tiff_orientation

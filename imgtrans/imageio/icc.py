@@ -22,7 +22,7 @@ def icc_is_usable(icc: bytes) -> bool:
         return True
     try:
         ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever fails, the profile is unusable
         return False
     return True
 

@@ -75,7 +75,7 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
             except OSError as e:
                 unknown = isinstance(e, PILImage.UnidentifiedImageError)
                 raise ImageReadError("not an image (unrecognised format)" if unknown else os_reason(e), p) from None
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - a bad file is reported, never a crash
                 raise ImageReadError(f"cannot read the image's metadata: {one_line(e)}", p) from None
             finally:
                 PILImage.MAX_IMAGE_PIXELS = saved

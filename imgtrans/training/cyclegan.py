@@ -32,7 +32,14 @@ from imgtrans.archs import NLayerDiscriminator, ResnetGenerator
 from imgtrans.tiling import run_with_edge_context
 from imgtrans.training.augment import diff_augment, parse_policy
 from imgtrans.training.base import (
-    Evaluation, ExportItem, Task, adam, bare, chunks, grid, set_requires_grad,
+    Evaluation,
+    ExportItem,
+    Task,
+    adam,
+    bare,
+    chunks,
+    grid,
+    set_requires_grad,
 )  # fmt: skip
 from imgtrans.training.config import TrainConfig
 from imgtrans.training.data import FolderReport, generator
@@ -44,8 +51,8 @@ from imgtrans.training.losses import ImagePool, discriminator_loss, gan_loss, gr
 class GeneratorPair(nn.Module):
     """Both generators in one module, so one (DDP) forward computes everything the generator loss
     needs. ``forward(real_A, real_B)`` -> dict of ``fake_B, rec_A, fake_A, rec_B`` (+ ``idt_A = G_A(B)``,
-    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through :func:`~imgtrans.tiling.run_with_edge_context`
-    with ``context`` (``--edge-context``)."""
+    ``idt_B = G_B(A)`` when ``identity``). Every generator call runs through
+    :func:`~imgtrans.tiling.run_with_edge_context` with ``context`` (``--edge-context``)."""
 
     def __init__(self, G_A: nn.Module, G_B: nn.Module, context: int = 0):
         super().__init__()
@@ -53,10 +60,10 @@ class GeneratorPair(nn.Module):
         self.context = context
 
     def forward(self, real_A: torch.Tensor, real_B: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
-        def G_A(x: torch.Tensor) -> torch.Tensor:
+        def G_A(x: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the paper's names, as self.G_A
             return run_with_edge_context(self.G_A, x, self.context)
 
-        def G_B(x: torch.Tensor) -> torch.Tensor:
+        def G_B(x: torch.Tensor) -> torch.Tensor:  # noqa: N802
             return run_with_edge_context(self.G_B, x, self.context)
 
         out = {"fake_B": G_A(real_A), "fake_A": G_B(real_B)}
@@ -77,7 +84,8 @@ class DiscriminatorLosses(nn.Module):
         self.nets = nn.ModuleDict(nets)
         self.mode, self.lambda_gp = mode, lambda_gp
 
-    def forward(self, inputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
+    def forward(self,
+                inputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
         return {
             name: discriminator_loss(self.nets[name], real, fake, self.mode, self.lambda_gp, alpha)
             for name, (real, fake, alpha) in inputs.items()
@@ -135,7 +143,8 @@ class CycleGANTask(Task):
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
         g = {"arch": "cyclegan_resnet", "hparams": dict(in_ch=3, out_ch=3, ngf=cfg.ngf, n_blocks=cfg.n_blocks, n_down=2,
-                                                        affine=False, use_dropout=cfg.use_dropout, upsample=cfg.upsample,
+                                                        affine=False, use_dropout=cfg.use_dropout,
+                                                        upsample=cfg.upsample,
                                                         input_skip=cfg.input_skip)}  # fmt: skip
         d = {"arch": "patchgan", "hparams": dict(in_ch=3, ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm="instance",
                                                  spectral=cfg.spectral)}  # fmt: skip
@@ -214,11 +223,13 @@ class CycleGANTask(Task):
     def val_images(self) -> dict[str, torch.Tensor]:
         if self._val is None:
             n = self.cfg.eval_images
-            self._val = {k: self.dataset.fixed(self.reports[k].val[:n], eval_grid(self.reports[k], n)) for k in ("A", "B")}
+            self._val = {k: self.dataset.fixed(self.reports[k].val[:n], eval_grid(self.reports[k], n))
+                         for k in ("A", "B")}
         return self._val
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, forward: nn.Module, backward: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def translate(self, images: torch.Tensor, forward: nn.Module,
+                  backward: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N,3,S,S)`` in [-1,1] -> (translated, reconstructed), both on the CPU, in [-1,1]."""
         fakes, recs = [], []
         for x in chunks(images, 4):
@@ -232,7 +243,15 @@ class CycleGANTask(Task):
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
-        from imgtrans.training.metrics import InceptionFeatures, fid, grid_artifact_amplitude, inception_path, kid, psnr, ssim
+        from imgtrans.training.metrics import (
+            InceptionFeatures,
+            fid,
+            grid_artifact_amplitude,
+            inception_path,
+            kid,
+            psnr,
+            ssim,
+        )
 
         val = self.val_images()
         G_A, G_B = bare(self.G_A), bare(self.G_B)
@@ -297,12 +316,14 @@ class CycleGANTask(Task):
     # ------------------------------------------------------------------------------------ export
     def exports(self, run_name: str) -> list[ExportItem]:
         cfg, ra, rb = self.cfg, self.reports["A"], self.reports["B"]
-        data = {"domain_a": str(ra.root), "domain_b": str(rb.root), "images_a": len(ra.train), "images_b": len(rb.train)}
+        data = {"domain_a": str(ra.root), "domain_b": str(rb.root), "images_a": len(ra.train),
+                "images_b": len(rb.train)}
         common = {
             "training_data": data,
             "trainer": "imgtrans-train cyclegan",
             "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "load_size", "batch_size", "gan_mode",
-                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment", "edge_context", "seed")},  # fmt: skip
+                                                           "lambda_cycle", "lambda_identity", "spectral", "d_augment",
+                                                           "edge_context", "seed")},
         }
         items = []
         for suffix, net, arrow, src, dst in (("_a2b", "G_A", "A->B", ra, rb), ("_b2a", "G_B", "B->A", rb, ra)):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +94,8 @@ class FolderReport:
                 out.append(f"    ... and {len(self.undecodable) - 20} more")
         if self.too_small:
             shown = ", ".join(self.too_small[:8]) + (" ..." if len(self.too_small) > 8 else "")
-            out.append(f"  {len(self.too_small)} image(s) smaller than {self.min_side} px ({self.small_policy}): {shown}")
+            out.append(f"  {len(self.too_small)} image(s) smaller than {self.min_side} px ({self.small_policy}): "
+                       f"{shown}")
         if self.gray or self.alpha:
             out.append(f"  converted to RGB: {self.gray} grayscale, {self.alpha} with alpha (composited onto white)")
         if self.duplicates:
@@ -118,7 +119,7 @@ def list_image_files(root: Path) -> list[Path]:
 
 
 def _name_fraction(rel: str) -> float:
-    digest = hashlib.sha256(f"imgtrans-val:{rel.lower()}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"imgtrans-val:{rel.lower()}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

@@ -22,8 +22,8 @@ quality where the reference uses a differentiable JPEG simulation with a float q
 too): the models will meet real JPEGs, and no gradient flows through the data.
 
 Built from library operations where they exist: :func:`kornia.filters.filter2d` (per-sample kernels),
-:func:`kornia.color.rgb_to_grayscale`, :func:`torch.nn.functional.interpolate`, :func:`torch.special.bessel_j1`, :func:`torch.poisson`; JPEG is
-the real codec through Pillow (:func:`jpeg`).
+:func:`kornia.color.rgb_to_grayscale`, :func:`torch.nn.functional.interpolate`, :func:`torch.special.bessel_j1`,
+:func:`torch.poisson`; JPEG is the real codec through Pillow (:func:`jpeg`).
 
 Every random draw comes from one ``torch.Generator`` passed in, in a fixed order, so a pair is a pure
 function of the HR patch and the generator's seed: the dataset seeds it from ``(run seed, epoch, sample
@@ -156,7 +156,8 @@ def sinc_kernel(k: int, cutoff: float) -> torch.Tensor:
 
 
 def random_kernel(g: torch.Generator, probs: tuple[float, ...], sigma: tuple[float, float],
-                  betag: tuple[float, float], betap: tuple[float, float], sinc_prob: float) -> torch.Tensor:  # fmt: skip
+                  betag: tuple[float, float], betap: tuple[float, float],
+                  sinc_prob: float) -> torch.Tensor:  # fmt: skip
     """One random blur kernel as Real-ESRGAN draws them: size uniform over 7..21 (odd); with probability
     ``sinc_prob`` a sinc filter (cutoff in [pi/3, pi] below 13 px, [pi/5, pi] from 13 px), else a shape of
     :data:`KERNEL_SHAPES` by ``probs``, sigmas in ``sigma`` (isotropic shapes: one sigma), rotation in
@@ -281,7 +282,8 @@ def _scale(g: torch.Generator, probs: tuple[float, float, float], lo_hi: tuple[f
     return 1.0
 
 
-def realworld(hr: torch.Tensor, scale: int, g: torch.Generator, settings: RealWorldSettings = REALWORLD) -> torch.Tensor:
+def realworld(hr: torch.Tensor, scale: int, g: torch.Generator,
+              settings: RealWorldSettings = REALWORLD) -> torch.Tensor:
     """Real-ESRGAN's second-order degradation of one HR image: ``(3,H,W)`` in [0,1] ->
     ``(3,H//scale,W//scale)`` in [0,1] on the 8-bit grid. All parameters are drawn from ``g`` (module
     docstring); the three kernels are drawn first, then the operations in pipeline order."""

@@ -44,7 +44,9 @@ class DenoiseTask(Task):
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        return {"G": {"arch": "dncnn", "hparams": dict(channels=cfg.channels, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn, noise_map=cfg.noise_map)}}
+        return {"G": {"arch": "dncnn",
+                      "hparams": dict(channels=cfg.channels, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn,
+                                      noise_map=cfg.noise_map)}}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         amp, opt = self.env.amp, self.optimizers["G"]
@@ -112,7 +114,8 @@ class DenoiseTask(Task):
             "training_data": {"data": str(self.report.root), "images": len(self.report.train)},
             "trainer": "imgtrans-train denoise",
             "noise": {"sigma": [lo, hi], "poisson": cfg.poisson, "jpeg": list(cfg.jpeg) if cfg.jpeg else None},
-            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "pixel_loss", "sigma", "jpeg",
-                                                           "poisson", "seed")},  # fmt: skip
+            "train_options": {k: getattr(cfg, k)
+                              for k in ("preset", "size", "batch_size", "pixel_loss", "sigma", "jpeg", "poisson",
+                                        "seed")},
         }
         return [ExportItem("", "G", "dncnn", dict(self.g_hparams), meta)]

@@ -23,7 +23,7 @@ class Info(Event):
 
 
 @dataclass
-class Warning(Event):  # noqa: A001 - the name reads well at the call sites (events.Warning)
+class Warning(Event):  # the name reads well at the call sites (events.Warning)
     message: str
 
 

@@ -99,9 +99,11 @@ def export_checkpoint(checkpoint: str | Path, name: str | None = None, out: str 
         try:
             module.load_state_dict(ck.weights[item["net"]], strict=True)
         except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{checkpoint}: {item['net']} cannot be exported ({str(exc).splitlines()[0][:200]})") from None
+            raise CheckpointError(f"{checkpoint}: {item['net']} cannot be exported "
+                                  f"({str(exc).splitlines()[0][:200]})") from None
         if as_file:
-            target = out_path if len(items) == 1 else out_path.with_name(out_path.stem + item["suffix"] + ".safetensors")
+            target = (out_path if len(items) == 1
+                      else out_path.with_name(out_path.stem + item["suffix"] + ".safetensors"))
         else:
             target = out_path / f"{name}{item['suffix']}.safetensors"
         metadata = dict(item["metadata"])

@@ -17,8 +17,9 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -68,7 +69,8 @@ def run_dir_for(name: str) -> Path:
     return runs_dir() / name
 
 
-def train(cfg: TrainConfig, cancel: threading.Event | None = None, resume: str | Path | None = "auto") -> Iterator[ev.Event]:
+def train(cfg: TrainConfig, cancel: threading.Event | None = None,
+          resume: str | Path | None = "auto") -> Iterator[ev.Event]:
     """Train ``cfg``; yields events. ``resume``: ``"auto"`` continues the run's latest checkpoint if
     there is one, a path continues that checkpoint (folder or run folder), ``None`` refuses to touch
     a run that already has checkpoints. Raises :class:`TrainingError` on bad input."""
@@ -182,7 +184,8 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
             raise TrainingError(f"cannot write to the run folder {run}: {exc.strerror or exc}") from None
     yield ev.Started(run, start, stop, spe, resume_path)
     if start >= stop:
-        yield ev.Info(f"run {cfg.name!r} is already at iteration {start} of {stop}: nothing to do (raise --steps or --epochs to go on)")
+        yield ev.Info(f"run {cfg.name!r} is already at iteration {start} of {stop}: nothing to do (raise --steps or "
+                      "--epochs to go on)")
         yield ev.Done(start, "finished", resume_path)
         return
     log = RunLog(run, task.loss_names, start, cfg.tensorboard) if main else None
@@ -194,7 +197,7 @@ def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None,
 
 
 def _iterate(cfg: TrainConfig, env: Env, task: Task, batches: StepBatches, checkpoints: Checkpointer,
-             log: "RunLog | None", cancel: threading.Event, start: int, stop: int, schedule: int,
+             log: RunLog | None, cancel: threading.Event, start: int, stop: int, schedule: int,
              last_eval: dict[str, Any] | None) -> Iterator[ev.Event]:  # fmt: skip
     """Iterations ``start .. stop-1`` with logging, samples, evaluation and checkpoints; then the
     final checkpoint and the export."""
@@ -213,9 +216,10 @@ def _iterate(cfg: TrainConfig, env: Env, task: Task, batches: StepBatches, check
         if not torch.isfinite(values).all():  # never checkpoint poisoned weights
             last = checkpoints.latest()
             raise TrainingError(
-                f"the losses became NaN/infinite at iteration {done} ({', '.join(n for n, v in zip(names, values) if not torch.isfinite(v))}); "
-                f"nothing was saved from it, the last good checkpoint is {last.path if last else 'none'}. "
-                "Try a lower --lr, --amp off, or another --gan-mode"
+                f"the losses became NaN/infinite at iteration {done} "
+                f"({', '.join(n for n, v in zip(names, values) if not torch.isfinite(v))}); nothing was saved from "
+                f"it, the last good checkpoint is {last.path if last else 'none'}. Try a lower --lr, --amp off, or "
+                "another --gan-mode"
             )
         now = time.perf_counter()
         step_event = ev.Step(done, step // spe, dict(zip(names, values.tolist())), lr, now - tick)
@@ -285,7 +289,7 @@ def warmup_factor(task: Task, step: int) -> float:
     return (step - begin + 1) / (end - begin) if begin <= step < end else 1.0
 
 
-def evaluation(task: Task, step: int, log: "RunLog | None") -> dict[str, Any]:
+def evaluation(task: Task, step: int, log: RunLog | None) -> dict[str, Any]:
     result: Evaluation = task.evaluate()
     record = {"step": step, "name": result.metric, "value": result.value,
               "higher_is_better": result.higher_is_better, "all": result.metrics}  # fmt: skip
@@ -306,7 +310,8 @@ def save_sample(task: Task, run: Path, step: int) -> Path | str:
     path = run / "samples" / f"step_{step:08d}.png"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(Image(pixels=pixels, alpha=None, bit_depth=8, icc_profile=None, exif=None, source_format="PNG"), path)
+        write_image(Image(pixels=pixels, alpha=None, bit_depth=8, icc_profile=None, exif=None, source_format="PNG"),
+                    path)
     except (ImageWriteError, OSError) as exc:
         return f"could not save the sample grid {path.name}: {exc}"
     return path
@@ -353,7 +358,8 @@ def restore(task: Task, path: Path) -> tuple[int, dict[str, Any] | None]:
             net.load_state_dict(ck.weights[name], strict=True)
         except RuntimeError as exc:
             first = [ln for ln in str(exc).splitlines() if ln.strip()][:2]
-            raise CheckpointError(f"{path}: {name} does not fit this run's architecture ({' '.join(first)[:240]})") from None
+            raise CheckpointError(f"{path}: {name} does not fit this run's architecture "
+                                  f"({' '.join(first)[:240]})") from None
     for name, opt in task.optimizers.items():
         saved = ck.state.get("optimizers", {}).get(name)
         if saved is not None:  # absent e.g. for a discriminator added after pre-training
@@ -402,7 +408,8 @@ class RunLog:
         self._truncate(self.path, start, self.columns)
         self._truncate(self.eval_path, start)
         new = not self.path.exists()
-        self.fh = open(self.path, "a", newline="", encoding="utf-8")
+        # open for the whole run, closed by close()
+        self.fh = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self.csv = csv.writer(self.fh)
         if new:
             self.csv.writerow(self.columns)
@@ -413,7 +420,7 @@ class RunLog:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.tb = SummaryWriter(str(run / "tb"), purge_step=start + 1 if start else None)
-            except Exception:  # tensorboard not installed (ImportError) or broken: CSV only
+            except Exception:  # noqa: BLE001 - tensorboard not installed (ImportError) or broken: CSV only
                 self.tb = None
 
     @staticmethod

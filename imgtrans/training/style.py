@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,7 +46,14 @@ from imgtrans.training.errors import DataError, TrainingError
 from imgtrans.training.losses import edge_band_loss, grid_loss, init_weights
 from imgtrans.training.metrics import InceptionFeatures, edge_steps, grid_artifact_amplitude, inception_path
 from imgtrans.training.style_loss import (
-    CONTENT_LAYERS, STYLE_LAYERS, content_distance, feature_maps, gram, loss_view, style_distance, style_targets,
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    content_distance,
+    feature_maps,
+    gram,
+    loss_view,
+    style_distance,
+    style_targets,
     total_variation,
 )  # fmt: skip
 
@@ -164,7 +172,8 @@ class StyleTask(Task):
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
         return {"G": {"arch": "cyclegan_resnet", "hparams": dict(in_ch=3, out_ch=3, ngf=cfg.ngf, n_blocks=cfg.n_blocks,
                                                                  n_down=2, affine=False, use_dropout=False,
-                                                                 upsample=cfg.upsample, input_skip=cfg.input_skip)}}  # fmt: skip
+                                                                 upsample=cfg.upsample,
+                                                                 input_skip=cfg.input_skip)}}  # fmt: skip
 
     # ------------------------------------------------------------------------------------ losses
     def losses(self, photo01: torch.Tensor, out01: torch.Tensor, shift: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -191,7 +200,8 @@ class StyleTask(Task):
     def shift(self, step: int) -> tuple[int, int]:
         """The loss network's random view shift of iteration ``step``, the same on every process and on
         resume."""
-        dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator(self.cfg.seed, "shift", step)).tolist()
+        dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,),
+                               generator=generator(self.cfg.seed, "shift", step)).tolist()
         return dy, dx
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:

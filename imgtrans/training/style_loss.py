@@ -24,7 +24,7 @@ Images are ``(B,3,H,W)`` float in [0,1] unless a docstring says otherwise.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,8 @@ def loss_view(x: torch.Tensor, shift: tuple[int, int] = (0, 0), pad: int = 8, ma
     return view.clamp(0, 1) * (hi - lo) + lo
 
 
-def feature_maps(layers: Iterable[tuple[str, torch.nn.Module]], x: torch.Tensor, wanted: Sequence[str]) -> dict[str, torch.Tensor]:
+def feature_maps(layers: Iterable[tuple[str, torch.nn.Module]], x: torch.Tensor,
+                 wanted: Sequence[str]) -> dict[str, torch.Tensor]:
     """Run ``x`` (already in the network's input range, e.g. from :func:`loss_view`) through the
     ``(name, layer)`` pairs in order, stopping after the last of ``wanted``; returns ``{name: (B,C,h,w)}``
     for each wanted layer."""

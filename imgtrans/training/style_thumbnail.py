@@ -17,8 +17,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,10 +91,12 @@ def thumbnail_metadata(paintings: Sequence[str | os.PathLike], credit: str | Non
     data, width, height = thumbnail_jpeg(paintings)
     record = {"mime": "image/jpeg", "width": width, "height": height, "data": base64.b64encode(data).decode("ascii")}
     return {THUMBNAIL_KEY: json.dumps(record, separators=(",", ":")),
-            CREDIT_KEY: " ".join((credit if credit is not None else default_credit(paintings, records)).split())}  # fmt: skip
+            CREDIT_KEY: " ".join((credit if credit is not None
+                                  else default_credit(paintings, records)).split())}  # fmt: skip
 
 
-def recorded_thumbnail_metadata(paths: Sequence[str | os.PathLike], records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def recorded_thumbnail_metadata(paths: Sequence[str | os.PathLike],
+                                records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """:func:`thumbnail_metadata` for a run's paintings (``paths``, as its config names them) when each
     file is still there with the sha256 the model's ``style_images`` records; ``{}`` otherwise (a model
     is exported without a thumbnail rather than with a picture of another file)."""
@@ -110,7 +113,8 @@ def recorded_thumbnail_metadata(paths: Sequence[str | os.PathLike], records: Seq
         return {}
 
 
-def stamp_style_thumbnail(model: str | os.PathLike, paintings: Sequence[str | os.PathLike], credit: str | None = None) -> Path:
+def stamp_style_thumbnail(model: str | os.PathLike, paintings: Sequence[str | os.PathLike],
+                          credit: str | None = None) -> Path:
     """Add (or replace) the painting's thumbnail and credit line in an existing ``.safetensors`` model
     file, in place and atomically; its tensors and other metadata are kept byte for byte. For bundling
     a style: ``stamp_style_thumbnail("resources/models/x.safetensors", [painting], "Vincent van Gogh,

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import split as _split  # noqa: E402  (training/data/split.py, stdlib only)
+import split as _split  # (training/data/split.py, stdlib only)
 
 FETCH_VERSION = 1
 MARKER = ".complete.json"
@@ -633,7 +633,7 @@ def _skimage_source(work: Path, debdir: Path):
 
 
 def build_skimage_set(ds: DataSet, stage: Path, debdir: Path, work: Path, keep_debs: bool):
-    readers, version, where = _skimage_source(work, debdir)
+    readers, version, _where = _skimage_source(work, debdir)
     records, used = [], set()
     for n, read in sorted(readers.items()):
         tmp = stage / f".tmp-{n}"

@@ -55,7 +55,7 @@ def group_key(name: str) -> str:
 
 def hash_fraction(key: str, seed: str = DEFAULT_SEED) -> float:
     """A number in [0, 1) derived from sha256(seed:key)."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

@@ -114,7 +114,8 @@ def main() -> None:
             "licence": "model: MIT; data: public domain + CC-BY-SA (see resources/LICENSES)",
             "steps": str(step),
             "recipe": "training/quick_sr/train.py",
-            "metric": json.dumps({"val_psnr_y": round(float(np.mean(ours)), 3), "bicubic_psnr_y": round(float(np.mean(bicubic)), 3)}),
+            "metric": json.dumps({"val_psnr_y": round(float(np.mean(ours)), 3),
+                                  "bicubic_psnr_y": round(float(np.mean(bicubic)), 3)}),
         },
     )
     print(f"wrote {args.out}")
