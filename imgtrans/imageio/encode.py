@@ -169,9 +169,9 @@ def encode_png(
 ) -> bytes:
     """PNG of a uint8/uint16 (H, W, 1-4) array with the given metadata chunks.
 
-    Deflate runs with zlib's run-length strategy after per-row adaptive filtering: on photos and
-    paintings it encodes ~40 % faster than level 3 with the default strategy (~3.5x faster than
-    Pillow's default level 6) for files 0-7 % larger (benchmarks/png_encode.py)."""
+    Deflate runs with zlib's run-length strategy after per-row adaptive filtering: the encoder runs
+    beside inference on the same cores, and this is the fastest setting whose files stay within a few
+    per cent of level 3's (figures: benchmarks/README.md, "PNG encoding")."""
     chunks = []
     if icc:
         chunks.append(_pngchunks.iccp_chunk(icc))
@@ -363,8 +363,8 @@ def _encode_webp(img: Image, arr: np.ndarray, gray: bool, size: tuple[int, int],
     """Lossless WebP of the uint8 (H, W, 1-4) ``arr``; no grey mode in WebP, so grey becomes RGB."""
     if gray:
         arr = arr[:, :, [0, 0, 0, 1]] if arr.shape[2] == 2 else np.repeat(arr, 3, axis=2)
-    # In lossless mode quality/method only set the effort: 20/1 is ~10x faster
-    # than the defaults and the files are within 1% of their size.
+    # In lossless mode quality/method only set the effort: 20/1 is far faster than the defaults for files
+    # of about the same size (benchmarks/README.md, History 2026-11-23, "WebP effort").
     kwargs: dict[str, Any] = {"lossless": True, "exact": True, "quality": 20, "method": 1}
     kwargs.update(_metadata_kwargs(icc_for(img.icc_profile, False), output_exif(img.exif, text is not None, size),
                                    output_xmp(img.xmp, text, size)))
