@@ -30,6 +30,7 @@ from imgtrans.training.config import PRESETS, SECONDS_PER_IT, TrainConfig, read_
 SUBCOMMANDS = ("cyclegan", "sr", "denoise", "style", "export")
 EXIT_TIME_UP = 75  # --max-minutes ran out: checkpoint saved, run again to continue (EX_TEMPFAIL: "try again later")
 S = argparse.SUPPRESS  # options not given stay out of the namespace: only explicit ones override
+_RAW = argparse.RawDescriptionHelpFormatter
 
 
 def _range(text: str, kind=float) -> tuple:
@@ -118,14 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
         "  imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]\n\n"
         "The same command again (or --resume) continues a run exactly; Ctrl-C saves a checkpoint and stops.\n"
         "Several processes/GPUs: torchrun --standalone --nproc-per-node N -m imgtrans.training.cli ...",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RAW,
         epilog="CycleGAN " + _presets_help("cyclegan")
                + "\n\nRun `imgtrans-train SUBCOMMAND --help` for each task's options.",
     )
     sub = top.add_subparsers(dest="command", metavar="{cyclegan,sr,denoise,style,export}")
-    raw = argparse.RawDescriptionHelpFormatter
+    _add_cyclegan_parser(sub)
+    _add_sr_parser(sub)
+    _add_denoise_parser(sub)
+    _add_style_parser(sub)
+    _add_export_parser(sub)
+    return top
 
-    p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=raw,
+
+def _add_cyclegan_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``cyclegan`` sub-command: two folders, an unpaired style pair."""
+    p = sub.add_parser("cyclegan", help="unpaired style pair (default)", formatter_class=_RAW,
                        epilog=_presets_help("cyclegan"),
                        description="CycleGAN: LSGAN, lambda_cycle 10, pool 50, Adam 2e-4 (0.5, 0.999), LR decays "
                        "linearly to 0 over the second half, as the reference. Three defaults differ from it: the "
@@ -174,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     _gan(p)
     _common(p, "cyclegan")
 
-    p = sub.add_parser("sr", help="super-resolution (SRResNet, optional SRGAN fine-tuning)", formatter_class=raw,
+
+def _add_sr_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``sr`` sub-command: super-resolution from a folder of clean images."""
+    p = sub.add_parser("sr", help="super-resolution (SRResNet, optional SRGAN fine-tuning)", formatter_class=_RAW,
                        epilog=_presets_help("sr"))  # fmt: skip
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=S, help="folder of clean high-resolution images (required, here or in --config)")
@@ -211,7 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     _gan(p)
     _common(p, "sr")
 
-    p = sub.add_parser("denoise", help="denoising (DnCNN)", formatter_class=raw, epilog=_presets_help("denoise"))
+
+def _add_denoise_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``denoise`` sub-command: a DnCNN from a folder of clean images."""
+    p = sub.add_parser("denoise", help="denoising (DnCNN)", formatter_class=_RAW, epilog=_presets_help("denoise"))
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=S, help="folder of clean images (required, here or in --config)")
     g.add_argument("--sigma", type=_range, default=S, help="Gaussian noise level or range, 0-255 scale (default 5-50)")
@@ -229,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default mse)")
     _common(p, "denoise")
 
-    p = sub.add_parser("style", help="learn a painter's style from one painting (or a few)", formatter_class=raw,
+
+def _add_style_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``style`` sub-command: a painter's style from one painting (or a few) and a folder of photos."""
+    p = sub.add_parser("style", help="learn a painter's style from one painting (or a few)", formatter_class=_RAW,
                        epilog=_presets_help("style"),
                        description="A feed-forward style network (Johnson et al. 2016, instance norm) of the same "
                        "ResNet generator family as the style pairs, trained on photos with content and Gram-matrix "
@@ -263,12 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no random horizontal flips of the photo crops (default: flipped half the time)")
     _common(p, "style")
 
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``export`` sub-command: a run's generator(s) as model files."""
     p = sub.add_parser("export", help="write a run's generator(s) as model files")
     p.add_argument("--name", required=True, help="the run")
     p.add_argument("--checkpoint", default="latest", help="latest (default), best, or an iteration number")
     p.add_argument("--out", type=Path, default=None,
                    help="folder or .safetensors file (default: the user models folder)")
-    return top
 
 
 def _err(msg: str) -> None:
