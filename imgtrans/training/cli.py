@@ -324,16 +324,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(task: str, args: argparse.Namespace) -> int:
-    from imgtrans.training import events as ev
+def _config_for(task: str, args: argparse.Namespace) -> TrainConfig | int:
+    """The run's configuration from the command line, ``--config`` and the stored run being continued;
+    sets ``args.name``. An exit code (2) instead where the options do not make a run, the reason printed."""
     from imgtrans.training.errors import TrainingError
-    from imgtrans.training.loop import train
 
-    if args.max_minutes is not None and not args.max_minutes > 0:
-        _err("--max-minutes must be more than 0")
-        return 2
     explicit = {k: v for k, v in vars(args).items() if k in TrainConfig.fields() and k != "task"}
-    main_rank = int(os.environ.get("RANK", "0")) == 0
     try:
         from_file = read_config_file(args.config) if args.config is not None else {}
         if from_file.get("task", task) != task:
@@ -353,11 +349,120 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
             _err(f"{owner} is a {stored['task']} run, not {task}: continue it with `imgtrans-train {stored['task']} "
                  f"--name {args.name}` or start a new run with another --name")  # fmt: skip
             return 2
-        cfg = resolve(task, explicit, stored, config=from_file)
+        return resolve(task, explicit, stored, config=from_file)
     except (ValueError, TrainingError) as exc:
         _err(str(exc))
         return 2
 
+
+class _StopRequests:
+    """Ctrl-C/SIGTERM and ``--max-minutes`` as one cancel event for the training loop, installed for the
+    duration of a ``with`` block: the first signal (or the time running out) finishes the iteration, saves
+    and stops; a second signal aborts at once (KeyboardInterrupt)."""
+
+    def __init__(self, max_minutes: float | None, main_rank: bool) -> None:
+        self.cancel = threading.Event()
+        self.signals = 0  # signals received
+        self.time_up = False
+        self._max_minutes = max_minutes
+        self._main_rank = main_rank
+        self._old: dict = {}
+        self._timer: threading.Timer | None = None
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            raise KeyboardInterrupt
+        self.cancel.set()
+        if self._main_rank:
+            print("\nimgtrans-train: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def _on_time_up(self) -> None:  # same path as a first Ctrl-C: finish the iteration, save, stop
+        self.time_up = True
+        self.cancel.set()
+
+    def __enter__(self) -> _StopRequests:
+        self._old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        if self._max_minutes is not None:
+            self._timer = threading.Timer(self._max_minutes * 60, self._on_time_up)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+class _Console:
+    """The run's events on stderr (main rank only): a progress bar over the iterations (unless quiet) and one
+    line per message, written above the bar."""
+
+    def __init__(self, main_rank: bool, quiet: bool) -> None:
+        self.main_rank = main_rank
+        self.quiet = quiet
+        self.bar = None
+
+    def say(self, msg: str) -> None:
+        if not self.main_rank:
+            return
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+        else:
+            print(msg, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def show(self, e) -> None:
+        """One training event (any but ``Done``, which the caller keeps)."""
+        from imgtrans.training import events as ev
+
+        if isinstance(e, ev.Step):
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in e.losses.items()), refresh=False)
+        elif isinstance(e, ev.Started):
+            self.say(f"run folder: {e.run_dir}")
+            if self.main_rank and not self.quiet and e.start_step < e.total_steps:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=e.total_steps, initial=e.start_step, unit="it", dynamic_ncols=True,
+                                file=sys.stderr)
+        elif isinstance(e, ev.DataChecked):
+            for line in e.lines:
+                self.say(line)
+        elif isinstance(e, (ev.Info, ev.Warning)):
+            self.say(("warning: " if isinstance(e, ev.Warning) else "") + e.message)
+        elif isinstance(e, ev.Evaluated):
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items()
+                              if not k.endswith(("_A", "_B", "2B", "2A")))
+            self.say(f"[{e.step}] eval: {shown}")
+        elif isinstance(e, ev.CheckpointSaved):
+            self.say(f"[{e.step}] checkpoint ({e.reason}): {e.path}")
+        elif isinstance(e, ev.SampleSaved) and self.quiet:
+            self.say(f"[{e.step}] sample: {e.path}")
+        elif isinstance(e, ev.Exported):
+            for path in e.paths:
+                self.say(f"exported: {path}")
+
+
+def cmd_train(task: str, args: argparse.Namespace) -> int:
+    from imgtrans.training import events as ev
+    from imgtrans.training.errors import TrainingError
+    from imgtrans.training.loop import train
+
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        _err("--max-minutes must be more than 0")
+        return 2
+    cfg = _config_for(task, args)
+    if isinstance(cfg, int):
+        return cfg
     if args.resume == "auto":  # a bare --resume needs something to resume
         from imgtrans.training.checkpoint import Checkpointer
         from imgtrans.training.loop import run_dir_for
@@ -366,92 +471,33 @@ def cmd_train(task: str, args: argparse.Namespace) -> int:
             _err(f"--resume: run {args.name!r} has no checkpoint yet (drop --resume to start it)")
             return 2
 
-    cancel = threading.Event()
-    interrupted = {"n": 0}
-
-    def on_signal(signum, frame):  # first: finish the iteration, save, stop; second: abort now
-        interrupted["n"] += 1
-        if interrupted["n"] > 1:
-            raise KeyboardInterrupt
-        cancel.set()
-        if main_rank:
-            print("\nimgtrans-train: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)",
-                  file=sys.stderr, flush=True)  # fmt: skip
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = None
-    timer = None
-    if args.max_minutes is not None:
-
-        def time_up() -> None:  # same path as a first Ctrl-C: finish the iteration, save, stop
-            interrupted["time_up"] = True
-            cancel.set()
-
-        timer = threading.Timer(args.max_minutes * 60, time_up)
-        timer.daemon = True
-        timer.start()
-
-    def say(msg: str) -> None:
-        if not main_rank:
-            return
-        if bar is not None:
-            bar.write(msg, file=sys.stderr)
-        else:
-            print(msg, file=sys.stderr, flush=True)
-
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    console = _Console(main_rank, args.quiet)
     result = None
-    try:
-        for e in train(cfg, cancel, resume=args.resume or "auto"):
-            if isinstance(e, ev.Step):
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in e.losses.items()), refresh=False)
-            elif isinstance(e, ev.Started):
-                say(f"run folder: {e.run_dir}")
-                if main_rank and not args.quiet and e.start_step < e.total_steps:
-                    from tqdm import tqdm
+    with _StopRequests(args.max_minutes, main_rank) as stop:
+        try:
+            for e in train(cfg, stop.cancel, resume=args.resume or "auto"):
+                if isinstance(e, ev.Done):
+                    result = e
+                else:
+                    console.show(e)
+        except TrainingError as exc:
+            console.close()
+            _err(str(exc))
+            return 1
+        except KeyboardInterrupt:
+            console.close()
+            _err("aborted without saving; the last checkpoint is intact")
+            return 130
+        finally:
+            console.close()
+    return _final_report(result, stop, args.max_minutes, console.say)
 
-                    bar = tqdm(total=e.total_steps, initial=e.start_step, unit="it", dynamic_ncols=True,
-                               file=sys.stderr)
-            elif isinstance(e, ev.DataChecked):
-                for line in e.lines:
-                    say(line)
-            elif isinstance(e, (ev.Info, ev.Warning)):
-                say(("warning: " if isinstance(e, ev.Warning) else "") + e.message)
-            elif isinstance(e, ev.Evaluated):
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in e.metrics.items()
-                                  if not k.endswith(("_A", "_B", "2B", "2A")))
-                say(f"[{e.step}] eval: {shown}")
-            elif isinstance(e, ev.CheckpointSaved):
-                say(f"[{e.step}] checkpoint ({e.reason}): {e.path}")
-            elif isinstance(e, ev.SampleSaved) and args.quiet:
-                say(f"[{e.step}] sample: {e.path}")
-            elif isinstance(e, ev.Exported):
-                for path in e.paths:
-                    say(f"exported: {path}")
-            elif isinstance(e, ev.Done):
-                result = e
-    except TrainingError as exc:
-        if bar is not None:
-            bar.close()
-            bar = None
-        _err(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
-        _err("aborted without saving; the last checkpoint is intact")
-        return 130
-    finally:
-        if timer is not None:
-            timer.cancel()
-        if bar is not None:
-            bar.close()
-        for s, h in old.items():
-            signal.signal(s, h)
-    if result is not None and result.reason == "cancelled" and interrupted.get("time_up") and not interrupted["n"]:
-        say(f"stopped at iteration {result.step} after --max-minutes {args.max_minutes:g}; checkpoint saved. "
+
+def _final_report(result, stop: _StopRequests, max_minutes: float | None, say) -> int:
+    """Say how the run ended (``result``: its ``Done`` event, None if there was none) and return the exit code."""
+    if result is not None and result.reason == "cancelled" and stop.time_up and not stop.signals:
+        say(f"stopped at iteration {result.step} after --max-minutes {max_minutes:g}; checkpoint saved. "
             "Run the same command again to continue.")
         return EXIT_TIME_UP
     if result is not None and result.reason == "cancelled":
