@@ -104,7 +104,14 @@ class OptionsPanel(QWidget):
     def _build(self) -> None:
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        for box in (self._build_model_box(), self._build_processing_box(), self._build_output_box()):
+            outer.addWidget(box)
+        outer.addStretch(1)
+        self._connect()
 
+    def _build_model_box(self) -> QGroupBox:
+        """Task, model (with its painting and description) and the model's own settings: denoise
+        strength, style strength and style scale, each row shown only for the models that take it."""
         model_box = QGroupBox("Task and model")
         form = QFormLayout(model_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -124,7 +131,13 @@ class OptionsPanel(QWidget):
         form.addRow("&Model:", self.model_combo)
         form.addRow(self.painting)
         form.addRow(self.model_info)
+        self._add_strength_row(form)
+        self._add_style_strength_row(form)
+        self._add_style_size_row(form)
+        return model_box
 
+    def _add_strength_row(self, form: QFormLayout) -> None:
+        """Denoise strength: a slider and spin box kept equal, and Auto (measure each image's noise)."""
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
         self.strength_slider.setRange(0, 100)
         self.strength_spin = QSpinBox()
@@ -148,6 +161,8 @@ class OptionsPanel(QWidget):
         strength_row.setContentsMargins(0, 0, 0, 0)
         form.addRow(self.strength_label, self.strength_widget)
 
+    def _add_style_strength_row(self, form: QFormLayout) -> None:
+        """Style strength in percent: a slider and spin box kept equal."""
         self.style_strength_slider = QSlider(Qt.Orientation.Horizontal)
         self.style_strength_slider.setRange(0, 100)
         self.style_strength_slider.setAccessibleName("Style strength")
@@ -171,6 +186,8 @@ class OptionsPanel(QWidget):
         self.style_strength_label.setBuddy(self.style_strength_spin)
         form.addRow(self.style_strength_label, self.style_strength_widget)
 
+    def _add_style_size_row(self, form: QFormLayout) -> None:
+        """Style scale: the long side a style model paints on (0: full resolution)."""
         self.style_size_spin = QSpinBox()
         self.style_size_spin.setAccessibleName("Style scale")
         self.style_size_spin.setRange(0, 8192)
@@ -185,6 +202,8 @@ class OptionsPanel(QWidget):
         self.style_size_label.setBuddy(self.style_size_spin)
         form.addRow(self.style_size_label, self.style_size_spin)
 
+    def _build_processing_box(self) -> QGroupBox:
+        """Tiles, device and backend."""
         run_box = QGroupBox("Processing")
         form2 = QFormLayout(run_box)
         form2.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -210,7 +229,10 @@ class OptionsPanel(QWidget):
             "ONNX Runtime: fast and light on the CPU (pip install 'imgtrans[fast]').")
         self._mark_onnx_availability()
         form2.addRow("&Backend:", self.backend_combo)
+        return run_box
 
+    def _build_output_box(self) -> QGroupBox:
+        """Output folder, format and quality, name suffix, what to do with existing files, folder structure."""
         out_box = QGroupBox("Output")
         form3 = QFormLayout(out_box)
         form3.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -251,11 +273,10 @@ class OptionsPanel(QWidget):
         self.recursive_check = QCheckBox("Include s&ub-folders of added folders")
         form3.addRow(self.keep_tree_check)
         form3.addRow(self.recursive_check)
+        return out_box
 
-        for box in (model_box, run_box, out_box):
-            outer.addWidget(box)
-        outer.addStretch(1)
-
+    def _connect(self) -> None:
+        """Every option saves itself as it changes; task and model changes refill what depends on them."""
         self.task_combo.currentIndexChanged.connect(self._task_changed)
         self.model_combo.currentIndexChanged.connect(self._model_changed)
         self.browse_button.clicked.connect(self.browse_output)
