@@ -21,7 +21,6 @@ from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -43,9 +42,9 @@ from imgtrans.gui import tasks
 from imgtrans.gui.compare_view import CompareView
 from imgtrans.gui.imaging import load_display, probe
 from imgtrans.gui.loss_plot import LossPlot
+from imgtrans.gui.path_rows import file_row, folder_row
 from imgtrans.gui.progress_panel import eta_text
 from imgtrans.gui.qtcompat import emit
-from imgtrans.gui.queue_panel import IMAGE_FILTER
 from imgtrans.gui.settings import Settings
 from imgtrans.gui.widgets import MessageBar
 from imgtrans.paths import fetched_data_dir, runs_dir
@@ -132,48 +131,6 @@ def _model_label(path: Path) -> str:
     return f"{meta.get('name') or ident} (id {ident})"
 
 
-def _file_row(edit: QLineEdit, title: str, parent: QWidget) -> QHBoxLayout:
-    """A line edit for an image file with a button that opens the file dialog."""
-    button = QToolButton()
-    button.setText("\u2026")
-    button.setToolTip(f"Choose the {title.lower()}")
-
-    def pick() -> None:
-        start = edit.text().strip() or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(parent, title, start, IMAGE_FILTER)
-        if path:
-            edit.setText(path)
-            emit(edit.editingFinished)
-
-    button.clicked.connect(pick)
-    edit.setAcceptDrops(False)
-    row = QHBoxLayout()
-    row.setContentsMargins(0, 0, 0, 0)
-    row.addWidget(edit, 1)
-    row.addWidget(button)
-    return row
-
-
-def _folder_row(edit: QLineEdit, title: str, parent: QWidget) -> QHBoxLayout:
-    button = QToolButton()
-    button.setText("\u2026")
-    button.setToolTip(f"Choose the {title.lower()}")
-
-    def pick() -> None:
-        folder = QFileDialog.getExistingDirectory(parent, title, edit.text() or str(Path.home()))
-        if folder:
-            edit.setText(folder)
-            emit(edit.editingFinished)
-
-    button.clicked.connect(pick)
-    edit.setAcceptDrops(False)
-    row = QHBoxLayout()
-    row.setContentsMargins(0, 0, 0, 0)
-    row.addWidget(edit, 1)
-    row.addWidget(button)
-    return row
-
-
 class TrainTab(QWidget):
     modelExported = Signal(object)  # noqa: N815 - id to select or None
     stopped = Signal()  # a run ended (finished, stopped or failed)
@@ -194,9 +151,31 @@ class TrainTab(QWidget):
     # -- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
         self.message = MessageBar()
+        left = self._build_left(self._build_run_box())
+        right = self._build_right()
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([400, 900])
+        split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.message)
+        layout.addWidget(split, 1)
+        self._connect()
+
+    def _build_run_box(self) -> QGroupBox:
+        """The run's options: task, its folders (or painting and photos), scale, name, preset, length, device."""
         box = QGroupBox("Training run")
         form = self._form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._make_run_fields()
+        self._add_run_rows(form)
+        return box
+
+    def _make_run_fields(self) -> None:
+        """The option widgets, not yet in the form."""
         self.task_combo = QComboBox()
         for key, label in TRAIN_TASKS.items():
             self.task_combo.addItem(label, key)
@@ -230,6 +209,9 @@ class TrainTab(QWidget):
         self.device_combo = QComboBox()
         for key, label in (("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)")):
             self.device_combo.addItem(label, key)
+
+    def _add_run_rows(self, form: QFormLayout) -> None:
+        """The form's rows; the folder/painting rows are in ``self._rows``, shown per task by ``_task_changed``."""
         form.addRow("&Task:", self.task_combo)
         self.domain_a_label = QLabel("Domain &A:")
         self.domain_a_label.setBuddy(self.domain_a_edit)
@@ -242,10 +224,10 @@ class TrainTab(QWidget):
         self.scale_label = QLabel("&Scale:")
         self.scale_label.setBuddy(self.scale_spin)
         self._rows = {
-            "painting": (self.painting_label, _file_row(self.painting_edit, "Painting", self)),
-            "a": (self.domain_a_label, _folder_row(self.domain_a_edit, "Domain A folder", self)),
-            "b": (self.domain_b_label, _folder_row(self.domain_b_edit, "Domain B folder", self)),
-            "data": (self.data_label, _folder_row(self.data_edit, "Training images folder", self)),
+            "painting": (self.painting_label, file_row(self.painting_edit, "Painting", self)),
+            "a": (self.domain_a_label, folder_row(self.domain_a_edit, "Domain A folder", self)),
+            "b": (self.domain_b_label, folder_row(self.domain_b_edit, "Domain B folder", self)),
+            "data": (self.data_label, folder_row(self.data_edit, "Training images folder", self)),
         }
         self._rows["data"][1].addWidget(self.landscapes_button)
         for key, (label, row) in self._rows.items():
@@ -258,6 +240,8 @@ class TrainTab(QWidget):
         form.addRow("&Length:", self.steps_spin)
         form.addRow("&Device:", self.device_combo)
 
+    def _build_left(self, box: QGroupBox) -> QWidget:
+        """The run's options, Start and Stop, and the log."""
         style = self.style()
         self.start_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start training")
         self.stop_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
@@ -281,7 +265,10 @@ class TrainTab(QWidget):
         ll.addLayout(buttons)
         ll.addWidget(QLabel("Data check and log:"))
         ll.addWidget(self.log_view, 1)
+        return left
 
+    def _build_right(self) -> QWidget:
+        """Progress, losses so far (label and plot) and the latest sample grid."""
         self.progress_label = QLabel("Not running.")
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
@@ -305,18 +292,10 @@ class TrainTab(QWidget):
         rl.addWidget(self.progress_bar)
         rl.addWidget(self.losses_label)
         rl.addWidget(right_split, 1)
+        return right
 
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([400, 900])
-        split.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.message)
-        layout.addWidget(split, 1)
-
+    def _connect(self) -> None:
+        """Options save themselves as they change; the task and the painting update what depends on them."""
         self.task_combo.currentIndexChanged.connect(self._task_changed)
         self.name_edit.textChanged.connect(self._update_start_label)
         self.start_button.clicked.connect(self.start)
