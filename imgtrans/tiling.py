@@ -164,6 +164,9 @@ def run_tiled(
     ``out``/``store``: write each finished tile with ``store(out_region, tile)`` into a caller-owned
     output (e.g. a uint8 image being assembled), so no float copy of the whole output ever exists;
     only for exact tiles (``blend`` 0).
+
+    One function: the resolved defaults, the tile grid and the OOM-retrying ``process`` closure share the same
+    locals (sizes, output, weight map); split, they would pass them all around and read worse.
     """
     _, _, h, w = x.shape
     s = model.scale

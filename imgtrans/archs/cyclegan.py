@@ -278,7 +278,8 @@ def stream_resnet_generator(gen: nn.Module, x: torch.Tensor, band: int, device: 
     about 1.3x its cost. Each encoder norm takes one pass over the full-resolution bands; the
     ``2**n_down``-downscaled feature map between encoder and decoder is kept (the peak:
     ``3 * ngf * 2**n_down / 4**n_down`` floats per input pixel), the rest is recomputed band by
-    band. ``tick(done, total)`` after every band.
+    band. ``tick(done, total)`` after every band. One function: the encoder, residual-block and decoder
+    passes run in order over the same streamer, frozen norm statistics and deep feature map; split, it reads worse.
     """
     if not isinstance(gen, ResnetGenerator):
         raise TypeError("stream_resnet_generator needs a ResnetGenerator")

@@ -99,6 +99,9 @@ def _schedule_change_note(saved_config: Path, cfg: TrainConfig, schedule: int, s
 
 
 def _train(cfg: TrainConfig, cancel: threading.Event, resume: str | Path | None, env: Env) -> Iterator[ev.Event]:
+    """The run up to its first iteration (numbered steps 1-4: checkpoint to continue from, data checks, networks
+    and schedule, restore), then :func:`_iterate`. One generator because its steps yield their events in order and
+    share most of their locals (run folder, reports, task, schedule); split into sub-generators it reads worse."""
     from imgtrans.training.checkpoint import find_checkpoint
 
     main = env.is_main
