@@ -9,6 +9,6 @@ Modules: ``app`` (entry point, logging), ``window`` (main window, menus, the bat
 ``preview`` (before/after view, quick preview), ``options_panel`` + ``settings`` (choices, QSettings),
 ``progress_panel``, ``worker`` (batch thread), ``imaging`` (thumbnails and display images, in worker
 threads), ``tasks`` (thread pools, GC and thread-priority helpers), ``models_tab`` (model management, through
-:mod:`imgtrans.model_import`), ``train_tab`` + ``loss_plot`` (training), ``about``, ``widgets`` (message bar, drop
-overlay), ``qtcompat`` (binding work-arounds).
+:mod:`imgtrans.model_import`), ``train_tab`` + ``loss_plot`` + ``path_rows`` (training), ``about``,
+``widgets`` (message bar, drop overlay), ``qtcompat`` (binding work-arounds).
 """
