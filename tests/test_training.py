@@ -848,17 +848,21 @@ def test_gray_denoiser_trains_on_luma_exports_one_channel_and_converts_colour_ph
 
 
 def test_edge_band_loss_sees_a_band_the_photo_does_not_have():
-    """A 6 px strip of another colour along one border of an output is charged by its excess over the
-    photo's own step there (grey levels / 255, averaged over the four sides); the photo itself costs 0,
-    and the gradient reaches the strip."""
-    from imgtrans.training.losses import edge_band_loss
+    """A line of another colour along one border of an output is charged by its excess over the photo's
+    own step there, line by line (a 2 px line that a 6 px strip's mean would dilute counts in full, and
+    compensating lines next to it cannot cancel it); the photo itself costs 0; the gradient reaches it."""
+    from imgtrans.training.losses import border_line_steps, edge_band_loss
 
     photo = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.4
-    out = photo.clone()
-    out[..., :, :6] += 20 / 255  # a band along the left border, 20 grey levels
-    out.requires_grad_(True)
-    loss = edge_band_loss(out, photo)
     assert torch.equal(edge_band_loss(photo, photo), torch.zeros(2))
-    assert torch.allclose(loss, torch.full((2,), 20 / 255 / 4), atol=2 / 255 / 4)  # the strips differ a little anyway
-    loss.sum().backward()
-    assert out.grad[..., :, :6].abs().sum() > 0
+    line = photo.clone()
+    line[..., :, :2] += 40 / 255  # a 2 px line along the left border
+    gamed = line.clone()
+    gamed[..., :, 2:4] -= 40 / 255  # with columns beside it that bring a 6 px strip's mean back
+    for out in (line, gamed):
+        steps = border_line_steps(out)[:, 2, :2] * 255  # the left side's two border lines
+        assert (steps > 35).all()
+        assert float(edge_band_loss(out, photo).min()) > 2 * 35 / 255 / 24  # two of the 24 lines, at least
+    out = line.clone().requires_grad_(True)
+    edge_band_loss(out, photo).sum().backward()
+    assert out.grad[..., :, :2].abs().sum() > 0

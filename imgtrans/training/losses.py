@@ -38,18 +38,33 @@ def lattice_magnitudes(x: torch.Tensor, period: int = 4) -> torch.Tensor:
     return spec.flatten(-2)[..., idx]
 
 
+def border_line_steps(x: torch.Tensor, lines: int = 6, inner: int = 12) -> torch.Tensor:
+    """How far each of the outer ``lines`` rows/columns of ``x`` ``(B,3,H,W)`` float in [0,1] is from the
+    mean colour of the ``inner`` px strip inside them, per side (worst channel, [0,1] scale):
+    ``(B,4,lines)`` for top, bottom, left, right, the border line first. Line by line, so a band cannot
+    hide inside a wider strip's mean."""
+    def side(edge: torch.Tensor, strip: torch.Tensor) -> torch.Tensor:  # edge (B,C,lines,L), strip (B,C,inner,L)
+        return (edge.mean(-1) - strip.mean((-2, -1))[..., None]).abs().amax(1)
+
+    o, i = lines, lines + inner
+    t = x.float()
+    cols = t.transpose(-2, -1)  # columns as rows: left and right the same way as top and bottom
+    return torch.stack([side(t[..., :o, :], t[..., o:i, :]), side(t[..., -o:, :].flip(-2), t[..., -i:-o, :]),
+                        side(cols[..., :o, :], cols[..., o:i, :]),
+                        side(cols[..., -o:, :].flip(-2), cols[..., -i:-o, :])], 1)
+
+
 def edge_band_loss(out: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     """Bands along the borders of ``out`` beyond what ``photo`` has there: both ``(B,3,H,W)`` float in
-    [0,1]; per side, how far the outer 6 px strip's mean colour is from the 12 px inside it
-    (:func:`imgtrans.training.metrics.edge_steps`, worst channel), the excess over the photo's own step
-    (never negative), averaged over the four sides, on the [0,1] scale. ``(B,)``. Differentiable in
-    ``out``. A generator that meets a mirrored border (the app's ``edge_context``) can paint a strip
-    there that the whole-picture style and content losses are blind to; this is what sees it."""
-    from imgtrans.training.metrics import edge_steps
-
+    [0,1]; each of the outer 6 rows/columns against the 12 px inside them (:func:`border_line_steps`),
+    the excess over the photo's own step at that line (never negative), averaged over lines and sides,
+    on the [0,1] scale. ``(B,)``. Differentiable in ``out``. A generator that meets a mirrored border
+    (the app's ``edge_context``) can paint a line there that the whole-picture style and content
+    losses are blind to; this is what sees it. Per line: a loss on 6 px strip means let a first trial
+    move the band into a two-pixel line with compensating columns next to it."""
     with torch.no_grad():
-        own = edge_steps(photo)
-    return F.relu(edge_steps(out) - own).mean(-1) / 255.0
+        own = border_line_steps(photo)
+    return F.relu(border_line_steps(out) - own).flatten(1).mean(1)
 
 
 def grid_loss(fake: torch.Tensor, source: torch.Tensor, period: int = 4) -> torch.Tensor:
