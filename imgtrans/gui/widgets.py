@@ -101,6 +101,21 @@ class DropOverlay(QWidget):
         p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Drop images or folders to add them to the queue")
 
 
+def _thumbnail_image(thumb: StyleThumbnail | None) -> QImage:
+    """The thumbnail's few kB of JPEG/PNG decoded by the core's decoder (as every image the app
+    shows), or a null QImage when there is none or it does not decode."""
+    from imgtrans.gui.imaging import display_from_pil
+    from imgtrans.imageio import ImageReadError, read_preview
+
+    if thumb is None:
+        return QImage()
+    try:
+        preview = read_preview("style thumbnail", data=thumb.data, max_pixels=1 << 20)
+    except ImageReadError:
+        return QImage()
+    return display_from_pil(preview.image).full.copy()  # a copy that owns its pixels
+
+
 class PaintingView(QWidget):
     """The painting a style model learnt from: the thumbnail its file carries (long side ``size``
     logical pixels, sharp on HiDPI screens) and the line naming it. Hidden for a model without one,
@@ -131,7 +146,7 @@ class PaintingView(QWidget):
         return self.set_thumbnail(style_thumbnail(entry) if entry is not None else None)
 
     def set_thumbnail(self, thumb: StyleThumbnail | None) -> bool:
-        image = QImage.fromData(thumb.data) if thumb is not None else QImage()  # a few kB of JPEG/PNG
+        image = _thumbnail_image(thumb)
         if image.isNull():
             self.thumbnail = None
             self.image.clear()

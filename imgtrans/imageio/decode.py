@@ -178,9 +178,11 @@ def _upright(arr: np.ndarray, dec: Decoded, samples: Samples, orientation: int) 
     return arr if remaining == 1 else apply_orientation(arr, remaining)
 
 
-def _decoded(path: Path, max_pixels: int | None, convert: Callable[[Decoded], T], min_pixels: int | None = None) -> T:
-    """``convert`` of the decoded file, every failure an ImageReadError; the image is closed after."""
-    dec = _decode(_read_bytes(path), max_pixels, path, min_pixels)
+def _decoded(path: Path, max_pixels: int | None, convert: Callable[[Decoded], T], min_pixels: int | None = None,
+             data: bytes | None = None) -> T:
+    """``convert`` of the decoded file (or of ``data``, named ``path`` in messages), every failure an
+    ImageReadError; the image is closed after."""
+    dec = _decode(_read_bytes(path) if data is None else data, max_pixels, path, min_pixels)
     im = dec.im
     try:
         # Pillow's warnings about odd metadata are filtered once for the process (imageio._pillow).
@@ -267,14 +269,16 @@ class Preview:
 
 
 def read_preview(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 min_pixels: int | None = None) -> Preview:
+                 min_pixels: int | None = None, data: bytes | None = None) -> Preview:
     """Read an image file for display (thumbnails, the app's compare view).
 
     The file goes through what :func:`read_image` does (checks, pixel limit, decoding, colour
     conversions, orientation from EXIF, XMP or the TIFF tag), giving the same pixels rounded to
     8 bits, without a float copy and without the metadata; Pillow turns it upright (several times
     faster than numpy on 8-bit RGB). With *min_pixels*, a JPEG is decoded at 1/2, 1/4 or 1/8 scale
-    (several times faster) when at least that many pixels remain.
+    (several times faster) when at least that many pixels remain. With *data*, those bytes are decoded
+    instead of the file (an image kept inside another file, e.g. a style model's painting thumbnail;
+    *path* then only names it in messages).
 
     Raises:
         ImageReadError: as :func:`read_image`.
@@ -292,4 +296,4 @@ def read_preview(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAU
             width, height = dec.reduced_from[::-1] if orientation >= 5 else dec.reduced_from
         return Preview(image, width, height)
 
-    return _decoded(Path(path), max_pixels, convert, min_pixels)
+    return _decoded(Path(path), max_pixels, convert, min_pixels, data)
