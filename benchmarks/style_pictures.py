@@ -12,7 +12,6 @@ OUT/<model>.jpg, 1100 px wide.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -28,13 +27,10 @@ WIDTH, PAD, ROW = 1100, 8, 250
 
 def painting_of(model_id: str) -> Path | None:
     from imgtrans.catalog import find_model, read_model_metadata
+    from imgtrans.training.style_thumbnail import fetched_painting
 
     found = find_model(model_id)
-    meta = read_model_metadata(getattr(found, "path", found)) or {}
-    names = [item["file"] for item in json.loads(meta.get("style_images", "[]"))]
-    data = Path.home() / ".cache" / "imgtrans" / "data"
-    hits = [p for name in names[:1] for p in sorted(data.glob(f"*/{name}"))]
-    return hits[0] if hits else None
+    return fetched_painting(read_model_metadata(getattr(found, "path", found)) or {})
 
 
 def fit_height(img: Image.Image, height: int) -> Image.Image:

@@ -91,16 +91,9 @@ def peer(painting: Path, photos: dict[int, Path], threads: int) -> dict[int, tup
     return found
 
 
-def learnt_from(meta: dict) -> Path | None:
-    """The fetched copy of the (first) painting a style model's metadata names, or None."""
-    names = [item["file"] for item in json.loads(meta.get("style_images", "[]"))]
-    data = Path.home() / ".cache" / "imgtrans" / "data"
-    found = [p for name in names[:1] for p in sorted(data.glob(f"*/{name}"))]
-    return found[0] if found else None
-
-
 def main() -> int:
     from imgtrans.catalog import find_model, list_models, read_model_metadata
+    from imgtrans.training.style_thumbnail import fetched_painting
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", help="style model ids (default: every bundled one-painting style)")
@@ -122,7 +115,7 @@ def main() -> int:
     print(f"{'model':28s} {'side':>5s} {'ours s':>8s} {'ours s/MP':>10s} {'peer s':>8s} {'peer s/MP':>10s}")
     for model_id in ids:
         found = find_model(model_id)
-        painting = learnt_from(read_model_metadata(getattr(found, "path", found)) or {})
+        painting = fetched_painting(read_model_metadata(getattr(found, "path", found)) or {})
         a = ours(model_id, photos, args.threads)
         b = peer(painting, photos, args.threads) if painting else {}
         for side in SIDES:

@@ -125,3 +125,13 @@ def stamp_style_thumbnail(model: str | os.PathLike, paintings: Sequence[str | os
     if model.suffix.lower() != ".safetensors":
         raise ValueError(f"{model.name}: only a .safetensors model carries a thumbnail")
     return update_safetensors_metadata(model, thumbnail_metadata(paintings, credit))
+
+
+def fetched_painting(meta: Mapping[str, str]) -> Path | None:
+    """The fetched copy (``training/data/fetch.py``'s folder) of the first painting a style model's
+    metadata records in ``style_images``, found by file name, or None when it is not fetched."""
+    from imgtrans.paths import fetched_data_dir
+
+    names = [item["file"] for item in json.loads(meta.get("style_images") or "[]")]
+    found = [p for name in names[:1] for p in sorted(fetched_data_dir().glob(f"*/{name}"))]
+    return found[0] if found else None
