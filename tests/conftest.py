@@ -70,3 +70,31 @@ def write_rgb(path: Path, width: int = 40, height: int = 32, seed: int = 0, mode
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Makes shown main windows (1280x820) on call; afterwards cancels their batches and training runs
+    and waits for the GUI's worker tasks."""
+    from imgtrans.gui import tasks
+    from imgtrans.gui.window import MainWindow
+
+    windows = []
+
+    def make():
+        w = MainWindow()
+        qtbot.addWidget(w)
+        w.resize(1280, 820)
+        w.show()
+        qtbot.waitExposed(w)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        if w.batch is not None:
+            w.cancel_batch()
+            w.batch.wait(10_000)
+        if w.train_tab is not None and w.train_tab.is_running():
+            w.train_tab.shutdown()
+    tasks.wait_all()

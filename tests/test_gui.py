@@ -25,30 +25,6 @@ from imgtrans.paths import user_models_dir
 BATCH_TIMEOUT = 30_000
 
 
-@pytest.fixture
-def make_window(qtbot):
-    from imgtrans.gui import tasks
-    from imgtrans.gui.window import MainWindow
-
-    windows = []
-
-    def make():
-        w = MainWindow()
-        qtbot.addWidget(w)
-        w.resize(1280, 820)
-        w.show()
-        qtbot.waitExposed(w)
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        if w.batch is not None:
-            w.cancel_batch()
-            w.batch.wait(10_000)
-    tasks.wait_all()
-
-
 def install_model(path: Path) -> None:
     user_models_dir().mkdir(parents=True, exist_ok=True)
     shutil.copy(path, user_models_dir() / path.name)

@@ -21,40 +21,17 @@ PHOTOS = Path(__file__).parent / "data" / "photos"
 PAINTING = PHOTOS / "volcano.png"  # stands in for a painting
 
 
-@pytest.fixture
-def window(qtbot):
-    from imgtrans.gui import tasks
-    from imgtrans.gui.window import MainWindow
-
-    made = []
-
-    def make():
-        w = MainWindow()
-        qtbot.addWidget(w)
-        w.resize(1280, 820)
-        w.show()
-        qtbot.waitExposed(w)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        if w.train_tab is not None and w.train_tab.is_running():
-            w.train_tab.shutdown()
-    tasks.wait_all()
-
-
 def install(path: Path, name: str) -> Path:
     user_models_dir().mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy(path, user_models_dir() / name))
 
 
-def test_the_painting_shows_for_a_style_model_and_nothing_for_others(window, qtbot, tiny_models):
+def test_the_painting_shows_for_a_style_model_and_nothing_for_others(make_window, qtbot, tiny_models):
     stamp_style_thumbnail(install(tiny_models["style_skip"], "painted.safetensors"), [PAINTING],
                           "Volcano (test picture)")
     install(tiny_models["style"], "plain.safetensors")  # a style model without thumbnail or input skip
     install(tiny_models["sr"], "sr.safetensors")
-    w = window()
+    w = make_window()
     w.models_tab.refresh()
     tab, view = w.models_tab, w.models_tab.painting
 
@@ -88,12 +65,12 @@ def test_the_painting_shows_for_a_style_model_and_nothing_for_others(window, qtb
     assert options.convert_options().style_strength == 1.0
 
     w.settings.sync()
-    again = window().options  # remembered like the other options
+    again = make_window().options  # remembered like the other options
     again.refresh_models(select="tiny-style_skip")
     assert again.style_strength_spin.value() == 35 and again.convert_options().style_strength == pytest.approx(0.35)
 
 
-def test_train_tab_learns_a_style_from_a_painting(window, qtbot, tmp_path, monkeypatch):
+def test_train_tab_learns_a_style_from_a_painting(make_window, qtbot, tmp_path, monkeypatch):
     pytest.importorskip("imgtrans.training.loop")
     from imgtrans.training.metrics import inception_path
 
@@ -109,7 +86,7 @@ def test_train_tab_learns_a_style_from_a_painting(window, qtbot, tmp_path, monke
         real_build(self), ngf=8, n_blocks=2, size=48, load_size=64, style_image_size=96, batch_size=2, eval_images=2,
         tensorboard=False))
 
-    w = window()
+    w = make_window()
     tab = w.train_tab
     w.tabs.setCurrentWidget(tab)
     assert tab.task_combo.currentData() == "style"  # the first choice of a new user
