@@ -228,9 +228,9 @@ def output_dir_problem(folder: Path) -> str | None:
         return f"{probe} is a file, not a folder"
     if probe == folder:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".imgtrans-write-test-", dir=folder)
-            os.close(fd)
-            os.unlink(tmp)
+            # an unnamed file where the OS has them (Linux O_TMPFILE): a kill here leaves nothing behind
+            with tempfile.TemporaryFile(prefix=".imgtrans-write-test-", dir=folder):
+                pass
         except OSError as exc:
             return str(exc.strerror or exc)
         return None
