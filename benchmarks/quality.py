@@ -125,16 +125,32 @@ def warm_up(*models: LoadedModel | None) -> None:
                 run_model(m, dummy, 25.0 if m.takes_noise_level else None)
 
 
+BACKEND = "auto"  # --backend: what run_model runs each model with
+_prepared: dict[int, object] = {}
+
+
+def with_backend(model: LoadedModel):
+    """``model`` wrapped in the ``--backend`` (default ``auto``: what the app picks on this machine, e.g.
+    onnxruntime for DnCNN, eager + channels_last for SRResNet), prepared once per model."""
+    from imgtrans.backends import prepare_backend
+
+    key = id(model)
+    if key not in _prepared:
+        _prepared[key] = prepare_backend(model, BACKEND, threads=torch.get_num_threads())
+    return _prepared[key]
+
+
 def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
     """Run on a whole ``(H,W,1|3)`` uint8 image in one call per plane, as the app does: the planes of
     imgtrans.channels (a grey picture as RGB for a colour model, each channel for a grey one) through
     imgtrans.tiling.run_model (padded by reflection to the model's size multiple, plus the family's
-    mirrored edge context), merged back."""
+    mirrored edge context) on the ``--backend``, merged back."""
     from imgtrans.channels import merge_planes, model_planes
     from imgtrans.tiling import run_model as run_whole
 
     planes = model_planes(img.astype(np.float32) / 255.0, model.in_channels)
-    outs = [run_whole(model, torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)))[None], tile=0,
+    runner = with_backend(model)
+    outs = [run_whole(runner, torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)))[None], tile=0,
                       noise_level=noise_level)[0].permute(1, 2, 0).numpy() for p in planes]  # fmt: skip
     return to_8bit(merge_planes(outs, gray_in=img.shape[2] == 1))
 
@@ -560,7 +576,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nlm-tune-images", type=int, default=4, help="images used to pick NLM's h per sigma")
     ap.add_argument("--examples", type=Path, help="save side-by-side example pictures here")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--backend", default="auto", choices=["auto", "eager", "onnx", "compile"],
+                    help="how our models (and DAT-light) run, as `imgtrans convert --backend`; auto (default) is "
+                         "what the app picks on this machine, so s/MP is what a user waits; before 2026-12-08 the "
+                         "script always ran eager NCHW")
     args = ap.parse_args(argv)
+    global BACKEND
+    BACKEND = args.backend
     warnings.filterwarnings("ignore", message=".*meshgrid.*")  # inside DAT-light (spandrel)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -570,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         print(f"no images in {args.folder}", file=sys.stderr)
         return 2
-    print(f"# Quality on {what}\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
+    print(f"# Quality on {what}\n\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU, backend "
+          f"{args.backend}; "
           f"catalog: {', '.join(e.id for e in list_models())}")  # fmt: skip
     t0 = time.perf_counter()
     if "sr" in args.task:

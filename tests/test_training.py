@@ -334,6 +334,30 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
         run_events(resolve("sr", dict(base, name="bad2", steps=1, init_from=str(tmp_path / "junk.safetensors"))))
 
 
+def test_sr_init_from_a_shallower_model_grows_it_and_starts_from_its_output(tmp_path, isolated_home):
+    """--init-from a file with fewer residual blocks: the extra blocks start as identities, so the
+    grown generator gives the file's pictures before training moves it; the export says it grew.
+    A file with more blocks than the run is refused."""
+    from imgtrans.archs import SRResNet
+    from imgtrans.weights import load_model, read_safetensors_metadata, save_model
+
+    data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
+    hp = dict(in_ch=3, out_ch=3, nf=8, n_blocks=2, scale=2)
+    torch.manual_seed(6)
+    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp, {"id": "start-x2"})
+    base = dict(QUIET, data=str(data), nf=8, size=16, scale=2, batch_size=2)
+    run_events(resolve("sr", dict(base, n_blocks=4, name="grown", steps=1, lr=0.0, init_from=str(start), export=True)))
+    grown = load_model(isolated_home / "models" / "grown.safetensors")
+    assert grown.hparams["n_blocks"] == 4
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.allclose(grown.run(x), load_model(start).run(x), atol=1e-6)
+    info = json.loads(read_safetensors_metadata(isolated_home / "models" / "grown.safetensors")["initialised_from"])
+    assert info["grown"].startswith("2 -> 4 residual blocks")
+    with pytest.raises(TrainingError, match="n_blocks 2 \\(file\\) vs 1"):
+        run_events(resolve("sr", dict(base, n_blocks=1, name="shrunk", steps=1, init_from=str(start))))
+
+
 def _inception_installed() -> bool:
     from imgtrans.training.metrics import inception_path
 

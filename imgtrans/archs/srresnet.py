@@ -91,6 +91,26 @@ class SRResNet(nn.Module):
         return out + base
 
 
+def load_grown(net: SRResNet, sd: StateDict) -> int:
+    """Load the state dict ``sd`` of an SRResNet with the same features and scale as ``net`` but fewer
+    (or as many) residual blocks into ``net``: its blocks fill the first ones, and the blocks it lacks
+    are appended as identities (second conv zero), so the grown network computes exactly what ``sd``
+    does and a training run starts from its quality with more capacity (the net2net idea, Chen et al.
+    2016). Returns the number of blocks added."""
+    theirs = len(count_prefixed(sd, "body.", ".conv1.weight"))
+    ours = len(net.body)
+    if theirs > ours:
+        raise ValueError(f"the file has {theirs} residual blocks, more than this network's {ours}")
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    if unexpected or any(not k.startswith(tuple(f"body.{i}." for i in range(theirs, ours))) for k in missing):
+        raise ValueError(f"state dict does not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    with torch.no_grad():
+        for block in list(net.body)[theirs:]:
+            nn.init.zeros_(block.conv2.weight)
+            nn.init.zeros_(block.conv2.bias)
+    return ours - theirs
+
+
 class SRGANDiscriminator(nn.Module):
     """SRGAN discriminator: 8 conv layers (64 -> 512 features, stride 2 every other), LeakyReLU 0.2,
     batch norm after the first, then global pooling and a 1024-unit dense layer as 1x1 convs so

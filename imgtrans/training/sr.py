@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgtrans.archs import SRGANDiscriminator, SRResNet
+from imgtrans.archs.srresnet import load_grown
 from imgtrans.extras import install_hint, missing
 from imgtrans.training.base import Evaluation, ExportItem, Task, adam, bare, grid, set_requires_grad
 from imgtrans.training.config import TrainConfig
@@ -246,7 +247,8 @@ class SRTask(Task):
 
 def init_generator(net: torch.nn.Module, path: str, arch: str, hparams: dict[str, Any]) -> dict[str, str]:
     """Copy the weights of the model file ``path`` into ``net`` (same architecture and hyper-parameters,
-    checked); returns what to record about it: file name, sha256, model id and its metadata's steps.
+    checked; a file with fewer residual blocks is grown, srresnet.load_grown); returns what to record
+    about it: file name, sha256, model id, its metadata's steps, and how it was grown.
     The file is read as data (safetensors, or a weights-only .pth): never unpickled code."""
     import hashlib
     from pathlib import Path
@@ -258,12 +260,17 @@ def init_generator(net: torch.nn.Module, path: str, arch: str, hparams: dict[str
     except ModelLoadError as exc:
         raise TrainingError(f"--init-from: {exc}") from None
     theirs = {k: model.hparams.get(k) for k in hparams}
-    if theirs != hparams:
+    # more residual blocks than the file: grow it (the extra blocks start as identities)
+    growing = theirs["n_blocks"] < hparams["n_blocks"] and {**theirs, "n_blocks": hparams["n_blocks"]} == hparams
+    if theirs != hparams and not growing:
         diff = ", ".join(f"{k} {theirs[k]} (file) vs {hparams[k]}" for k in hparams if theirs[k] != hparams[k])
         raise TrainingError(f"--init-from: {Path(path).name} does not match this run's generator: {diff}")
-    net.load_state_dict(model.module.state_dict())
+    added = load_grown(net, model.module.state_dict())
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     info = {"file": Path(path).name, "sha256": digest}
+    if added:
+        info["grown"] = (f"{theirs['n_blocks']} -> {hparams['n_blocks']} residual blocks "
+                         "(the new ones start as identities)")
     for key in ("id", "steps"):
         if model.metadata.get(key):
             info[key] = str(model.metadata[key])
