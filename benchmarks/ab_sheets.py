@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 VERDICTS = ("ours", "other", "tie")
 
@@ -45,9 +45,10 @@ def fit(img: Image.Image, long_side: int) -> Image.Image:
 
 
 def sheet(panels: list[tuple[str, Image.Image]], header: Image.Image | None = None, pad: int = 10,
-          label: int = 24) -> Image.Image:  # fmt: skip
+          label: int = 24, font_size: int | None = None) -> Image.Image:  # fmt: skip
     """One reviewer's page: ``panels`` side by side at the size given, each with its label above it, and
-    ``header`` (when given) centred on top; white background."""
+    ``header`` (when given) centred on top; white background. Labels in Pillow's default font, at
+    ``font_size`` px when given (``label`` is the height of their line)."""
     w = sum(img.width for _, img in panels) + (len(panels) + 1) * pad
     top = header.height + pad if header is not None else 0
     y = top + pad + label
@@ -55,10 +56,11 @@ def sheet(panels: list[tuple[str, Image.Image]], header: Image.Image | None = No
     if header is not None:
         page.paste(header, ((w - header.width) // 2, pad))
     draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=font_size) if font_size else None
     x = pad
     for text, img in panels:
         page.paste(img, (x, y))
-        draw.text((x, y - label + 4), text, fill="black")
+        draw.text((x, y - label + 4), text, fill="black", font=font)
         x += img.width + pad
     return page
 
@@ -125,25 +127,28 @@ def counts_line(other: str, c: dict) -> str:
 
 
 def publish(out: Path, key: dict, answers: dict[str, str], pairs: list[str], header: str,
-            row: Callable[[str, dict], tuple[str, list[Image.Image]]], quality: int = 85) -> Path:  # fmt: skip
+            row: Callable[[str, dict], tuple[str, list[Image.Image]]], quality: int = 85, label: int = 18,
+            font_size: int | None = None) -> Path:  # fmt: skip
     """``OUT/sheet.jpg``, unblinded: one row per pair of ``pairs``, its pictures side by side as
     ``row(pair, info)`` gives them (ours before the other's) under a line of text that it gives too, to
-    which the reviewer's verdict is appended; ``header`` on top (which column is which)."""
+    which the reviewer's verdict is appended; ``header`` on top (which column is which). Text as in
+    :func:`sheet`."""
     pictures = []
     for pair in pairs:
         info = key["pairs"][pair]
         said = verdict(info, answers[pair])
         text, images = row(pair, info)
         pictures.append((f"{text}: {said + ' preferred' if said != 'tie' else 'tie'}", images))
-    pad, label = 8, 18
+    pad = 8
     width = max(sum(img.width for img in images) + (len(images) + 1) * pad for _, images in pictures)
     height = sum(max(img.height for img in images) + label + pad for _, images in pictures) + label + pad
     page = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(page)
-    draw.text((pad, 4), header, fill="black")
+    font = ImageFont.load_default(size=font_size) if font_size else None
+    draw.text((pad, 4), header, fill="black", font=font)
     y = label + pad
     for text, images in pictures:
-        draw.text((pad, y), text, fill="black")
+        draw.text((pad, y), text, fill="black", font=font)
         x = pad
         for img in images:
             page.paste(img, (x, y + label))
