@@ -37,12 +37,12 @@ def test_a_run_with_a_border_trains_and_matches_the_apps_path(domains, isolated_
     path = isolated_home / "models" / "border_a2b.safetensors"
     assert '"edge_context": 16' in read_safetensors_metadata(path)["train_options"]
     model = load_model(path)
-    assert model.edge_context == 32  # the app's border for an n_down=2 generator
+    assert model.edge_context == 48  # the app's border for an n_down=2 generator
     # the trainer's border path is the app's: the same output for a real-sized picture, to rounding
     rgb = np.concatenate([pattern(5, 80, 64), pattern(6, 80, 64)[:, :, ::-1]], axis=0)  # 128x80
     x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
         app = run_model(model, x, tile=0)
-        ours = model.from_model_range(run_with_edge_context(model.module, model.to_model_range(x), 32))
+        ours = model.from_model_range(run_with_edge_context(model.module, model.to_model_range(x), model.edge_context))
     assert app.shape == ours.shape == x.shape
     assert float((app - ours).abs().max()) < 1e-4

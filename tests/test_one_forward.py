@@ -111,7 +111,7 @@ def test_generator_options_give_one_picture_on_every_path(name, photo, tmp_path)
     hp = dict(ngf=8, n_blocks=2, **GENERATORS[name])
     path = save_model(tmp_path / f"{name}.safetensors", _perturb(ResnetGenerator(**hp), seed=3), "cyclegan_resnet", hp)
     model = load_model(path)
-    assert model.edge_context == 8 * 2 ** hp["n_down"]  # our export: the family's border, from the metadata
+    assert model.edge_context == 12 * 2 ** hp["n_down"]  # our export: the family's border, from the metadata
     found = _all_paths(model, photo[:, :, 80:176])
     assert {"stream 96", "stream 48", "stream 16", "onnx", "lite"} <= set(found) or not onnxruntime_available()
 

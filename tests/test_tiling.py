@@ -144,7 +144,7 @@ def test_style_generators_run_with_a_mirrored_border_that_is_cut_away(tiny_model
 
     model = load_model(tiny_models["style"])
     c = model.edge_context
-    assert c == 32 and c % model.size_multiple == 0
+    assert c == 48 and c % model.size_multiple == 0
     x = _image(60, 84)
     out = run_model(model, x, tile=tile)
     assert out.shape == x.shape

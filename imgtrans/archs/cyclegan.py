@@ -385,10 +385,12 @@ CYCLEGAN_RESNET = ArchSpec(
     normalize_keys=normalize_cyclegan_keys,
     # the stride-2 convs zero-pad a row/column on the top/left only (padding 1, even sizes), and
     # generators trained on crops answer it with bands along the top and left edges and a glitch in
-    # the top-left corner; 8 * 2**n_down mirrored pixels per side move that into what is cut away.
+    # the top-left corner; 12 * 2**n_down mirrored pixels per side move that into what is cut away
+    # (with 8 * 2**n_down a one-painting style still drew a line along its left edge, and two pairs
+    # lines along the top or left of some photos: benchmarks/README.md, "Styles learnt from one painting").
     # written into the metadata of the weights our trainer exports; third-party weights run without
     # one, as their authors ran them (benchmarks/README.md, "Style pairs")
-    edge_context=lambda hp: 8 * 2 ** int(hp["n_down"]),
+    edge_context=lambda hp: 12 * 2 ** int(hp["n_down"]),
     backends={
         "cpu": BackendChoice("onnx", False, "onnxruntime runs ResNet-9 1.26x faster than eager at 512x512 (more "
                              "memory); images larger than one band use the exact band-streamed path, eager per layer"),
