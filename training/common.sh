@@ -61,8 +61,10 @@ need_inception() {
 # 5 blocks, 144 px crops, batch 2) in fp32, the periodic-pattern penalty LAMBDA_GRID (default 300, as the pairs':
 # without it the style grows a 2/4-px pattern above its photos', training/README.md),
 # evaluation on 8 held-out photos every 500 iterations; continues the run NAME (from training/carry/NAME on a
-# fresh machine) up to iteration STEPS, then BORDER_STEPS more with the app's mirrored border and the edge-band
-# loss (--edge-context 32 --lambda-edge LAMBDA_EDGE, default 10), then exports into resources/models.
+# fresh machine) up to iteration STEPS, then exports into resources/models. No bordered stage: the line such a
+# style drew along its left edge came from too narrow a mirrored border at inference, not from training (the
+# cyclegan family's edge_context, benchmarks/README.md), and 1000 iterations with --edge-context 32 and the
+# edge-band loss had not removed it.
 # The recipe fetches the painting's set first. CREDIT: the line the app shows beside the painting's thumbnail.
 learn_style() {
     fetch space-photos
@@ -74,9 +76,6 @@ learn_style() {
                  --device "$DEVICE" --amp "${AMP:-off}" --lambda-grid "${LAMBDA_GRID:-300}" --eval-every 500
                  --eval-images 8 --sample-every 250 --no-export --quiet)
     train "${style[@]}" --steps "$steps"
-    # then BORDER_STEPS (default 1000) more with the 32 px mirrored border the app runs style models with and
-    # the edge-band loss: without them the generator paints a strip along its left border at the mirror seam
-    train "${style[@]}" --steps "$((steps + ${BORDER_STEPS:-1000}))" --edge-context 32 --lambda-edge "${LAMBDA_EDGE:-10}"
     export_to_resources "$1"
     # the credit line the app shows beside the painting's thumbnail (the export writes the file name)
     if [ -n "${4:-}" ]; then

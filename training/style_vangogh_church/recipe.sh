@@ -3,8 +3,7 @@
 # gcompris-qt-data 3.1-2 (details.rcc, Eglise_dAuvers-sur-Oise_background.webp, 397x500; GPL-3 as packaged, Bruno
 # Coudoin and others, per the package's Debian copyright file: the 'vangogh' set, training/data/README.md).
 # imgtrans-train style on the landscape photos, 7000 iterations of the cpu-small preset (~1.3-1.6 s each on one
-# thread), then 1000 with the app's mirrored border and the edge-band loss (~1.8 s each): about 3.3 hours;
-# resumable: run it again (MAX_MINUTES stops it with a checkpoint, exit 75).
+# thread): about 3 hours; resumable: run it again (MAX_MINUTES stops it with a checkpoint, exit 75).
 source "$(dirname "$0")/../common.sh"
 fetch vangogh
 learn_style style-vangogh-church "$DATA/vangogh/Eglise_dAuvers-sur-Oise.webp" 7000 \
