@@ -16,7 +16,7 @@ user's files are):
   installed); seconds per output megapixel.
 - **Denoise** (every ``denoise`` model) at sigma 15/25/50: Gaussian noise added to the clean crop,
   clipped and quantised to 8 bits; PSNR/SSIM on RGB; ours (given the true sigma when it takes a
-  noise level) vs OpenCV fastNlMeansDenoisingColored (its ``h`` picked per sigma as the best of a
+  noise level, or with ``--noise-level auto`` the level the app measures on each noisy crop) vs OpenCV fastNlMeansDenoisingColored (its ``h`` picked per sigma as the best of a
   grid on the first images: a baseline tuned in its favour) vs BM3D (``bm3d`` package, when installed,
   with the true sigma) vs the noisy input; seconds per megapixel.
 - **Style** (``--style ID A_DIR B_DIR``: the pair ``ID-a2b``/``ID-b2a``): both directions run on the
@@ -127,6 +127,22 @@ def warm_up(*models: LoadedModel | None) -> None:
 
 BACKEND = "auto"  # --backend: what run_model runs each model with
 _prepared: dict[int, object] = {}
+EXTRA: list[Path] = []  # --extra: model files measured beside the catalog's (candidates before bundling)
+AUTO_LEVEL = False  # --noise-level auto: denoisers get the level the app measures on each noisy image
+
+
+def extra_models(task: str, scale: int = 1) -> dict[str, LoadedModel]:
+    """The ``--extra`` model files of ``task`` (and ``scale``), by file name."""
+    found = {p.stem: load_model(p) for p in EXTRA}
+    return {k: m for k, m in found.items() if m.task == task and m.scale == scale}
+
+
+def app_level(noisy: np.ndarray) -> float:
+    """The strength ``--noise-level auto`` gives a denoiser for the ``(H,W,C)`` uint8 ``noisy`` picture
+    (imgtrans.noise, as the app measures a PNG: no JPEG correction)."""
+    from imgtrans import noise
+
+    return noise.level_to_use(noise.estimate_noise(noisy.astype(np.float32) / 255.0))
 
 
 def with_backend(model: LoadedModel):
@@ -264,11 +280,11 @@ def dat_light(scale: int) -> LoadedModel | None:
 
 def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: int) -> None:
     models = list(list_models("sr"))
-    if not models:
+    if not models and not EXTRA:
         print("\n(no SR model in the catalog)")
         return
-    for scale in sorted({e.scale for e in models}):
-        ours = {e.id: load_model(e.path) for e in models if e.scale == scale}
+    for scale in sorted({e.scale for e in models} | {load_model(p).scale for p in EXTRA if load_model(p).task == "sr"}):
+        ours = {e.id: load_model(e.path) for e in models if e.scale == scale} | extra_models("sr", scale)
         dat = dat_light(scale)
         warm_up(dat, *ours.values())
         methods = ["bicubic", "lanczos", *ours, *(["DAT-light"] if dat else [])]
@@ -365,7 +381,7 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
                   gray: bool = False) -> None:
     """The denoise table on colour crops, or with ``gray`` on their luma (grey noise, grey NLM/BM3D;
     colour models run as the app runs them on a grey picture)."""
-    models = {e.id: load_model(e.path) for e in list_models("denoise")}
+    models = {e.id: load_model(e.path) for e in list_models("denoise")} | extra_models("denoise")
     if not models:
         print("\n(no denoise model in the catalog)")
         return
@@ -387,8 +403,11 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
                 outs["BM3D"] = timed(scores["BM3D"], mp, bm3d, n, sigma)
             with torch.inference_mode():
                 for mid, model in models.items():
-                    level = float(sigma) if model.takes_noise_level else None
-                    outs[mid] = timed(scores[mid], mp, run_model, model, n, level)
+                    if AUTO_LEVEL and model.takes_noise_level:  # measured as the app does, inside the timing
+                        outs[mid] = timed(scores[mid], mp, lambda m, x: run_model(m, x, app_level(x)), model, n)
+                    else:
+                        level = float(sigma) if model.takes_noise_level else None
+                        outs[mid] = timed(scores[mid], mp, run_model, model, n, level)
             for m, out in outs.items():
                 scores[m].add(**rgb_scores(out, clean))
             if k < 2 and sigma == 25:
@@ -580,9 +599,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="how our models (and DAT-light) run, as `imgtrans convert --backend`; auto (default) is "
                          "what the app picks on this machine, so s/MP is what a user waits; before 2026-12-08 the "
                          "script always ran eager NCHW")
+    ap.add_argument("--extra", type=Path, nargs="+", default=[], metavar="FILE",
+                    help="also measure these model files (SR or denoise, by their metadata) beside the catalog's")
+    ap.add_argument("--noise-level", choices=["true", "auto"], default="true",
+                    help="what denoisers with a strength input get: the true sigma (default) or the level the app "
+                         "measures on each noisy picture (--noise-level auto, timed with the model)")
     args = ap.parse_args(argv)
-    global BACKEND
-    BACKEND = args.backend
+    global BACKEND, EXTRA, AUTO_LEVEL
+    BACKEND, EXTRA, AUTO_LEVEL = args.backend, list(args.extra), args.noise_level == "auto"
     warnings.filterwarnings("ignore", message=".*meshgrid.*")  # inside DAT-light (spandrel)
     if args.threads:
         torch.set_num_threads(args.threads)
