@@ -10,7 +10,8 @@ engine and the onnxruntime lite CLI).
   to the input's size (:func:`at_work_size`): a CycleGAN learns brush strokes at the scale of its
   training images, and at full resolution of a 24 MP photo they shrink to a fine noise.
 - A denoiser with a strength input and no level given (``noise_level=None``: "auto") gets the noise
-  level measured on the image itself (:func:`auto_noise_level`, :mod:`imgtrans.noise`).
+  level measured on the image itself (:func:`auto_noise_level`, :mod:`imgtrans.noise`): one level for
+  a colour model, each channel's own level for a one-channel model run on a colour image's channels.
 - Alpha is resized with the image for SR and passed through otherwise; colour profile, EXIF, DPI
   and bit depth are kept (:func:`with_pixels`).
 """
@@ -109,18 +110,35 @@ def at_work_size(img: Image, long_side: int | None, run: Callable[[Image], Image
     return dataclasses.replace(img, pixels=pixels)
 
 
-def auto_noise_level(img: Image) -> tuple[float, np.ndarray]:
-    """The strength (noise sigma on 0-255) a denoiser gets for ``img`` when the user left it on
-    auto, and the per-channel estimates it comes from (``(C,)``, for the log): measured on the
-    opaque pixels of ``img.pixels`` (:func:`imgtrans.noise.estimate_noise`), corrected for a JPEG
-    source's compression (:func:`imgtrans.noise.level_to_use`)."""
+def auto_noise_level(img: Image, in_channels: int = 3) -> tuple[float | tuple[float, ...], np.ndarray]:
+    """The strength (noise sigma on 0-255) a denoiser with ``in_channels`` inputs gets for ``img`` when
+    the user left it on auto, and the per-channel estimates it comes from (``(C,)``, for the log):
+    measured on the opaque pixels of ``img.pixels`` (:func:`imgtrans.noise.estimate_noise`), corrected
+    for a JPEG source's compression. One level (:func:`imgtrans.noise.level_to_use`) for a colour model
+    or a grey image; a one-channel model on a colour image runs on each channel (:func:`model_planes`)
+    and gets a tuple, each channel's own level (:func:`imgtrans.noise.levels_to_use`): a camera's
+    channels are often noisy to different degrees (``benchmarks/README.md``, "Automatic noise level")."""
     from imgtrans import noise
 
     per_channel = noise.estimate_noise(img.pixels, img.alpha)
+    if in_channels == 1 and len(per_channel) > 1:
+        return noise.levels_to_use(per_channel, img.jpeg_quality), per_channel
     return noise.level_to_use(per_channel, img.jpeg_quality), per_channel
 
 
-def process_image(model, img: Image, *, noise_level: float | None, style_size: int | None, out_format: str | None,
+def plane_levels(noise_level: float | tuple[float, ...] | None, planes: int) -> list[float | None]:
+    """The level each of ``planes`` planes (:func:`model_planes`) runs with: one level for all, or a
+    tuple with one level per plane (a one-channel model on a colour image, :func:`auto_noise_level`)."""
+    if not isinstance(noise_level, tuple):
+        return [noise_level] * planes
+    if len(noise_level) != planes:
+        raise ValueError(f"{len(noise_level)} noise levels for {planes} plane(s): one level per channel is for a "
+                         "one-channel model on a colour image")
+    return list(noise_level)
+
+
+def process_image(model, img: Image, *, noise_level: float | tuple[float, ...] | None, style_size: int | None,
+                  out_format: str | None,
                   run_integer: Callable[[np.ndarray, int, Callable[[float], None], float | None], np.ndarray],
                   run_float: Callable[[np.ndarray, Callable[[float], None], float | None], np.ndarray],
                   step: Callable[[float], None] | None = None, style_strength: float = 1.0) -> Image:
@@ -130,8 +148,9 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
     ``model`` needs ``in_channels``, ``out_channels``, ``scale``, ``task`` and ``takes_noise_level``.
     A noise level of 0 for a denoiser returns ``img`` itself (nothing to remove, no network run);
     ``None`` for a denoiser with a strength input measures it on ``img`` (:func:`auto_noise_level`;
-    the batch does that first, to report and record it, and passes the number). ``run_integer`` and
-    ``run_float`` take the level to use as their last argument (``None`` for other models).
+    the batch does that first, to report and record it, and passes the number). A tuple gives each
+    plane its own level (a one-channel model on a colour image; a plane at 0 is passed through).
+    ``run_integer`` and ``run_float`` take the level to use as their last argument (``None`` for other models).
     Style models run at ``style_size`` (long side; 0 or None: full resolution) and come back at the
     input's size; ``style_strength`` below 1 (the caller already weakened the model's change,
     :meth:`~imgtrans.weights.LoadedModel.with_strength`) also puts back ``1 - style_strength`` of the
@@ -141,8 +160,9 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
     ``run_float(plane (H,W,C_in) float32, step, level) -> (H*s,W*s,C_out) float32 in [0,1]`` on each plane
     (:func:`model_planes`, :func:`merge_planes`). ``step(fraction)`` reports progress in [0, 1]."""
     if model.takes_noise_level and noise_level is None:
-        noise_level = auto_noise_level(img)[0]
-    if model.takes_noise_level and noise_level == 0 and model.scale == 1:
+        noise_level = auto_noise_level(img, model.in_channels)[0]
+    nothing_to_remove = model.takes_noise_level and model.scale == 1
+    if nothing_to_remove and noise_level == 0:
         return img
     long_side = (style_size or 0) if model.task == "style" else 0
     report = step or (lambda fraction: None)
@@ -151,11 +171,14 @@ def process_image(model, img: Image, *, noise_level: float | None, style_size: i
             model, small, noise_level=noise_level, style_size=0, out_format=None, run_integer=run_integer,
             run_float=run_float, step=step), detail=1.0 - style_strength)
     bits = direct_bits(img, model.in_channels, model.out_channels, out_format)
-    if bits is not None:
+    if bits is not None and not isinstance(noise_level, tuple):
         return with_pixels(img, run_integer(img.pixels, bits, report, noise_level))
     # float output: the writer composites alpha onto white / converts to grey before quantising
     planes = model_planes(img.pixels, model.in_channels)
     outs = []
-    for i, plane in enumerate(planes):
-        outs.append(run_float(plane, lambda f, i=i: report((i + f) / len(planes)), noise_level))
+    for i, (plane, level) in enumerate(zip(planes, plane_levels(noise_level, len(planes)))):
+        if nothing_to_remove and level == 0:
+            outs.append(plane)
+            continue
+        outs.append(run_float(plane, lambda f, i=i: report((i + f) / len(planes)), level))
     return with_pixels(img, merge_planes(outs, gray_in=img.pixels.shape[2] == 1))

@@ -120,11 +120,11 @@ def estimate_noise(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.nd
 
 
 def level_to_use(per_channel: np.ndarray, jpeg_quality: int | None = None) -> float:
-    """The one strength (0-255 scale) a denoiser gets for an image whose channels measure
-    ``per_channel`` (:func:`estimate_noise`), rounded to 0.1 so the level recorded in the output is
-    exactly the level used. The bundled denoisers were trained with the same Gaussian level in
-    every channel and take one level per image: the channels' root mean square, then two
-    corrections measured on held-out photos (``benchmarks/noise_auto.py``, figures in
+    """The one strength (0-255 scale) a denoiser with one level input for the whole image gets for
+    an image whose channels measure ``per_channel`` (:func:`estimate_noise`), rounded to 0.1 so the
+    level recorded in the output is exactly the level used. The bundled denoisers were trained with
+    the same Gaussian level in every channel: a colour model gets the channels' root mean square,
+    then two corrections measured on held-out photos (``benchmarks/noise_auto.py``, figures in
     ``benchmarks/README.md``):
 
     - ``jpeg_quality`` (a JPEG source, :attr:`imgtrans.imageio.Image.jpeg_quality`): compression
@@ -132,8 +132,23 @@ def level_to_use(per_channel: np.ndarray, jpeg_quality: int | None = None) -> fl
       noise that the network, trained on white noise, removes only when told a higher level: x1.6
       at quality 80 and above, rising to x2.5 at quality 71 and below (:func:`jpeg_factor`);
     - below 15 the bundled networks leave part of the noise at the true level: up to +3
-      (:func:`low_level_offset`)."""
+      (:func:`low_level_offset`).
+
+    A one-channel model run on each channel of a colour image gets each channel's own level
+    instead (:func:`levels_to_use`)."""
     level = float(np.sqrt(np.mean(np.square(per_channel)))) if len(per_channel) else 0.0
+    return _corrected(level, jpeg_quality)
+
+
+def levels_to_use(per_channel: np.ndarray, jpeg_quality: int | None = None) -> tuple[float, ...]:
+    """The strength each channel gets when a one-channel denoiser runs on the channels one at a time:
+    :func:`level_to_use` of each channel's own measure (same corrections, same rounding), so a
+    channel noisier than the others (often blue on a camera) is not under-cleaned and the quieter ones
+    are not over-smoothed by one level for all. ``(C,)`` in, ``C`` levels out."""
+    return tuple(_corrected(float(v), jpeg_quality) for v in per_channel)
+
+
+def _corrected(level: float, jpeg_quality: int | None) -> float:
     level *= jpeg_factor(jpeg_quality)
     level += low_level_offset(level)
     return round(min(MAX_LEVEL, level), 1)
@@ -153,9 +168,26 @@ def low_level_offset(level: float) -> float:
     return 3.0 * min(1.0, level / 3.0) * float(np.clip((15.0 - level) / 7.0, 0.0, 1.0))
 
 
-def describe(level: float, per_channel: np.ndarray) -> str:
-    """``"noise level 12.3 (estimated; R 11.0, G 12.5, B 13.2)"``, channels named when they differ."""
+def describe(level: float | tuple[float, ...], per_channel: np.ndarray) -> str:
+    """What auto measured and used, for the log and the GUI: ``"noise level 12.3 (estimated; R 11.0,
+    G 12.5, B 13.2)"``, the channels named when they differ; for one level per channel
+    (:func:`levels_to_use`), ``"noise level R 14, G 15.5, B 16.2 (estimated; R 11.0, G 12.5, B 13.2)"``."""
+    if isinstance(level, tuple):
+        return f"noise level {format_levels(level)} (estimated; " + ", ".join(
+            f"{n} {v:.1f}" for n, v in zip(_names(len(per_channel)), per_channel)) + ")"
     text = f"noise level {level:g} (estimated"
     if len(per_channel) == 3 and np.ptp(per_channel) >= 0.5:
         text += "; " + ", ".join(f"{n} {v:.1f}" for n, v in zip("RGB", per_channel))
     return text + ")"
+
+
+def format_levels(level) -> str:
+    """A recorded or used level as people read it: ``R 8, G 12, B 25`` for one per channel (a list or
+    tuple, as :func:`levels_to_use` gives and an output's settings record), one level as it is."""
+    if isinstance(level, (list, tuple)):
+        return ", ".join(f"{n} {float(v):g}" for n, v in zip(_names(len(level)), level))
+    return str(level)
+
+
+def _names(n: int) -> str:
+    return "RGB" if n == 3 else "".join(str(i) for i in range(1, n + 1))

@@ -160,19 +160,23 @@ def test_unwritable_output_folder_is_reported(make_window, qtbot, tmp_path, tiny
 # ------------------------------------------------------------------------------------------- batch
 
 
-def test_a_denoiser_on_auto_shows_the_level_it_measured_on_each_row(make_window, qtbot, tmp_path, tiny_models):
+@pytest.mark.parametrize("model_id", ["tiny-denoise_map", "denoise-gray"])
+def test_a_denoiser_on_auto_shows_the_level_it_measured_on_each_row(make_window, qtbot, tmp_path, tiny_models,
+                                                                    model_id):
     install_model(tiny_models["denoise_map"])
     w = make_window()
     w.options.task_combo.setCurrentIndex(w.options.task_combo.findData("denoise"))
     images(tmp_path / "in", 2, 40)
-    prepare(w, qtbot, [tmp_path / "in"], "tiny-denoise_map", tmp_path / "out")
+    prepare(w, qtbot, [tmp_path / "in"], model_id, tmp_path / "out")
     queue_ready(w, 2, qtbot)
     with qtbot.waitSignal(w.batch_finished, timeout=BATCH_TIMEOUT) as blocker:
         w.start_batch()
     assert blocker.args[0] is not None and blocker.args[0].ok
+    # the bundled one-channel denoiser runs on each colour channel with that channel's own level
+    shown = "noise level R " if model_id == "denoise-gray" else "noise level "
     for item in w.queue.items:
         text = QueueModel.status_text(item)
-        assert text.startswith("Done") and "noise level" in text and "(estimated" in text, text
+        assert text.startswith("Done") and shown in text and "(estimated" in text, text
 
 
 def test_batch_runs_to_the_finished_signal(make_window, qtbot, tmp_path, tiny_models):

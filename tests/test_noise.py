@@ -1,18 +1,21 @@
 """The automatic noise level: the estimator on synthetic noise, real clean photos and flat images,
-and the CLI's default (auto) recording the level it used."""
+the CLI's default (auto) recording the level it used, and a one-channel denoiser on a colour image
+given each channel's own level."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from imgtrans import channels
 from imgtrans.cli import main
-from imgtrans.imageio import read_image, read_provenance
-from imgtrans.noise import estimate_noise, level_to_use
+from imgtrans.imageio import Image, read_image, read_provenance
+from imgtrans.noise import describe, estimate_noise, level_to_use, levels_to_use
 
 
 def rms(per_channel: np.ndarray) -> float:
@@ -69,6 +72,10 @@ def test_the_level_used_corrects_for_jpeg_and_low_levels():
     assert level_to_use(np.array([0.0, 0.0, 0.0])) == 0.0
     assert level_to_use(np.array([30.0]), jpeg_quality=90) == 48.0  # compression hid part of the noise
     assert level_to_use(np.array([30.0]), jpeg_quality=75) == 63.0
+    # one level per channel, each with the same corrections
+    assert levels_to_use(np.array([5.0, 25.0, 30.0]), jpeg_quality=90) == (11.0, 40.0, 48.0)
+    assert describe((8.0, 15.0, 25.0), np.array([5.0, 12.0, 25.0])) == (
+        "noise level R 8, G 15, B 25 (estimated; R 5.0, G 12.0, B 25.0)")
 
 
 def test_flat_tiny_and_transparent_images():
@@ -110,3 +117,79 @@ def test_the_cli_default_is_auto_and_records_the_level_it_used(tmp_path, capsys)
     assert main(["convert", str(src), "-o", str(out), "-m", "denoise-color", "--noise-level", "40",
                  "--no-progress", "--backend", "eager"]) == 1
     assert f"made with noise level auto ({settings['noise_level']}), not 40.0" in capsys.readouterr().err
+
+
+def noisy_per_channel(sigmas, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A 96x128 crop of a real photo, clean (float64) and with Gaussian noise of ``sigmas`` R/G/B (uint8)."""
+    clean = photo(SAMPLES / "volcano_usgs.jpg")[:96, 128:256].astype(np.float64)
+    noise = np.random.default_rng(seed).normal(0, 1, clean.shape) * np.asarray(sigmas, np.float64)
+    return clean, np.clip(np.round(clean + noise), 0, 255).astype(np.uint8)
+
+
+def test_each_plane_of_a_one_channel_model_runs_with_its_channels_level():
+    """The per-image code both engines share (the lite engine calls it with its own runner)."""
+    _, noisy = noisy_per_channel([4.0, 12.0, 30.0])
+    def image(pixels):
+        return Image(pixels=pixels, alpha=None, bit_depth=8, icc_profile=None, exif=None, source_format="PNG")
+
+    img = image(noisy.astype(np.float32) / 255)
+    seen = []
+
+    def run_float(plane, step, level):
+        seen.append(level)
+        return plane
+
+    def process(model, noise_level, pixels=img.pixels):
+        seen.clear()
+        channels.process_image(model, image(pixels), noise_level=noise_level, style_size=None,
+                               out_format=".png", run_integer=None, run_float=run_float)
+        return list(seen)
+
+    gray = SimpleNamespace(in_channels=1, out_channels=1, scale=1, task="denoise", takes_noise_level=True)
+    wanted = levels_to_use(estimate_noise(img.pixels))
+    assert process(gray, None) == list(wanted) and wanted[2] - wanted[0] > 15  # auto: each channel's own
+    assert process(gray, 20.0) == [20.0, 20.0, 20.0]  # by hand: one level for all
+    assert process(gray, (0.0, 10.0, 30.0)) == [10.0, 30.0]  # a clean channel is passed through
+    grey_image = img.pixels[:, :, 2:]
+    assert process(gray, None, grey_image) == [level_to_use(estimate_noise(grey_image))]
+    colour = SimpleNamespace(in_channels=3, out_channels=3, scale=1, task="denoise", takes_noise_level=True)
+    assert channels.auto_noise_level(img, 3)[0] == level_to_use(estimate_noise(img.pixels))  # one level
+    with pytest.raises(ValueError, match="one level per channel"):
+        process(colour, (5.0, 10.0, 30.0))
+
+
+def test_denoise_gray_on_colour_auto_cleans_each_channel_at_its_own_level(tmp_path, capsys):
+    clean, noisy = noisy_per_channel([6.0, 12.0, 30.0])
+    src = tmp_path / "in" / "noisy.png"
+    src.parent.mkdir()
+    PILImage.fromarray(noisy).save(src)
+    measured = estimate_noise(read_image(src).pixels)
+    common = ["-m", "denoise-gray", "--no-progress", "--backend", "eager"]
+
+    assert main(["convert", str(src), "-o", str(tmp_path / "auto"), *common]) == 0
+    err = capsys.readouterr().err
+    settings = json.loads(read_provenance(tmp_path / "auto" / "noisy.png")["settings"])
+    assert settings["noise_auto"] is True and settings["noise_level"] == list(levels_to_use(measured)), settings
+    r, g, b = settings["noise_level"]
+    assert r < g < b and b - r > 15, settings
+    assert f"noisy.png: noise level R {r:g}, G {g:g}, B {b:g} (estimated; R " in err, err
+
+    # one level for every channel when set by hand: here the RMS level auto gave before
+    one = level_to_use(measured)
+    assert main(["convert", str(src), "-o", str(tmp_path / "hand"), "--noise-level", str(one), *common]) == 0
+    hand = json.loads(read_provenance(tmp_path / "hand" / "noisy.png")["settings"])
+    assert hand["noise_level"] == one and "noise_auto" not in hand, hand
+
+    def residual(folder):
+        with PILImage.open(tmp_path / folder / "noisy.png") as im:
+            return np.sqrt(((np.asarray(im).astype(np.float64) - clean) ** 2).reshape(-1, 3).mean(axis=0))
+
+    per_channel, single = residual("auto"), residual("hand")
+    # the quiet channels are less smoothed away, the noisy one is cleaned instead of under-cleaned
+    assert np.all(per_channel < 0.9 * single), (per_channel, single)
+
+    # a rerun on auto resumes; a level set by hand is another result
+    assert main(["convert", str(src), "-o", str(tmp_path / "auto"), *common]) == 0
+    assert "output exists" in capsys.readouterr().err
+    assert main(["convert", str(src), "-o", str(tmp_path / "auto"), "--noise-level", "40", *common]) == 1
+    assert f"made with noise level auto (R {r:g}, G {g:g}, B {b:g}), not 40.0" in capsys.readouterr().err

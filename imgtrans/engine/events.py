@@ -34,7 +34,8 @@ class Event:
     message: str = ""
     seconds: float = 0.0
     summary: Summary | None = None
-    noise_level: float | None = None  # ``noise``: the level measured (sigma on 0-255)
+    # ``noise``: the level auto uses (sigma on 0-255), a tuple of one per channel for a one-channel model
+    noise_level: float | tuple[float, ...] | None = None
 
 
 @dataclass

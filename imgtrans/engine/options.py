@@ -25,7 +25,9 @@ class ConvertOptions:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     half: bool | None = None  # None: fp16 on CUDA when the model allows it
     noise_level: float | None = None  # denoisers with a noise-level input: sigma on 0-255; None: auto (per image)
-    noise_auto: bool = False  # set on the per-image copy whose noise_level was measured (recorded as auto)
+    # set on the per-image copy whose noise_level was measured (recorded as auto); that copy's
+    # noise_level is a tuple, one per channel, for a one-channel model on a colour image
+    noise_auto: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     io_threads: int = 2
     backend: str = "auto"  # auto | eager | compile | onnx (see imgtrans.backends)

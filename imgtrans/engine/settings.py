@@ -9,6 +9,7 @@ from pathlib import Path
 
 from imgtrans.engine.options import ConvertOptions
 from imgtrans.engine.planning import imgtrans_record
+from imgtrans.noise import format_levels
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -42,13 +43,15 @@ def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -
     except ValueError:
         settings = {}
     if "noise_level" in settings:
-        # auto measures the same level on the same input again, so an output made on auto is this
-        # batch's when it runs on auto; a level set by hand must match the level recorded
+        # auto measures the same level (or levels: one per channel for a one-channel model on a colour
+        # image, recorded as a list) on the same input again, so an output made on auto is this batch's
+        # when it runs on auto; a level set by hand must match the level recorded (never a list)
         made_auto = bool(settings.get("noise_auto"))
+        made_level = format_levels(settings["noise_level"])
         if options.noise_level is None and not made_auto:
-            return f"{dst.name} already exists, made with noise level {settings['noise_level']}, not auto ({hint})"
+            return f"{dst.name} already exists, made with noise level {made_level}, not auto ({hint})"
         if options.noise_level is not None and not _same_value(settings["noise_level"], options.noise_level):
-            made = f"auto ({settings['noise_level']})" if made_auto else settings["noise_level"]
+            made = f"auto ({made_level})" if made_auto else made_level
             return f"{dst.name} already exists, made with noise level {made}, not {options.noise_level} ({hint})"
     wanted = options.style_size or "full"
     if "style_size" in settings and not _same_value(settings["style_size"], wanted):
@@ -60,19 +63,22 @@ def existing_output_problem(dst: Path, model_id: str, options: ConvertOptions) -
 
 
 def noise_settings(model, options: ConvertOptions) -> dict:
-    """What a denoiser's output records about its strength: ``noise_level`` (the level used) and,
-    when that level was measured on the image, ``noise_auto: true``; nothing for other models."""
+    """What a denoiser's output records about its strength: ``noise_level`` (the level used: a number,
+    or a list with each channel's level where auto gave a one-channel model one level per channel)
+    and, when that level was measured on the image, ``noise_auto: true``; nothing for other models."""
     if not model.takes_noise_level:
         return {}
     if options.noise_level is None:  # not resolved per image (a direct call): what auto means
         return {"noise_level": "auto", "noise_auto": True}
-    return {"noise_level": options.noise_level, **({"noise_auto": True} if options.noise_auto else {})}
+    level = list(options.noise_level) if isinstance(options.noise_level, tuple) else options.noise_level
+    return {"noise_level": level, **({"noise_auto": True} if options.noise_auto else {})}
 
 
 def auto_noise_options(model, img, options: ConvertOptions) -> tuple[ConvertOptions, str | None]:
     """``options`` for one image: for a denoiser with a strength input left on auto, a copy with the
-    level measured on ``img`` (:func:`imgtrans.channels.auto_noise_level`) and a line saying it;
-    else ``options`` itself and None."""
+    level measured on ``img`` (:func:`imgtrans.channels.auto_noise_level`: a tuple, one level per
+    channel, for a one-channel model on a colour image) and a line saying it; else ``options`` itself
+    and None."""
     import dataclasses
 
     from imgtrans import noise
@@ -80,5 +86,5 @@ def auto_noise_options(model, img, options: ConvertOptions) -> tuple[ConvertOpti
 
     if not model.takes_noise_level or options.noise_level is not None:
         return options, None
-    level, per_channel = auto_noise_level(img)
+    level, per_channel = auto_noise_level(img, model.in_channels)
     return dataclasses.replace(options, noise_level=level, noise_auto=True), noise.describe(level, per_channel)

@@ -148,7 +148,8 @@ class OptionsPanel(QWidget):
         self.strength_spin.valueChanged.connect(self.strength_slider.setValue)
         self.strength_auto = QCheckBox("A&uto")
         self.strength_auto.setToolTip("Measure the noise of each image and remove that much (the level used "
-                                      "is shown per image in the queue and recorded in the output). Untick to "
+                                      "is shown per image in the queue and recorded in the output; a "
+                                      "one-channel model gets each colour channel's own level). Untick to "
                                       "set the strength by hand.")
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength_auto)
