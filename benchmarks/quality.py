@@ -16,8 +16,9 @@ user's files are):
   installed); seconds per output megapixel.
 - **Denoise** (every ``denoise`` model) at sigma 15/25/50: Gaussian noise added to the clean crop,
   clipped and quantised to 8 bits; PSNR/SSIM on RGB; ours (given the true sigma when it takes a
-  noise level, or with ``--noise-level auto`` the level the app measures on each noisy crop) vs OpenCV fastNlMeansDenoisingColored (its ``h`` picked per sigma as the best of a
-  grid on the first images: a baseline tuned in its favour) vs BM3D (``bm3d`` package, when installed,
+  noise level, or with ``--noise-level auto`` the level the app measures on each noisy crop) vs OpenCV
+  fastNlMeansDenoisingColored (its ``h`` picked per sigma as the best of a grid on the first images: a
+  baseline tuned in its favour) vs BM3D (``bm3d`` package, when installed,
   with the true sigma) vs the noisy input; seconds per megapixel.
 - **Style** (``--style ID A_DIR B_DIR``: the pair ``ID-a2b``/``ID-b2a``): both directions run on the
   held-out images of the source domain at ``--style-size`` px (long side); FID and KID (x1000) of
