@@ -138,12 +138,16 @@ def extra_models(task: str, scale: int = 1) -> dict[str, LoadedModel]:
     return {k: m for k, m in found.items() if m.task == task and m.scale == scale}
 
 
-def app_level(noisy: np.ndarray) -> float:
-    """The strength ``--noise-level auto`` gives a denoiser for the ``(H,W,C)`` uint8 ``noisy`` picture
-    (imgtrans.noise, as the app measures a PNG: no JPEG correction)."""
-    from imgtrans import noise
+def app_level(model: LoadedModel, noisy: np.ndarray) -> float | tuple[float, ...]:
+    """The strength ``--noise-level auto`` gives ``model`` for the ``(H,W,C)`` uint8 ``noisy`` picture, as
+    the app measures a PNG (imgtrans.channels.auto_noise_level: one level, or one per channel for a
+    one-channel model on a colour picture)."""
+    from imgtrans.channels import auto_noise_level
+    from imgtrans.imageio import Image
 
-    return noise.level_to_use(noise.estimate_noise(noisy.astype(np.float32) / 255.0))
+    png = Image(pixels=noisy.astype(np.float32) / 255.0, alpha=None, bit_depth=8, icc_profile=None, exif=None,
+                source_format="PNG")
+    return auto_noise_level(png, model.in_channels)[0]
 
 
 def with_backend(model: LoadedModel):
@@ -157,18 +161,19 @@ def with_backend(model: LoadedModel):
     return _prepared[key]
 
 
-def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | None = None) -> np.ndarray:
+def run_model(model: LoadedModel, img: np.ndarray, noise_level: float | tuple[float, ...] | None = None) -> np.ndarray:
     """Run on a whole ``(H,W,1|3)`` uint8 image in one call per plane, as the app does: the planes of
     imgtrans.channels (a grey picture as RGB for a colour model, each channel for a grey one) through
     imgtrans.tiling.run_model (padded by reflection to the model's size multiple, plus the family's
     mirrored edge context) on the ``--backend``, merged back."""
-    from imgtrans.channels import merge_planes, model_planes
+    from imgtrans.channels import merge_planes, model_planes, plane_levels
     from imgtrans.tiling import run_model as run_whole
 
     planes = model_planes(img.astype(np.float32) / 255.0, model.in_channels)
     runner = with_backend(model)
     outs = [run_whole(runner, torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)))[None], tile=0,
-                      noise_level=noise_level)[0].permute(1, 2, 0).numpy() for p in planes]  # fmt: skip
+                      noise_level=lvl)[0].permute(1, 2, 0).numpy()
+            for p, lvl in zip(planes, plane_levels(noise_level, len(planes)))]  # fmt: skip
     return to_8bit(merge_planes(outs, gray_in=img.shape[2] == 1))
 
 
@@ -405,7 +410,7 @@ def bench_denoise(images: list[Path], crop: int, examples: Path | None, bm3d_lim
             with torch.inference_mode():
                 for mid, model in models.items():
                     if AUTO_LEVEL and model.takes_noise_level:  # measured as the app does, inside the timing
-                        outs[mid] = timed(scores[mid], mp, lambda m, x: run_model(m, x, app_level(x)), model, n)
+                        outs[mid] = timed(scores[mid], mp, lambda m, x: run_model(m, x, app_level(m, x)), model, n)
                     else:
                         level = float(sigma) if model.takes_noise_level else None
                         outs[mid] = timed(scores[mid], mp, run_model, model, n, level)
