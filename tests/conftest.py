@@ -34,8 +34,8 @@ def _perturb(module, scale: float = 0.05, seed: int = 0):
 @pytest.fixture
 def tiny_models(tmp_path):
     """Paths of tiny saved models of each family: {"style", "style_resize", "style_skip", "sr", "denoise",
-    "denoise_map"}."""
-    from imgtrans.archs import DnCNN, ResnetGenerator, SRResNet
+    "denoise_map", "ffdnet"}."""
+    from imgtrans.archs import DnCNN, FFDNet, ResnetGenerator, SRResNet
     from imgtrans.weights import save_model
 
     paths = {}
@@ -47,6 +47,7 @@ def tiny_models(tmp_path):
         "sr": ("srresnet", SRResNet, {"nf": 8, "n_blocks": 2, "scale": 2}),
         "denoise": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": False}),
         "denoise_map": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": True, "noise_map": True}),
+        "ffdnet": ("ffdnet", FFDNet, {"nf": 8, "depth": 4, "bn": True, "noise_map": True}),
     }
     for key, (arch, cls, hp) in specs.items():
         module = _perturb(cls(**hp))

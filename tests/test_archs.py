@@ -3,14 +3,24 @@
 import pytest
 import torch
 
-from imgtrans.archs import ARCHS, DnCNN, NLayerDiscriminator, ResnetGenerator, SRGANDiscriminator, SRResNet, get_arch
+from imgtrans.archs import (
+    ARCHS,
+    DnCNN,
+    FFDNet,
+    NLayerDiscriminator,
+    ResnetGenerator,
+    SRGANDiscriminator,
+    SRResNet,
+    get_arch,
+)
 from imgtrans.archs.cyclegan import detect_resnet_generator, normalize_cyclegan_keys
 from imgtrans.archs.dncnn import detect_dncnn
+from imgtrans.archs.ffdnet import detect_ffdnet
 from imgtrans.archs.srresnet import detect_srresnet
 
 
 def test_registry_is_explicit_and_ordered():
-    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn"]
+    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn", "ffdnet"]
     assert {a.task for a in ARCHS} == {"style", "sr", "denoise"}
     with pytest.raises(KeyError, match="known: cyclegan_resnet"):
         get_arch("nope")
@@ -137,9 +147,42 @@ def test_dncnn_variants(channels, noise_map, bn):
                                                 "noise_map": noise_map}
 
 
+@pytest.mark.parametrize("channels,noise_map,bn", [(3, True, True), (1, True, False), (3, False, True)])
+def test_ffdnet_variants(channels, noise_map, bn):
+    """FFDNet works on the 2x2 pixel-unshuffled image: 4C (+1 noise plane) inputs to its first conv, 4C
+    outputs from its last; a per-image sigma reaches each image; odd sizes are refused (the engine pads)."""
+    model = FFDNet(channels=channels, nf=8, depth=5, bn=bn, noise_map=noise_map).eval()
+    assert model.body[0].in_channels == 4 * channels + noise_map and model.body[-1].out_channels == 4 * channels
+    x = torch.rand(2, channels, 12, 10)
+    out = model(x, torch.tensor([0.05, 0.2])) if noise_map else model(x)
+    assert out.shape == x.shape
+    if noise_map:  # image k gets sigma k
+        assert torch.allclose(out[1:], model(x[1:], 0.2), atol=1e-6)
+        assert not torch.allclose(out[1:], model(x[1:], 0.05), atol=1e-4)
+    assert detect_ffdnet(model.state_dict()) == {"channels": channels, "nf": 8, "depth": 5, "bn": bn,
+                                                 "noise_map": noise_map}
+    with pytest.raises(ValueError, match="even"):
+        model(torch.rand(1, channels, 11, 10), 0.1)
+
+
+def test_ffdnet_receptive_radius_is_exact():
+    """A change to one input pixel reaches output pixels at most 2 depth + 1 away, and that far."""
+    spec = get_arch("ffdnet")
+    model = FFDNet(nf=4, depth=3, bn=False).eval()
+    radius = spec.receptive_radius({"depth": 3})
+    x = torch.rand(1, 3, 32, 32)
+    y = x.clone()
+    y[:, :, 15, 15] += 1.0
+    with torch.no_grad():
+        changed = (model(y, 0.1) - model(x, 0.1)).abs().sum(dim=(0, 1)) > 0
+    rows, cols = changed.nonzero(as_tuple=True)
+    assert max((rows - 15).abs().max(), (cols - 15).abs().max()) == radius == 7
+
+
 def test_noise_map_model_needs_sigma():
-    with pytest.raises(ValueError, match="noise level"):
-        DnCNN(nf=8, depth=3, noise_map=True)(torch.rand(1, 3, 8, 8))
+    for cls in (DnCNN, FFDNet):
+        with pytest.raises(ValueError, match="noise level"):
+            cls(nf=8, depth=3, noise_map=True)(torch.rand(1, 3, 8, 8))
 
 
 def test_detectors_reject_other_families():
@@ -149,6 +192,12 @@ def test_detectors_reject_other_families():
     assert detect_resnet_generator(sr) is None and detect_resnet_generator(dn) is None
     assert detect_srresnet(gan) is None and detect_srresnet(dn) is None
     assert detect_dncnn(gan) is None and detect_dncnn(sr) is None
+    # DnCNN and FFDNet share hyper-parameters; a 12-channel noise-map DnCNN even has FFDNet's conv shapes
+    ffd = FFDNet(nf=8, depth=4).state_dict()
+    lookalike = DnCNN(channels=12, nf=8, depth=4, noise_map=True).state_dict()
+    assert detect_dncnn(ffd) is None and detect_ffdnet(lookalike) is None
+    assert all(detect_ffdnet(sd) is None for sd in (sr, dn, gan))
+    assert [a.name for a in ARCHS if a.detect(a.normalize_keys(ffd)) is not None] == ["ffdnet"]
 
 
 def test_discriminators():

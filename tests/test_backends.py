@@ -22,7 +22,7 @@ def _image(h: int, w: int, c: int = 3, seed: int = 0) -> torch.Tensor:
     return (base * 0.8 + 0.2 * torch.rand(1, c, h, w, generator=g)).clamp(0, 1)
 
 
-@pytest.mark.parametrize("key", ["style", "style_resize", "style_skip", "sr", "denoise", "denoise_map"])
+@pytest.mark.parametrize("key", ["style", "style_resize", "style_skip", "sr", "denoise", "denoise_map", "ffdnet"])
 def test_onnx_matches_eager(tiny_models, key):
     pytest.importorskip("onnxruntime")
     model = load_model(tiny_models[key])
@@ -77,6 +77,7 @@ def test_auto_picks_from_the_table(tiny_models, monkeypatch):
     assert sr.name == "eager" and sr.channels_last  # SRResNet: channels_last eager
     if backends.onnxruntime_available():
         assert prepare_backend(load_model(tiny_models["denoise"]), "auto").name == "onnx"
+        assert prepare_backend(load_model(tiny_models["ffdnet"]), "auto").name == "onnx"
         assert prepare_backend(load_model(tiny_models["style"]), "auto").name == "onnx"
     # without onnxruntime auto falls back silently
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)

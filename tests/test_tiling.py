@@ -62,8 +62,8 @@ def test_odd_sizes_streamed(tiny_models, size):
     assert (whole - banded).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("key", ["sr", "denoise", "denoise_map"])
-@pytest.mark.parametrize("size", [(61, 47), (100, 100)])
+@pytest.mark.parametrize("key", ["sr", "denoise", "denoise_map", "ffdnet"])
+@pytest.mark.parametrize("size", [(61, 47), (100, 100), (33, 71)])
 def test_local_models_tiled_equals_untiled(tiny_models, key, size):
     model = load_model(tiny_models[key])
     x = _image(*size, seed=2)
@@ -158,5 +158,19 @@ def test_style_generators_run_with_a_mirrored_border_that_is_cut_away(tiny_model
 
 
 def test_local_models_get_no_border(tiny_models):
-    for key in ("sr", "denoise"):
+    for key in ("sr", "denoise", "ffdnet"):
         assert load_model(tiny_models[key]).edge_context == 0
+
+
+def test_ffdnet_pads_odd_sizes_by_reflection(tiny_models):
+    """FFDNet (size multiple 2) on an odd-sized image: the engine mirrors one row/column at the bottom and
+    right, runs it and crops; the result is the network's on that padded image."""
+    import torch.nn.functional as F
+
+    model = load_model(tiny_models["ffdnet"])
+    assert model.size_multiple == 2 and model.receptive_radius == 9
+    x = _image(37, 51, seed=5)
+    out = run_model(model, x, tile=0, noise_level=20)
+    with torch.no_grad():
+        expect = model.run(F.pad(x, (0, 1, 0, 1), mode="reflect"), noise_level=20)[:, :, :37, :51]
+    assert out.shape == x.shape and (out - expect).abs().max() < 1e-6

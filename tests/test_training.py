@@ -385,6 +385,61 @@ def test_denoise_noise_map_with_jpeg_and_poisson(tmp_path, isolated_home):
     assert model.run(torch.rand(1, 3, 20, 20), noise_level=25).shape == (1, 3, 20, 20)
 
 
+@pytest.mark.parametrize("arch", ["dncnn", "ffdnet"])
+def test_denoise_resumes_exactly_and_exports_its_family(tmp_path, isolated_home, arch):
+    """imgtrans-train denoise --arch: a run stopped after 2 of 4 iterations continues to the uninterrupted
+    run's losses; the export names the family with its hyper-parameters, and the engine converts an
+    odd-sized photo with it at a given and an estimated noise level. The photos are odd-sized too (the
+    held-out crops are cut to FFDNet's even sizes)."""
+    from conftest import write_rgb
+
+    from imgtrans.cli import main
+    from imgtrans.imageio import read_image
+    from imgtrans.weights import load_model, read_safetensors_metadata
+
+    data = make_folder(tmp_path / "clean", n=6, w=47, h=41)
+    opts = dict(QUIET, data=str(data), arch=arch, nf=8, depth=4, size=24, batch_size=4, steps=4, sigma=(0.0, 50.0),
+                noise_map=True)
+    run_events(resolve("denoise", dict(opts, name="straight", eval_every=4)))
+    cancel = threading.Event()
+    part = resolve("denoise", dict(opts, name="stopped", eval_every=4, export=True))
+    events = []
+    for e in train(part, cancel):
+        events.append(e)
+        if isinstance(e, ev.Step) and e.step == 2:
+            cancel.set()
+    assert isinstance(events[-1], ev.Done) and events[-1].reason == "cancelled"
+    events = run_events(part)
+    assert [e.step for e in events if isinstance(e, ev.Step)] == [3, 4]
+    assert losses_of("stopped") == losses_of("straight")
+    assert [e for e in events if isinstance(e, ev.Evaluated)][-1].metrics["psnr_s25"] > 0
+
+    path = isolated_home / "models" / "stopped.safetensors"
+    meta = read_safetensors_metadata(path)
+    assert meta["arch"] == arch and json.loads(meta["train_options"])["arch"] == arch
+    assert json.loads(meta["hparams"]) == {"bn": True, "channels": 3, "depth": 4, "nf": 8, "noise_map": True}
+    model = load_model(path)
+    assert model.arch == arch and model.takes_noise_level
+    src = write_rgb(tmp_path / "in" / "a.png", width=45, height=31)
+    for level in ("25", "auto"):
+        out = tmp_path / f"out-{level}"
+        assert main(["convert", str(src), "-o", str(out), "-m", str(path), "--noise-level", level,
+                     "--no-progress"]) == 0
+        assert (read_image(out / "a.png").width, read_image(out / "a.png").height) == (45, 31)
+    # resuming into the other family is refused like any other architecture change
+    other = "dncnn" if arch == "ffdnet" else "ffdnet"
+    with pytest.raises(TrainingError, match=f"{arch} in the checkpoint, {other} now"):
+        run_events(resolve("denoise", dict(opts, name="stopped", arch=other, steps=5)))
+
+
+def test_denoise_arch_and_patch_size_are_checked():
+    with pytest.raises(ValueError, match="--arch must be one of dncnn, ffdnet"):
+        resolve("denoise", {"data": "x", "arch": "unet"})
+    with pytest.raises(ValueError, match="multiple of 2 for ffdnet"):
+        resolve("denoise", {"data": "x", "arch": "ffdnet", "size": 33})
+    assert resolve("denoise", {"data": "x"}).arch == "dncnn"  # the default: nothing existing changes
+
+
 @pytest.mark.parametrize("gan_mode", ["lsgan", "wgangp"])
 def test_resume_after_cancel_gives_identical_losses(domains, gan_mode):
     run_events(cyclegan_cfg(domains, "straight", steps=4, gan_mode=gan_mode, spectral=gan_mode == "wgangp"))

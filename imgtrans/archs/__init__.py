@@ -1,6 +1,8 @@
 """Explicit, ordered registry of generator families (no folder scanning).
 
-Detection from a bare state dict tries the families in this order.
+Detection from a bare state dict tries the families in this order. DnCNN and FFDNet share their
+hyper-parameters but not their key layout (``layers.N`` / ``body.N``), so neither takes the other's
+weights.
 """
 
 from __future__ import annotations
@@ -8,9 +10,10 @@ from __future__ import annotations
 from imgtrans.archs.base import TASKS, ArchSpec
 from imgtrans.archs.cyclegan import CYCLEGAN_RESNET, NLayerDiscriminator, ResnetGenerator
 from imgtrans.archs.dncnn import DNCNN, DnCNN
+from imgtrans.archs.ffdnet import FFDNET, FFDNet
 from imgtrans.archs.srresnet import SRRESNET, SRGANDiscriminator, SRResNet
 
-ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN)
+ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN, FFDNET)
 
 
 def get_arch(name: str) -> ArchSpec:
@@ -26,6 +29,7 @@ __all__ = [
     "TASKS",
     "ArchSpec",
     "DnCNN",
+    "FFDNet",
     "NLayerDiscriminator",
     "ResnetGenerator",
     "SRGANDiscriminator",

@@ -1,4 +1,4 @@
-"""Training: CycleGAN style pairs, SRResNet/SRGAN super-resolution and DnCNN denoising.
+"""Training: CycleGAN style pairs, SRResNet/SRGAN super-resolution and DnCNN and FFDNet denoising.
 
 No Qt here. The one training loop is :func:`imgtrans.training.loop.train`, a generator of events
 (:mod:`imgtrans.training.events`) that stops cleanly when its ``cancel`` flag (a

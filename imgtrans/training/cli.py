@@ -2,7 +2,7 @@
 
     imgtrans-train --domain-a photos/ --domain-b paintings/ --name photo2painting [--preset cpu-small]
     imgtrans-train sr --data photos/ --scale 4 --name sr4 [--gan-after 20000]
-    imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map]
+    imgtrans-train denoise --data photos/ --sigma 5-50 --name dn [--noise-map] [--arch ffdnet]
     imgtrans-train style --style-image painting.jpg --data photos/ --name my-style
     imgtrans-train export --name photo2painting [--checkpoint best] [--out DIR]
     imgtrans-train --config run.toml [--name other] [options]   (options from a file; command line wins)
@@ -226,8 +226,9 @@ def _add_sr_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_denoise_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``denoise`` sub-command: a DnCNN from a folder of clean images."""
-    p = sub.add_parser("denoise", help="denoising (DnCNN)", formatter_class=_RAW, epilog=_presets_help("denoise"))
+    """The ``denoise`` sub-command: a DnCNN or FFDNet from a folder of clean images."""
+    p = sub.add_parser("denoise", help="denoising (DnCNN, FFDNet)", formatter_class=_RAW,
+                       epilog=_presets_help("denoise"))
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=S, help="folder of clean images (required, here or in --config)")
     g.add_argument("--sigma", type=_range, default=S, help="Gaussian noise level or range, 0-255 scale (default 5-50)")
@@ -239,8 +240,14 @@ def _add_denoise_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gray", dest="channels", action="store_const", const=1, default=S,
                    help="a one-channel (grey) model, trained on the patches' luma; the app runs it on grey images "
                         "and on each colour channel")
+    # the registry's denoise families; checked when the options are resolved (naming them here would
+    # import torch for --help)
+    g.add_argument("--arch", default=S, metavar="FAMILY",
+                   help="network family: dncnn (default; full resolution) or ffdnet (works on the 2x2 "
+                        "pixel-unshuffled image: twice the reach at the same cost per pixel as a DnCNN of half "
+                        "the width; --size must be even)")
     g.add_argument("--nf", type=int, default=S, help="network width (features per layer)")
-    g.add_argument("--depth", type=int, default=S, help="convolution layers (DnCNN-B: 20)")
+    g.add_argument("--depth", type=int, default=S, help="convolution layers (DnCNN-B: 20, FFDNet colour: 12)")
     g.add_argument("--no-bn", dest="bn", action="store_false", default=S, help="no batch normalisation (default: with)")
     g.add_argument("--pixel-loss", choices=["l1", "mse"], default=S, help="pixel loss (default mse)")
     _common(p, "denoise")

@@ -145,6 +145,7 @@ class TrainConfig:
     lambda_perceptual: float = 1.0
     lambda_adv: float = 5e-3
     d_nf: int = 64
+    arch: str = "dncnn"  # denoise: the network family, a denoise family of imgtrans.archs (dncnn | ffdnet)
     depth: int = 17
     bn: bool = True
     noise_map: bool = False
@@ -343,6 +344,14 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(f"--sigma must be a level or range within 0-255, not {lo}-{hi}")
         if cfg.jpeg is not None and not 1 <= cfg.jpeg[0] <= cfg.jpeg[1] <= 100:
             raise ValueError(f"--jpeg must be a quality range within 1-100, not {cfg.jpeg}")
+        families = denoise_archs()
+        if cfg.arch not in families:
+            raise ValueError(f"--arch must be one of {', '.join(families)}, not {cfg.arch!r}")
+        from imgtrans.archs import get_arch
+
+        multiple = get_arch(cfg.arch).size_multiple({})
+        if cfg.size % multiple:
+            raise ValueError(f"--size must be a multiple of {multiple} for {cfg.arch}, not {cfg.size}")
     if cfg.d_augment:
         from imgtrans.training.augment import parse_policy
 
@@ -356,6 +365,13 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"--pixel-loss must be l1 or mse, not {cfg.pixel_loss!r}")
     if cfg.amp not in ("auto", "bf16", "fp16", "off"):
         raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {cfg.amp!r}")
+
+
+def denoise_archs() -> list[str]:
+    """The registered denoise families (``--arch`` of ``imgtrans-train denoise``), registry order."""
+    from imgtrans.archs import ARCHS
+
+    return [a.name for a in ARCHS if a.task == "denoise"]
 
 
 def _cuda_available() -> bool:

@@ -335,12 +335,14 @@ class DenoiseDataset(PatchDataset):
         lo, hi = self.sigma
         return [s for s in EVAL_SIGMAS if lo <= s <= hi] or [(lo + hi) / 2]
 
-    def fixed(self, records: Sequence[ImageRecord], side: int = 128) -> list[dict[str, torch.Tensor]]:
-        """Held-out items: each image at every level of :meth:`eval_levels`, with fixed noise."""
+    def fixed(self, records: Sequence[ImageRecord], side: int = 128,
+              multiple: int = 1) -> list[dict[str, torch.Tensor]]:
+        """Held-out items: each image at every level of :meth:`eval_levels`, with fixed noise; center
+        crops of at most ``side`` px, sides a multiple of ``multiple`` (the network's size multiple)."""
         levels = self.eval_levels()
         out = []
         for k, rec in enumerate(records):
-            clean = self._planes(self.center(rec, side))
+            clean = self._planes(self.center(rec, side, multiple))
             for sigma in levels:
                 g = generator(self.seed, "val-noise", k, sigma)
                 noisy = add_noise(clean, sigma, g, self.poisson, self.jpeg)

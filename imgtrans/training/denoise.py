@@ -1,9 +1,12 @@
-"""Denoising: DnCNN trained on clean patches with noise added on the fly.
+"""Denoising: a DnCNN or FFDNet (``--arch``, the registry's denoise families) trained on clean patches
+with noise added on the fly.
 
 Noise: Gaussian with a level drawn per patch from ``sigma`` (0-255 scale; a single value trains a
 specific-level model), optionally Poisson (shot) noise first and JPEG compression after. With
 ``noise_map`` the network also receives the Gaussian level as an extra input plane (FFDNet-style),
 so one model can be steered at inference. Loss: MSE (DnCNN) or L1 between output and clean patch.
+The family's descriptor (:mod:`imgtrans.archs`) builds the network; both take the same
+hyper-parameters (channels, nf, depth, bn, noise_map).
 
 Images are ``(B,C,H,W)`` float in [0,1] (noisy inputs may leave that range); ``C`` is 3, or 1 for a
 grey model (``--gray``: trained on the patches' Rec.601 luma).
@@ -15,7 +18,7 @@ from typing import Any
 
 import torch
 
-from imgtrans.archs import DnCNN
+from imgtrans.archs import get_arch
 from imgtrans.training.base import Evaluation, ExportItem, Task, adam, bare, grid
 from imgtrans.training.config import TrainConfig
 from imgtrans.training.data import FolderReport
@@ -33,8 +36,9 @@ class DenoiseTask(Task):
         super().__init__(cfg, env)
         self.report = reports["data"]
         self.g_hparams = self.describe(cfg)["G"]["hparams"]
+        self.spec = get_arch(cfg.arch)
         torch.manual_seed(cfg.seed)
-        self.G = DnCNN(**self.g_hparams).to(self.device).train()
+        self.G = self.spec.build(dict(self.g_hparams)).to(self.device).train()
         self.nets = {"G": self.G}
         self.g = env.wrap(self.G)
         self.optimizers = {"G": adam([self.G], cfg)}
@@ -44,7 +48,7 @@ class DenoiseTask(Task):
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        return {"G": {"arch": "dncnn",
+        return {"G": {"arch": cfg.arch,
                       "hparams": dict(channels=cfg.channels, nf=cfg.nf, depth=cfg.depth, bn=cfg.bn,
                                       noise_map=cfg.noise_map)}}
 
@@ -63,7 +67,8 @@ class DenoiseTask(Task):
 
     def val_items(self) -> list[dict[str, torch.Tensor]]:
         if self._val is None:
-            self._val = self.dataset.fixed(self.report.val[: self.cfg.eval_images])
+            multiple = max(1, int(self.spec.size_multiple(self.g_hparams)))
+            self._val = self.dataset.fixed(self.report.val[: self.cfg.eval_images], multiple=multiple)
         return self._val
 
     @torch.no_grad()
@@ -108,14 +113,15 @@ class DenoiseTask(Task):
         meta = {
             "id": run_name,
             "name": f"{run_name} (denoise, {level})",
-            "description": f"DnCNN trained with imgtrans-train on {self.report.root.name}: Gaussian {level}"
+            "description": f"{type(self.G).__name__} trained with imgtrans-train on {self.report.root.name}: "
+            f"Gaussian {level}"
             + (f" + {' + '.join(extras)}" if extras else "") + (", noise-level map input" if cfg.noise_map else "")
             + (", grey (one channel)" if cfg.channels == 1 else ""),
             "training_data": {"data": str(self.report.root), "images": len(self.report.train)},
             "trainer": "imgtrans-train denoise",
             "noise": {"sigma": [lo, hi], "poisson": cfg.poisson, "jpeg": list(cfg.jpeg) if cfg.jpeg else None},
             "train_options": {k: getattr(cfg, k)
-                              for k in ("preset", "size", "batch_size", "pixel_loss", "sigma", "jpeg", "poisson",
-                                        "seed")},
+                              for k in ("preset", "arch", "size", "batch_size", "pixel_loss", "sigma", "jpeg",
+                                        "poisson", "seed")},
         }
-        return [ExportItem("", "G", "dncnn", dict(self.g_hparams), meta)]
+        return [ExportItem("", "G", cfg.arch, dict(self.g_hparams), meta)]
