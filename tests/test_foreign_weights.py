@@ -202,10 +202,10 @@ def test_info_and_models_tab_say_which_border_a_model_runs_with(tmp_path, capsys
     assert _json.loads(capsys.readouterr().out)["edge_context"] == 0
     bundled = find_model("photo2vangogh-a2b").path
     assert main(["info", str(bundled)]) == 0
-    assert "32 px mirrored on each side" in capsys.readouterr().out
+    assert "48 px mirrored on each side" in capsys.readouterr().out
     tab = ModelsTab()
     qtbot.addWidget(tab)
     tab.refresh(select="photo2vangogh-a2b")
-    assert "32 px mirrored on each side" in tab.details.text()
+    assert "48 px mirrored on each side" in tab.details.text()
     tab.refresh(select="sr-x2")
     assert "none: the network" in tab.details.text()
