@@ -16,8 +16,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 LOGS="$ROOT/training/logs"
-# the unfinished runs: style-great-wave (issue 27) and sr-x4-deep (issue 31); the others have finished (training/README.md)
-LANES=(style_great_wave sr_x4_deep)
+# the unfinished runs: style-great-wave (issue 27), sr-x4-deep and denoise-color-ffdnet (issue 31); the others have finished (training/README.md)
+LANES=(style_great_wave sr_x4_deep denoise_ffdnet)
 # recipe folder -> run name (each recipe's --name, or the first argument of its style_train/style_pair/srgan_sharp/learn_style/sr_photo line)
 run_name() { sed -n -e 's/.*--name \([^ ]*\).*/\1/p' -e 's/^\(style_train\|style_pair\|srgan_sharp\|learn_style\|sr_photo\) \([^ ]*\).*/\2/p' "$ROOT/training/$1/recipe.sh" | head -1; }
 trainer_pids() { pgrep -f "imgtrans.training.cli.* --name $1( |$)" || true; }
