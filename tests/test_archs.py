@@ -3,14 +3,24 @@
 import pytest
 import torch
 
-from imgtrans.archs import ARCHS, DnCNN, NLayerDiscriminator, ResnetGenerator, SRGANDiscriminator, SRResNet, get_arch
+from imgtrans.archs import (
+    ARCHS,
+    SRVGG,
+    DnCNN,
+    NLayerDiscriminator,
+    ResnetGenerator,
+    SRGANDiscriminator,
+    SRResNet,
+    get_arch,
+)
 from imgtrans.archs.cyclegan import detect_resnet_generator, normalize_cyclegan_keys
 from imgtrans.archs.dncnn import detect_dncnn
 from imgtrans.archs.srresnet import detect_srresnet
+from imgtrans.archs.srvgg import detect_srvgg
 
 
 def test_registry_is_explicit_and_ordered():
-    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn"]
+    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn", "srvgg"]
     assert {a.task for a in ARCHS} == {"style", "sr", "denoise"}
     with pytest.raises(KeyError, match="known: cyclegan_resnet"):
         get_arch("nope")
@@ -127,6 +137,31 @@ def test_fresh_srresnet_has_no_checkerboard():
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
 
+@pytest.mark.parametrize("scale,in_ch", [(1, 3), (2, 3), (3, 3), (4, 3), (4, 1)])
+def test_srvgg_shapes_and_detection(scale, in_ch):
+    model = SRVGG(in_ch=in_ch, out_ch=in_ch, nf=8, n_conv=3, scale=scale).eval()
+    x = torch.rand(1, in_ch, 11, 13)
+    out = model(x)
+    assert out.shape == (1, in_ch, 11 * scale, 13 * scale)
+    assert detect_srvgg(model.state_dict()) == {"in_ch": in_ch, "out_ch": in_ch, "nf": 8, "n_conv": 3, "scale": scale}
+    assert get_arch("srvgg").receptive_radius({"n_conv": 3}) == 5
+
+
+def test_fresh_srvgg_starts_near_bilinear_without_checkerboard():
+    """The ICNR-initialised, scaled-down tail: the residual over bilinear upsampling is small and, on
+    a flat input, the same in every scale x scale block."""
+    torch.manual_seed(0)
+    model = SRVGG(nf=8, n_conv=2, scale=4).eval()
+    x = torch.rand(1, 3, 12, 12)
+    base = torch.nn.functional.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        out = model(x)
+        assert (out - base).abs().mean() < 0.05
+        flat = model(torch.full((1, 3, 8, 8), 0.5)) - 0.5
+    blocks = flat.unfold(2, 4, 4).unfold(3, 4, 4)
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
+
+
 @pytest.mark.parametrize("channels,noise_map,bn", [(3, False, True), (1, False, False), (3, True, True)])
 def test_dncnn_variants(channels, noise_map, bn):
     model = DnCNN(channels=channels, nf=8, depth=5, bn=bn, noise_map=noise_map).eval()
@@ -149,6 +184,26 @@ def test_detectors_reject_other_families():
     assert detect_resnet_generator(sr) is None and detect_resnet_generator(dn) is None
     assert detect_srresnet(gan) is None and detect_srresnet(dn) is None
     assert detect_dncnn(gan) is None and detect_dncnn(sr) is None
+    vgg = SRVGG(nf=8, n_conv=3, scale=2).state_dict()
+    assert all(detect(vgg) is None for detect in (detect_resnet_generator, detect_srresnet, detect_dncnn))
+    assert all(detect_srvgg(other) is None for other in (sr, dn, gan))
+    # Real-ESRGAN's own compact layout (everything under body., nearest base) is not ours: spandrel loads it
+    theirs = {f"body.{i}.weight": v for i, v in enumerate(vgg.values())}
+    assert detect_srvgg(theirs) is None
+
+
+def test_bare_srvgg_state_dict_loads_as_srvgg(tmp_path):
+    from safetensors.torch import save_file
+
+    from imgtrans.weights import load_model
+
+    model = SRVGG(nf=8, n_conv=3, scale=4).eval()
+    save_file(model.state_dict(), str(tmp_path / "bare.safetensors"))
+    loaded = load_model(tmp_path / "bare.safetensors")
+    assert loaded.arch == "srvgg" and loaded.scale == 4 and loaded.receptive_radius == 5
+    x = torch.rand(1, 3, 10, 9)
+    with torch.no_grad():
+        assert torch.equal(loaded.module(x), model(x))
 
 
 def test_discriminators():

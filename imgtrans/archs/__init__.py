@@ -9,8 +9,9 @@ from imgtrans.archs.base import TASKS, ArchSpec
 from imgtrans.archs.cyclegan import CYCLEGAN_RESNET, NLayerDiscriminator, ResnetGenerator
 from imgtrans.archs.dncnn import DNCNN, DnCNN
 from imgtrans.archs.srresnet import SRRESNET, SRGANDiscriminator, SRResNet
+from imgtrans.archs.srvgg import SRVGG, SRVGG_SPEC
 
-ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN)
+ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN, SRVGG_SPEC)
 
 
 def get_arch(name: str) -> ArchSpec:
@@ -23,6 +24,7 @@ def get_arch(name: str) -> ArchSpec:
 
 __all__ = [
     "ARCHS",
+    "SRVGG",
     "TASKS",
     "ArchSpec",
     "DnCNN",
