@@ -133,6 +133,7 @@ class TrainConfig:
     data: str | None = None
     patches_per_image: int = 16  # SR/denoise: random patches drawn from each image per epoch
     scale: int = 4
+    arch: str = "srresnet"  # SR generator family: srresnet | srvgg (n_blocks = its body convolutions)
     nf: int = 64
     degrade: str = "bicubic"  # SR: how LR inputs are made, datasets.DEGRADATIONS: bicubic | blur | realworld
     # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
