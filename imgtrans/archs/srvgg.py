@@ -109,8 +109,13 @@ SRVGG_SPEC = ArchSpec(
     # two nf-channel feature maps alive at once, the tail's out_ch*scale**2 channels, the shuffled output
     # and the bilinear base (each out_ch*scale**2 per input pixel), float32
     bytes_per_pixel=lambda hp: 4 * (3 * int(hp["nf"]) + 4 * int(hp["out_ch"]) * int(hp["scale"]) ** 2),
+    # measured with nf 64, 24 body convolutions (the sr-x4-compact recipe), 2 threads (benchmarks/README.md,
+    # "What auto picks"): at x4 onnxruntime is no faster than eager + channels_last and takes ~250 MB more
+    # at a 1024 px input; at x2 it is 1.35x faster, which `imgtrans calibrate` finds per machine
     backends={
-        "cpu": BackendChoice("eager", True, "MEASURE"),
+        "cpu": BackendChoice("eager", True, "eager + channels_last: as fast as onnxruntime at x4 with ~250 MB "
+                             "less memory (onnx's arena is what broke the 3 GB bound for SRResNet), 1.1x faster "
+                             "than eager NCHW"),
         "cuda": BackendChoice("eager", True, "fp16 + channels_last (tensor cores)"),
     },
     channels_last={"cpu": True, "cuda": True},
