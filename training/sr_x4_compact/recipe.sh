@@ -9,7 +9,7 @@
 # - nf 64, 24 body convolutions (0.92M parameters, 4x sr-x4's): inference x4 on a 256 px input, eager +
 #   channels_last, 2 threads, 1.28 s/MP against sr-x4's 0.92 in the same loop (1.4x; sr-x4 is 0.40 s/MP on a
 #   quiet machine, so about 0.56 s/MP), inside the ~0.8 s/MP bound with room for a slower CPU; 32 convolutions
-#   would be ~0.72 s/MP quiet, too close to it. 16 convolutions (0.62M) train barely faster (1.70 against 1.93
+#   would be ~0.72 s/MP quiet, too close to it. 16 convolutions (0.62M) train barely faster (1.73 against 1.93
 #   s/it at 1 thread in the smoke runs below, load varying) for two thirds of the body.
 # - 192 px HR crops (48 px LR), batch 8: the receptive radius is 26 LR pixels, so in a 32 px LR crop (128 px
 #   HR, sr-x4's) no output pixel sees its whole field without the zero padding; 48 px LR at batch 8 costs the
