@@ -80,8 +80,9 @@ def detect_srvgg(sd: StateDict) -> dict[str, Any] | None:
             body.setdefault(int(parts[1]), set()).add(parts[2])
     if sorted(body) != list(range(len(body))) or len(body) % 2:
         return None
-    for i in body:
-        if sd[f"body.{i}.weight"].ndim != (4 if i % 2 == 0 else 1) if "weight" in body[i] else True:
+    for i, kinds in body.items():
+        conv = i % 2 == 0
+        if "weight" not in kinds or sd[f"body.{i}.weight"].ndim != (4 if conv else 1) or (not conv and "bias" in kinds):
             return None
     convs = len(body) // 2
     in_ch, nf = int(head.shape[1]), int(head.shape[0])
