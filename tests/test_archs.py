@@ -162,6 +162,20 @@ def test_fresh_srvgg_starts_near_bilinear_without_checkerboard():
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
 
+def test_deep_fresh_srvgg_passes_its_signal_through():
+    """Plain layers initialised for PReLU keep the features' scale through a deep body (PyTorch's default
+    init lets the signal vanish and the network never trains); so the head gets a real gradient."""
+    torch.manual_seed(0)
+    model = SRVGG(nf=16, n_conv=24, scale=4)
+    x = torch.rand(2, 3, 24, 24)
+    with torch.no_grad():
+        feat = model.head_act(model.head(x))
+        ratio = float(model.body(feat).std() / feat.std())
+    assert 0.2 < ratio < 5, ratio
+    model(x).square().mean().backward()
+    assert float(model.head.weight.grad.abs().mean()) > 1e-4
+
+
 @pytest.mark.parametrize("channels,noise_map,bn", [(3, False, True), (1, False, False), (3, True, True)])
 def test_dncnn_variants(channels, noise_map, bn):
     model = DnCNN(channels=channels, nf=8, depth=5, bn=bn, noise_map=noise_map).eval()
