@@ -173,7 +173,7 @@ def test_deep_fresh_srvgg_passes_its_signal_through():
         ratio = float(model.body(feat).std() / feat.std())
     assert 0.2 < ratio < 5, ratio
     model(x).square().mean().backward()
-    assert float(model.head.weight.grad.abs().mean()) > 1e-4
+    assert float(model.head.weight.grad.abs().mean()) > 1e-6  # 2e-13 with PyTorch's default init
 
 
 @pytest.mark.parametrize("channels,noise_map,bn", [(3, False, True), (1, False, False), (3, True, True)])
