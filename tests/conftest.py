@@ -33,9 +33,9 @@ def _perturb(module, scale: float = 0.05, seed: int = 0):
 
 @pytest.fixture
 def tiny_models(tmp_path):
-    """Paths of tiny saved models of each family: {"style", "style_resize", "style_skip", "sr", "denoise",
-    "denoise_map", "ffdnet"}."""
-    from imgtrans.archs import DnCNN, FFDNet, ResnetGenerator, SRResNet
+    """Paths of tiny saved models of each family: {"style", "style_resize", "style_skip", "sr", "sr_vgg",
+    "denoise", "denoise_map", "ffdnet"}."""
+    from imgtrans.archs import SRVGG, DnCNN, FFDNet, ResnetGenerator, SRResNet
     from imgtrans.weights import save_model
 
     paths = {}
@@ -45,6 +45,7 @@ def tiny_models(tmp_path):
         "style_skip": ("cyclegan_resnet", ResnetGenerator,
                        {"ngf": 8, "n_blocks": 2, "upsample": "resize", "input_skip": True}),
         "sr": ("srresnet", SRResNet, {"nf": 8, "n_blocks": 2, "scale": 2}),
+        "sr_vgg": ("srvgg", SRVGG, {"nf": 8, "n_conv": 3, "scale": 4}),
         "denoise": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": False}),
         "denoise_map": ("dncnn", DnCNN, {"nf": 8, "depth": 4, "bn": True, "noise_map": True}),
         "ffdnet": ("ffdnet", FFDNet, {"nf": 8, "depth": 4, "bn": True, "noise_map": True}),

@@ -5,6 +5,7 @@ import torch
 
 from imgtrans.archs import (
     ARCHS,
+    SRVGG,
     DnCNN,
     FFDNet,
     NLayerDiscriminator,
@@ -17,10 +18,11 @@ from imgtrans.archs.cyclegan import detect_resnet_generator, normalize_cyclegan_
 from imgtrans.archs.dncnn import detect_dncnn
 from imgtrans.archs.ffdnet import detect_ffdnet
 from imgtrans.archs.srresnet import detect_srresnet
+from imgtrans.archs.srvgg import detect_srvgg
 
 
 def test_registry_is_explicit_and_ordered():
-    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn", "ffdnet"]
+    assert [a.name for a in ARCHS] == ["cyclegan_resnet", "srresnet", "dncnn", "ffdnet", "srvgg"]
     assert {a.task for a in ARCHS} == {"style", "sr", "denoise"}
     with pytest.raises(KeyError, match="known: cyclegan_resnet"):
         get_arch("nope")
@@ -137,6 +139,45 @@ def test_fresh_srresnet_has_no_checkerboard():
     assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
 
 
+@pytest.mark.parametrize("scale,in_ch", [(1, 3), (2, 3), (3, 3), (4, 3), (4, 1)])
+def test_srvgg_shapes_and_detection(scale, in_ch):
+    model = SRVGG(in_ch=in_ch, out_ch=in_ch, nf=8, n_conv=3, scale=scale).eval()
+    x = torch.rand(1, in_ch, 11, 13)
+    out = model(x)
+    assert out.shape == (1, in_ch, 11 * scale, 13 * scale)
+    assert detect_srvgg(model.state_dict()) == {"in_ch": in_ch, "out_ch": in_ch, "nf": 8, "n_conv": 3, "scale": scale}
+    assert get_arch("srvgg").receptive_radius({"n_conv": 3}) == 5
+
+
+def test_fresh_srvgg_starts_near_bilinear_without_checkerboard():
+    """The ICNR-initialised, scaled-down tail: the residual over bilinear upsampling is small and, on
+    a flat input, the same in every scale x scale block."""
+    torch.manual_seed(0)
+    model = SRVGG(nf=8, n_conv=2, scale=4).eval()
+    x = torch.rand(1, 3, 12, 12)
+    base = torch.nn.functional.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        out = model(x)
+        assert (out - base).abs().mean() < 0.05
+        flat = model(torch.full((1, 3, 8, 8), 0.5)) - 0.5
+    blocks = flat.unfold(2, 4, 4).unfold(3, 4, 4)
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
+
+
+def test_deep_fresh_srvgg_passes_its_signal_through():
+    """Plain layers initialised for PReLU keep the features' scale through a deep body (PyTorch's default
+    init lets the signal vanish and the network never trains); so the head gets a real gradient."""
+    torch.manual_seed(0)
+    model = SRVGG(nf=16, n_conv=24, scale=4)
+    x = torch.rand(2, 3, 24, 24)
+    with torch.no_grad():
+        feat = model.head_act(model.head(x))
+        ratio = float(model.body(feat).std() / feat.std())
+    assert 0.2 < ratio < 5, ratio
+    model(x).square().mean().backward()
+    assert float(model.head.weight.grad.abs().mean()) > 1e-6  # 2e-13 with PyTorch's default init
+
+
 @pytest.mark.parametrize("channels,noise_map,bn", [(3, False, True), (1, False, False), (3, True, True)])
 def test_dncnn_variants(channels, noise_map, bn):
     model = DnCNN(channels=channels, nf=8, depth=5, bn=bn, noise_map=noise_map).eval()
@@ -198,6 +239,27 @@ def test_detectors_reject_other_families():
     assert detect_dncnn(ffd) is None and detect_ffdnet(lookalike) is None
     assert all(detect_ffdnet(sd) is None for sd in (sr, dn, gan))
     assert [a.name for a in ARCHS if a.detect(a.normalize_keys(ffd)) is not None] == ["ffdnet"]
+    vgg = SRVGG(nf=8, n_conv=3, scale=2).state_dict()
+    assert all(detect(vgg) is None for detect in (detect_resnet_generator, detect_srresnet, detect_dncnn))
+    assert all(detect_srvgg(other) is None for other in (sr, dn, gan, ffd)) and detect_ffdnet(vgg) is None
+    assert [a.name for a in ARCHS if a.detect(a.normalize_keys(vgg)) is not None] == ["srvgg"]
+    # Real-ESRGAN's own compact layout (everything under body., nearest base) is not ours: spandrel loads it
+    theirs = {f"body.{i}.weight": v for i, v in enumerate(vgg.values())}
+    assert detect_srvgg(theirs) is None
+
+
+def test_bare_srvgg_state_dict_loads_as_srvgg(tmp_path):
+    from safetensors.torch import save_file
+
+    from imgtrans.weights import load_model
+
+    model = SRVGG(nf=8, n_conv=3, scale=4).eval()
+    save_file(model.state_dict(), str(tmp_path / "bare.safetensors"))
+    loaded = load_model(tmp_path / "bare.safetensors")
+    assert loaded.arch == "srvgg" and loaded.scale == 4 and loaded.receptive_radius == 5
+    x = torch.rand(1, 3, 10, 9)
+    with torch.no_grad():
+        assert torch.equal(loaded.module(x), model(x))
 
 
 def test_discriminators():

@@ -22,7 +22,8 @@ def _image(h: int, w: int, c: int = 3, seed: int = 0) -> torch.Tensor:
     return (base * 0.8 + 0.2 * torch.rand(1, c, h, w, generator=g)).clamp(0, 1)
 
 
-@pytest.mark.parametrize("key", ["style", "style_resize", "style_skip", "sr", "denoise", "denoise_map", "ffdnet"])
+@pytest.mark.parametrize("key", ["style", "style_resize", "style_skip", "sr", "sr_vgg", "denoise", "denoise_map",
+                                 "ffdnet"])
 def test_onnx_matches_eager(tiny_models, key):
     pytest.importorskip("onnxruntime")
     model = load_model(tiny_models[key])

@@ -118,18 +118,19 @@ def sr_cfg(data, name, **kw):
                               degrade="realworld", **kw))  # fmt: skip
 
 
-def test_sr_trains_on_realworld_pairs_resumes_exactly_and_records_it(tmp_path, isolated_home):
+@pytest.mark.parametrize("arch", ["srresnet", "srvgg"])
+def test_sr_trains_on_realworld_pairs_resumes_exactly_and_records_it(tmp_path, isolated_home, arch):
     data = make_folder(tmp_path / "hr", n=6, w=48, h=48)
-    run_events(sr_cfg(data, "straight", steps=4))
+    run_events(sr_cfg(data, "straight", steps=4, arch=arch))
     cancel = threading.Event()
     events = []
-    for e in train(sr_cfg(data, "stopped", steps=4), cancel):
+    for e in train(sr_cfg(data, "stopped", steps=4, arch=arch), cancel):
         events.append(e)
         if isinstance(e, ev.Step) and e.step == 2:
             cancel.set()
     assert isinstance(events[-1], ev.Done) and events[-1].reason == "cancelled"
     assert any(isinstance(e, ev.Info) and "real-world degradations" in e.message for e in events)
-    events = run_events(sr_cfg(data, "stopped", steps=4, export=True, eval_every=4))
+    events = run_events(sr_cfg(data, "stopped", steps=4, export=True, eval_every=4, arch=arch))
     assert [e.step for e in events if isinstance(e, ev.Step)] == [3, 4]
     assert losses_of("stopped") == losses_of("straight")
 
@@ -144,7 +145,9 @@ def test_sr_trains_on_realworld_pairs_resumes_exactly_and_records_it(tmp_path, i
     assert data_meta["degradation_settings"]["jpeg_range"] == [30, 95]
     assert json.loads(meta["train_options"])["degrade"] == "realworld"
     assert "Real-ESRGAN" in meta["description"]
-    assert load_model(path).run(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+    assert meta["arch"] == arch and json.loads(meta["hparams"])["nf"] == 8
+    model = load_model(path)
+    assert model.arch == arch and model.run(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
 
 
 def test_usm_target_trains_towards_sharpened_patches_with_unsharpened_reals(tmp_path, isolated_home):

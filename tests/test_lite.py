@@ -49,8 +49,8 @@ def _torch_output(model_path, img, out_format, noise_level=None, style_size=512)
     return process_image(model, img, options, out_format=out_format)
 
 
-@pytest.mark.parametrize("key,tile", [("sr", 16), ("denoise_map", 16), ("denoise", 24), ("ffdnet", 22),
-                                      ("style", None)])
+@pytest.mark.parametrize("key,tile", [("sr", 16), ("sr_vgg", 16), ("denoise_map", 16), ("denoise", 24),
+                                      ("ffdnet", 22), ("style", None)])
 def test_lite_matches_torch_engine(tiny_models, lite_dir, tmp_path, key, tile):
     from imgtrans import lite
     from imgtrans.imageio import read_image
@@ -60,6 +60,8 @@ def test_lite_matches_torch_engine(tiny_models, lite_dir, tmp_path, key, tile):
     model = lite.find_model(f"tiny-{key}", lite_dir)
     if key == "sr":
         assert model.halo == 2 * 2 + 5 and model.scale == 2  # SRResNet's receptive radius from the index
+    if key == "sr_vgg":
+        assert model.halo == 3 + 2 and model.scale == 4  # SRVGG's: body convolutions + head + tail
     if key in ("denoise_map", "ffdnet"):
         assert model.takes_noise_level
     out = lite.process_image(model, img, out_format=".png", tile=tile, noise_level=30)

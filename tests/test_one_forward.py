@@ -116,6 +116,21 @@ def test_generator_options_give_one_picture_on_every_path(name, photo, tmp_path)
     assert {"stream 96", "stream 48", "stream 16", "onnx", "lite"} <= set(found) or not onnxruntime_available()
 
 
+# families with no bundled weights yet: a perturbed tiny network of each, on the photo
+UNBUNDLED = {"srvgg": dict(nf=8, n_conv=3, scale=4)}
+
+
+@pytest.mark.parametrize("arch", list(UNBUNDLED))
+def test_unbundled_families_give_one_picture_on_every_path(arch, photo, tmp_path):
+    from imgtrans.archs import get_arch
+
+    hp = UNBUNDLED[arch]
+    path = save_model(tmp_path / f"{arch}.safetensors", _perturb(get_arch(arch).build(dict(hp)), seed=4), arch, hp)
+    model = load_model(path)
+    found = _all_paths(model, photo[:, :, 80:176, :256])
+    assert {"tiles 96", "onnx", "lite"} <= set(found) or not onnxruntime_available()
+
+
 def test_streamed_output_keeps_the_input_skip(photo, tmp_path):
     """The streamed path of a generator with the input skip is not the plain network's output: the
     bug that washed out every bundled style model on machines with little free memory."""

@@ -62,7 +62,7 @@ def test_odd_sizes_streamed(tiny_models, size):
     assert (whole - banded).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("key", ["sr", "denoise", "denoise_map", "ffdnet"])
+@pytest.mark.parametrize("key", ["sr", "sr_vgg", "denoise", "denoise_map", "ffdnet"])
 @pytest.mark.parametrize("size", [(61, 47), (100, 100), (33, 71)])
 def test_local_models_tiled_equals_untiled(tiny_models, key, size):
     model = load_model(tiny_models[key])

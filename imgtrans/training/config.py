@@ -133,6 +133,9 @@ class TrainConfig:
     data: str | None = None
     patches_per_image: int = 16  # SR/denoise: random patches drawn from each image per epoch
     scale: int = 4
+    # SR/denoise: the network family (TASK_DEFAULTS: srresnet / dncnn); sr: srresnet | srvgg (n_blocks = its
+    # body convolutions), denoise: a denoise family of imgtrans.archs (dncnn | ffdnet)
+    arch: str = ""
     nf: int = 64
     degrade: str = "bicubic"  # SR: how LR inputs are made, datasets.DEGRADATIONS: bicubic | blur | realworld
     # SR: train towards unsharp-masked HR patches (Real-ESRGAN's gt_usm), D's reals unsharpened
@@ -145,7 +148,6 @@ class TrainConfig:
     lambda_perceptual: float = 1.0
     lambda_adv: float = 5e-3
     d_nf: int = 64
-    arch: str = "dncnn"  # denoise: the network family, a denoise family of imgtrans.archs (dncnn | ffdnet)
     depth: int = 17
     bn: bool = True
     noise_map: bool = False
@@ -199,9 +201,9 @@ class TrainConfig:
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "cyclegan": dict(lr=2e-4, beta1=0.5, gan_mode="lsgan", epochs=200),
     # SRResNet: Adam 1e-4, beta1 0.9; SRGAN fine-tuning uses the vanilla GAN loss
-    "sr": dict(lr=1e-4, beta1=0.9, gan_mode="vanilla", pixel_loss="l1", size=96, epochs=100),
+    "sr": dict(arch="srresnet", lr=1e-4, beta1=0.9, gan_mode="vanilla", pixel_loss="l1", size=96, epochs=100),
     # DnCNN: Adam 1e-3, MSE
-    "denoise": dict(lr=1e-3, beta1=0.9, pixel_loss="mse", size=50, epochs=50),
+    "denoise": dict(arch="dncnn", lr=1e-3, beta1=0.9, pixel_loss="mse", size=50, epochs=50),
     # feed-forward style transfer: Adam at 2e-4 (Johnson et al.'s 1e-3 made the colour of bright regions flip
     # between magenta, cyan and yellow from one hundred iterations to the next here, training/README.md); photos
     # at the app's style size (512 px long side for 2:1 landscapes); the identity-start generator (input skip)

@@ -1,4 +1,5 @@
-"""Super-resolution: SRResNet pre-training, then optional SRGAN-style fine-tuning.
+"""Super-resolution: SRResNet (or compact SRVGG, ``--arch srvgg``) pre-training, then optional SRGAN-style
+fine-tuning.
 
 Low-resolution inputs are made on the fly from clean HR patches (``--degrade``: bicubic, blur +
 bicubic, or Real-ESRGAN's second-order "realworld" pipeline of :mod:`imgtrans.training.degrade`;
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imgtrans.archs import SRGANDiscriminator, SRResNet
+from imgtrans.archs import SRGANDiscriminator, get_arch
 from imgtrans.archs.srresnet import load_grown
 from imgtrans.extras import install_hint, missing
 from imgtrans.training.base import Evaluation, ExportItem, Task, adam, bare, grid, set_requires_grad
@@ -40,6 +41,13 @@ from imgtrans.training.distributed import Env
 from imgtrans.training.errors import TrainingError
 from imgtrans.training.losses import gan_loss, grid_loss
 from imgtrans.training.metrics import InceptionFeatures, inception_path, psnr, ssim
+
+# the generator families this trainer trains: arch -> (what exports call it, its hyper-parameters from the options;
+# --n-blocks is SRResNet's residual blocks and SRVGG's body convolutions)
+GENERATORS: dict[str, tuple[str, Any]] = {
+    "srresnet": ("SRResNet", lambda cfg: dict(in_ch=3, out_ch=3, nf=cfg.nf, n_blocks=cfg.n_blocks, scale=cfg.scale)),
+    "srvgg": ("compact SRVGG", lambda cfg: dict(in_ch=3, out_ch=3, nf=cfg.nf, n_conv=cfg.n_blocks, scale=cfg.scale)),
+}
 
 
 def pixel_loss(x: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -67,8 +75,8 @@ class SRTask(Task):
         self.g_hparams = desc["G"]["hparams"]
         self.d_hparams = desc["D"]["hparams"] if "D" in desc else {}
         torch.manual_seed(cfg.seed)
-        self.G = SRResNet(**self.g_hparams)
-        self.init_info = init_generator(self.G, cfg.init_from, "srresnet", self.g_hparams) if cfg.init_from else None
+        self.G = get_arch(cfg.arch).build(dict(self.g_hparams))
+        self.init_info = init_generator(self.G, cfg.init_from, cfg.arch, self.g_hparams) if cfg.init_from else None
         if self.init_info:
             info = self.init_info
             self.notes.append(f"generator starts from {info['file']} (sha256 {info['sha256'][:12]})")
@@ -111,8 +119,9 @@ class SRTask(Task):
 
     @staticmethod
     def describe(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-        out = {"G": {"arch": "srresnet",
-                     "hparams": dict(in_ch=3, out_ch=3, nf=cfg.nf, n_blocks=cfg.n_blocks, scale=cfg.scale)}}
+        if cfg.arch not in GENERATORS:
+            raise TrainingError(f"--arch {cfg.arch}: the SR trainer trains {', '.join(GENERATORS)}")
+        out = {"G": {"arch": cfg.arch, "hparams": GENERATORS[cfg.arch][1](cfg)}}
         if cfg.gan_after is not None:
             out["D"] = {"arch": "srgan_discriminator", "hparams": dict(in_ch=3, nf=cfg.d_nf, spectral=cfg.spectral)}
         return out
@@ -232,7 +241,8 @@ class SRTask(Task):
         meta = {
             "id": run_name,
             "name": f"{run_name} (x{cfg.scale})",
-            "description": f"SRResNet x{cfg.scale} trained with imgtrans-train on {self.report.root.name} ({stage})",
+            "description": (f"{GENERATORS[cfg.arch][0]} x{cfg.scale} trained with imgtrans-train on "
+                            f"{self.report.root.name} ({stage})"),
             "training_data": data,
             "trainer": "imgtrans-train sr",
             "perceptual": self.perceptual_kind,
@@ -242,12 +252,12 @@ class SRTask(Task):
                                         "gan_after", "gan_mode", "lambda_pixel", "lambda_perceptual", "lambda_adv",
                                         "lambda_grid", "seed")},
         }
-        return [ExportItem("", "G", "srresnet", dict(self.g_hparams), meta)]
+        return [ExportItem("", "G", cfg.arch, dict(self.g_hparams), meta)]
 
 
 def init_generator(net: torch.nn.Module, path: str, arch: str, hparams: dict[str, Any]) -> dict[str, str]:
     """Copy the weights of the model file ``path`` into ``net`` (same architecture and hyper-parameters,
-    checked; a file with fewer residual blocks is grown, srresnet.load_grown); returns what to record
+    checked; an SRResNet file with fewer residual blocks is grown, srresnet.load_grown); returns what to record
     about it: file name, sha256, model id, its metadata's steps, and how it was grown.
     The file is read as data (safetensors, or a weights-only .pth): never unpickled code."""
     import hashlib
@@ -261,11 +271,16 @@ def init_generator(net: torch.nn.Module, path: str, arch: str, hparams: dict[str
         raise TrainingError(f"--init-from: {exc}") from None
     theirs = {k: model.hparams.get(k) for k in hparams}
     # more residual blocks than the file: grow it (the extra blocks start as identities)
-    growing = theirs["n_blocks"] < hparams["n_blocks"] and {**theirs, "n_blocks": hparams["n_blocks"]} == hparams
+    growing = ("n_blocks" in hparams and theirs["n_blocks"] < hparams["n_blocks"]
+               and {**theirs, "n_blocks": hparams["n_blocks"]} == hparams)
     if theirs != hparams and not growing:
         diff = ", ".join(f"{k} {theirs[k]} (file) vs {hparams[k]}" for k in hparams if theirs[k] != hparams[k])
         raise TrainingError(f"--init-from: {Path(path).name} does not match this run's generator: {diff}")
-    added = load_grown(net, model.module.state_dict())
+    if growing:
+        added = load_grown(net, model.module.state_dict())
+    else:
+        net.load_state_dict(model.module.state_dict(), strict=True)
+        added = 0
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     info = {"file": Path(path).name, "sha256": digest}
     if added:
