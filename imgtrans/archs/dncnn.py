@@ -41,23 +41,31 @@ class DnCNN(nn.Module):
         return x - self.layers(inp)
 
 
-def detect_dncnn(sd: StateDict) -> dict[str, Any] | None:
-    """Hyper-parameters of a DnCNN state dict, or ``None``."""
-    convs = sorted(i for i in count_prefixed(sd, "layers.", ".weight") if sd[f"layers.{i}.weight"].ndim == 4)
+def conv_stack_hparams(sd: StateDict, prefix: str, planes_per_channel: int = 1) -> dict[str, Any] | None:
+    """Hyper-parameters of a plain stack of convolutions at ``prefix`` + ``N`` with an optional noise-level
+    plane (DnCNN at ``layers.``; FFDNet at ``body.``, whose first and last convs see ``planes_per_channel``
+    = 4 planes per image channel), or ``None``: at least 3 convs from index 0, the last with
+    ``planes_per_channel * C`` outputs, the first with as many inputs or one more (the noise map)."""
+    convs = sorted(i for i in count_prefixed(sd, prefix, ".weight") if sd[f"{prefix}{i}.weight"].ndim == 4)
     if len(convs) < 3 or convs[0] != 0:
         return None
-    first, last = sd["layers.0.weight"], sd[f"layers.{convs[-1]}.weight"]
-    channels = int(last.shape[0])
+    first, last = sd[f"{prefix}0.weight"], sd[f"{prefix}{convs[-1]}.weight"]
+    out = int(last.shape[0])
     cin = int(first.shape[1])
-    if cin not in (channels, channels + 1):
+    if out % planes_per_channel or cin not in (out, out + 1):
         return None
     return {
-        "channels": channels,
+        "channels": out // planes_per_channel,
         "nf": int(first.shape[0]),
         "depth": len(convs),
         "bn": any(k.endswith(".running_mean") for k in sd),
-        "noise_map": cin == channels + 1,
+        "noise_map": cin == out + 1,
     }
+
+
+def detect_dncnn(sd: StateDict) -> dict[str, Any] | None:
+    """Hyper-parameters of a DnCNN state dict, or ``None``."""
+    return conv_stack_hparams(sd, "layers.")
 
 
 DNCNN = ArchSpec(

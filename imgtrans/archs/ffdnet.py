@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imgtrans.archs.base import ArchSpec, BackendChoice, StateDict, count_prefixed
+from imgtrans.archs.base import ArchSpec, BackendChoice, StateDict
+from imgtrans.archs.dncnn import conv_stack_hparams
 
 
 class FFDNet(nn.Module):
@@ -62,21 +63,7 @@ def detect_ffdnet(sd: StateDict) -> dict[str, Any] | None:
     at ``layers.N``; the compact SR family has ``body.N`` too, between a ``head`` and a ``tail``)."""
     if any(not k.startswith("body.") for k in sd):
         return None
-    convs = sorted(i for i in count_prefixed(sd, "body.", ".weight") if sd[f"body.{i}.weight"].ndim == 4)
-    if len(convs) < 3 or convs[0] != 0:
-        return None
-    first, last = sd["body.0.weight"], sd[f"body.{convs[-1]}.weight"]
-    out = int(last.shape[0])
-    cin = int(first.shape[1])
-    if out % 4 or cin not in (out, out + 1):
-        return None
-    return {
-        "channels": out // 4,
-        "nf": int(first.shape[0]),
-        "depth": len(convs),
-        "bn": any(k.endswith(".running_mean") for k in sd),
-        "noise_map": cin == out + 1,
-    }
+    return conv_stack_hparams(sd, "body.", planes_per_channel=4)
 
 
 FFDNET = ArchSpec(
