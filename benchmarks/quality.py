@@ -128,14 +128,13 @@ def warm_up(*models: LoadedModel | None) -> None:
 
 BACKEND = "auto"  # --backend: what run_model runs each model with
 _prepared: dict[int, object] = {}
-EXTRA: list[Path] = []  # --extra: model files measured beside the catalog's (candidates before bundling)
+EXTRA: dict[str, LoadedModel] = {}  # --extra: model files (by name) measured beside the catalog's, loaded once
 AUTO_LEVEL = False  # --noise-level auto: denoisers get the level the app measures on each noisy image
 
 
 def extra_models(task: str, scale: int = 1) -> dict[str, LoadedModel]:
     """The ``--extra`` model files of ``task`` (and ``scale``), by file name."""
-    found = {p.stem: load_model(p) for p in EXTRA}
-    return {k: m for k, m in found.items() if m.task == task and m.scale == scale}
+    return {k: m for k, m in EXTRA.items() if m.task == task and m.scale == scale}
 
 
 def app_level(model: LoadedModel, noisy: np.ndarray) -> float | tuple[float, ...]:
@@ -289,7 +288,7 @@ def bench_sr(images: list[Path], crop: int, examples: Path | None, dat_limit: in
     if not models and not EXTRA:
         print("\n(no SR model in the catalog)")
         return
-    for scale in sorted({e.scale for e in models} | {load_model(p).scale for p in EXTRA if load_model(p).task == "sr"}):
+    for scale in sorted({e.scale for e in models} | {m.scale for m in EXTRA.values() if m.task == "sr"}):
         ours = {e.id: load_model(e.path) for e in models if e.scale == scale} | extra_models("sr", scale)
         dat = dat_light(scale)
         warm_up(dat, *ours.values())
@@ -612,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
                          "measures on each noisy picture (--noise-level auto, timed with the model)")
     args = ap.parse_args(argv)
     global BACKEND, EXTRA, AUTO_LEVEL
-    BACKEND, EXTRA, AUTO_LEVEL = args.backend, list(args.extra), args.noise_level == "auto"
+    BACKEND, AUTO_LEVEL = args.backend, args.noise_level == "auto"
+    EXTRA = {p.stem: load_model(p) for p in args.extra}
     warnings.filterwarnings("ignore", message=".*meshgrid.*")  # inside DAT-light (spandrel)
     if args.threads:
         torch.set_num_threads(args.threads)
